@@ -1,0 +1,53 @@
+"""graphdiff: a static computation-graph framework with symbolic automatic differentiation.
+
+>>> import numpy as np, graphdiff as gd
+>>> x = gd.placeholder((None, 2), "float64", name="x")
+>>> W = gd.variable(np.ones((2, 1)), name="W")
+>>> loss = gd.sum((x @ W) ** 2)
+>>> gW = gd.grad(loss, W)
+>>> f = gd.function([x], [loss, gW])
+>>> loss_value, gW_value = f(np.array([[1.0, 2.0]]))
+>>> float(loss_value), gW_value.ravel().tolist()
+(9.0, [6.0, 12.0])
+"""
+
+from . import ops as _ops  # registers every op
+from .api import *  # noqa: F403
+from .api import __all__ as _api_all
+from .autodiff import grad, vjp
+from .errors import (DTypeError, GradientError, GraphdiffError, GraphError, InputError,
+                     OnnxError, ShapeError)
+from .ir import Graph, Node, TensorType
+from .ops.source import constant, placeholder, variable
+from .runtime import Function, function
+
+
+def get_value(variable: Node):
+    """The current value of a variable (a copy: mutating it changes nothing)."""
+    _require_variable(variable)
+    return variable.data.value.copy()
+
+
+def set_value(variable: Node, value) -> None:
+    """Replace a variable's value; the dtype and shape must stay the same."""
+    import numpy as np
+
+    _require_variable(variable)
+    array = np.asarray(value)
+    if array.shape != variable.shape or not np.can_cast(array.dtype, variable.dtype, "same_kind"):
+        raise InputError(f"set_value: variable {variable.name!r} is {variable.type}, got "
+                         f"{array.dtype.name}{list(array.shape)}")
+    variable.data.value = array.astype(variable.dtype, copy=True)
+
+
+def _require_variable(node: Node) -> None:
+    if not isinstance(node, Node) or node.op.name != "variable":
+        raise GraphdiffError(f"expected a variable, got {node!r}")
+
+
+__version__ = "0.1.0"
+
+__all__ = [*_api_all, "DTypeError", "Function", "Graph", "GradientError", "GraphError",
+           "GraphdiffError", "InputError", "Node", "OnnxError", "ShapeError", "TensorType",
+           "constant", "function", "get_value", "grad", "placeholder", "set_value", "variable",
+           "vjp"]

@@ -1,0 +1,237 @@
+"""numpy-named math: elementwise functions, reductions, matmul.
+
+Each function converts its operands (python scalars, arrays, tensors), applies numpy's dtype
+rules, and emits one primitive node (plus any casts). Examples::
+
+    >>> import graphdiff as gd
+    >>> x = gd.placeholder((None, 3), "float32", name="x")
+    >>> gd.exp(x * 2).dtype.name
+    'float32'
+    >>> gd.sum(x, axis=1, keepdims=True).shape[1]
+    1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ..ir.node import Node, OpDef
+from ..ir.types import as_dtype, normalize_axes, normalize_axis
+from ..ops import elementwise as E
+from ..ops import linalg as L
+from ..ops import reduce as R
+from ..ops import shape as S
+from .convert import TensorLike, as_tensor, cast_to, promote, result_dtype, ufunc_result_dtype
+
+# --- unary -----------------------------------------------------------------------------------
+
+
+def _unary(op: OpDef, ufunc: np.ufunc, doc: str) -> Callable[[TensorLike], Node]:
+    """A numpy-style unary function: the operand is cast to the dtype numpy would return."""
+
+    def function(x: TensorLike) -> Node:
+        x = as_tensor(x)
+        return op(cast_to(x, ufunc_result_dtype(ufunc, x.dtype)))
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = doc
+    return function
+
+
+negative = _unary(E.neg, np.negative, "-x, elementwise.")
+abs = _unary(E.abs_, np.abs, "|x|, elementwise.")  # noqa: A001 - numpy's name
+sign = _unary(E.sign, np.sign, "The sign of x (-1, 0, 1), elementwise.")
+exp = _unary(E.exp, np.exp, "e**x, elementwise.")
+log = _unary(E.log, np.log, "Natural logarithm, elementwise.")
+log1p = _unary(E.log1p, np.log1p, "log(1 + x), accurate for small x.")
+expm1 = _unary(E.expm1, np.expm1, "exp(x) - 1, accurate for small x.")
+sqrt = _unary(E.sqrt, np.sqrt, "Square root, elementwise.")
+square = _unary(E.square, np.square, "x * x, elementwise.")
+reciprocal = _unary(E.reciprocal, np.sqrt, "1 / x, elementwise (ints become floats).")
+sin = _unary(E.sin, np.sin, "Sine, elementwise.")
+cos = _unary(E.cos, np.cos, "Cosine, elementwise.")
+tanh = _unary(E.tanh, np.tanh, "Hyperbolic tangent, elementwise.")
+sigmoid = _unary(E.sigmoid, np.tanh, "1 / (1 + exp(-x)), computed without overflow.")
+relu = _unary(E.relu, np.negative, "max(x, 0), elementwise; NaN stays NaN.")
+erf = _unary(E.erf, np.tanh, "The error function, elementwise.")
+floor = _unary(E.floor, np.floor, "Largest integer <= x, elementwise (zero derivative).")
+ceil = _unary(E.ceil, np.ceil, "Smallest integer >= x, elementwise (zero derivative).")
+isnan = _unary(E.isnan, np.sqrt, "True where x is NaN.")
+isfinite = _unary(E.isfinite, np.sqrt, "True where x is neither infinite nor NaN.")
+
+
+def logical_not(x: TensorLike) -> Node:
+    """Elementwise not of a bool tensor."""
+    return E.logical_not(_as_bool(x))
+
+
+def stop_gradient(x: TensorLike) -> Node:
+    """x, with no derivative flowing through it (forward or reverse)."""
+    return E.stop_gradient(as_tensor(x))
+
+
+# --- binary ----------------------------------------------------------------------------------
+
+def _binary(op: OpDef, doc: str, *, true_divide: bool = False,
+            boolean: bool = False) -> Callable[[TensorLike, TensorLike], Node]:
+    def function(a: TensorLike, b: TensorLike) -> Node:
+        if boolean:
+            return op(_as_bool(a), _as_bool(b))
+        dtype = result_dtype(a, b)
+        if true_divide and dtype.kind != "f":
+            dtype = ufunc_result_dtype(np.true_divide, dtype, dtype)
+        return op(*promote(a, b, dtype=dtype))
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = doc
+    return function
+
+
+add = _binary(E.add, "a + b with broadcasting.")
+subtract = _binary(E.sub, "a - b with broadcasting.")
+multiply = _binary(E.mul, "a * b with broadcasting.")
+divide = _binary(E.div, "a / b (true division: integers give floats).", true_divide=True)
+maximum = _binary(E.maximum, "Elementwise maximum; NaN propagates.")
+minimum = _binary(E.minimum, "Elementwise minimum; NaN propagates.")
+less = _binary(E.less, "a < b, elementwise.")
+less_equal = _binary(E.less_equal, "a <= b, elementwise.")
+greater = _binary(E.greater, "a > b, elementwise.")
+greater_equal = _binary(E.greater_equal, "a >= b, elementwise.")
+equal = _binary(E.equal, "a == b, elementwise.")
+not_equal = _binary(E.not_equal, "a != b, elementwise.")
+logical_and = _binary(E.logical_and, "Elementwise and of bool tensors.", boolean=True)
+logical_or = _binary(E.logical_or, "Elementwise or of bool tensors.", boolean=True)
+
+
+def power(a: TensorLike, b: TensorLike) -> Node:
+    """a ** b, elementwise. Integer bases with integer exponents are computed in floats when the
+    exponent is a tensor; ``x ** 2`` on a float tensor stays in its dtype."""
+    dtype = result_dtype(a, b)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    return E.pow_(*promote(a, b, dtype=dtype))
+
+
+def _as_bool(x: TensorLike) -> Node:
+    x = as_tensor(x)
+    if x.dtype != np.bool_:
+        raise DTypeError(f"expected a bool tensor, got {x.dtype.name} (at {x.location})")
+    return x
+
+
+def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Node:
+    """a where condition is true, else b (numpy.where with three arguments)."""
+    a, b = promote(a, b)
+    return E.where(_as_bool(condition), a, b)
+
+
+def clip(x: TensorLike, a_min: TensorLike | None, a_max: TensorLike | None) -> Node:
+    """Limit values to [a_min, a_max]; either bound may be None."""
+    x = as_tensor(x)
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
+
+
+def astype(x: TensorLike, dtype: Any) -> Node:
+    """Convert to ``dtype`` (numpy astype: unsafe casts allowed, as numpy does)."""
+    return cast_to(as_tensor(x), as_dtype(dtype))
+
+
+cast = astype
+
+
+# --- reductions --------------------------------------------------------------------------------
+
+def _reduction(op: OpDef, doc: str) -> Callable[..., Node]:
+    def function(x: TensorLike, axis: int | Sequence[int] | None = None,
+                 keepdims: bool = False) -> Node:
+        x = as_tensor(x)
+        return op(x, axes=normalize_axes(axis, x.ndim), keepdims=bool(keepdims))
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = doc
+    return function
+
+
+sum = _reduction(R.sum_, "Sum over ``axis`` (None: all axes).")  # noqa: A001
+max = _reduction(R.max_, "Maximum over ``axis``; the gradient is split between ties.")  # noqa: A001
+min = _reduction(R.min_, "Minimum over ``axis``; the gradient is split between ties.")  # noqa: A001
+prod = _reduction(R.prod, "Product over ``axis``; exact gradient even with zeros.")
+
+
+def mean(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    """Arithmetic mean over ``axis``; integers average in float64, as in numpy."""
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        x = cast_to(x, np.dtype(np.float64))
+    axes = normalize_axes(axis, x.ndim)
+    total = R.sum_(x, axes=axes, keepdims=bool(keepdims))
+    return E.div(total, R.count(x, axes, x.dtype))
+
+
+def var(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    """Variance (population, ddof=0) over ``axis``."""
+    x = as_tensor(x)
+    centered = subtract(x, mean(x, axis, keepdims=True))
+    return mean(square(centered), axis, keepdims)
+
+
+def std(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    """Standard deviation (ddof=0) over ``axis``."""
+    return sqrt(var(x, axis, keepdims))
+
+
+def argmax(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Index of the maximum along ``axis`` (None: of the flattened tensor), int64."""
+    x = as_tensor(x)
+    if axis is None:
+        if keepdims:
+            raise ShapeError("argmax with axis=None and keepdims=True is not supported")
+        from .shape import reshape
+
+        return R.argmax(reshape(x, (-1,)), axis=0, keepdims=False)
+    return R.argmax(x, axis=normalize_axis(axis, x.ndim), keepdims=bool(keepdims))
+
+
+def argmin(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Index of the minimum along ``axis``."""
+    x = as_tensor(x)
+    return argmax(negative(x) if x.dtype != np.bool_ else logical_not(x), axis, keepdims)
+
+
+# --- matmul --------------------------------------------------------------------------------------
+
+def matmul(a: TensorLike, b: TensorLike) -> Node:
+    """numpy.matmul: batch axes broadcast; 1-D operands are promoted and the axis removed."""
+    from .shape import reshape
+
+    a, b = promote(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul of a scalar: shapes {a.shape} and {b.shape} (at {a.location})")
+    a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    out = L.matmul(a2, b2)
+    if a.ndim == 1 or b.ndim == 1:
+        shape = out.shape[:-2] + ((out.shape[-2],) if a.ndim > 1 else ()) \
+            + ((out.shape[-1],) if b.ndim > 1 else ())
+        out = reshape(out, shape)
+    return out
+
+
+def dot(a: TensorLike, b: TensorLike) -> Node:
+    """numpy.dot for operands of rank <= 2 (matrix product / inner product)."""
+    return matmul(a, b)
+
+
+def broadcast_to(x: TensorLike, shape: Sequence[Any]) -> Node:
+    """Broadcast ``x`` to ``shape`` by numpy's rules (symbolic dims allowed)."""
+    from ..ir.types import as_shape
+
+    return S.broadcast_to(as_tensor(x), shape=as_shape(shape))

@@ -1,0 +1,48 @@
+"""numpy-style operators and methods on symbolic tensors.
+
+The IR's Node class knows nothing of the API (layers import only upward), so the operators are
+attached here, once, when graphdiff is imported: ``x + 1``, ``x @ W``, ``x[1:, None]``, ``x.T``,
+``x.sum(axis=0)``. ``==`` is not overloaded (nodes are compared by identity, which is structural
+equality); use ``gd.equal``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ir.node import Node
+from . import math as M
+from . import shape as S
+
+
+def _reflected(function):
+    return lambda self, other: function(other, self)
+
+
+OPERATORS: dict[str, Any] = {
+    "__add__": M.add, "__radd__": _reflected(M.add),
+    "__sub__": M.subtract, "__rsub__": _reflected(M.subtract),
+    "__mul__": M.multiply, "__rmul__": _reflected(M.multiply),
+    "__truediv__": M.divide, "__rtruediv__": _reflected(M.divide),
+    "__pow__": M.power, "__rpow__": _reflected(M.power),
+    "__matmul__": M.matmul, "__rmatmul__": _reflected(M.matmul),
+    "__neg__": M.negative, "__pos__": lambda self: self, "__abs__": M.abs,
+    "__lt__": M.less, "__le__": M.less_equal, "__gt__": M.greater, "__ge__": M.greater_equal,
+    "__and__": M.logical_and, "__rand__": _reflected(M.logical_and),
+    "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),
+    "__invert__": M.logical_not,
+    "T": property(lambda self: S.transpose(self)),
+    "reshape": lambda self, *shape: S.reshape(
+        self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
+    "transpose": lambda self, *axes: S.transpose(self, axes or None),
+    "sum": M.sum, "mean": M.mean, "max": M.max, "min": M.min, "prod": M.prod,
+    "astype": M.astype, "argmax": M.argmax,
+}
+
+
+def install() -> None:
+    """Attach the operators to Node (idempotent)."""
+    for name, value in OPERATORS.items():
+        setattr(Node, name, value)
+    # numpy must defer to our reflected operators when an array is on the left
+    Node.__array_ufunc__ = None

@@ -1,0 +1,153 @@
+"""Reverse mode: ``vjp`` and ``grad`` append cotangent nodes to the graph.
+
+The driver is small on purpose (compare needle's ``compute_gradient_of_variables``):
+
+1. keep only nodes that lie on a differentiable path from a ``wrt`` input to an output;
+2. walk them in reverse topological order;
+3. for each node, sum its cotangent contributions once, then apply its op's VJP rule.
+
+Zeros stay symbolic: a missing cotangent is ``None`` and rules are never called on it. Integer and
+bool values carry no cotangent. The result is ordinary graph nodes, so a gradient can be printed,
+optimized, exported and differentiated again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from ..errors import GradientError, ShapeError, user_location
+from ..ir.graph import topo_order
+from ..ir.node import Node
+from ..ops import elementwise as E
+from ..ops.shape import sum_to
+from ..ops.source import zeros_like
+
+Unconnected = Literal["raise", "zero"]
+
+
+def _carries_derivative(node: Node) -> bool:
+    return node.dtype.kind == "f"
+
+
+def path_nodes(outputs: Sequence[Node], wrt: Sequence[Node]) -> tuple[list[Node], set[Node]]:
+    """Nodes the outputs depend on, in order, and the subset that depends on ``wrt``
+    through ops that carry a derivative."""
+    order = topo_order(outputs)
+    wrt_set = set(wrt)
+    depends: set[Node] = set()
+    for node in order:
+        if node in wrt_set:
+            depends.add(node)
+        elif (node.op.differentiable and _carries_derivative(node)
+              and any(value in depends for value in node.inputs)):
+            depends.add(node)
+    return order, depends
+
+
+def add_all(terms: list[Node]) -> Node:
+    """Sum cotangent contributions as a balanced tree of adds (short dependency chains)."""
+    while len(terms) > 1:
+        paired = [E.add(terms[i], terms[i + 1]) for i in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            paired.append(terms[-1])
+        terms = paired
+    return terms[0]
+
+
+def _fit_to(cotangent: Node, value: Node, node: Node) -> Node:
+    """Make a rule's cotangent match its operand: undo broadcasting, keep the dtype."""
+    if cotangent.shape != value.shape:
+        if not node.op.elementwise:
+            raise GradientError(
+                f"VJP rule of {node.op.name} returned shape {cotangent.shape} for an operand of "
+                f"shape {value.shape}")
+        cotangent = sum_to(cotangent, value.shape)
+    if cotangent.dtype != value.dtype:
+        cotangent = E.cast(cotangent, dtype=value.dtype)
+    return cotangent
+
+
+def vjp(outputs: Sequence[Node], inputs: Sequence[Node], cotangents: Sequence[Node], *,
+        unconnected: Unconnected = "raise") -> list[Node]:
+    """Cotangents of ``inputs`` given cotangents of ``outputs`` (J^T v), as graph nodes."""
+    if len(outputs) != len(cotangents):
+        raise GradientError(f"vjp: {len(outputs)} outputs but {len(cotangents)} cotangents "
+                            f"(at {user_location()})")
+    for x in inputs:
+        if not _carries_derivative(x):
+            raise GradientError(
+                f"cannot differentiate with respect to {x.name or x.op.name} of dtype "
+                f"{x.dtype.name}: integer and bool tensors have no gradient "
+                f"(at {user_location()})")
+    for y, v in zip(outputs, cotangents):
+        if v.shape != y.shape or v.dtype != y.dtype:
+            raise ShapeError(f"vjp: cotangent {v.type} does not match output {y.type} "
+                             f"(at {user_location()})")
+
+    order, depends = path_nodes(outputs, inputs)
+    contributions: dict[Node, list[Node]] = {}
+    for y, v in zip(outputs, cotangents):
+        if y in depends:
+            contributions.setdefault(y, []).append(v)
+
+    wanted = set(inputs)
+    results: dict[Node, Node] = {}
+    for node in reversed(order):
+        terms = contributions.pop(node, None)
+        if terms is None:
+            continue
+        g = add_all(terms)
+        if node in wanted:
+            results[node] = g
+        if node.op.source or not node.inputs:
+            continue
+        if node.op.vjp is None:
+            raise GradientError(f"op {node.op.name} has no VJP rule (node created at "
+                                f"{node.location})")
+        for value, cotangent in zip(node.inputs, node.op.vjp(node, g)):
+            if cotangent is None or value not in depends:
+                continue
+            contributions.setdefault(value, []).append(_fit_to(cotangent, value, node))
+
+    gradients = []
+    ancestors = set(order)
+    for x in inputs:
+        if x in results:
+            gradients.append(results[x])
+        elif unconnected == "zero" or x in ancestors:
+            # In the graph but only through ops with a zero derivative (floor, comparisons):
+            # the gradient is a true zero, not a disconnection.
+            gradients.append(zeros_like(x))
+        else:
+            label = x.name or x.op.name
+            raise GradientError(
+                f"{label} ({x.type}, created at {x.location}) is not connected to the output "
+                f"through differentiable ops; pass unconnected='zero' to get zeros "
+                f"(at {user_location()})")
+    return gradients
+
+
+def grad(y: Node, wrt: Node | Sequence[Node], *,
+         unconnected: Unconnected = "raise") -> Node | list[Node]:
+    """Gradient of the scalar ``y`` with respect to ``wrt`` (a tensor or a list of tensors).
+
+    >>> import numpy as np, graphdiff as gd
+    >>> x = gd.placeholder((3,), "float64", name="x")
+    >>> gx = gd.grad(gd.sum(x * x), x)
+    >>> gd.function([x], gx)(np.array([1.0, 2.0, 3.0]))
+    array([2., 4., 6.])
+    """
+    from ..ops.core import scalar
+
+    if not isinstance(y, Node):
+        raise GradientError(f"grad: the output must be a tensor, got {type(y).__name__}")
+    if y.ndim != 0:
+        raise GradientError(f"grad needs a scalar output, got shape {y.shape}; use gd.vjp or "
+                            f"gd.jacobian for non-scalars (at {user_location()})")
+    if not _carries_derivative(y):
+        raise GradientError(f"grad: the output has dtype {y.dtype.name}; it must be a float")
+    single = isinstance(wrt, Node)
+    targets = [wrt] if single else list(wrt)
+    result = vjp([y], targets, [scalar(1, y)], unconnected=unconnected)
+    return result[0] if single else result

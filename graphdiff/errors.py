@@ -1,0 +1,66 @@
+"""Errors raised by graphdiff, and the helper that finds the user's line of code.
+
+Every error derives from :class:`GraphdiffError`, so ``except gd.GraphdiffError`` catches
+anything graphdiff raises on purpose. Build-time errors name the op, the operand types and the
+file and line in the user's code that created the node.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class GraphdiffError(Exception):
+    """Base class of every error graphdiff raises."""
+
+
+class ShapeError(GraphdiffError, ValueError):
+    """Operand shapes do not fit an op (broadcasting, matmul, reshape, ...)."""
+
+
+class DTypeError(GraphdiffError, TypeError):
+    """Operand dtypes do not fit an op, or a value cannot be cast safely."""
+
+
+class AttributeError_(GraphdiffError, ValueError):
+    """An op attribute (axis, stride, ...) is invalid."""
+
+
+class InputError(GraphdiffError, ValueError):
+    """A compiled function was called with missing or ill-typed inputs."""
+
+
+class GradientError(GraphdiffError, ValueError):
+    """A derivative was requested that cannot be formed."""
+
+
+class GraphError(GraphdiffError, ValueError):
+    """A graph is malformed (found by the verifier) or a pass produced an invalid graph."""
+
+
+class OnnxError(GraphdiffError, ValueError):
+    """An ONNX model cannot be exported or imported."""
+
+
+def user_location() -> str:
+    """Return ``"file:line"`` of the innermost stack frame outside the graphdiff package.
+
+    Nodes record this so errors can point at the user's code, not at ours.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        inside = _INSIDE_PACKAGE.get(filename)
+        if inside is None:  # abspath is slow; each file is classified once
+            inside = os.path.abspath(filename).startswith(_PACKAGE_DIR)
+            _INSIDE_PACKAGE[filename] = inside
+        if not inside:
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+_INSIDE_PACKAGE: dict[str, bool] = {}

@@ -1,0 +1,208 @@
+"""Ops and nodes: the two building blocks of the IR.
+
+An :class:`OpDef` is everything about one operation, declared once in its family's module under
+``graphdiff/ops``: its shape-and-dtype rule, numpy kernel, derivative rules, ONNX mapping and
+traits. A :class:`Node` is one application of an op to input nodes: immutable and hash-consed, so
+two structurally equal pure nodes are the same Python object. Structural equality is therefore an
+identity check, common-subexpression merging happens at construction, and a pass can never corrupt
+a graph another graph shares. Effectful ops (random numbers) and sources (placeholders, variables)
+carry a unique id in their key and never merge.
+
+The symbolic tensor a user holds *is* a Node; ``graphdiff.api`` adds numpy-style operators to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphdiffError, ShapeError, user_location
+from .types import TensorType
+
+# ---------------------------------------------------------------------------------------------
+# Op declarations
+
+
+@dataclass(frozen=True, eq=False)
+class OpDef:
+    """One op, declared once.
+
+    infer:  ``(input_types, **attrs) -> TensorType``; raises ShapeError/DTypeError on bad input.
+    kernel: ``(*arrays, **attrs) -> np.ndarray``, the numpy implementation.
+    out_arg: the kernel also accepts ``out=array`` and writes its result there (numpy ``out=``).
+    vjp:    ``(node, cotangent) -> [input cotangent or None, ...]`` building graph nodes.
+    jvp:    ``(node, [input tangent or None, ...]) -> output tangent`` building graph nodes.
+    onnx:   export mapping, ``(ctx, node, input_names) -> output_name`` (see graphdiff.onnx).
+    shape_attrs: attributes that hold shapes and may contain symbolic dims (resolved per call
+            signature by the runtime before the kernel is bound).
+    """
+
+    name: str
+    infer: Callable[..., TensorType]
+    kernel: Callable[..., Any] | None
+    vjp: Callable[..., Sequence[Node | None]] | None = None
+    jvp: Callable[..., Node | None] | None = None
+    onnx: Callable[..., Any] | None = None
+    out_arg: bool = False
+    elementwise: bool = False  # output shape is the broadcast of the inputs, values per element
+    commutative: bool = False
+    effectful: bool = False  # never merged, never folded, never duplicated
+    differentiable: bool = True  # False: derivative is zero (comparisons, argmax, int ops)
+    view: bool = False  # the output may alias input 0's memory (reshape, transpose, slicing)
+    source: bool = False  # placeholder, variable, constant: no inputs, no kernel
+    shape_attrs: tuple[str, ...] = ()
+    doc: str = ""
+
+    def __call__(self, *inputs: Node, **attrs: Any) -> Node:
+        return make_node(self, inputs, attrs)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    """Add an op to the registry; every op name is declared exactly once."""
+    if op.name in OPS:
+        raise GraphdiffError(f"op {op.name!r} is declared twice")
+    OPS[op.name] = op
+    return op
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes
+
+_INTERN: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
+_unique = itertools.count()
+
+
+def _freeze(value: Any) -> Any:
+    """Make an attribute value hashable (lists become tuples)."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+class Node:
+    """One value of the graph: an op applied to input nodes. Immutable and interned.
+
+    Attributes: ``op``, ``inputs``, ``attrs`` (a dict; do not mutate), ``type``, ``name`` (a
+    user's name or None), ``location`` (the user's ``file:line`` that created it) and ``data``
+    (the array of a constant or the state of a variable, else None).
+    """
+
+    __slots__ = ("op", "inputs", "attrs", "type", "name", "location", "data", "uid", "_key",
+                 "__weakref__")
+
+    op: OpDef
+    inputs: tuple[Node, ...]
+    attrs: dict[str, Any]
+    type: TensorType
+    name: str | None
+    location: str
+    data: Any
+    uid: int
+
+    def __init__(self, op: OpDef, inputs: tuple[Node, ...], attrs: dict[str, Any],
+                 type_: TensorType, *, name: str | None = None, data: Any = None,
+                 location: str | None = None, key: tuple | None = None) -> None:
+        init = object.__setattr__
+        init(self, "op", op)
+        init(self, "inputs", inputs)
+        init(self, "attrs", attrs)
+        init(self, "type", type_)
+        init(self, "name", name)
+        init(self, "data", data)
+        init(self, "location", location if location is not None else user_location())
+        init(self, "uid", next(_unique))
+        init(self, "_key", key)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"graphdiff nodes are immutable (tried to set {name!r})")
+
+    # Identity is structural equality (nodes are interned), so the default object hash and
+    # identity comparison are right. ``==`` is deliberately not overloaded: use gd.equal.
+
+    @property
+    def shape(self) -> tuple:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.type.shape)
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"<{self.op.name}{label}: {self.type}>"
+
+    def __bool__(self) -> bool:
+        raise GraphdiffError(
+            "the truth value of a symbolic tensor is unknown when the graph is built; "
+            "use gd.where for a data-dependent choice")
+
+    __hash__ = object.__hash__
+
+
+def describe_operands(types: Sequence[TensorType]) -> str:
+    return ", ".join(str(t) for t in types) if types else "no operands"
+
+
+def make_node(op: OpDef, inputs: Sequence[Node], attrs: dict[str, Any], *,
+              name: str | None = None, data: Any = None, location: str | None = None) -> Node:
+    """Apply ``op`` to ``inputs``: infer the output type, then return the interned node.
+
+    Pure nodes are looked up by structure first, so building an expression twice costs one dict
+    lookup and yields the same node. Errors from the op's rule are re-raised with the op name,
+    the operand types and the user's line.
+    """
+    for position, value in enumerate(inputs):
+        if not isinstance(value, Node):
+            raise GraphdiffError(
+                f"op {op.name!r}: operand {position} is {type(value).__name__}, not a tensor "
+                f"(at {user_location()})")
+    inputs = tuple(inputs)
+    frozen = {k: _freeze(v) for k, v in attrs.items()}
+    if op.effectful or op.source:
+        key = None
+    else:
+        key = (op.name, inputs, tuple(sorted(frozen.items())))
+        existing = _INTERN.get(key)
+        if existing is not None:
+            return existing
+    types = [i.type for i in inputs]
+    try:
+        out_type = op.infer(types, **frozen)
+    except GraphdiffError as exc:
+        where = location or user_location()
+        raise type(exc)(
+            f"{op.name}: {exc} (operands: {describe_operands(types)}; attributes: "
+            f"{_format_attrs(frozen)}; at {where})") from None
+    except (ValueError, TypeError, IndexError) as exc:  # a rule's own arithmetic failed
+        where = location or user_location()
+        raise ShapeError(
+            f"{op.name}: {exc} (operands: {describe_operands(types)}; at {where})") from None
+    node = Node(op, inputs, frozen, out_type, name=name, data=data, location=location, key=key)
+    if key is not None:
+        _INTERN[key] = node
+    return node
+
+
+def _format_attrs(attrs: dict[str, Any]) -> str:
+    if not attrs:
+        return "none"
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(attrs.items()))

@@ -1,0 +1,86 @@
+"""The canonical text form of a graph: typed SSA, one line per node.
+
+    graph(x: f64[?0,4]) {
+      W: f64[4,3] = variable
+      %0: f64[?0,3] = matmul x, W
+      %1: f64[?0,3] = tanh %0
+      return %1
+    }
+
+Placeholders and variables print under their names; every other node gets ``%n`` in schedule
+order. Attributes print in brackets after the op name, sorted by name. Drawings (``graphdiff.viz``)
+render the same names, so a line of text and a box in a picture can be matched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .node import Node
+
+if TYPE_CHECKING:
+    from .graph import Graph
+
+_INLINE_CONSTANT_SIZE = 8
+
+
+def node_names(graph: Graph) -> dict[Node, str]:
+    """Stable printed names: user names for sources (made unique), ``%n`` for the rest."""
+    names: dict[Node, str] = {}
+    taken: set[str] = set()
+    counter = 0
+    ordered = list(graph.inputs) + [n for n in graph.nodes if n not in set(graph.inputs)]
+    for node in ordered:
+        if node in names:
+            continue
+        if node.name is not None and node.op.source:
+            name = node.name
+            suffix = 1
+            while name in taken:
+                name = f"{node.name}_{suffix}"
+                suffix += 1
+        else:
+            name = f"%{counter}"
+            counter += 1
+        taken.add(name)
+        names[node] = name
+    return names
+
+
+def format_value(value: object) -> str:
+    """A short text for an attribute or a constant."""
+    if isinstance(value, np.ndarray):
+        if value.size <= _INLINE_CONSTANT_SIZE:
+            return np.array2string(value, separator=", ") if value.ndim else repr(value.item())
+        return f"<{value.dtype.name}{list(value.shape)}>"
+    if isinstance(value, np.dtype):
+        return value.name
+    return repr(value)
+
+
+def format_node(node: Node, names: dict[Node, str]) -> str:
+    """One line: ``name: type = op[attrs] operands``."""
+    text = f"{names[node]}: {node.type} = {node.op.name}"
+    if node.attrs and not node.op.source:  # a source's attributes are its type
+        attrs = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(node.attrs.items()))
+        text += f"[{attrs}]"
+    if node.inputs:
+        text += " " + ", ".join(names[value] for value in node.inputs)
+    if node.op.name == "constant":
+        text += " " + format_value(node.data)
+    return text
+
+
+def format_graph(graph: Graph) -> str:
+    names = node_names(graph)
+    header = ", ".join(f"{names[p]}: {p.type}" for p in graph.inputs)
+    lines = [f"graph({header}) {{"]
+    inputs = set(graph.inputs)
+    for node in graph.nodes:
+        if node not in inputs:
+            lines.append("  " + format_node(node, names))
+    lines.append("  return " + ", ".join(names[o] for o in graph.outputs))
+    lines.append("}")
+    return "\n".join(lines)

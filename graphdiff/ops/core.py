@@ -1,0 +1,98 @@
+"""Helpers shared by the op families: declaring an op, common shape/dtype rules, constants.
+
+An op family module declares each op with one ``defop(...)`` call holding its rule, kernel,
+derivatives and ONNX mapping. The helpers here keep those declarations short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError
+from ..ir.node import Node, OpDef, register
+from ..ir.types import TensorType, broadcast_shapes
+
+
+def defop(name: str, infer: Callable[..., TensorType], kernel: Callable[..., Any] | None,
+          **fields: Any) -> OpDef:
+    """Declare and register an op; returns the OpDef, which builds nodes when called."""
+    return register(OpDef(name=name, infer=infer, kernel=kernel, **fields))
+
+
+# --- dtype checks ----------------------------------------------------------------------------
+
+def require_float(t: TensorType, what: str = "operand") -> None:
+    if t.dtype.kind != "f":
+        raise DTypeError(f"{what} must be a float tensor, got {t.dtype.name}")
+
+
+def require_same_dtype(types: Sequence[TensorType]) -> np.dtype:
+    dtypes = {t.dtype for t in types}
+    if len(dtypes) != 1:
+        names = ", ".join(sorted(d.name for d in dtypes))
+        raise DTypeError(f"operands must share one dtype (the API inserts casts), got {names}")
+    return types[0].dtype
+
+
+def require_integer(t: TensorType, what: str) -> None:
+    if t.dtype.kind not in "iu":
+        raise DTypeError(f"{what} must be an integer tensor, got {t.dtype.name}")
+
+
+def require_bool(t: TensorType, what: str) -> None:
+    if t.dtype != np.bool_:
+        raise DTypeError(f"{what} must be a bool tensor, got {t.dtype.name}")
+
+
+# --- shape-and-dtype rules for elementwise ops -----------------------------------------------
+
+def unary_float(types: Sequence[TensorType]) -> TensorType:
+    """exp, log, tanh, ...: one float operand, same type out."""
+    (x,) = types
+    require_float(x)
+    return x
+
+
+def unary_numeric(types: Sequence[TensorType]) -> TensorType:
+    """neg, abs, sign, square: any non-bool numeric operand, same type out."""
+    (x,) = types
+    if x.dtype == np.bool_:
+        raise DTypeError("operand must be numeric, got bool")
+    return x
+
+
+def binary_same(types: Sequence[TensorType]) -> TensorType:
+    """add, mul, ...: two operands of one dtype, broadcast shape out."""
+    dtype = require_same_dtype(types)
+    return TensorType(dtype, broadcast_shapes(*(t.shape for t in types)))
+
+
+def binary_float(types: Sequence[TensorType]) -> TensorType:
+    out = binary_same(types)
+    require_float(out)
+    return out
+
+
+def compare(types: Sequence[TensorType]) -> TensorType:
+    """less, equal, ...: two operands of one dtype, bool out."""
+    out = binary_same(types)
+    return out.with_dtype(np.dtype(np.bool_))
+
+
+def logical(types: Sequence[TensorType]) -> TensorType:
+    for t in types:
+        require_bool(t, "operand")
+    return TensorType(np.dtype(np.bool_), broadcast_shapes(*(t.shape for t in types)))
+
+
+# --- constants used inside derivative rules ---------------------------------------------------
+
+def scalar(value: float, like: Node | np.dtype) -> Node:
+    """A rank-0 constant with the dtype of ``like`` (a node or a dtype)."""
+    from .source import constant
+
+    dtype = like.dtype if isinstance(like, Node) else like
+    return constant(np.asarray(value, dtype=dtype))

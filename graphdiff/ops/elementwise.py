@@ -1,0 +1,281 @@
+"""Elementwise ops: unary math, binary arithmetic, comparisons, logic, where, cast.
+
+Binary ops broadcast like numpy and require one dtype for both operands (the API inserts the
+casts that NEP 50 promotion asks for, so every conversion is a visible ``cast`` node). Derivative
+rules are written for operands of the output's shape; the reverse-mode driver sums a cotangent
+back to a broadcast operand's shape in one place (``autodiff/reverse.py``), and forward mode
+broadcasts a tangent up, so no rule here handles broadcasting.
+
+A smooth unary op is declared by its derivative ``d(x, y) = dy/dx`` as graph nodes; its VJP
+(``g * d``) and JVP (``t * d``) both follow from it. Each line reads like the math.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..ir.node import Node, OpDef
+from ..ir.types import TensorType, broadcast_shapes
+from .core import (binary_float, binary_same, compare, defop, logical, require_bool,
+                   require_same_dtype, scalar, unary_float, unary_numeric)
+from .source import fill
+
+Derivative = Callable[[Node, Node], Node]  # (x, y) -> dy/dx, elementwise
+
+
+def _scale_rules(derivative: Derivative) -> dict:
+    """VJP and JVP of y = f(x) from dy/dx: cotangent g -> g * d, tangent t -> t * d."""
+
+    def vjp(node: Node, g: Node) -> list[Node]:
+        return [mul(g, derivative(node.inputs[0], node))]
+
+    def jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
+        return mul(tangents[0], derivative(node.inputs[0], node))
+
+    return {"vjp": vjp, "jvp": jvp}
+
+
+def unary(name: str, kernel: Callable, derivative: Derivative | None, *, onnx: str | None,
+          infer: Callable = unary_float, doc: str = "") -> OpDef:
+    """Declare a unary elementwise op whose kernel accepts ``out=``."""
+    rules = _scale_rules(derivative) if derivative is not None else {}
+    return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
+                 differentiable=derivative is not None, doc=doc, **rules)
+
+
+# --- kernels numpy lacks ------------------------------------------------------------------------
+
+def _sigmoid_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    # sigmoid(x) = (1 + tanh(x / 2)) / 2: no overflow for large |x|, unlike 1 / (1 + exp(-x)).
+    out = np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    np.add(out, 1, out=out)
+    return np.multiply(out, 0.5, out=out)
+
+
+def _relu_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.maximum(x, 0, out=out)  # keeps NaN, like numpy and PyTorch
+
+
+_math_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    result = _math_erf(x).astype(x.dtype, copy=False)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+# --- unary --------------------------------------------------------------------------------------
+
+def _neg_vjp(node: Node, g: Node) -> list[Node]:
+    return [neg(g)]
+
+
+def _neg_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
+    return neg(tangents[0])
+
+
+neg = defop("neg", unary_numeric, np.negative, elementwise=True, out_arg=True, onnx="Neg",
+            vjp=_neg_vjp, jvp=_neg_jvp, doc="-x")
+abs_ = unary("abs", np.abs, lambda x, y: sign(x), onnx="Abs", infer=unary_numeric)
+sign = unary("sign", np.sign, None, onnx="Sign", infer=unary_numeric)
+exp = unary("exp", np.exp, lambda x, y: y, onnx="Exp")                             # e^x
+log = unary("log", np.log, lambda x, y: reciprocal(x), onnx="Log")                 # 1/x
+log1p = unary("log1p", np.log1p, lambda x, y: reciprocal(add(x, scalar(1, x))), onnx=None)
+expm1 = unary("expm1", np.expm1, lambda x, y: add(y, scalar(1, y)), onnx=None)     # e^x
+sqrt = unary("sqrt", np.sqrt, lambda x, y: div(scalar(0.5, y), y), onnx="Sqrt")    # 1/(2 sqrt x)
+square = unary("square", np.square, lambda x, y: mul(scalar(2, x), x), onnx=None,  # 2x
+               infer=unary_numeric)
+reciprocal = unary("reciprocal", np.reciprocal, lambda x, y: neg(square(y)),       # -1/x^2
+                   onnx="Reciprocal")
+sin = unary("sin", np.sin, lambda x, y: cos(x), onnx="Sin")
+cos = unary("cos", np.cos, lambda x, y: neg(sin(x)), onnx="Cos")
+tanh = unary("tanh", np.tanh, lambda x, y: sub(scalar(1, y), square(y)), onnx="Tanh")  # 1-y^2
+sigmoid = unary("sigmoid", _sigmoid_kernel,                                        # y(1-y)
+                lambda x, y: mul(y, sub(scalar(1, y), y)), onnx="Sigmoid")
+relu = unary("relu", _relu_kernel,                                                 # [x > 0]
+             lambda x, y: cast(greater(x, scalar(0, x)), dtype=x.dtype), onnx="Relu",
+             infer=unary_numeric)
+erf = unary("erf", _erf_kernel,                                       # 2/sqrt(pi) e^(-x^2)
+            lambda x, y: mul(scalar(2 / math.sqrt(math.pi), x), exp(neg(square(x)))),
+            onnx="Erf")
+floor = unary("floor", np.floor, None, onnx="Floor")
+ceil = unary("ceil", np.ceil, None, onnx="Ceil")
+
+
+def _float_to_bool(types: Sequence[TensorType]) -> TensorType:
+    return unary_float(types).with_dtype(np.dtype(np.bool_))
+
+
+def _not_type(types: Sequence[TensorType]) -> TensorType:
+    require_bool(types[0], "operand")
+    return types[0]
+
+
+isnan = defop("isnan", _float_to_bool, np.isnan, elementwise=True, out_arg=True,
+              differentiable=False, onnx="IsNaN")
+isfinite = defop("isfinite", _float_to_bool, np.isfinite, elementwise=True, out_arg=True,
+                 differentiable=False, onnx=None)
+logical_not = defop("logical_not", _not_type, np.logical_not, elementwise=True, out_arg=True,
+                    differentiable=False, onnx="Not")
+
+
+stop_gradient = defop("stop_gradient", lambda types: types[0], lambda x: x, elementwise=True,
+                      view=True, differentiable=False, onnx="Identity",
+                      doc="The identity, with a zero derivative in both modes.")
+
+
+# --- cast ---------------------------------------------------------------------------------------
+
+def _cast_type(types: Sequence[TensorType], *, dtype: np.dtype) -> TensorType:
+    return types[0].with_dtype(dtype)
+
+
+def _cast_kernel(x: np.ndarray, *, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        return x.astype(dtype)
+    np.copyto(out, x, casting="unsafe")
+    return out
+
+
+def _cast_vjp(node: Node, g: Node) -> list[Node | None]:
+    source = node.inputs[0]
+    return [cast(g, dtype=source.dtype) if source.dtype.kind == "f" else None]
+
+
+def _cast_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    return cast(tangents[0], dtype=node.dtype) if node.dtype.kind == "f" else None
+
+
+cast = defop("cast", _cast_type, _cast_kernel, elementwise=True, out_arg=True, onnx="Cast",
+             vjp=_cast_vjp, jvp=_cast_jvp, doc="Convert to another dtype (numpy astype).")
+
+
+# --- binary arithmetic ----------------------------------------------------------------------------
+
+Partials = Callable[[Node, Node, Node], tuple[Node | None, Node | None]]
+
+
+def _product_rules(partials: Partials) -> dict:
+    """VJP and JVP of z = f(a, b) from (dz/da, dz/db); a None partial means zero."""
+
+    def vjp(node: Node, g: Node) -> list[Node | None]:
+        a, b = node.inputs
+        return [None if d is None else mul(g, d) for d in partials(a, b, node)]
+
+    def jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+        a, b = node.inputs
+        terms = [mul(t, d) for t, d in zip(tangents, partials(a, b, node))
+                 if t is not None and d is not None]
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else add(terms[0], terms[1])
+
+    return {"vjp": vjp, "jvp": jvp}
+
+
+def binary(name: str, kernel: Callable, *, onnx: str | None, partials: Partials | None = None,
+           infer: Callable = binary_same, commutative: bool = False, **rules) -> OpDef:
+    if partials is not None:
+        rules = _product_rules(partials)
+    return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
+                 commutative=commutative, differentiable=bool(rules), **rules)
+
+
+def _add_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    ta, tb = tangents
+    return tb if ta is None else ta if tb is None else add(ta, tb)
+
+
+def _sub_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    ta, tb = tangents
+    return (None if tb is None else neg(tb)) if ta is None else ta if tb is None else sub(ta, tb)
+
+
+add = binary("add", np.add, onnx="Add", commutative=True,                     # d(a+b) = da + db
+             vjp=lambda node, g: [g, g], jvp=_add_jvp)
+sub = binary("sub", np.subtract, onnx="Sub",                                  # d(a-b) = da - db
+             vjp=lambda node, g: [g, neg(g)], jvp=_sub_jvp)
+mul = binary("mul", np.multiply, onnx="Mul", commutative=True,                # d(ab) = b da + a db
+             partials=lambda a, b, z: (b, a))
+div = binary("div", np.true_divide, onnx="Div", infer=binary_float,           # d(a/b) = da/b - z db/b
+             partials=lambda a, b, z: (reciprocal(b), neg(div(z, b))))
+
+
+def _pow_partials(a: Node, b: Node, z: Node) -> tuple[Node, Node]:
+    zero = scalar(0, a)
+    # dz/da = b a^(b-1), taken as 0 where b == 0 (so 0^0 has derivative 0, not nan)
+    d_base = where(equal(b, zero), zero, mul(b, pow_(a, sub(b, scalar(1, b)))))
+    # dz/db = log(a) a^b, taken as 0 where a == 0 (the limit from above)
+    d_exponent = mul(where(equal(a, zero), zero, log(a)), z)
+    return d_base, d_exponent
+
+
+pow_ = binary("pow", np.power, onnx="Pow", infer=binary_float, partials=_pow_partials)
+
+
+def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
+    """max/min: the derivative goes to the chosen operand, split evenly on ties (as JAX does)."""
+
+    def partials(a: Node, b: Node, z: Node) -> tuple[Node, Node]:
+        half_tie = mul(scalar(0.5, a), cast(equal(a, b), dtype=a.dtype))
+        return (add(cast(pick_a(a, b), dtype=a.dtype), half_tie),
+                add(cast(pick_a(b, a), dtype=a.dtype), half_tie))
+
+    return partials
+
+
+maximum = binary("maximum", np.maximum, onnx="Max", commutative=True,
+                 partials=_choice_partials(lambda a, b: greater(a, b)))
+minimum = binary("minimum", np.minimum, onnx="Min", commutative=True,
+                 partials=_choice_partials(lambda a, b: less(a, b)))
+
+
+# --- comparisons and logic (no derivative) -------------------------------------------------------
+
+less = binary("less", np.less, onnx="Less", infer=compare)
+less_equal = binary("less_equal", np.less_equal, onnx="LessOrEqual", infer=compare)
+greater = binary("greater", np.greater, onnx="Greater", infer=compare)
+greater_equal = binary("greater_equal", np.greater_equal, onnx="GreaterOrEqual", infer=compare)
+equal = binary("equal", np.equal, onnx="Equal", infer=compare, commutative=True)
+not_equal = binary("not_equal", np.not_equal, onnx=None, infer=compare, commutative=True)
+logical_and = binary("logical_and", np.logical_and, onnx="And", infer=logical, commutative=True)
+logical_or = binary("logical_or", np.logical_or, onnx="Or", infer=logical, commutative=True)
+
+
+# --- where ----------------------------------------------------------------------------------------
+
+def _where_type(types: Sequence[TensorType]) -> TensorType:
+    cond, a, b = types
+    require_bool(cond, "condition")
+    dtype = require_same_dtype([a, b])
+    return TensorType(dtype, broadcast_shapes(cond.shape, a.shape, b.shape))
+
+
+def _where_vjp(node: Node, g: Node) -> list[Node | None]:
+    cond = node.inputs[0]
+    zero = scalar(0, g)
+    return [None, where(cond, g, zero), where(cond, zero, g)]
+
+
+def _where_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    _, ta, tb = tangents
+    if ta is None and tb is None:
+        return None
+    zero = scalar(0, node)
+    return where(node.inputs[0], zero if ta is None else ta, zero if tb is None else tb)
+
+
+where = defop("where", _where_type, np.where, elementwise=True, onnx="Where",
+              vjp=_where_vjp, jvp=_where_jvp, doc="cond ? a : b, elementwise, broadcasting.")
+
+
+def zero_of(node: Node) -> Node:
+    """A materialized zero of ``node``'s type (the symbolic zero made concrete)."""
+    return fill(0.0, node.type)

@@ -1,0 +1,67 @@
+"""Matrix products: ``matmul`` with numpy's batch broadcasting.
+
+The IR's matmul takes operands of rank 2 or more; the API turns numpy's 1-D cases into
+reshapes around it, so the rules here stay simple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir.node import Node
+from ..ir.types import TensorType, broadcast_dims, broadcast_shapes, format_shape
+from .core import defop, require_same_dtype
+from .elementwise import add
+from .shape import sum_to, swap_last_axes
+
+
+def _matmul_type(types: Sequence[TensorType]) -> TensorType:
+    a, b = types
+    dtype = require_same_dtype(types)
+    if dtype == np.bool_:
+        raise ShapeError("matmul of bool tensors is not supported")
+    if a.ndim < 2 or b.ndim < 2:
+        raise ShapeError("matmul operands must have rank >= 2 here (the API handles 1-D)")
+    try:
+        broadcast_dims(a.shape[-1], b.shape[-2])
+        inner_ok = a.shape[-1] == b.shape[-2] or not (isinstance(a.shape[-1], int)
+                                                      and isinstance(b.shape[-2], int))
+    except ValueError:
+        inner_ok = False
+    if not inner_ok:
+        raise ShapeError(f"inner dimensions differ: {format_shape(a.shape)} @ "
+                         f"{format_shape(b.shape)}")
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return TensorType(dtype, batch + (a.shape[-2], b.shape[-1]))
+
+
+def _matmul_kernel(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.matmul(a, b, out=out)
+
+
+def _matmul_vjp(node: Node, g: Node) -> list[Node]:
+    a, b = node.inputs
+    # d(a @ b) = da @ b + a @ db, so ga = g @ b^T and gb = a^T @ g, summed over broadcast batches
+    return [sum_to(matmul(g, swap_last_axes(b)), a.shape),
+            sum_to(matmul(swap_last_axes(a), g), b.shape)]
+
+
+def _matmul_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    a, b = node.inputs
+    ta, tb = tangents
+    terms = []
+    if ta is not None:
+        terms.append(matmul(ta, b))
+    if tb is not None:
+        terms.append(matmul(a, tb))
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else add(terms[0], terms[1])
+
+
+matmul = defop("matmul", _matmul_type, _matmul_kernel, out_arg=True, onnx="MatMul",
+               vjp=_matmul_vjp, jvp=_matmul_jvp,
+               doc="Matrix product over the last two axes, batch axes broadcast.")

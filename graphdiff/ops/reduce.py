@@ -1,0 +1,180 @@
+"""Reductions: sum, max, min, prod, argmax over normalized axes, and the size of symbolic dims.
+
+Attributes: ``axes`` (a sorted tuple of non-negative axes) and ``keepdims``. ``mean`` and
+``logsumexp`` are composites in the API; they need no rules here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir.node import Node
+from ..ir.types import Shape, TensorType
+from . import elementwise as E
+from .core import defop, scalar
+from .shape import broadcast_to, reshape
+
+
+def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_type(types: Sequence[TensorType], *, axes: tuple[int, ...],
+                 keepdims: bool) -> TensorType:
+    (x,) = types
+    if any(not 0 <= a < x.ndim for a in axes) or list(axes) != sorted(set(axes)):
+        raise ShapeError(f"axes {axes} are not sorted distinct axes of a rank-{x.ndim} tensor")
+    return x.with_shape(reduced_shape(x.shape, axes, keepdims))
+
+
+def _bool_to_int_sum_type(types: Sequence[TensorType], **attrs) -> TensorType:
+    out = _reduce_type(types, **attrs)
+    # numpy sums bool and small ints in the platform integer
+    if out.dtype == np.bool_ or (out.dtype.kind in "iu" and out.dtype.itemsize < 8):
+        return out.with_dtype(np.dtype(np.int64 if out.dtype.kind != "u" else np.uint64))
+    return out
+
+
+def expand_reduced(g: Node, x: Node, axes: tuple[int, ...], keepdims: bool) -> Node:
+    """Broadcast a reduction's cotangent (or result) back to the operand's shape."""
+    if not keepdims:
+        g = reshape(g, shape=reduced_shape(x.shape, axes, True))
+    return broadcast_to(g, shape=x.shape)
+
+
+def _sum_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
+                out: np.ndarray | None = None) -> np.ndarray:
+    return np.sum(x, axis=axes, keepdims=keepdims, out=out)
+
+
+sum_ = defop(
+    "sum", _bool_to_int_sum_type, _sum_kernel, out_arg=True, onnx="ReduceSum",
+    doc="Sum over axes.",
+    vjp=lambda node, g: [expand_reduced(g, node.inputs[0], **node.attrs)],
+    jvp=lambda node, t: sum_(t[0], **node.attrs))
+
+
+# --- max / min: the derivative flows to the extremal elements, split evenly on ties ------------
+
+def _extremum_share(node: Node) -> Node:
+    """1/k at each of the k positions that attain the extremum of their slice, else 0."""
+    x = node.inputs[0]
+    hit = E.cast(E.equal(x, expand_reduced(node, x, **node.attrs)), dtype=x.dtype)
+    count = sum_(hit, axes=node.attrs["axes"], keepdims=True)
+    return E.div(hit, broadcast_to(count, shape=x.shape))
+
+
+def _extremum_vjp(node: Node, g: Node) -> list[Node]:
+    x = node.inputs[0]
+    return [E.mul(expand_reduced(g, x, **node.attrs), _extremum_share(node))]
+
+
+def _extremum_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
+    return sum_(E.mul(tangents[0], _extremum_share(node)), **node.attrs)
+
+
+def _extremum_kernel(reducer):
+    def kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
+               out: np.ndarray | None = None) -> np.ndarray:
+        return reducer(x, axis=axes, keepdims=keepdims, out=out)
+
+    return kernel
+
+
+def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
+    x = types[0]
+    if any(x.shape[a] == 0 for a in attrs["axes"]):
+        raise ShapeError("max/min of an empty axis has no identity")
+    return _reduce_type(types, **attrs)
+
+
+max_ = defop("max", _nonempty_reduce_type, _extremum_kernel(np.max), out_arg=True,
+             onnx="ReduceMax", vjp=_extremum_vjp, jvp=_extremum_jvp,
+             doc="Maximum over axes; NaN propagates as in numpy.")
+min_ = defop("min", _nonempty_reduce_type, _extremum_kernel(np.min), out_arg=True,
+             onnx="ReduceMin", vjp=_extremum_vjp, jvp=_extremum_jvp,
+             doc="Minimum over axes; NaN propagates as in numpy.")
+
+
+# --- prod ----------------------------------------------------------------------------------------
+
+def _prod_partial(node: Node) -> Node:
+    """d prod / d x_i = product of the other elements, exact when the slice holds zeros.
+
+    With no zero in the slice it is prod / x_i. With exactly one zero it is the product of the
+    non-zeros at the zero's position and 0 elsewhere. With two or more zeros it is 0. Division
+    uses a safe denominator so no branch computes inf or nan (which would poison second
+    derivatives through ``where``).
+    """
+    x = node.inputs[0]
+    axes = node.attrs["axes"]
+    zero, one = scalar(0, x), scalar(1, x)
+    is_zero = E.equal(x, zero)
+    nonzero_x = E.where(is_zero, one, x)
+    prod_nonzero = expand_reduced(prod(nonzero_x, axes=axes, keepdims=True), x, axes, True)
+    zeros_in_slice = expand_reduced(sum_(E.cast(is_zero, dtype=x.dtype), axes=axes,
+                                         keepdims=True), x, axes, True)
+    no_zero = E.div(prod_nonzero, nonzero_x)
+    one_zero = E.where(is_zero, prod_nonzero, zero)
+    return E.where(E.equal(zeros_in_slice, zero), no_zero,
+                   E.where(E.equal(zeros_in_slice, one), one_zero, zero))
+
+
+def _prod_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    return np.prod(x, axis=axes, keepdims=keepdims, out=out)
+
+
+prod = defop(
+    "prod", _reduce_type, _prod_kernel, out_arg=True, onnx="ReduceProd",
+    doc="Product over axes.",
+    vjp=lambda node, g: [E.mul(expand_reduced(g, node.inputs[0], **node.attrs),
+                               _prod_partial(node))],
+    jvp=lambda node, t: sum_(E.mul(t[0], _prod_partial(node)), **node.attrs))
+
+
+# --- argmax --------------------------------------------------------------------------------------
+
+def _argmax_type(types: Sequence[TensorType], *, axis: int, keepdims: bool) -> TensorType:
+    (x,) = types
+    if not 0 <= axis < x.ndim:
+        raise ShapeError(f"axis {axis} is out of range for rank {x.ndim}")
+    shape = reduced_shape(x.shape, (axis,), keepdims)
+    return TensorType(np.dtype(np.int64), shape)
+
+
+def _argmax_kernel(x: np.ndarray, *, axis: int, keepdims: bool) -> np.ndarray:
+    return np.argmax(x, axis=axis, keepdims=keepdims)
+
+
+argmax = defop("argmax", _argmax_type, _argmax_kernel, differentiable=False, onnx="ArgMax",
+               doc="Index of the first maximum along one axis (int64).")
+
+
+# --- the size of (possibly symbolic) dimensions, for mean and friends ----------------------------
+
+def _dim_product_type(types: Sequence[TensorType], *, dims: Shape,
+                      dtype: np.dtype) -> TensorType:
+    return TensorType(dtype, ())
+
+
+def _dim_product_kernel(*, dims: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    return np.asarray(np.prod(dims, dtype=np.int64), dtype=dtype)
+
+
+dim_product = defop("dim_product", _dim_product_type, _dim_product_kernel,
+                    differentiable=False, shape_attrs=("dims",), onnx=None,
+                    doc="The product of some dimensions as a scalar; symbols resolve per call.")
+
+
+def count(x: Node, axes: tuple[int, ...], dtype: np.dtype) -> Node:
+    """Number of elements in the reduced axes: a constant when static, else ``dim_product``."""
+    dims = tuple(x.shape[a] for a in axes)
+    if all(isinstance(d, int) for d in dims):
+        return scalar(int(np.prod(dims, dtype=np.int64)), dtype)
+    return dim_product(dims=dims, dtype=dtype)

@@ -1,0 +1,100 @@
+"""Sources: placeholders (fed per call), variables (state kept across calls), constants, fills.
+
+Sources have no inputs and no kernel; the runtime supplies their values. ``fill`` is an ordinary
+pure op (a constant value over a possibly symbolic shape), used to materialize a symbolic zero.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ..ir.node import Node, make_node
+from ..ir.types import Shape, TensorType, as_dtype, as_shape
+from .core import defop
+
+_SMALL_CONSTANT = 64  # constants up to this many elements are interned by value
+
+
+def _declared_type(types: list[TensorType], *, dtype: np.dtype, shape: Shape) -> TensorType:
+    return TensorType(dtype, shape)
+
+
+PLACEHOLDER = defop("placeholder", _declared_type, None, source=True, differentiable=True,
+                    doc="A value fed at each call of a compiled function.")
+VARIABLE = defop("variable", _declared_type, None, source=True,
+                 doc="State that lives across calls; compiled functions may update it.")
+CONSTANT = defop("constant", _declared_type, None, source=True, differentiable=False,
+                 doc="A fixed array, held by the node.")
+
+
+class VariableState:
+    """The mutable box behind a variable node (the node itself stays immutable)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+
+
+def placeholder(shape: Any, dtype: Any = "float32", name: str | None = None) -> Node:
+    """A symbolic input. ``None`` or a string in ``shape`` is a symbolic dimension."""
+    return make_node(PLACEHOLDER, (), {"dtype": as_dtype(dtype), "shape": as_shape(shape)},
+                     name=name)
+
+
+def variable(value: Any, name: str | None = None, dtype: Any = None) -> Node:
+    """State that lives across calls, initialized to a copy of ``value``."""
+    array = np.array(value, dtype=None if dtype is None else as_dtype(dtype))
+    array_dtype = as_dtype(array.dtype)
+    return make_node(VARIABLE, (), {"dtype": array_dtype, "shape": array.shape}, name=name,
+                     data=VariableState(array))
+
+
+_CONSTANTS: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
+
+
+def constant(value: Any, dtype: Any = None) -> Node:
+    """A constant array. Small constants with equal values are the same node."""
+    array = np.array(value, dtype=None if dtype is None else as_dtype(dtype))
+    if array.dtype == np.dtype("O"):
+        raise DTypeError(f"cannot make a constant from {type(value).__name__}")
+    array_dtype = as_dtype(array.dtype)
+    array.setflags(write=False)
+    key = None
+    if array.size <= _SMALL_CONSTANT:
+        key = (array_dtype.str, array.shape, array.tobytes())
+        existing = _CONSTANTS.get(key)
+        if existing is not None:
+            return existing
+    node = make_node(CONSTANT, (), {"dtype": array_dtype, "shape": array.shape}, data=array)
+    if key is not None:
+        _CONSTANTS[key] = node
+    return node
+
+
+def _fill_type(types: list[TensorType], *, value: float, dtype: np.dtype,
+               shape: Shape) -> TensorType:
+    if types:
+        raise ShapeError("fill takes no operands")
+    return TensorType(dtype, shape)
+
+
+def _fill_kernel(*, value: float, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    return np.full(shape, value, dtype=dtype)
+
+
+FILL = defop("fill", _fill_type, _fill_kernel, differentiable=False, shape_attrs=("shape",),
+             doc="An array of one value; its shape may be symbolic (resolved per call).")
+
+
+def fill(value: float, type_: TensorType) -> Node:
+    """An array of ``type_`` filled with ``value``; a symbolic zero becomes ``fill(0, type)``."""
+    return FILL(value=float(value), dtype=type_.dtype, shape=type_.shape)
+
+
+def zeros_like(x: Node) -> Node:
+    return fill(0.0, x.type)

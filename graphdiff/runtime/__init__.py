@@ -1,0 +1,5 @@
+"""Running graphs with numpy: specialization, schedule, executor."""
+
+from .function import Function, function
+
+__all__ = ["Function", "function"]

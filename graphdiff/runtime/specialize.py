@@ -1,0 +1,82 @@
+"""Specialization: concrete shapes for every node, given the shapes of one call's inputs.
+
+Symbols in the graph (``batch``, ``?0``, ``n*4``) are bound from the feeds, then each node's rule
+is re-run on concrete operand types with its shape attributes resolved. The result is checked
+against the node's static type, binding any symbol seen for the first time (a reshape's ``n*4``)
+and rejecting feeds that contradict the graph (two inputs disagreeing on ``batch``, a symbolic
+dimension of size 1 where the graph assumed no broadcasting). The runtime does this once per
+input signature and caches the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import GraphdiffError, InputError
+from ..ir.node import Node
+from ..ir.types import Shape, TensorType, format_shape
+
+
+def bind_shape(static: Shape, concrete: Sequence[int], env: dict[str, int], what: str) -> None:
+    """Unify a static shape with a concrete one, binding symbols in ``env``; raise on conflict."""
+    if len(static) != len(concrete):
+        raise InputError(f"{what}: expected rank {len(static)} {format_shape(static)}, "
+                         f"got shape {tuple(concrete)}")
+    for axis, (dim, size) in enumerate(zip(static, concrete)):
+        if isinstance(dim, int):
+            if dim != size:
+                raise InputError(f"{what}: expected shape {format_shape(static)}, got "
+                                 f"{tuple(concrete)} (axis {axis} must be {dim})")
+        else:
+            bound = env.setdefault(dim, int(size))
+            if bound != size:
+                raise InputError(f"{what}: dimension {dim!r} (axis {axis}) is {size} here but "
+                                 f"{bound} elsewhere in this call, shape {tuple(concrete)}")
+
+
+def resolve_dims(dims: Shape, env: dict[str, int]) -> tuple[int, ...]:
+    """Replace symbols by their values; one unknown symbol becomes -1 (inferred by the op)."""
+    unknown = [d for d in dims if not isinstance(d, int) and d not in env]
+    if len(unknown) > 1:
+        raise InputError(f"cannot resolve dimensions {format_shape(dims)}: "
+                         f"{', '.join(map(str, unknown))} are unknown")
+    return tuple(d if isinstance(d, int) else env.get(d, -1) for d in dims)
+
+
+def resolve_attrs(node: Node, env: dict[str, int]) -> dict[str, Any]:
+    """The node's attributes with symbolic shape attributes made concrete."""
+    if not node.op.shape_attrs:
+        return node.attrs
+    resolved = dict(node.attrs)
+    for name in node.op.shape_attrs:
+        resolved[name] = resolve_dims(node.attrs[name], env)
+    return resolved
+
+
+def specialize(nodes: Sequence[Node], source_types: dict[Node, TensorType],
+               env: dict[str, int]) -> tuple[dict[Node, TensorType], dict[Node, dict[str, Any]]]:
+    """Concrete types and resolved attributes of ``nodes`` (in topological order).
+
+    ``source_types`` gives the concrete types of placeholders, variables and constants; ``env``
+    holds the symbols bound from them and is extended in place.
+    """
+    types: dict[Node, TensorType] = dict(source_types)
+    attrs: dict[Node, dict[str, Any]] = {}
+    for node in nodes:
+        if node in types:
+            continue
+        resolved = resolve_attrs(node, env)
+        try:
+            concrete = node.op.infer([types[v] for v in node.inputs], **resolved)
+        except (GraphdiffError, ValueError) as exc:
+            raise InputError(f"the inputs do not fit {node.op.name} created at "
+                             f"{node.location}: {exc}") from None
+        bind_shape(node.shape, concrete.shape, env,
+                   f"{node.op.name} created at {node.location}")
+        if any(d == -1 for name in node.op.shape_attrs for d in resolved[name]):
+            resolved = resolve_attrs(node, env)  # the op inferred the one unknown symbol
+        types[node] = concrete
+        attrs[node] = resolved
+    return types, attrs
+
