@@ -1,0 +1,1 @@
+"""Benchmark suites for tools/bench.py; each module defines ``run(quick: bool) -> None``."""
