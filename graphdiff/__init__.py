@@ -13,7 +13,6 @@
 
 from . import ops as _ops  # registers every op
 from .api import *  # noqa: F403
-from .api import __all__ as _api_all
 from .autodiff import grad, vjp
 from .errors import (DTypeError, GradientError, GraphdiffError, GraphError, InputError,
                      OnnxError, ShapeError)
@@ -46,8 +45,3 @@ def _require_variable(node: Node) -> None:
 
 
 __version__ = "0.1.0"
-
-__all__ = [*_api_all, "DTypeError", "Function", "Graph", "GradientError", "GraphError",
-           "GraphdiffError", "InputError", "Node", "OnnxError", "ShapeError", "TensorType",
-           "constant", "function", "get_value", "grad", "placeholder", "set_value", "variable",
-           "vjp"]

@@ -1,23 +1,15 @@
-"""The user-facing API: numpy-named functions over symbolic tensors."""
+"""The user-facing API: numpy-named functions over symbolic tensors.
 
-from . import operators
+Each module lists its public names in ``__all__``; this package re-exports them all.
+"""
+
+from . import creation, math, nn, operators, shape
 from .convert import as_tensor
-from .math import (abs, add, argmax, argmin, astype, broadcast_to, cast, ceil, clip, cos, divide,
-                   dot, equal, erf, exp, expm1, floor, greater, greater_equal, isfinite, isnan,
-                   less, less_equal, log, log1p, logical_and, logical_not, logical_or, matmul,
-                   max, maximum, mean, min, minimum, multiply, negative, not_equal, power, prod,
-                   reciprocal, relu, sigmoid, sign, sin, sqrt, square, std, stop_gradient,
-                   subtract, sum, tanh, var, where)
-from .shape import expand_dims, ravel, reshape, squeeze, swapaxes, transpose
+from .creation import *  # noqa: F403
+from .math import *  # noqa: F403
+from .nn import *  # noqa: F403
+from .shape import *  # noqa: F403
 
 operators.install()
 
-__all__ = [
-    "abs", "add", "argmax", "argmin", "as_tensor", "astype", "broadcast_to", "cast", "ceil",
-    "clip", "cos", "divide", "dot", "equal", "erf", "exp", "expand_dims", "expm1", "floor",
-    "greater", "greater_equal", "isfinite", "isnan", "less", "less_equal", "log", "log1p",
-    "logical_and", "logical_not", "logical_or", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "multiply", "negative", "not_equal", "power", "prod", "ravel", "reciprocal",
-    "relu", "reshape", "sigmoid", "sign", "sin", "sqrt", "square", "squeeze", "std",
-    "stop_gradient", "subtract", "sum", "swapaxes", "tanh", "transpose", "var", "where",
-]
+__all__ = ["as_tensor", *creation.__all__, *math.__all__, *nn.__all__, *shape.__all__]

@@ -22,6 +22,15 @@ from ..ir.types import Shape, as_shape, format_shape, normalize_axes, normalize_
 from ..ops import shape as S
 from .convert import TensorLike, as_tensor
 
+__all__ = [
+    "expand_dims",
+    "ravel",
+    "reshape",
+    "squeeze",
+    "swapaxes",
+    "transpose",
+]
+
 
 def _symbolic_size(shape: Shape) -> tuple[int, Counter]:
     """A shape's element count as (integer factor, multiset of symbols)."""

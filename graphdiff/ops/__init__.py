@@ -1,10 +1,10 @@
 """The op library. Each family module declares its ops; importing this package registers all.
 
 Families: ``source`` (placeholder, variable, constant, fill), ``elementwise``, ``reduce``,
-``shape``, ``linalg``.
+``shape``, ``linalg``, ``random``; ``special`` holds kernels numpy lacks (erf).
 """
 
 from ..ir.node import OPS
-from . import elementwise, linalg, reduce, shape, source
+from . import elementwise, linalg, random, reduce, shape, source, special
 
-__all__ = ["OPS", "elementwise", "linalg", "reduce", "shape", "source"]
+__all__ = ["OPS", "elementwise", "linalg", "random", "reduce", "shape", "source", "special"]

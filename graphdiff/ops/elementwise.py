@@ -21,6 +21,7 @@ from ..ir.node import Node, OpDef
 from ..ir.types import TensorType, broadcast_shapes
 from .core import (binary_float, binary_same, compare, defop, logical, require_bool,
                    require_same_dtype, scalar, unary_float, unary_numeric)
+from . import special
 from .source import fill
 
 Derivative = Callable[[Node, Node], Node]  # (x, y) -> dy/dx, elementwise
@@ -60,17 +61,6 @@ def _relu_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.maximum(x, 0, out=out)  # keeps NaN, like numpy and PyTorch
 
 
-_math_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def _erf_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    result = _math_erf(x).astype(x.dtype, copy=False)
-    if out is None:
-        return result
-    out[...] = result
-    return out
-
-
 # --- unary --------------------------------------------------------------------------------------
 
 def _neg_vjp(node: Node, g: Node) -> list[Node]:
@@ -102,7 +92,7 @@ sigmoid = unary("sigmoid", _sigmoid_kernel,                                     
 relu = unary("relu", _relu_kernel,                                                 # [x > 0]
              lambda x, y: cast(greater(x, scalar(0, x)), dtype=x.dtype), onnx="Relu",
              infer=unary_numeric)
-erf = unary("erf", _erf_kernel,                                       # 2/sqrt(pi) e^(-x^2)
+erf = unary("erf", special.erf,                                       # 2/sqrt(pi) e^(-x^2)
             lambda x, y: mul(scalar(2 / math.sqrt(math.pi), x), exp(neg(square(x)))),
             onnx="Erf")
 floor = unary("floor", np.floor, None, onnx="Floor")
