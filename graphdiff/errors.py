@@ -37,6 +37,10 @@ class GradientError(GraphdiffError, ValueError):
     """A derivative was requested that cannot be formed."""
 
 
+class ImmutableError(GraphdiffError, AttributeError):
+    """Something tried to change a node; nodes are immutable and shared between graphs."""
+
+
 class GraphError(GraphdiffError, ValueError):
     """A graph is malformed (found by the verifier) or a pass produced an invalid graph."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError
+from ..errors import DTypeError, user_location
 from ..ir.node import Node
 from ..ir.types import as_dtype
 from ..ops import elementwise as E
@@ -30,11 +30,13 @@ def as_tensor(value: TensorLike, dtype: Any = None) -> Node:
     if isinstance(value, Node):
         return value if dtype is None else cast_to(value, as_dtype(dtype))
     if isinstance(value, list | tuple) and any(isinstance(v, Node) for v in value):
-        raise DTypeError("a list holding tensors is not a tensor; use gd.stack")
+        raise DTypeError(f"a list holding tensors is not a tensor; use gd.stack "
+                         f"(at {user_location()})")
     try:
         array = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype))
     except (OverflowError, ValueError) as exc:
-        raise DTypeError(f"cannot convert {value!r} to {dtype}: {exc}") from None
+        raise DTypeError(f"cannot convert {value!r} to {dtype}: {exc} "
+                         f"(at {user_location()})") from None
     return constant(array)
 
 
@@ -60,7 +62,8 @@ def promote(*values: TensorLike, dtype: np.dtype | None = None) -> list[Node]:
             try:
                 result.append(constant(np.asarray(value, dtype=target)))
             except (OverflowError, ValueError) as exc:
-                raise DTypeError(f"{value!r} does not fit in {target.name}: {exc}") from None
+                raise DTypeError(f"{value!r} does not fit in {target.name}: {exc} "
+                                 f"(at {user_location()})") from None
     return result
 
 

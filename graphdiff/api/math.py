@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, user_location
 from ..ir.node import Node, OpDef
 from ..ir.types import as_dtype, normalize_axes, normalize_axis
 from ..ops import elementwise as E
@@ -122,7 +122,7 @@ isfinite = _unary(E.isfinite, np.sqrt, "True where x is neither infinite nor NaN
 
 def logical_not(x: TensorLike) -> Node:
     """Elementwise not of a bool tensor."""
-    return E.logical_not(_as_bool(x))
+    return E.logical_not(_as_bool(x, "logical_not"))
 
 
 def stop_gradient(x: TensorLike) -> Node:
@@ -136,7 +136,7 @@ def _binary(op: OpDef, doc: str, *, true_divide: bool = False,
             boolean: bool = False) -> Callable[[TensorLike, TensorLike], Node]:
     def function(a: TensorLike, b: TensorLike) -> Node:
         if boolean:
-            return op(_as_bool(a), _as_bool(b))
+            return op(_as_bool(a, op.name), _as_bool(b, op.name))
         dtype = result_dtype(a, b)
         if true_divide and dtype.kind != "f":
             dtype = ufunc_result_dtype(np.true_divide, dtype, dtype)
@@ -172,17 +172,17 @@ def power(a: TensorLike, b: TensorLike) -> Node:
     return E.pow_(*promote(a, b, dtype=dtype))
 
 
-def _as_bool(x: TensorLike) -> Node:
+def _as_bool(x: TensorLike, what: str) -> Node:
     x = as_tensor(x)
     if x.dtype != np.bool_:
-        raise DTypeError(f"expected a bool tensor, got {x.dtype.name} (at {x.location})")
+        raise DTypeError(f"{what}: expected a bool tensor, got {x.type} (at {user_location()})")
     return x
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Node:
     """a where condition is true, else b (numpy.where with three arguments)."""
     a, b = promote(a, b)
-    return E.where(_as_bool(condition), a, b)
+    return E.where(_as_bool(condition, "where condition"), a, b)
 
 
 def clip(x: TensorLike, a_min: TensorLike | None, a_max: TensorLike | None) -> Node:
@@ -249,7 +249,8 @@ def argmax(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> No
     x = as_tensor(x)
     if axis is None:
         if keepdims:
-            raise ShapeError("argmax with axis=None and keepdims=True is not supported")
+            raise ShapeError(f"argmax with axis=None and keepdims=True is not supported "
+                             f"(operand: {x.type}; at {user_location()})")
         from .shape import reshape
 
         return R.argmax(reshape(x, (-1,)), axis=0, keepdims=False)
@@ -270,7 +271,8 @@ def matmul(a: TensorLike, b: TensorLike) -> Node:
 
     a, b = promote(a, b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError(f"matmul of a scalar: shapes {a.shape} and {b.shape} (at {a.location})")
+        raise ShapeError(f"matmul of a scalar: operands {a.type} and {b.type} "
+                         f"(at {user_location()})")
     a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
     b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
     out = L.matmul(a2, b2)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ShapeError, user_location
 from ..ir.node import Node
 from ..ir.types import Shape, as_shape, format_shape, normalize_axes, normalize_axis
 from ..ops import shape as S
@@ -51,14 +51,16 @@ def resolve_reshape(old: Shape, new: Sequence[Any]) -> Shape:
     """
     new = tuple(-1 if d == -1 else d for d in new)
     if new.count(-1) > 1:
-        raise ShapeError(f"reshape to {new}: at most one -1")
+        raise ShapeError(f"reshape of {format_shape(old)} to {new}: at most one -1 "
+                         f"(at {user_location()})")
     known = as_shape(tuple(d for d in new if d != -1))
     if -1 not in new:
         return known
     old_factor, old_symbols = _symbolic_size(old)
     new_factor, new_symbols = _symbolic_size(known)
     if new_factor == 0 or old_factor % new_factor or new_symbols - old_symbols:
-        raise ShapeError(f"cannot reshape {format_shape(old)} to {new}")
+        raise ShapeError(f"reshape: cannot reshape {format_shape(old)} to {new} "
+                         f"(at {user_location()})")
     factor = old_factor // new_factor
     rest = sorted((old_symbols - new_symbols).elements())
     if not rest:
@@ -66,7 +68,7 @@ def resolve_reshape(old: Shape, new: Sequence[Any]) -> Shape:
     elif factor == 1 and len(rest) == 1:
         missing = rest[0]
     else:
-        missing = "*".join(([str(factor)] if factor != 1 else []) + rest)
+        missing = "*".join(rest + ([str(factor)] if factor != 1 else []))
     it = iter(known)
     return tuple(missing if d == -1 else next(it) for d in new)
 
@@ -118,8 +120,8 @@ def squeeze(x: TensorLike, axis: int | Sequence[int] | None = None) -> Node:
         axes = normalize_axes(axis, x.ndim)
         for a in axes:
             if x.shape[a] != 1:
-                raise ShapeError(f"squeeze: axis {a} of {format_shape(x.shape)} is not 1 "
-                                 f"(at {x.location})")
+                raise ShapeError(f"squeeze: axis {a} of {x.type} is not 1 "
+                                 f"(at {user_location()})")
     if not axes:
         return x
     return S.reshape(x, shape=tuple(d for i, d in enumerate(x.shape) if i not in axes))

@@ -61,19 +61,35 @@ def _fit_to(cotangent: Node, value: Node, node: Node) -> Node:
         if not node.op.elementwise:
             raise GradientError(
                 f"VJP rule of {node.op.name} returned shape {cotangent.shape} for an operand of "
-                f"shape {value.shape}")
+                f"type {value.type} (node created at {node.location})")
         cotangent = sum_to(cotangent, value.shape)
     if cotangent.dtype != value.dtype:
         cotangent = E.cast(cotangent, dtype=value.dtype)
     return cotangent
 
 
-def vjp(outputs: Sequence[Node], inputs: Sequence[Node], cotangents: Sequence[Node], *,
-        unconnected: Unconnected = "raise") -> list[Node]:
-    """Cotangents of ``inputs`` given cotangents of ``outputs`` (J^T v), as graph nodes."""
+def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
+        cotangents: Node | Sequence[Node], *,
+        unconnected: Unconnected = "raise") -> Node | list[Node]:
+    """Cotangents of ``inputs`` given cotangents of ``outputs`` (J^T v), as graph nodes.
+
+    A single tensor for ``inputs`` gives a single cotangent, a list gives a list. Cotangents
+    may be arrays or scalars; they become constants of their output's dtype.
+    """
+    from ..api.convert import as_tensor
+
+    if unconnected not in ("raise", "zero"):
+        raise GradientError(f"unconnected must be 'raise' or 'zero', got {unconnected!r} "
+                            f"(at {user_location()})")
+    single = isinstance(inputs, Node)
+    inputs = [inputs] if single else list(inputs)
+    outputs = [outputs] if isinstance(outputs, Node) else list(outputs)
+    cotangents = [cotangents] if isinstance(cotangents, Node) else list(cotangents)
     if len(outputs) != len(cotangents):
         raise GradientError(f"vjp: {len(outputs)} outputs but {len(cotangents)} cotangents "
                             f"(at {user_location()})")
+    cotangents = [v if isinstance(v, Node) else as_tensor(v, y.dtype)
+                  for y, v in zip(outputs, cotangents)]
     for x in inputs:
         if not _carries_derivative(x):
             raise GradientError(
@@ -125,7 +141,7 @@ def vjp(outputs: Sequence[Node], inputs: Sequence[Node], cotangents: Sequence[No
                 f"{label} ({x.type}, created at {x.location}) is not connected to the output "
                 f"through differentiable ops; pass unconnected='zero' to get zeros "
                 f"(at {user_location()})")
-    return gradients
+    return gradients[0] if single else gradients
 
 
 def grad(y: Node, wrt: Node | Sequence[Node], *,
@@ -141,12 +157,14 @@ def grad(y: Node, wrt: Node | Sequence[Node], *,
     from ..ops.core import scalar
 
     if not isinstance(y, Node):
-        raise GradientError(f"grad: the output must be a tensor, got {type(y).__name__}")
+        raise GradientError(f"grad: the output must be a tensor, got {type(y).__name__} "
+                            f"(at {user_location()})")
     if y.ndim != 0:
         raise GradientError(f"grad needs a scalar output, got shape {y.shape}; use gd.vjp or "
                             f"gd.jacobian for non-scalars (at {user_location()})")
     if not _carries_derivative(y):
-        raise GradientError(f"grad: the output has dtype {y.dtype.name}; it must be a float")
+        raise GradientError(f"grad: the output is {y.type}; it must be a float "
+                            f"(at {user_location()})")
     single = isinstance(wrt, Node)
     targets = [wrt] if single else list(wrt)
     result = vjp([y], targets, [scalar(1, y)], unconnected=unconnected)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from ..errors import GraphdiffError, ShapeError, user_location
+from ..errors import GraphdiffError, ImmutableError, ShapeError, user_location
 from .types import TensorType
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def _freeze(value: Any) -> Any:
 class Node:
     """One value of the graph: an op applied to input nodes. Immutable and interned.
 
-    Attributes: ``op``, ``inputs``, ``attrs`` (a dict; do not mutate), ``type``, ``name`` (a
+    Attributes: ``op``, ``inputs``, ``attrs`` (a read-only mapping), ``type``, ``name`` (a
     user's name or None), ``location`` (the user's ``file:line`` that created it) and ``data``
     (the array of a constant or the state of a variable, else None).
     """
@@ -107,20 +108,20 @@ class Node:
 
     op: OpDef
     inputs: tuple[Node, ...]
-    attrs: dict[str, Any]
+    attrs: MappingProxyType[str, Any]
     type: TensorType
     name: str | None
     location: str
     data: Any
     uid: int
 
-    def __init__(self, op: OpDef, inputs: tuple[Node, ...], attrs: dict[str, Any],
+    def __init__(self, op: OpDef, inputs: tuple[Node, ...], attrs: Mapping[str, Any],
                  type_: TensorType, *, name: str | None = None, data: Any = None,
                  location: str | None = None, key: tuple | None = None) -> None:
         init = object.__setattr__
         init(self, "op", op)
         init(self, "inputs", inputs)
-        init(self, "attrs", attrs)
+        init(self, "attrs", MappingProxyType(dict(attrs)))
         init(self, "type", type_)
         init(self, "name", name)
         init(self, "data", data)
@@ -129,7 +130,10 @@ class Node:
         init(self, "_key", key)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"graphdiff nodes are immutable (tried to set {name!r})")
+        raise ImmutableError(f"graphdiff nodes are immutable (tried to set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise ImmutableError(f"graphdiff nodes are immutable (tried to delete {name!r})")
 
     # Identity is structural equality (nodes are interned), so the default object hash and
     # identity comparison are right. ``==`` is deliberately not overloaded: use gd.equal.
@@ -153,7 +157,7 @@ class Node:
     def __bool__(self) -> bool:
         raise GraphdiffError(
             "the truth value of a symbolic tensor is unknown when the graph is built; "
-            "use gd.where for a data-dependent choice")
+            f"use gd.where for a data-dependent choice (at {user_location()})")
 
     __hash__ = object.__hash__
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, user_location
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -54,10 +54,11 @@ def as_dtype(dtype: object) -> np.dtype:
     try:
         result = np.dtype(dtype)  # type: ignore[call-overload]
     except TypeError as exc:
-        raise DTypeError(f"unknown dtype {dtype!r}") from exc
+        raise DTypeError(f"unknown dtype {dtype!r} (at {user_location()})") from exc
     if result not in SUPPORTED_DTYPES:
         supported = ", ".join(d.name for d in SUPPORTED_DTYPES)
-        raise DTypeError(f"dtype {result.name} is not supported (supported: {supported})")
+        raise DTypeError(f"dtype {result.name} is not supported (supported: {supported}; "
+                         f"at {user_location()})")
     return result
 
 
@@ -74,7 +75,8 @@ def as_shape(shape: Iterable[object] | int) -> Shape:
         elif isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and dim >= 0:
             dims.append(int(dim))
         else:
-            raise ShapeError(f"invalid dimension {dim!r} in shape {tuple(shape)!r}")
+            raise ShapeError(f"invalid dimension {dim!r} in shape {tuple(shape)!r} "
+                             f"(at {user_location()})")
     return tuple(dims)
 
 
@@ -170,9 +172,10 @@ def broadcast_axes(shape: Shape, out_shape: Shape) -> tuple[int, ...]:
 def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
     """Turn a possibly negative axis into 0..ndim-1, or raise with a clear message."""
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise ShapeError(f"{what} must be an int, got {axis!r}")
+        raise ShapeError(f"{what} must be an int, got {axis!r} (at {user_location()})")
     if not -ndim <= axis < ndim:
-        raise ShapeError(f"{what} {axis} is out of range for a tensor of rank {ndim}")
+        raise ShapeError(f"{what} {axis} is out of range for a tensor of rank {ndim} "
+                         f"(at {user_location()})")
     return int(axis) % ndim if ndim else 0
 
 
@@ -184,5 +187,5 @@ def normalize_axes(axis: None | int | Sequence[int], ndim: int) -> tuple[int, ..
         axis = (int(axis),)
     axes = tuple(sorted({normalize_axis(a, ndim) for a in axis}))
     if len(axes) != len(tuple(axis)):
-        raise ShapeError(f"repeated axis in {tuple(axis)!r}")
+        raise ShapeError(f"repeated axis in {tuple(axis)!r} (at {user_location()})")
     return axes

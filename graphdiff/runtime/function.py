@@ -34,11 +34,26 @@ class Program:
     types: dict[Node, TensorType]
 
 
-def _aliases_source(node: Node) -> bool:
-    """True if the node's value may share memory with a feed, a variable or a constant."""
+def _memory_root(node: Node) -> Node:
+    """The node whose buffer ``node``'s value may share (it follows views to their base)."""
     while node.op.view and node.inputs:
         node = node.inputs[0]
-    return node.op.source
+    return node
+
+
+def _needs_copy(results: Sequence[Node]) -> list[bool]:
+    """For each returned value (outputs, then update values), whether it must be copied.
+
+    A value is copied if it may share memory with a feed, a variable or a constant, or with a
+    value returned before it: what a user receives, and what a variable holds, is never shared.
+    """
+    claimed: set[Node] = set()
+    copies = []
+    for node in results:
+        root = _memory_root(node)
+        copies.append(root.op.source or root in claimed)
+        claimed.add(root)
+    return copies
 
 
 class Function:
@@ -81,7 +96,7 @@ class Function:
             if slot not in kept:
                 frees[step].append(slot)
         self._frees = [tuple(f) for f in frees]
-        self._copy_output = [_aliases_source(n) for n in graph.outputs]
+        self._copy_output = _needs_copy(graph.outputs)
         self._feed_slots = [self.slot.get(p) for p in self.inputs]
         self._template: list[Any] = [None] * len(graph.nodes)
         for node in self.sources:
@@ -135,9 +150,13 @@ class Function:
         expected = placeholder.dtype
         if isinstance(value, bool | int | float) and not isinstance(value, np.generic):
             # Python scalars are weak (NEP 50): fine if they fit the input's kind
-            if np.result_type(expected, value) != expected:
+            try:
+                array = np.asarray(value, dtype=expected)
+            except OverflowError:  # an int out of the input's range
+                array = None
+            if array is None or np.result_type(expected, value) != expected:
                 raise DTypeError(f"input {label}: {value!r} does not fit {expected.name}")
-            return np.asarray(value, dtype=expected)
+            return array
         array = np.asarray(value)
         if array.dtype != expected:
             casting = "same_kind" if self.allow_downcast else "safe"
