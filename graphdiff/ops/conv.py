@@ -1,0 +1,294 @@
+"""2-D convolution in NCHW / OIHW layout (PyTorch semantics) and its two adjoints.
+
+Three primitives share the attributes ``stride=(sh, sw)``, ``padding=(top, bottom, left, right)``,
+``dilation=(dh, dw)`` and ``groups``:
+
+- ``conv2d(x, w)``: ``y[n, o, i, j] = sum_{c, p, q} xpad[n, g*Cg + c, i*sh + p*dh, j*sw + q*dw]
+  * w[o, c, p, q]`` where ``g`` is the group of output channel ``o``;
+- ``conv2d_input_grad(g, w, input_hw)``: the transposed convolution, the adjoint of ``conv2d`` in
+  ``x``, so that ``<conv2d(x, w), g> = <x, conv2d_input_grad(g, w)>``;
+- ``conv2d_weight_grad(x, g, kernel_hw)``: the adjoint in ``w``, so that
+  ``<conv2d(x, w), g> = <w, conv2d_weight_grad(x, g)>``.
+
+All three are bilinear, so each one's derivatives are the other two (as JAX does with
+``conv_general_dilated``), and derivatives of any order stay convolutions. ``input_hw`` is needed
+because a strided convolution drops remainder rows: the output does not determine the input size.
+
+Kernels are im2col: a strided view gathers every window (no copy), one reshape makes the column
+matrix and one batched matmul per call contracts it with the weights; the input gradient
+scatters the columns back with one strided add per kernel tap.
+
+ONNX: ``conv2d`` is ``Conv`` with ``strides=stride``, ``dilations=dilation``, ``group=groups``
+and ``pads=(top, left, bottom, right)`` (ONNX orders all begins, then all ends);
+``conv2d_input_grad`` is ``ConvTranspose`` with the same attributes plus ``output_shape``. The
+ONNX exporter maps them (``onnx=None`` here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import ShapeError
+from ..ir.node import Node
+from ..ir.types import Dim, TensorType
+from .core import defop, require_float, require_same_dtype
+from .elementwise import add
+
+Pair = tuple[int, int]
+Pads = tuple[int, int, int, int]
+
+
+# --- shape arithmetic ---------------------------------------------------------------------------
+
+def window_count(size: int, pad_before: int, pad_after: int, kernel: int, stride: int,
+                 dilation: int) -> int:
+    """Number of windows along one axis: floor((size + pads - dilation*(kernel-1) - 1)/stride) + 1."""
+    span = dilation * (kernel - 1) + 1
+    return (size + pad_before + pad_after - span) // stride + 1
+
+
+def output_hw(hw: Pair, kernel_hw: Pair, stride: Pair, padding: Pads, dilation: Pair) -> Pair:
+    """Output spatial size, or ShapeError when the (dilated) kernel exceeds the padded input."""
+    out = []
+    for axis, name in ((0, "height"), (1, "width")):
+        before, after = padding[2 * axis], padding[2 * axis + 1]
+        span = dilation[axis] * (kernel_hw[axis] - 1) + 1
+        if hw[axis] + before + after < span:
+            raise ShapeError(f"the kernel {name} {kernel_hw[axis]} (dilated to {span}) is larger "
+                             f"than the padded input {name} {hw[axis] + before + after}")
+        out.append(window_count(hw[axis], before, after, kernel_hw[axis], stride[axis],
+                                dilation[axis]))
+    return out[0], out[1]
+
+
+def static_dims(shape: Sequence[Dim], axes: Sequence[int], what: str) -> tuple[int, ...]:
+    """The given axes of ``shape`` as ints; ShapeError naming ``what`` when one is symbolic."""
+    dims = tuple(shape[a] for a in axes)
+    if not all(isinstance(d, int) for d in dims):
+        raise ShapeError(f"{what} must have static channel and spatial sizes, got "
+                         f"{tuple(shape)} (only the batch axis may be symbolic)")
+    return dims  # type: ignore[return-value]
+
+
+def same_batch(a: Dim, b: Dim) -> None:
+    """Two batch axes must agree when both are known (a symbol matches anything)."""
+    if isinstance(a, int) and isinstance(b, int) and a != b:
+        raise ShapeError(f"batch sizes differ: {a} and {b}")
+
+
+def _check_rank4(types: Sequence[TensorType]) -> None:
+    dtype = require_same_dtype(types)
+    require_float(types[0].with_dtype(dtype), "conv2d operand")
+    for position, t in enumerate(types):
+        if t.ndim != 4:
+            raise ShapeError(f"operand {position} must have rank 4 (NCHW / OIHW), got rank "
+                             f"{t.ndim}")
+
+
+def _check_channels(c_in: int, weight_shape: Sequence[int], groups: int) -> None:
+    c_out, c_per_group = weight_shape[0], weight_shape[1]
+    if groups < 1 or c_in % groups or c_out % groups:
+        raise ShapeError(f"groups={groups} must divide both the input channels ({c_in}) and the "
+                         f"output channels ({c_out})")
+    if c_in != c_per_group * groups:
+        raise ShapeError(f"input has {c_in} channels but the weight expects {c_per_group} per "
+                         f"group x {groups} groups = {c_per_group * groups}")
+
+
+# --- kernels ------------------------------------------------------------------------------------
+
+def pad_nchw(x: np.ndarray, padding: Pads, value: float = 0.0) -> np.ndarray:
+    """x with its two spatial axes padded by ``value`` (no copy when there is no padding)."""
+    top, bottom, left, right = padding
+    if not any(padding):
+        return x
+    out = np.full(x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right), value,
+                  dtype=x.dtype)
+    out[:, :, top:top + x.shape[2], left:left + x.shape[3]] = x
+    return out
+
+
+def windows(xpad: np.ndarray, kernel_hw: Pair, out_hw: Pair, stride: Pair,
+            dilation: Pair) -> np.ndarray:
+    """A read-only view of shape (N, C, kh, kw, Ho, Wo): ``view[n, c, p, q, i, j] =
+    xpad[n, c, i*sh + p*dh, j*sw + q*dw]``."""
+    sn, sc, sy, sx = xpad.strides
+    shape = xpad.shape[:2] + tuple(kernel_hw) + tuple(out_hw)
+    strides = (sn, sc, sy * dilation[0], sx * dilation[1], sy * stride[0], sx * stride[1])
+    return as_strided(xpad, shape, strides, writeable=False)
+
+
+def tap_slice(p: int, q: int, out_hw: Pair, stride: Pair, dilation: Pair) -> tuple[slice, ...]:
+    """The strided slice of the padded input that kernel tap (p, q) reads, over all outputs."""
+    y0, x0 = p * dilation[0], q * dilation[1]
+    return (slice(None), slice(None),
+            slice(y0, y0 + stride[0] * (out_hw[0] - 1) + 1, stride[0]),
+            slice(x0, x0 + stride[1] * (out_hw[1] - 1) + 1, stride[1]))
+
+
+def _columns(x: np.ndarray, kernel_hw: Pair, out_hw: Pair, stride: Pair, padding: Pads,
+             dilation: Pair, groups: int) -> np.ndarray:
+    """im2col: (N, G, Cg*kh*kw, Ho*Wo), one copy of the window view."""
+    view = windows(pad_nchw(x, padding), kernel_hw, out_hw, stride, dilation)
+    n, c = x.shape[:2]
+    return view.reshape(n, groups, (c // groups) * kernel_hw[0] * kernel_hw[1],
+                        out_hw[0] * out_hw[1])
+
+
+def _conv2d_kernel(x: np.ndarray, w: np.ndarray, *, stride: Pair, padding: Pads,
+                   dilation: Pair, groups: int) -> np.ndarray:
+    c_out, kernel_hw = w.shape[0], w.shape[2:]
+    out_hw = output_hw(x.shape[2:], kernel_hw, stride, padding, dilation)
+    cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups)
+    # (G, Og, K) @ (N, G, K, L) -> (N, G, Og, L): one BLAS product per (sample, group)
+    y = np.matmul(w.reshape(groups, c_out // groups, -1), cols)
+    return y.reshape(x.shape[0], c_out, *out_hw)
+
+
+def _conv2d_input_grad_kernel(g: np.ndarray, w: np.ndarray, *, input_hw: Pair, stride: Pair,
+                              padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    n, c_out, out_hw = g.shape[0], w.shape[0], g.shape[2:]
+    c_per_group, kh, kw = w.shape[1:]
+    w_t = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)  # (G, K, Og)
+    cols = np.matmul(w_t, g.reshape(n, groups, c_out // groups, -1))  # (N, G, K, L)
+    cols = cols.reshape(n, groups * c_per_group, kh, kw, *out_hw)
+    top, bottom, left, right = padding
+    xpad = np.zeros((n, groups * c_per_group, input_hw[0] + top + bottom,
+                     input_hw[1] + left + right), dtype=g.dtype)
+    # col2im: each kernel tap adds its columns back where it read them (taps may overlap)
+    for p in range(kh):
+        for q in range(kw):
+            xpad[tap_slice(p, q, out_hw, stride, dilation)] += cols[:, :, p, q]
+    return xpad[:, :, top:top + input_hw[0], left:left + input_hw[1]]
+
+
+def _conv2d_weight_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, stride: Pair,
+                               padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    n, c_in = x.shape[:2]
+    c_out, out_hw = g.shape[1], g.shape[2:]
+    cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups)  # (N, G, K, L)
+    g_cols = g.reshape(n, groups, c_out // groups, -1)  # (N, G, Og, L)
+    # dw[g, o, k] = sum_{n, l} g[n, g, o, l] cols[n, g, k, l]: contract n and l in one product
+    lhs = g_cols.transpose(1, 2, 0, 3).reshape(groups, c_out // groups, -1)
+    rhs = cols.transpose(1, 0, 3, 2).reshape(groups, -1, cols.shape[2])
+    dw = np.matmul(lhs, rhs)
+    return dw.reshape(c_out, c_in // groups, *kernel_hw)
+
+
+# --- shape-and-dtype rules ----------------------------------------------------------------------
+
+def _conv2d_type(types: Sequence[TensorType], *, stride: Pair, padding: Pads, dilation: Pair,
+                 groups: int) -> TensorType:
+    _check_rank4(types)
+    x, w = types
+    c_in, h, wd = static_dims(x.shape, (1, 2, 3), "the input")
+    w_shape = static_dims(w.shape, (0, 1, 2, 3), "the weight")
+    _check_channels(c_in, w_shape, groups)
+    out_hw = output_hw((h, wd), w_shape[2:], stride, padding, dilation)
+    return x.with_shape((x.shape[0], w_shape[0]) + out_hw)
+
+
+def _conv2d_input_grad_type(types: Sequence[TensorType], *, input_hw: Pair, stride: Pair,
+                            padding: Pads, dilation: Pair, groups: int) -> TensorType:
+    _check_rank4(types)
+    g, w = types
+    w_shape = static_dims(w.shape, (0, 1, 2, 3), "the weight")
+    c_in = w_shape[1] * groups
+    _check_channels(c_in, w_shape, groups)
+    expected = (w_shape[0],) + output_hw(input_hw, w_shape[2:], stride, padding, dilation)
+    if static_dims(g.shape, (1, 2, 3), "the output gradient") != expected:
+        raise ShapeError(f"the output gradient has shape {g.shape[1:]} per sample, but "
+                         f"convolving a {input_hw} input gives {expected}")
+    return g.with_shape((g.shape[0], c_in) + tuple(input_hw))
+
+
+def _conv2d_weight_grad_type(types: Sequence[TensorType], *, kernel_hw: Pair, stride: Pair,
+                             padding: Pads, dilation: Pair, groups: int) -> TensorType:
+    _check_rank4(types)
+    x, g = types
+    c_in, h, wd = static_dims(x.shape, (1, 2, 3), "the input")
+    c_out, *g_hw = static_dims(g.shape, (1, 2, 3), "the output gradient")
+    w_shape = (c_out, c_in // groups if groups else 0) + tuple(kernel_hw)
+    _check_channels(c_in, w_shape, groups)
+    same_batch(x.shape[0], g.shape[0])
+    out_hw = output_hw((h, wd), kernel_hw, stride, padding, dilation)
+    if tuple(g_hw) != out_hw:
+        raise ShapeError(f"the output gradient is {tuple(g_hw)} spatially, but the convolution "
+                         f"of this input gives {out_hw}")
+    return x.with_shape(w_shape)
+
+
+# --- derivative rules: each primitive is bilinear, its partials are the other two -------------
+
+def _geometry(node: Node) -> dict:
+    return {k: node.attrs[k] for k in ("stride", "padding", "dilation", "groups")}
+
+
+def _sum_terms(first: Node | None, second: Node | None) -> Node | None:
+    if first is None:
+        return second
+    return first if second is None else add(first, second)
+
+
+def _conv2d_vjp(node: Node, g: Node) -> list[Node]:
+    x, w = node.inputs
+    geo = _geometry(node)
+    return [conv2d_input_grad(g, w, input_hw=x.shape[2:], **geo),
+            conv2d_weight_grad(x, g, kernel_hw=w.shape[2:], **geo)]
+
+
+def _conv2d_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    x, w = node.inputs
+    tx, tw = tangents
+    geo = _geometry(node)
+    return _sum_terms(None if tx is None else conv2d(tx, w, **geo),
+                      None if tw is None else conv2d(x, tw, **geo))
+
+
+def _input_grad_vjp(node: Node, c: Node) -> list[Node]:
+    g, w = node.inputs
+    geo = _geometry(node)
+    # z = A_w^T g: <c, z> = <conv(c, w), g>, so dz/dg^T c = conv(c, w), dz/dw^T c = W(c, g)
+    return [conv2d(c, w, **geo), conv2d_weight_grad(c, g, kernel_hw=w.shape[2:], **geo)]
+
+
+def _input_grad_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    g, w = node.inputs
+    tg, tw = tangents
+    attrs = node.attrs
+    return _sum_terms(None if tg is None else conv2d_input_grad(tg, w, **attrs),
+                      None if tw is None else conv2d_input_grad(g, tw, **attrs))
+
+
+def _weight_grad_vjp(node: Node, c: Node) -> list[Node]:
+    x, g = node.inputs
+    geo = _geometry(node)
+    # z = W(x, g): <c, z> = <conv(x, c), g>, so dz/dx^T c = A_c^T g and dz/dg^T c = conv(x, c)
+    return [conv2d_input_grad(g, c, input_hw=x.shape[2:], **geo), conv2d(x, c, **geo)]
+
+
+def _weight_grad_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    x, g = node.inputs
+    tx, tg = tangents
+    attrs = node.attrs
+    return _sum_terms(None if tx is None else conv2d_weight_grad(tx, g, **attrs),
+                      None if tg is None else conv2d_weight_grad(x, tg, **attrs))
+
+
+conv2d = defop(
+    "conv2d", _conv2d_type, _conv2d_kernel, onnx=None, vjp=_conv2d_vjp, jvp=_conv2d_jvp,
+    doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
+        "without bias). ONNX Conv: strides, dilations, group; pads=(top, left, bottom, right).")
+conv2d_input_grad = defop(
+    "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel, onnx=None,
+    vjp=_input_grad_vjp, jvp=_input_grad_jvp,
+    doc="Transposed convolution: the adjoint of conv2d in its input, restoring ``input_hw``. "
+        "ONNX ConvTranspose with output_shape=input_hw and conv2d's other attributes.")
+conv2d_weight_grad = defop(
+    "conv2d_weight_grad", _conv2d_weight_grad_type, _conv2d_weight_grad_kernel, onnx=None,
+    vjp=_weight_grad_vjp, jvp=_weight_grad_jvp,
+    doc="The adjoint of conv2d in its weight: correlation of the input with the output "
+        "gradient, summed over the batch (no ONNX op; export as Conv over transposed axes).")

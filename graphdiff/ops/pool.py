@@ -1,0 +1,227 @@
+"""2-D max and average pooling in NCHW (PyTorch semantics, ``ceil_mode=False``).
+
+Attributes: ``kernel_hw=(kh, kw)``, ``stride=(sh, sw)`` and ``padding=(top, bottom, left, right)``,
+each pad at most half the kernel (PyTorch's rule, so every window holds a real element). Max
+pooling pads with -inf; average pooling pads with zeros and divides by ``kh*kw``, or by the number
+of real elements in the window when ``count_include_pad`` is False.
+
+Kernels loop over the ``kh*kw`` kernel taps, each one vectorized over the whole output, never
+over pixels. The primitives and their derivatives:
+
+- ``max_pool2d(x)``; its VJP is ``max_pool2d_grad(x, g)``, which routes each output's cotangent
+  to the position of the first maximum of its window (PyTorch's choice on ties), and its JVP is
+  ``max_pool2d_gather(x, t)``, which reads the tangent at those positions. The two are linear in
+  their second operand and adjoint to each other, so each one's VJP is the other; their
+  derivative in ``x`` is zero almost everywhere (the argmax positions are locally constant).
+- ``avg_pool2d(x)`` is linear; its VJP is ``avg_pool2d_grad(g, input_hw)``, whose VJP is
+  ``avg_pool2d`` again.
+
+ONNX: ``max_pool2d`` is ``MaxPool`` and ``avg_pool2d`` is ``AveragePool`` (with
+``count_include_pad``) with ``kernel_shape=kernel_hw``, ``strides=stride`` and
+``pads=(top, left, bottom, right)``; the exporter maps them (``onnx=None`` here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir.node import Node
+from ..ir.types import TensorType
+from .conv import Pads, Pair, output_hw, pad_nchw, same_batch, static_dims, tap_slice
+from .core import defop, require_float, require_same_dtype
+
+_NO_DILATION = (1, 1)
+
+
+# --- shape-and-dtype rules ----------------------------------------------------------------------
+
+def _pooled_type(x: TensorType, kernel_hw: Pair, stride: Pair, padding: Pads) -> TensorType:
+    require_float(x, "pooling operand")
+    if x.ndim != 4:
+        raise ShapeError(f"pooling takes an NCHW tensor of rank 4, got rank {x.ndim}")
+    if min(kernel_hw) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ShapeError(f"kernel {kernel_hw} and stride {stride} must be positive and padding "
+                         f"{padding} non-negative")
+    for axis in (0, 1):
+        if max(padding[2 * axis:2 * axis + 2]) * 2 > kernel_hw[axis]:
+            raise ShapeError(f"padding {padding} must be at most half the kernel {kernel_hw}")
+    hw = static_dims(x.shape, (2, 3), "the pooled input")
+    return x.with_shape(x.shape[:2] + output_hw(hw, kernel_hw, stride, padding, _NO_DILATION))
+
+
+def _pool_type(types: Sequence[TensorType], *, kernel_hw: Pair, stride: Pair, padding: Pads,
+               **_: bool) -> TensorType:
+    return _pooled_type(types[0], kernel_hw, stride, padding)
+
+
+def _check_pooled(pooled: TensorType, got: TensorType, what: str) -> None:
+    same_batch(pooled.shape[0], got.shape[0])
+    if tuple(got.shape[1:]) != tuple(pooled.shape[1:]) or got.ndim != 4:
+        raise ShapeError(f"{what} has shape {got.shape}, but pooling gives {pooled.shape}")
+
+
+def _max_grad_type(types: Sequence[TensorType], *, kernel_hw: Pair, stride: Pair,
+                   padding: Pads) -> TensorType:
+    x, g = types
+    require_same_dtype(types)
+    _check_pooled(_pooled_type(x, kernel_hw, stride, padding), g, "the output gradient")
+    return x
+
+
+def _max_gather_type(types: Sequence[TensorType], *, kernel_hw: Pair, stride: Pair,
+                     padding: Pads) -> TensorType:
+    x, t = types
+    require_same_dtype(types)
+    if tuple(t.shape[1:]) != tuple(x.shape[1:]) or t.ndim != 4:
+        raise ShapeError(f"the gathered operand {t.shape} must have the input's shape {x.shape}")
+    same_batch(x.shape[0], t.shape[0])
+    return _pooled_type(x, kernel_hw, stride, padding)
+
+
+def _avg_grad_type(types: Sequence[TensorType], *, input_hw: Pair, kernel_hw: Pair,
+                   stride: Pair, padding: Pads, count_include_pad: bool) -> TensorType:
+    (g,) = types
+    x = g.with_shape(g.shape[:2] + tuple(input_hw))
+    _check_pooled(_pooled_type(x, kernel_hw, stride, padding), g, "the output gradient")
+    return x
+
+
+# --- kernels ------------------------------------------------------------------------------------
+
+def _taps(kernel_hw: Pair) -> list[tuple[int, int]]:
+    return [(p, q) for p in range(kernel_hw[0]) for q in range(kernel_hw[1])]
+
+
+def _out_hw(hw: Sequence[int], kernel_hw: Pair, stride: Pair, padding: Pads) -> Pair:
+    return output_hw((hw[0], hw[1]), kernel_hw, stride, padding, _NO_DILATION)
+
+
+def _max_pool2d_kernel(x: np.ndarray, *, kernel_hw: Pair, stride: Pair,
+                       padding: Pads) -> np.ndarray:
+    out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
+    xpad = pad_nchw(x, padding, -np.inf)
+    taps = _taps(kernel_hw)
+    out = xpad[tap_slice(*taps[0], out_hw, stride, _NO_DILATION)].copy()
+    for tap in taps[1:]:
+        np.maximum(out, xpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)], out=out)
+    return out
+
+
+def _first_argmax_tap(xpad: np.ndarray, out_hw: Pair, kernel_hw: Pair,
+                      stride: Pair) -> np.ndarray:
+    """For each output, the index (into ``_taps``) of the first maximum of its window."""
+    taps = _taps(kernel_hw)
+    best = xpad[tap_slice(*taps[0], out_hw, stride, _NO_DILATION)].copy()
+    index = np.zeros(best.shape, dtype=np.int32)
+    for position, tap in enumerate(taps[1:], start=1):
+        values = xpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)]
+        better = values > best  # strict: an equal later value does not replace the first max
+        np.copyto(best, values, where=better)
+        index[better] = position
+    return index
+
+
+def _max_pool2d_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, stride: Pair,
+                            padding: Pads) -> np.ndarray:
+    out_hw = g.shape[2:]
+    index = _first_argmax_tap(pad_nchw(x, padding, -np.inf), out_hw, kernel_hw, stride)
+    top, bottom, left, right = padding
+    dxpad = np.zeros(x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right),
+                     dtype=g.dtype)
+    zero = np.zeros((), dtype=g.dtype)
+    for position, tap in enumerate(_taps(kernel_hw)):
+        dxpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] += np.where(index == position, g,
+                                                                          zero)
+    return dxpad[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+
+
+def _max_pool2d_gather_kernel(x: np.ndarray, t: np.ndarray, *, kernel_hw: Pair, stride: Pair,
+                              padding: Pads) -> np.ndarray:
+    out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
+    index = _first_argmax_tap(pad_nchw(x, padding, -np.inf), out_hw, kernel_hw, stride)
+    tpad = pad_nchw(t, padding)
+    out = np.zeros(index.shape, dtype=t.dtype)
+    for position, tap in enumerate(_taps(kernel_hw)):
+        np.copyto(out, tpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)],
+                  where=index == position)
+    return out
+
+
+def _divisor(hw: Sequence[int], out_hw: Pair, kernel_hw: Pair, stride: Pair, padding: Pads,
+             count_include_pad: bool, dtype: np.dtype) -> np.ndarray:
+    """What each window's sum is divided by: kh*kw, or its count of non-padding elements."""
+    if count_include_pad:
+        return np.asarray(kernel_hw[0] * kernel_hw[1], dtype=dtype)
+    counts = []
+    for axis in (0, 1):
+        start = np.arange(out_hw[axis]) * stride[axis] - padding[2 * axis]
+        stop = np.minimum(start + kernel_hw[axis], hw[axis])
+        counts.append(stop - np.maximum(start, 0))
+    return np.outer(counts[0], counts[1]).astype(dtype)
+
+
+def _avg_pool2d_kernel(x: np.ndarray, *, kernel_hw: Pair, stride: Pair, padding: Pads,
+                       count_include_pad: bool) -> np.ndarray:
+    out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
+    xpad = pad_nchw(x, padding)
+    taps = _taps(kernel_hw)
+    out = xpad[tap_slice(*taps[0], out_hw, stride, _NO_DILATION)].copy()
+    for tap in taps[1:]:
+        out += xpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)]
+    out /= _divisor(x.shape[2:], out_hw, kernel_hw, stride, padding, count_include_pad, x.dtype)
+    return out
+
+
+def _avg_pool2d_grad_kernel(g: np.ndarray, *, input_hw: Pair, kernel_hw: Pair, stride: Pair,
+                            padding: Pads, count_include_pad: bool) -> np.ndarray:
+    out_hw = g.shape[2:]
+    scaled = g / _divisor(input_hw, out_hw, kernel_hw, stride, padding, count_include_pad,
+                          g.dtype)
+    top, bottom, left, right = padding
+    dxpad = np.zeros(g.shape[:2] + (input_hw[0] + top + bottom, input_hw[1] + left + right),
+                     dtype=g.dtype)
+    for tap in _taps(kernel_hw):
+        dxpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] += scaled
+    return dxpad[:, :, top:top + input_hw[0], left:left + input_hw[1]]
+
+
+# --- derivative rules ---------------------------------------------------------------------------
+
+def _window_attrs(node: Node) -> dict:
+    return {k: node.attrs[k] for k in ("kernel_hw", "stride", "padding")}
+
+
+max_pool2d = defop(
+    "max_pool2d", _pool_type, _max_pool2d_kernel, onnx=None,
+    vjp=lambda node, g: [max_pool2d_grad(node.inputs[0], g, **node.attrs)],
+    jvp=lambda node, t: max_pool2d_gather(node.inputs[0], t[0], **node.attrs),
+    doc="Maximum over each window, -inf padding. ONNX MaxPool: kernel_shape, strides, "
+        "pads=(top, left, bottom, right).")
+max_pool2d_grad = defop(
+    "max_pool2d_grad", _max_grad_type, _max_pool2d_grad_kernel, onnx=None,
+    # linear in g with adjoint gather; zero derivative in x almost everywhere
+    vjp=lambda node, c: [None, max_pool2d_gather(node.inputs[0], c, **node.attrs)],
+    jvp=lambda node, t: None if t[1] is None else max_pool2d_grad(node.inputs[0], t[1],
+                                                                   **node.attrs),
+    doc="Scatter of g to the first maximum of each window of x (max_pool2d's VJP).")
+max_pool2d_gather = defop(
+    "max_pool2d_gather", _max_gather_type, _max_pool2d_gather_kernel, onnx=None,
+    vjp=lambda node, c: [None, max_pool2d_grad(node.inputs[0], c, **node.attrs)],
+    jvp=lambda node, t: None if t[1] is None else max_pool2d_gather(node.inputs[0], t[1],
+                                                                     **node.attrs),
+    doc="t read at the first maximum of each window of x (max_pool2d's JVP).")
+avg_pool2d = defop(
+    "avg_pool2d", _pool_type, _avg_pool2d_kernel, onnx=None,
+    vjp=lambda node, g: [avg_pool2d_grad(g, input_hw=node.inputs[0].shape[2:], **node.attrs)],
+    jvp=lambda node, t: avg_pool2d(t[0], **node.attrs),
+    doc="Mean over each window, zero padding. ONNX AveragePool: kernel_shape, strides, "
+        "pads=(top, left, bottom, right), count_include_pad.")
+avg_pool2d_grad = defop(
+    "avg_pool2d_grad", _avg_grad_type, _avg_pool2d_grad_kernel, onnx=None,
+    vjp=lambda node, c: [avg_pool2d(c, **_window_attrs(node),
+                                    count_include_pad=node.attrs["count_include_pad"])],
+    jvp=lambda node, t: avg_pool2d_grad(t[0], **node.attrs),
+    doc="The adjoint of avg_pool2d: each output's cotangent spread evenly over its window.")
