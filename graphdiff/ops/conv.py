@@ -45,7 +45,7 @@ Pads = tuple[int, int, int, int]
 
 def window_count(size: int, pad_before: int, pad_after: int, kernel: int, stride: int,
                  dilation: int) -> int:
-    """Number of windows along one axis: floor((size + pads - dilation*(kernel-1) - 1)/stride) + 1."""
+    """Windows along one axis: floor((size + pads - dilation*(kernel-1) - 1) / stride) + 1."""
     span = dilation * (kernel - 1) + 1
     return (size + pad_before + pad_after - span) // stride + 1
 
