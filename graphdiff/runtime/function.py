@@ -1,18 +1,19 @@
 """Compiled functions: ``gd.function(inputs, outputs, updates=..., passes=...)``.
 
-Compiling optimizes the graph (``graphdiff.passes``), fixes a schedule (the topological order),
-gives every value a slot and computes where each value is last used. The first call with a new
-input signature specializes the graph to concrete shapes and binds every kernel to its resolved
-attributes; later calls with that signature reuse the bound program. A call then checks the
-feeds, runs the steps, drops each value after its last use, and only after every step has
-succeeded writes the variable updates, all together.
+Compiling optimizes the graph (``graphdiff.passes``). The first call with a new input signature
+specializes the graph to concrete shapes (``runtime/specialize.py``), plans its memory
+(``runtime/memory.py``, over the best of several schedules from ``runtime/schedule.py``) and
+generates a straight-line Python function over the bound kernels (``runtime/program.py``); later
+calls with that signature check the feeds and run it. Variable updates are written only after
+every step has succeeded, all together.
+
+``passes="none"`` compiles the reference instead: the graph as built, run by a plain interpreter
+with no planning (``runtime/reference.py``), which tests hold the planned executor against.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,17 +22,29 @@ from ..errors import DTypeError, GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from .profile import MemoryReport, Profile, memory_report, profile_program
+from .program import Program, build_program
+from .reference import Interpreter, step_error
 from .specialize import bind_shape, specialize
 
-Step = tuple[Callable[..., Any], tuple[int, ...], int, tuple[int, ...]]
+try:  # numpy's own error-state switch: errstate() costs ~0.7 us per call, this ~0.1 us
+    from numpy._core.umath import _extobj_contextvar, _make_extobj
 
+    _IGNORE = _make_extobj(all="ignore")
 
-@dataclass
-class Program:
-    """One specialization: bound kernels in schedule order, ready to run."""
+    def _quiet() -> Any:
+        return _extobj_contextvar.set(_IGNORE)
 
-    steps: list[Step]
-    types: dict[Node, TensorType]
+    def _loud(token: Any) -> None:
+        _extobj_contextvar.reset(token)
+except ImportError:  # pragma: no cover - other numpy versions
+    def _quiet() -> Any:
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+
+    def _loud(token: Any) -> None:
+        token.__exit__(None, None, None)
 
 
 def _memory_root(node: Node) -> Node:
@@ -57,11 +70,16 @@ def _needs_copy(results: Sequence[Node]) -> list[bool]:
 
 
 class Function:
-    """A compiled graph. Call it with numpy arrays (positionally or by input name)."""
+    """A compiled graph. Call it with numpy arrays (positionally or by input name).
+
+    ``executor`` is "planned" or "reference"; by default the reference runs when
+    ``passes == "none"`` and the planned executor otherwise.
+    """
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node],
                  updates: Mapping[Node, Node], passes: Any = "default",
-                 allow_downcast: bool = False, single_output: bool = False) -> None:
+                 allow_downcast: bool = False, single_output: bool = False,
+                 executor: str | None = None) -> None:
         from ..passes import run_pipeline
 
         self.inputs = tuple(inputs)
@@ -72,61 +90,50 @@ class Function:
         self.reference_graph = Graph(self.inputs, self.outputs + tuple(self.updates.values()))
         _check_placeholders(self.reference_graph)
         self.graph = run_pipeline(self.reference_graph, passes)
-        self._compile_schedule()
-        self._programs: dict[tuple, Program] = {}
-
-    # --- compile time ------------------------------------------------------------------------
-
-    def _compile_schedule(self) -> None:
+        if executor is None:
+            executor = "reference" if isinstance(passes, str) and passes == "none" else "planned"
+        if executor not in ("planned", "reference"):
+            raise GraphdiffError(f"executor must be 'planned' or 'reference', got {executor!r}")
+        self.executor = executor
         graph = self.graph
-        self.schedule = [n for n in graph.nodes if not n.op.source]
         self.sources = [n for n in graph.nodes if n.op.source]
-        self.slot = {node: i for i, node in enumerate(graph.nodes)}
         n_out = len(self.outputs)
-        self.output_slots = [self.slot[n] for n in graph.outputs[:n_out]]
-        self.update_targets = list(self.updates.keys())
-        self.update_slots = [self.slot[n] for n in graph.outputs[n_out:]]
-        kept = set(self.output_slots) | set(self.update_slots)
-        last_use: dict[int, int] = {}
-        for step, node in enumerate(self.schedule):
-            for value in node.inputs:
-                last_use[self.slot[value]] = step
-        frees: list[list[int]] = [[] for _ in self.schedule]
-        for slot, step in last_use.items():
-            if slot not in kept:
-                frees[step].append(slot)
-        self._frees = [tuple(f) for f in frees]
-        self._copy_output = _needs_copy(graph.outputs)
-        self._feed_slots = [self.slot.get(p) for p in self.inputs]
-        self._template: list[Any] = [None] * len(graph.nodes)
-        for node in self.sources:
-            if node.op.name == "constant":
-                self._template[self.slot[node]] = node.data
+        self._returned = list(graph.outputs)
+        self._copies = _needs_copy(graph.outputs)
+        self._update_pairs = list(zip(self.updates.keys(), graph.outputs[n_out:]))
+        self._dtypes = [p.dtype for p in self.inputs]
+        self._programs: dict[tuple, Program] = {}
+        self._last: Program | None = None
+        self._interpreter = Interpreter(graph.nodes, graph.outputs) \
+            if executor == "reference" else None
+        self._reference_steps: dict[tuple, list] = {}
 
-    def _program(self, signature: tuple, env: dict[str, int]) -> Program:
+    # --- specialization ------------------------------------------------------------------------
+
+    def _specialize(self, feeds: Sequence[np.ndarray]) -> tuple[dict, dict]:
+        """Concrete types and attributes of every node for these feeds (checks the shapes)."""
+        env: dict[str, int] = {}
+        for placeholder, array in zip(self.inputs, feeds):
+            bind_shape(placeholder.shape, array.shape, env, f"input {_label(placeholder)}")
+        shapes = {p: a.shape for p, a in zip(self.inputs, feeds)}
+        source_types = {n: TensorType(n.dtype, shapes[n]) if n in shapes else n.type
+                        for n in self.sources}
+        return specialize(self.graph.nodes, source_types, env)
+
+    def _program(self, feeds: Sequence[np.ndarray]) -> Program:
+        signature = tuple([a.shape for a in feeds])
         program = self._programs.get(signature)
-        if program is not None:
-            return program
-        source_types = {n: n.type if n.op.name != "placeholder" else
-                        TensorType(n.dtype, shape) for n, shape in
-                        zip(self.sources, self._source_shapes(signature))}
-        types, attrs = specialize(self.graph.nodes, source_types, env)
-        steps = []
-        for node, free in zip(self.schedule, self._frees):
-            kernel = node.op.kernel
-            bound = attrs[node]
-            if bound:
-                kernel = functools.partial(kernel, **bound)
-            steps.append((kernel, tuple(self.slot[v] for v in node.inputs), self.slot[node], free))
-        program = Program(steps, types)
-        self._programs[signature] = program
+        if program is None:
+            types, attrs = self._specialize(feeds)
+            n_out = len(self.outputs)
+            program = build_program(
+                self.inputs, self.sources, self.graph.outputs[:n_out], self._update_pairs,
+                self.graph.nodes, types, attrs, self._single, self._copies)
+            self._programs[signature] = program
+        self._last = program
         return program
 
-    def _source_shapes(self, signature: tuple) -> list[tuple]:
-        feed_shapes = dict(zip(self.inputs, signature))
-        return [feed_shapes.get(n, n.shape) for n in self.sources]
-
-    # --- call time ---------------------------------------------------------------------------
+    # --- call time -----------------------------------------------------------------------------
 
     def _feeds(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[np.ndarray]:
         if len(args) > len(self.inputs):
@@ -169,46 +176,99 @@ class Function:
         return array
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        feeds = self._feeds(args, kwargs)
-        env: dict[str, int] = {}
-        for placeholder, array in zip(self.inputs, feeds):
-            bind_shape(placeholder.shape, array.shape, env, f"input {_label(placeholder)}")
-        signature = tuple(a.shape for a in feeds)
-        program = self._program(signature, env)
-
-        values = list(self._template)
-        for position, array in zip(self._feed_slots, feeds):
-            if position is not None:  # an input the outputs do not use has no slot
-                values[position] = array
-        for node in self.sources:
-            if node.op.name == "variable":
-                values[self.slot[node]] = node.data.value
-        self._run(program, values)
-
-        results = [np.array(values[s], copy=True) if copy else np.asarray(values[s])
-                   for s, copy in zip(self.output_slots, self._copy_output)]
-        n_out = len(self.output_slots)
-        new_values = [np.array(values[s], copy=True) if copy else np.asarray(values[s])
-                      for s, copy in zip(self.update_slots, self._copy_output[n_out:])]
-        for variable, value in zip(self.update_targets, new_values):
-            variable.data.value = value
-        return results[0] if self._single else results
-
-    def _run(self, program: Program, values: list[Any]) -> None:
-        index = 0
-        steps = program.steps
+        feeds: Sequence[Any] = args
+        if kwargs or len(args) != len(self._dtypes):
+            feeds = self._feeds(args, kwargs)
+        else:
+            for array, dtype in zip(args, self._dtypes):
+                if type(array) is not np.ndarray or array.dtype != dtype:
+                    feeds = self._feeds(args, kwargs)
+                    break
+        if self._interpreter is not None:
+            return self._call_reference(feeds)
+        program = self._programs.get(tuple([a.shape for a in feeds])) or self._program(feeds)
+        token = _quiet()  # NaN and Inf are values here, as in the graph
         try:
-            with np.errstate(all="ignore"):  # NaN and Inf are values here, as in the graph
-                for index, (kernel, args, out, free) in enumerate(steps):
-                    values[out] = kernel(*[values[a] for a in args])
-                    for slot in free:
-                        values[slot] = None
+            return program.run(*feeds)
         except GraphdiffError:
             raise
         except Exception as exc:
-            node = self.schedule[index]
-            raise GraphdiffError(f"running {node.op.name} (created at {node.location}) "
-                                 f"failed: {type(exc).__name__}: {exc}") from exc
+            step = program.failed_step(exc.__traceback__)
+            if step is None:
+                raise
+            raise step_error(step.node, exc) from exc
+        finally:
+            _loud(token)
+
+    def _call_reference(self, feeds: Sequence[np.ndarray]) -> Any:
+        assert self._interpreter is not None
+        signature = tuple(a.shape for a in feeds)
+        steps = self._reference_steps.get(signature)
+        if steps is None:
+            steps = self._interpreter.bind(self._specialize(feeds)[1])
+            self._reference_steps[signature] = steps
+        sources: dict[Node, Any] = dict(zip(self.inputs, feeds))
+        for node in self.sources:
+            if node.op.name == "constant":
+                sources[node] = node.data
+            elif node.op.name == "variable":
+                sources[node] = node.data.value
+        token = _quiet()
+        try:
+            values = self._interpreter.run(steps, sources)
+        finally:
+            _loud(token)
+        slot = self._interpreter.slot
+        returned = [np.array(values[slot[n]], copy=True) if copy else np.asarray(values[slot[n]])
+                    for n, copy in zip(self._returned, self._copies)]
+        n_out = len(self.outputs)
+        for (variable, _), value in zip(self._update_pairs, returned[n_out:]):
+            variable.data.value = value
+        return returned[0] if self._single else returned[:n_out]
+
+    # --- inspection ----------------------------------------------------------------------------
+
+    def _example_program(self, args: Sequence[Any]) -> Program:
+        if self.executor != "planned":
+            raise GraphdiffError("the reference executor (passes='none') makes no plan")
+        if args:
+            return self._program(self._feeds(args, {}))
+        if self._last is not None:
+            return self._last
+        if all(isinstance(d, int) for p in self.inputs for d in p.shape):
+            return self._program([np.empty(p.shape, p.dtype) for p in self.inputs])
+        raise GraphdiffError("the inputs have symbolic shapes: call the function once, or pass "
+                             f"example inputs (at {user_location()})")
+
+    def memory_report(self, *inputs: Any) -> MemoryReport:
+        """The memory plan for these example inputs (default: the last call's signature)."""
+        return memory_report(self._example_program(inputs))
+
+    def program_source(self, *inputs: Any) -> str:
+        """The generated Python code run for these inputs (default: the last call's)."""
+        return self._example_program(inputs).source
+
+    def profile(self, *inputs: Any, repeats: int = 20) -> Profile:
+        """Time each node (median over ``repeats`` replays) and whole calls for these inputs.
+
+        Variables are restored afterwards: profiling a training step trains nothing.
+        """
+        feeds = self._feeds(inputs, {})
+        program = self._example_program(inputs)
+        values: dict[Node, Any] = dict(zip(self.inputs, feeds))
+        for node in self.sources:
+            if node.op.name == "constant":
+                values[node] = node.data
+            elif node.op.name == "variable":
+                values[node] = node.data.value
+        saved = [(v, v.data.value) for v, _ in self._update_pairs]
+        token = _quiet()
+        try:
+            return profile_program(program, values, lambda: self(*feeds), repeats)
+        finally:
+            _loud(token)
+            for variable, value in saved:
+                variable.data.value = value
 
 
 _MISSING = object()

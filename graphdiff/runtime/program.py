@@ -1,0 +1,212 @@
+"""Lowering one specialization into a flat program: straight-line Python over bound kernels.
+
+For one input signature the compiled graph becomes a generated function, for example::
+
+    def run(i0, i1):
+        v0 = _s0.value
+        t0 = _k0(i0, v0, _o0)                  # a ufunc writing into its arena buffer
+        t1 = _k1(t0, axes=_a1_0, keepdims=_a1_1, out=_o1)
+        t2 = _k2(t1)                           # no out= form: numpy allocates
+        ...
+        _s0.value = t7                         # variable updates, after every step succeeded
+        return [t5]
+
+Kernels, resolved attributes, arena views and constants are closure variables of the generated
+function, so a call does no graph walking and no lookups by name: each step is one Python call.
+A value that lives on the heap is deleted after its last use; arena values need no freeing. When a
+kernel raises, the traceback's line number inside the generated code names the failing node.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import CodeType, TracebackType
+from typing import Any
+
+import numpy as np
+
+from ..ir.node import Node
+from ..ir.types import TensorType
+from .memory import ARENA, HEAP, MemoryPlan, plan_memory
+from .schedule import ORDERS
+
+_programs = itertools.count()
+
+# ufuncs for which numpy deprecates a positional output argument (numpy 2.4)
+_KEYWORD_OUT = (np.maximum, np.minimum, np.fmax, np.fmin)
+
+
+@dataclass
+class Step:
+    """One kernel call: what the profiler replays and what an error message points at."""
+
+    node: Node
+    kernel: Callable[..., Any]
+    args: tuple[Node, ...]
+    attrs: dict[str, Any]
+    out: np.ndarray | None  # the arena view written with ``out=``, or None
+
+
+@dataclass
+class Program:
+    """One specialization of a Function: the generated callable and what it was made from."""
+
+    run: Callable[..., Any]
+    steps: list[Step]
+    plan: MemoryPlan
+    types: dict[Node, TensorType]
+    order: str  # which candidate schedule was kept
+    lower_bounds: dict[str, int]  # the lower bound of every candidate schedule
+    source: str  # the generated code, for the curious (``f.program_source()``)
+    code: CodeType
+    line_step: dict[int, int]
+    arena: np.ndarray
+
+    def failed_step(self, tb: TracebackType | None) -> Step | None:
+        """The step whose line of generated code is in the traceback ``tb``."""
+        while tb is not None:
+            if tb.tb_frame.f_code is self.code:
+                index = self.line_step.get(tb.tb_lineno)
+                return None if index is None else self.steps[index]
+            tb = tb.tb_next
+        return None
+
+
+def choose_plan(nodes: Sequence[Node], returned: Sequence[Node],
+                types: dict[Node, TensorType]) -> tuple[str, MemoryPlan, dict[str, int]]:
+    """Plan each candidate order; keep the lowest lower bound (then the smallest arena)."""
+    plans = {name: plan_memory(order(nodes, returned, types), types, returned)
+             for name, order in ORDERS.items()}
+    best = min(plans, key=lambda name: (plans[name].lower_bound, plans[name].arena_size))
+    return best, plans[best], {name: plan.lower_bound for name, plan in plans.items()}
+
+
+def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs: Sequence[Node],
+                  updates: Sequence[tuple[Node, Node]], nodes: Sequence[Node],
+                  types: dict[Node, TensorType], attrs: dict[Node, dict[str, Any]],
+                  single: bool, copies: Sequence[bool]) -> Program:
+    """Plan memory and generate the straight-line function for one signature.
+
+    ``feeds`` are the placeholders in argument order; ``updates`` pairs each variable with its
+    new-value node; ``copies`` says which returned values (outputs, then update values) must be
+    copied because they may share memory with a source or with a value returned before them.
+    """
+    returned = list(outputs) + [value for _, value in updates]
+    order, plan, lower_bounds = choose_plan(nodes, returned, types)
+    arena = np.empty(plan.arena_size, dtype=np.uint8)
+    gen = _Generator(types)
+    for position, feed in enumerate(feeds):
+        gen.names[feed] = f"i{position}"
+    params = [f"i{position}" for position in range(len(feeds))]
+    for node in sources:
+        if node.op.name == "constant":
+            gen.names[node] = gen.bind("c", node.data)
+        elif node.op.name == "variable":
+            state = gen.bind("_s", node.data)
+            gen.names[node] = state.replace("_s", "v", 1)
+            gen.line(f"{gen.names[node]} = {state}.value")
+
+    views = {id(b): _arena_view(arena, b.offset, types[b.owner]) for b in plan.arena_buffers}
+    frees = _heap_frees(plan)
+    steps: list[Step] = []
+    line_step: dict[int, int] = {}
+    for index, node in enumerate(plan.schedule):
+        name = f"t{index}"
+        gen.names[node] = name
+        buffer = plan.buffer_of.get(node)  # None: a view of a feed, variable or constant
+        arena_out = buffer is not None and buffer.kind == ARENA and not node.op.view
+        out = views[id(buffer)] if arena_out else None
+        line_step[gen.line(gen.call(name, node, attrs[node], out))] = index
+        steps.append(Step(node, node.op.kernel, node.inputs, attrs[node], out))
+        for value in frees.get(index, ()):
+            gen.line(f"del {gen.names[value]}")
+
+    results = [gen.result(node, copy) for node, copy in zip(returned, copies)]
+    for (variable, _), result in zip(updates, results[len(outputs):]):
+        gen.line(f"{gen.state_of(variable)}.value = {result}")
+    shown = results[:len(outputs)]
+    gen.line(f"return {shown[0]}" if single else f"return [{', '.join(shown)}]")
+    source, code, run = gen.finish(params)
+    return Program(run, steps, plan, types, order, lower_bounds, source, code, line_step, arena)
+
+
+def _arena_view(arena: np.ndarray, offset: int, t: TensorType) -> np.ndarray:
+    size = int(np.prod(t.shape, dtype=np.int64)) * t.dtype.itemsize
+    return arena[offset:offset + size].view(t.dtype).reshape(tuple(int(d) for d in t.shape))
+
+
+def _heap_frees(plan: MemoryPlan) -> dict[int, list[Node]]:
+    """After which step to drop each local holding heap memory (the value or a view of it)."""
+    last: dict[Node, int] = {}
+    for step, node in enumerate(plan.schedule):
+        for value in node.inputs:
+            last[value] = step
+    frees: dict[int, list[Node]] = {}
+    for node, buffer in plan.buffer_of.items():
+        if buffer.kind == HEAP and node in last and buffer.end < len(plan.schedule):
+            frees.setdefault(last[node], []).append(node)
+    return frees
+
+
+class _Generator:
+    """Accumulates the lines and the closure bindings of one generated function."""
+
+    def __init__(self, types: dict[Node, TensorType]) -> None:
+        self.types = types
+        self.names: dict[Node, str] = {}
+        self.bound: dict[str, Any] = {"_copy": np.array, "_asarray": np.asarray}
+        self.lines: list[str] = []
+        self.counter = itertools.count()
+        self.states: dict[int, str] = {}
+
+    def bind(self, prefix: str, value: Any) -> str:
+        name = f"{prefix}{next(self.counter)}"
+        self.bound[name] = value
+        if prefix == "_s":
+            self.states[id(value)] = name
+        return name
+
+    def state_of(self, variable: Node) -> str:
+        return self.states.get(id(variable.data)) or self.bind("_s", variable.data)
+
+    def line(self, text: str) -> int:
+        """Append a line of the function body; returns its line number in the source."""
+        self.lines.append(text)
+        return len(self.lines) + 2  # after the factory's and the function's def lines
+
+    def call(self, name: str, node: Node, attrs: dict[str, Any], out: np.ndarray | None) -> str:
+        kernel = node.op.kernel
+        k = self.bind("_k", kernel)
+        args = [self.names[v] for v in node.inputs]
+        positional_out = isinstance(kernel, np.ufunc) and not attrs \
+            and kernel not in _KEYWORD_OUT
+        for key, value in attrs.items():
+            args.append(f"{key}={self.bind('_a', value)}")
+        if out is not None:
+            buffer = self.bind("_o", out)
+            # a ufunc takes its output positionally, which numpy parses faster than out=
+            args.append(buffer if positional_out else f"out={buffer}")
+        return f"{name} = {k}({', '.join(args)})"
+
+    def result(self, node: Node, copy: bool) -> str:
+        """The expression handing ``node``'s value to the caller: a fresh, owned array."""
+        name = self.names[node]
+        if copy:
+            return f"_copy({name}, copy=True)"
+        if not self.types[node].shape:
+            return f"_asarray({name})"  # kernels may return numpy scalars for rank 0
+        return name
+
+    def finish(self, params: list[str]) -> tuple[str, CodeType, Callable[..., Any]]:
+        closure = sorted(self.bound)
+        body = "\n".join(f"        {line}" for line in self.lines)
+        source = (f"def _make({', '.join(closure)}):\n"
+                  f"    def run({', '.join(params)}):\n{body}\n"
+                  f"    return run\n")
+        filename = f"<graphdiff program {next(_programs)}>"
+        namespace: dict[str, Any] = {}
+        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
+        run = namespace["_make"](**self.bound)
+        return source, run.__code__, run

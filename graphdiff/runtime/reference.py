@@ -1,0 +1,71 @@
+"""The reference executor: a plain interpreter over the graph's own order, with no planning.
+
+``gd.function(..., passes="none")`` runs graphs this way: every kernel allocates its result, each
+value is dropped after its last use, nothing is written in place. It is deliberately simple, so
+tests can hold the planned executor (``runtime/program.py``) against it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import GraphdiffError
+from ..ir.node import Node
+
+Step = tuple[Callable[..., Any], tuple[int, ...], int, tuple[int, ...]]
+
+
+class Interpreter:
+    """Slots for every value of ``nodes`` and, per signature, the kernels bound to attributes."""
+
+    def __init__(self, nodes: Sequence[Node], kept: Sequence[Node]) -> None:
+        self.schedule = [n for n in nodes if not n.op.source]
+        self.slot = {node: i for i, node in enumerate(nodes)}
+        self.size = len(nodes)
+        kept_slots = {self.slot[n] for n in kept}
+        last_use: dict[int, int] = {}
+        for step, node in enumerate(self.schedule):
+            for value in node.inputs:
+                last_use[self.slot[value]] = step
+        frees: list[list[int]] = [[] for _ in self.schedule]
+        for slot, step in last_use.items():
+            if slot not in kept_slots:
+                frees[step].append(slot)
+        self.frees = [tuple(f) for f in frees]
+
+    def bind(self, attrs: dict[Node, dict[str, Any]]) -> list[Step]:
+        """The steps of one signature: each kernel with its resolved attributes bound."""
+        steps = []
+        for node, free in zip(self.schedule, self.frees):
+            kernel = node.op.kernel
+            if attrs[node]:
+                kernel = functools.partial(kernel, **attrs[node])
+            steps.append((kernel, tuple(self.slot[v] for v in node.inputs), self.slot[node],
+                          free))
+        return steps
+
+    def run(self, steps: list[Step], sources: dict[Node, Any]) -> list[Any]:
+        """Run the steps from the values of the sources; returns every slot's value."""
+        values: list[Any] = [None] * self.size
+        for node, value in sources.items():
+            if node in self.slot:
+                values[self.slot[node]] = value
+        index = 0
+        try:
+            for index, (kernel, args, out, free) in enumerate(steps):
+                values[out] = kernel(*[values[a] for a in args])
+                for slot in free:
+                    values[slot] = None
+        except GraphdiffError:
+            raise
+        except Exception as exc:
+            raise step_error(self.schedule[index], exc) from exc
+        return values
+
+
+def step_error(node: Node, exc: Exception) -> GraphdiffError:
+    """The error reported when ``node``'s kernel raised ``exc`` during a call."""
+    return GraphdiffError(f"running {node.op.name} (created at {node.location}) failed: "
+                          f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,161 @@
+"""The memory planner: placement, liveness, views, in-place reuse, schedules and the report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphdiff as gd
+from graphdiff.runtime import Function
+from graphdiff.runtime.memory import ARENA, HEAP, Buffer, _aligned, place, plan_memory
+from graphdiff.runtime.schedule import ORDERS
+
+
+def _mlp_step(batch: int = 32) -> tuple[Function, list[np.ndarray]]:
+    rng = np.random.default_rng(0)
+    x = gd.placeholder((None, 64), "float32", name="x")
+    y = gd.placeholder((None, 10), "float32", name="y")
+    sizes = [64, 128, 128, 10]
+    params = []
+    h = x
+    for i, (m, n) in enumerate(zip(sizes, sizes[1:])):
+        W = gd.variable(rng.normal(0, 0.1, (m, n)).astype(np.float32), name=f"W{i}")
+        b = gd.variable(np.zeros(n, np.float32), name=f"b{i}")
+        params += [W, b]
+        h = h @ W + b
+        if i < len(sizes) - 2:
+            h = gd.tanh(h)
+    loss = gd.mean((h - y) ** 2)
+    grads = gd.grad(loss, params)
+    f = gd.function([x, y], loss, updates={p: p - 0.01 * g for p, g in zip(params, grads)})
+    feeds = [rng.normal(size=(batch, 64)).astype(np.float32),
+             rng.normal(size=(batch, 10)).astype(np.float32)]
+    return f, feeds
+
+
+def _check_plan(f: Function) -> None:
+    """No two arena buffers live at one step overlap in memory; views and outputs are safe."""
+    program = f._last
+    plan = program.plan
+    arena = plan.arena_buffers
+    for i, a in enumerate(arena):
+        assert 0 <= a.offset and a.offset + a.nbytes <= plan.arena_size
+        for b in arena[i + 1:]:
+            if a.start <= b.end and b.start <= a.end:  # live at a common step
+                assert a.offset + _aligned(a.nbytes) <= b.offset or \
+                    b.offset + _aligned(b.nbytes) <= a.offset, "live buffers overlap"
+    last = {}
+    for step, node in enumerate(plan.schedule):
+        for value in node.inputs:
+            last[value] = step
+    for node, buffer in plan.buffer_of.items():
+        assert buffer.end >= last.get(node, -1), f"{node} read after its buffer died"
+    for node in f.graph.outputs:
+        buffer = plan.buffer_of.get(node)
+        assert buffer is None or buffer.kind == HEAP
+    for value, source in plan.inplace.items():
+        assert program.types[value] == program.types[source]
+        assert plan.buffer_of[value] is plan.buffer_of[source]
+    assert plan.arena_size >= plan.lower_bound
+
+
+def test_place_best_fit_and_reuse() -> None:
+    node = gd.placeholder((1,), "float32")
+    # a (256 B, steps 0-1) and b (128 B, steps 2-3) never overlap in time: b reuses a's bytes.
+    # c (64 B, steps 0-3) overlaps both and goes above a; d (64 B, step 3) fits the gap b left.
+    a, b, c, d = (Buffer(ARENA, n, s, e, node) for n, s, e in
+                  [(256, 0, 1), (128, 2, 3), (64, 0, 3), (64, 3, 3)])
+    size = place([a, b, c, d])
+    assert (a.offset, b.offset, c.offset, d.offset) == (0, 0, 256, 128)
+    assert size == 320
+
+
+def test_mlp_training_step_plan() -> None:
+    f, feeds = _mlp_step()
+    reference = Function(f.inputs, f.outputs, {}, passes="none", executor="reference")
+    want = reference(*feeds)
+    got = f(*feeds)
+    np.testing.assert_allclose(got, want[0], rtol=1e-6)
+    _check_plan(f)
+    report = f.memory_report()
+    assert report.lower_bound <= report.arena <= 1.05 * report.lower_bound
+    assert report.no_reuse >= 2.5 * report.arena
+    assert report.inplace > 0
+    assert set(report.lower_bounds) == set(ORDERS)
+    assert report.lower_bound == min(report.lower_bounds.values())
+    assert "lower bound" in str(report)
+
+
+def test_every_order_is_a_schedule() -> None:
+    f, feeds = _mlp_step()
+    f(*feeds)
+    program = f._last
+    nodes = f.graph.nodes
+    computed = [n for n in nodes if not n.op.source]
+    for name, order in ORDERS.items():
+        schedule = order(nodes, list(f.graph.outputs), program.types)
+        assert sorted(map(id, schedule)) == sorted(map(id, computed)), name
+        position = {n: i for i, n in enumerate(schedule)}
+        for node in schedule:
+            assert all(v.op.source or position[v] < position[node] for v in node.inputs), name
+
+
+def test_plans_per_signature() -> None:
+    f, feeds = _mlp_step(batch=8)
+    f(*feeds)
+    small = f.memory_report()
+    _check_plan(f)
+    f(*[np.concatenate([a] * 4) for a in feeds])
+    big = f.memory_report()
+    _check_plan(f)
+    assert big.arena > small.arena
+    assert f.memory_report(*feeds).arena == small.arena  # the cached plan of that signature
+
+
+def test_view_extends_liveness_and_blocks_inplace() -> None:
+    x = gd.placeholder((4, 4), "float64", name="x")
+    t = x * 2.0
+    v = gd.transpose(t)
+    u = gd.exp(t)  # t is still needed through v: u must not be computed in place into t
+    w = gd.sin(u) + v
+    f = Function([x], [w], {}, passes="none", executor="planned")
+    f(np.ones((4, 4)))
+    plan = f._last.plan
+    assert plan.inplace.get(u) is None
+    assert plan.buffer_of[v] is plan.buffer_of[t]
+    _check_plan(f)
+
+
+def test_heap_values_of_kernels_without_out() -> None:
+    x = gd.placeholder((3, 4), "float64", name="x")
+    y = gd.where(x > 0.0, x, 0.0) * 3.0  # where has no out= form: numpy allocates it
+    f = Function([x], [gd.sum(y)], {}, passes="none", executor="planned")
+    f(np.ones((3, 4)))
+    plan = f._last.plan
+    kinds = {n.op.name: plan.buffer_of[n].kind for n in plan.schedule if n in plan.buffer_of}
+    assert kinds["where"] == HEAP and kinds["sum"] == HEAP
+    assert f.memory_report().heap_peak >= 3 * 4 * 8
+    _check_plan(f)
+
+
+def test_plan_memory_directly() -> None:
+    x = gd.placeholder((10,), "float32", name="x")
+    a = gd.exp(x)
+    b = gd.tanh(a)  # a dies here: b takes a's buffer
+    c = gd.sum(b)
+    types = {n: n.type for n in [x, a, b, c]}
+    plan = plan_memory([a, b, c], types, [c])
+    assert plan.inplace == {b: a}
+    assert plan.buffer_of[c].kind == HEAP
+    assert plan.arena_size == 64 and plan.lower_bound == 40 and plan.no_reuse == 40 + 40 + 4
+
+
+def test_memory_report_needs_a_signature() -> None:
+    x = gd.placeholder((None, 3), "float32", name="x")
+    f = gd.function([x], gd.exp(x))
+    with pytest.raises(gd.GraphdiffError, match="symbolic"):
+        f.memory_report()
+    assert f.memory_report(np.ones((2, 3), np.float32)).arena == 0
+    reference = gd.function([x], gd.exp(x), passes="none")
+    with pytest.raises(gd.GraphdiffError, match="reference"):
+        reference.memory_report(np.ones((2, 3), np.float32))

@@ -1,0 +1,180 @@
+"""The planned executor against the reference interpreter, and the generated program's behaviour.
+
+Every op case (tests/opcases) runs forward and with its gradients through both executors on the
+same graph; random graphs from the fuzzer's strategy (tests/strategies.py, when present) do too.
+The planner's bookkeeping itself is tested in tests/test_memory.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphdiff as gd
+from graphdiff.ir.node import OpDef, make_node
+from graphdiff.runtime import Function
+
+from .opcases import Case, all_cases
+
+CASES = all_cases()
+
+
+def _draw(case: Case, dtype: str, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [arg.draw(rng, np.dtype(dtype)) for arg in case.args]
+
+
+def _placeholders(case: Case, arrays: list[np.ndarray]) -> list[gd.Node]:
+    def shape(a: np.ndarray) -> tuple:
+        return (None,) + a.shape[1:] if case.symbolic and a.ndim else a.shape
+
+    return [gd.placeholder(shape(a), a.dtype, name=f"a{i}") for i, a in enumerate(arrays)]
+
+
+def _both(inputs: list, outputs: list) -> tuple[Function, Function]:
+    planned = Function(inputs, outputs, {}, passes="none", executor="planned")
+    reference = Function(inputs, outputs, {}, passes="none", executor="reference")
+    return planned, reference
+
+
+def _assert_same(got: list, want: list) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert isinstance(g, np.ndarray)
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_op_case_planned_matches_reference(case: Case, dtype: str) -> None:
+    arrays = _draw(case, dtype)
+    inputs = _placeholders(case, arrays)
+    out = case.fn(*inputs)
+    outputs = [out]
+    floats = [p for p, a in zip(inputs, arrays) if a.dtype.kind == "f"]
+    if case.grad and floats and out.dtype.kind == "f":
+        weights = gd.constant(np.random.default_rng(1).uniform(-1, 1, out.shape).astype(out.dtype)) \
+            if not case.symbolic else 1.0
+        outputs += gd.grad(gd.sum(out * weights), floats)
+    planned, reference = _both(inputs, outputs)
+    _assert_same(planned(*arrays), reference(*arrays))
+    _assert_same(planned(*arrays), reference(*arrays))  # the second call reuses the arena
+
+
+def test_batch_sizes_in_turn() -> None:
+    x = gd.placeholder((None, 5), "float64", name="x")
+    W = gd.variable(np.random.default_rng(0).normal(size=(5, 3)), name="W")
+    h = gd.tanh(x @ W)
+    loss = gd.mean(gd.sum(h * h, axis=1))
+    gW = gd.grad(loss, W)
+    planned, reference = _both([x], [loss, gW, gd.exp(h)])
+    rng = np.random.default_rng(1)
+    for batch in [4, 1, 7, 4, 0, 7, 2]:
+        xs = rng.normal(size=(batch, 5))
+        _assert_same(planned(xs), reference(xs))
+    assert len(planned._programs) == 5  # one plan per signature, cached
+
+
+def test_outputs_do_not_alias_the_arena_or_each_other() -> None:
+    x = gd.placeholder((3, 4), "float64", name="x")
+    a = gd.exp(x)
+    b = gd.reshape(a * 2.0, (4, 3))
+    f = Function([x], [a, b, gd.transpose(a), x], {}, passes="none", executor="planned")
+    xs = np.arange(12.0).reshape(3, 4) / 10
+    first = f(xs)
+    kept = [r.copy() for r in first]
+    second = f(xs + 1)  # a second call must not write into what the first returned
+    for old, value in zip(first, kept):
+        np.testing.assert_array_equal(old, value)
+    assert not np.shares_memory(second[3], xs)
+    assert not np.shares_memory(second[0], second[2])  # two views of one value: one copied
+    program = f._last
+    for r in second:
+        assert not np.shares_memory(r, program.arena)
+
+
+def test_view_keeps_its_buffer_alive() -> None:
+    # t = x * 2 lives on through its transpose v; a later elementwise op must not reuse t's
+    # buffer while v is still to be read.
+    x = gd.placeholder((4, 4), "float64", name="x")
+    t = x * 2.0
+    v = gd.transpose(t)
+    u = gd.exp(t)
+    w = gd.sin(u) + v
+    planned, reference = _both([x], [w])
+    xs = np.random.default_rng(0).normal(size=(4, 4))
+    _assert_same(planned(xs), reference(xs))
+
+
+def test_updates_are_atomic_and_applied_together() -> None:
+    W = gd.variable(np.ones(3), name="W")
+    V = gd.variable(np.full(3, 2.0), name="V")
+    x = gd.placeholder((3,), "float64", name="x")
+    f = gd.function([x], gd.sum(W * x), updates={W: V, V: W + x})
+    f(np.ones(3))
+    np.testing.assert_array_equal(gd.get_value(W), np.full(3, 2.0))
+    np.testing.assert_array_equal(gd.get_value(V), np.full(3, 2.0))
+    bad = gd.function([x], gd.sum(gd.log(x)), updates={W: W + 1.0})
+    before = gd.get_value(W)
+    with pytest.raises(gd.InputError):
+        bad(np.ones(4))
+    np.testing.assert_array_equal(gd.get_value(W), before)
+
+
+def _failing_kernel(x: np.ndarray) -> np.ndarray:
+    raise ValueError("no luck")
+
+
+# An op for this test only: built with make_node, never registered, so no registry test sees it.
+_BOOM = OpDef(name="boom", infer=lambda types: types[0], kernel=_failing_kernel)
+
+
+def test_kernel_failure_names_the_node() -> None:
+    x = gd.placeholder((None, 3), "float64", name="x")
+    W = gd.variable(np.ones(3), name="W")
+    y = make_node(_BOOM, [gd.exp(x)], {})
+    f = gd.function([x], gd.sum(y), updates={W: W + 1.0})
+    with pytest.raises(gd.GraphdiffError, match=r"running boom \(created at .*test_runtime.*"
+                                                r"ValueError: no luck"):
+        f(np.ones((2, 3)))
+    np.testing.assert_array_equal(gd.get_value(W), np.ones(3))
+
+
+def test_nan_and_inf_are_values() -> None:
+    x = gd.placeholder((2,), "float64", name="x")
+    f = gd.function([x], gd.log(x))
+    with np.errstate(all="raise"):
+        got = f(np.array([0.0, -1.0]))
+    assert got[0] == -np.inf and np.isnan(got[1])
+
+
+def test_profile_reports_nodes_and_ops() -> None:
+    x = gd.placeholder((8, 8), "float32", name="x")
+    W = gd.variable(np.eye(8, dtype=np.float32), name="W")
+    loss = gd.sum(gd.tanh(x @ W))
+    f = gd.function([x], loss, updates={W: W - 0.1 * gd.grad(loss, W)})
+    before = gd.get_value(W)
+    report = f.profile(np.ones((8, 8), np.float32), repeats=3)
+    np.testing.assert_array_equal(gd.get_value(W), before)  # profiling trains nothing
+    assert len(report.nodes) == len(f._last.steps)
+    assert "matmul" in report.by_op and report.call_seconds > 0
+    assert 0.0 <= report.outside_share <= 1.0
+    assert "outside kernels" in str(report)
+
+
+def test_random_graphs_planned_matches_reference() -> None:
+    strategies = pytest.importorskip("tests.strategies")
+    hypothesis = pytest.importorskip("hypothesis")
+    graphs = getattr(strategies, "graphs", None)
+    if graphs is None:
+        pytest.skip("tests/strategies.py has no graphs strategy yet")
+
+    @hypothesis.settings(max_examples=40, deadline=None)
+    @hypothesis.given(graphs())
+    def check(example) -> None:
+        inputs, outputs, feeds = example
+        planned, reference = _both(list(inputs), list(outputs))
+        _assert_same(planned(*feeds), reference(*feeds))
+
+    check()
