@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import GraphdiffError, InputError
+from ..ir.dims import evaluate_dim
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType, format_shape
 
@@ -36,12 +37,14 @@ def bind_shape(static: Shape, concrete: Sequence[int], env: dict[str, int], what
 
 
 def resolve_dims(dims: Shape, env: dict[str, int]) -> tuple[int, ...]:
-    """Replace symbols by their values; one unknown symbol becomes -1 (inferred by the op)."""
-    unknown = [d for d in dims if not isinstance(d, int) and d not in env]
+    """Replace symbols by their values (derived ones like ``n[1:]`` evaluated from their parts);
+    one unknown symbol becomes -1 (inferred by the op)."""
+    values = [evaluate_dim(d, env) for d in dims]
+    unknown = [d for d, v in zip(dims, values) if v is None]
     if len(unknown) > 1:
         raise InputError(f"cannot resolve dimensions {format_shape(dims)}: "
                          f"{', '.join(map(str, unknown))} are unknown")
-    return tuple(d if isinstance(d, int) else env.get(d, -1) for d in dims)
+    return tuple(-1 if v is None else v for v in values)
 
 
 def resolve_attrs(node: Node, env: dict[str, int]) -> dict[str, Any]:
@@ -72,6 +75,8 @@ def specialize(nodes: Sequence[Node], source_types: dict[Node, TensorType],
         except (GraphdiffError, ValueError) as exc:
             raise InputError(f"the inputs do not fit {node.op.name} created at "
                              f"{node.location}: {exc}") from None
+        if node.op.elementwise:
+            _check_no_symbolic_broadcast(node, [types[v] for v in node.inputs], concrete)
         bind_shape(node.shape, concrete.shape, env,
                    f"{node.op.name} created at {node.location}")
         if any(d == -1 for name in node.op.shape_attrs for d in resolved[name]):
@@ -79,4 +84,23 @@ def specialize(nodes: Sequence[Node], source_types: dict[Node, TensorType],
         types[node] = concrete
         attrs[node] = resolved
     return types, attrs
+
+
+def _check_no_symbolic_broadcast(node: Node, operands: Sequence[TensorType],
+                                 concrete: TensorType) -> None:
+    """Reject a feed where a symbolic dim is 1 and numpy would broadcast it.
+
+    The graph was built assuming symbols are never 1 (so ``n`` against ``3`` means ``n == 3``
+    and no derivative rule sums over that axis); a feed breaking that assumption is refused.
+    """
+    out = concrete.shape
+    for value, operand in zip(node.inputs, operands):
+        offset = len(out) - len(operand.shape)
+        for axis, (dim, size) in enumerate(zip(value.shape, operand.shape)):
+            if not isinstance(dim, int) and size != out[offset + axis]:
+                raise InputError(
+                    f"{node.op.name} created at {node.location}: dimension {dim!r} is {size} "
+                    f"and would broadcast to {out[offset + axis]}; graphdiff assumes a symbolic "
+                    f"dimension is never 1 when broadcasting (declare it as 1, or feed equal "
+                    f"sizes)")
 
