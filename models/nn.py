@@ -75,7 +75,7 @@ class MLP(Sequential):
 
     def __init__(self, sizes: Sequence[int], rng: np.random.Generator) -> None:
         steps: list[object] = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
             last = i == len(sizes) - 2
             steps.append(Dense(n_in, n_out, rng, f"dense{i}", gain=1.0 if last else 2.0))
             if not last:
@@ -178,7 +178,7 @@ class LayerNorm(Layer):
         self.params = [self.gain, self.bias]
 
     def __call__(self, x: Node) -> Node:
-        return gd.layer_norm(x, axis=-1) * self.gain + self.bias
+        return gd.layer_norm(x, self.gain, self.bias, axis=-1)
 
 
 class TransformerBlock(Layer):

@@ -39,7 +39,7 @@ class SGD:
         self.learning_rate = learning_rate
 
     def updates(self, params: Sequence[Node], grads: Sequence[Node]) -> Updates:
-        return {p: p - self.learning_rate * g for p, g in zip(params, grads)}
+        return {p: p - self.learning_rate * g for p, g in zip(params, grads, strict=False)}
 
 
 class Momentum:
@@ -51,7 +51,7 @@ class Momentum:
 
     def updates(self, params: Sequence[Node], grads: Sequence[Node]) -> Updates:
         result: Updates = {}
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=False):
             velocity = _state_like(p, "velocity")
             new_velocity = self.beta * velocity + g
             result[velocity] = new_velocity
@@ -83,7 +83,7 @@ class Adam:
         correction1 = 1 - gd.exp(new_step * float(np.log(self.beta1)))
         correction2 = 1 - gd.exp(new_step * float(np.log(self.beta2)))
         result: Updates = {step: new_step}
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=False):
             m = _state_like(p, "m")
             v = _state_like(p, "v")
             new_m = self.beta1 * m + (1 - self.beta1) * g

@@ -1,0 +1,80 @@
+"""What each node of a drawn graph is: the kind decides its colour and border.
+
+Kinds: ``input`` (placeholders), ``variable``, ``constant`` (constants and fills), ``forward``,
+``gradient``, ``update`` (optimizer arithmetic) and ``fused`` (a node standing for a fused group).
+
+How forward, gradient and update nodes are told apart, given the graph's forward outputs (a
+compiled function's declared outputs; the rest of its outputs are update values):
+
+- forward: everything a forward output depends on;
+- update: the update values themselves and the nodes between them and the optimizer's own state
+  (variables that are written by the updates but read by no forward node: momentum, Adam's
+  moments, step counters);
+- gradient: everything else an update value needs.
+
+When the caller knows the gradients (``gradients=`` the nodes ``gd.grad`` returned), the split is
+exact instead: gradient = what the gradients depend on and the forward outputs do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..ir.graph import Graph, topo_order
+from ..ir.node import Node
+
+KINDS = ("input", "variable", "constant", "forward", "gradient", "update", "fused")
+
+
+def is_fused(node: Node) -> bool:
+    """A fused group: an op named ``fused...`` or one carrying a subgraph attribute."""
+    return node.op.name.startswith("fused") or any(
+        isinstance(value, Graph) for value in node.attrs.values())
+
+
+def _ancestors(roots: Iterable[Node]) -> set[Node]:
+    return set(topo_order(list(roots)))
+
+
+def _descendants(graph: Graph, roots: set[Node]) -> set[Node]:
+    reached = set(roots)
+    for node in graph.nodes:
+        if any(value in reached for value in node.inputs):
+            reached.add(node)
+    return reached
+
+
+def classify(graph: Graph, forward_outputs: Sequence[Node] | None = None,
+             gradients: Sequence[Node] | None = None) -> dict[Node, str]:
+    """The kind of every node of ``graph`` (see the module docstring)."""
+    forward_roots = list(graph.outputs if forward_outputs is None else forward_outputs)
+    if gradients is not None:
+        grads = set(gradients)
+        forward_roots = [o for o in forward_roots if o not in grads]
+    forward = _ancestors(forward_roots)
+    rest = [o for o in graph.outputs if o not in set(forward_roots)]
+    later = _ancestors(rest) - forward
+    if gradients is not None:
+        gradient = _ancestors(gradients) - forward
+        update = later - gradient
+    else:
+        state = {n for n in later if n.op.name == "variable"}
+        update = (_descendants(graph, state) & later) | (set(rest) - forward)
+        gradient = later - update
+    kinds: dict[Node, str] = {}
+    for node in graph.nodes:
+        if node.op.name == "placeholder":
+            kinds[node] = "input"
+        elif node.op.name == "variable":
+            kinds[node] = "variable"
+        elif node.op.name in ("constant", "fill") or (not node.inputs and not node.op.effectful):
+            kinds[node] = "constant"
+        elif is_fused(node):
+            kinds[node] = "fused"
+        elif node in gradient:
+            kinds[node] = "gradient"
+        elif node in update:
+            kinds[node] = "update"
+        else:
+            kinds[node] = "forward"
+    return kinds
