@@ -3,15 +3,16 @@
 Each module lists its public names in ``__all__``; this package re-exports them all.
 """
 
-from . import conv, creation, math, nn, operators, shape
+from . import conv, creation, indexing, math, nn, operators, shape
 from .conv import *  # noqa: F403
 from .convert import as_tensor
 from .creation import *  # noqa: F403
+from .indexing import *  # noqa: F403
 from .math import *  # noqa: F403
 from .nn import *  # noqa: F403
 from .shape import *  # noqa: F403
 
 operators.install()
 
-__all__ = ["as_tensor", *conv.__all__, *creation.__all__, *math.__all__, *nn.__all__,
-           *shape.__all__]
+__all__ = ["as_tensor", *conv.__all__, *creation.__all__, *indexing.__all__, *math.__all__,
+           *nn.__all__, *shape.__all__]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.node import Node
+from . import indexing as I
 from . import math as M
 from . import shape as S
 
@@ -31,6 +32,7 @@ OPERATORS: dict[str, Any] = {
     "__and__": M.logical_and, "__rand__": _reflected(M.logical_and),
     "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),
     "__invert__": M.logical_not,
+    "__getitem__": I.getitem,
     "T": property(lambda self: S.transpose(self)),
     "reshape": lambda self, *shape: S.reshape(
         self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import GraphdiffError, InputError
+from ..ir.dims import evaluate_dim
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType, format_shape
 
@@ -36,12 +37,14 @@ def bind_shape(static: Shape, concrete: Sequence[int], env: dict[str, int], what
 
 
 def resolve_dims(dims: Shape, env: dict[str, int]) -> tuple[int, ...]:
-    """Replace symbols by their values; one unknown symbol becomes -1 (inferred by the op)."""
-    unknown = [d for d in dims if not isinstance(d, int) and d not in env]
+    """Replace symbols by their values (derived ones like ``n[1:]`` evaluated from their parts);
+    one unknown symbol becomes -1 (inferred by the op)."""
+    values = [evaluate_dim(d, env) for d in dims]
+    unknown = [d for d, v in zip(dims, values) if v is None]
     if len(unknown) > 1:
         raise InputError(f"cannot resolve dimensions {format_shape(dims)}: "
                          f"{', '.join(map(str, unknown))} are unknown")
-    return tuple(d if isinstance(d, int) else env.get(d, -1) for d in dims)
+    return tuple(-1 if v is None else v for v in values)
 
 
 def resolve_attrs(node: Node, env: dict[str, int]) -> dict[str, Any]:

@@ -1,0 +1,216 @@
+"""Indexing ops: basic slicing, gathering by integer indices, and their scatter transposes.
+
+Each gathering op is paired with the op that places a cotangent back, and the two are each
+other's VJP, so derivatives of any order stay inside the pair:
+
+    slice             x[start:stop:step, ...]       VJP: unslice (zeros with g placed)
+    unslice           zeros(shape)[slices] = g      VJP: slice
+    take              np.take(x, i, axis)           VJP: scatter_add (np.add.at into zeros)
+    scatter_add       np.add.at(zeros, i, g)        VJP w.r.t. g: take
+    take_along_axis   np.take_along_axis(x, i, a)   VJP: scatter_add_along_axis
+    scatter_add_along_axis                          VJP w.r.t. g: take_along_axis
+
+All of them are linear in their float operand, so each JVP is the op itself applied to the
+tangent. Integer index operands get no derivative.
+
+A slice keeps a symbolic dimension when it takes the whole axis, gets a static length when the
+length does not depend on the dimension's size (``x[:3]``, ``x[-2:]``, an integer index), and
+otherwise gets a derived symbol named by the slice (``n[1:]``, see ``graphdiff/ir/dims.py``). A
+static length on a symbolic dimension is checked at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir.dims import slice_dim
+from ..ir.types import Dim, Shape, TensorType, format_shape
+from .core import defop, require_integer
+
+SliceSpec = tuple[int | None, int | None, int]  # (start, stop, step), numpy meaning
+
+
+# --- shapes ---------------------------------------------------------------------------------------
+
+def sliced_shape(shape: Shape, slices: Sequence[SliceSpec]) -> Shape:
+    if len(slices) != len(shape):
+        raise ShapeError(f"{len(slices)} slices for a rank-{len(shape)} tensor")
+    return tuple(slice_dim(d, *s) for d, s in zip(shape, slices))
+
+
+def as_index(slices: Sequence[SliceSpec]) -> tuple[slice, ...]:
+    return tuple(slice(*s) for s in slices)
+
+
+def same_dim(a: Dim, b: Dim) -> Dim:
+    """Two dims that must be equal: the static one wins; two different ints raise."""
+    if a == b or not isinstance(b, int):
+        return a
+    if not isinstance(a, int):
+        return b
+    raise ShapeError(f"dimensions {a} and {b} differ")
+
+
+# --- slice and unslice ----------------------------------------------------------------------------
+
+def _slice_type(types: Sequence[TensorType], *, slices: tuple[SliceSpec, ...]) -> TensorType:
+    (x,) = types
+    return x.with_shape(sliced_shape(x.shape, slices))
+
+
+def _slice_kernel(x: np.ndarray, *, slices: tuple[SliceSpec, ...]) -> np.ndarray:
+    return x[as_index(slices)]
+
+
+def _unslice_type(types: Sequence[TensorType], *, slices: tuple[SliceSpec, ...],
+                  shape: Shape) -> TensorType:
+    (g,) = types
+    if -1 in shape:
+        raise ShapeError(f"the shape {format_shape(shape)} to place a slice into is unknown "
+                         "here (a derived dimension was never computed in this graph)")
+    expected = sliced_shape(shape, slices)
+    try:
+        for a, b in zip(expected, g.shape, strict=True):
+            same_dim(a, b)
+    except (ShapeError, ValueError):
+        raise ShapeError(f"a {format_shape(g.shape)} slice does not fit {format_shape(shape)} "
+                         f"sliced as {format_shape(expected)}") from None
+    return g.with_shape(tuple(shape))
+
+
+def _unslice_kernel(g: np.ndarray, *, slices: tuple[SliceSpec, ...],
+                    shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=g.dtype)
+    out[as_index(slices)] = g
+    return out
+
+
+slice_ = defop(
+    "slice", _slice_type, _slice_kernel, view=True, onnx="Slice",
+    doc="Basic slicing with static start/stop/step per axis (a numpy view).",
+    vjp=lambda node, g: [unslice(g, slices=node.attrs["slices"], shape=node.inputs[0].shape)],
+    jvp=lambda node, t: slice_(t[0], **node.attrs))
+
+unslice = defop(
+    "unslice", _unslice_type, _unslice_kernel, shape_attrs=("shape",), onnx=None,
+    doc="Zeros of ``shape`` with the operand written at ``slices``: the transpose of slice.",
+    vjp=lambda node, g: [slice_(g, slices=node.attrs["slices"])],
+    jvp=lambda node, t: unslice(t[0], **node.attrs))
+
+
+# --- take and scatter_add ---------------------------------------------------------------------------
+
+def _check_axis(axis: int, ndim: int) -> None:
+    if not 0 <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for a rank-{ndim} tensor")
+
+
+def taken_shape(shape: Shape, indices: Shape, axis: int) -> Shape:
+    return tuple(shape[:axis]) + tuple(indices) + tuple(shape[axis + 1:])
+
+
+def _take_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
+    x, indices = types
+    require_integer(indices, "indices")
+    _check_axis(axis, x.ndim)
+    return x.with_shape(taken_shape(x.shape, indices.shape, axis))
+
+
+def _take_kernel(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.take(x, indices, axis=axis)
+
+
+def _scatter_add_type(types: Sequence[TensorType], *, axis: int, shape: Shape) -> TensorType:
+    g, indices = types
+    require_integer(indices, "indices")
+    _check_axis(axis, len(shape))
+    expected = taken_shape(shape, indices.shape, axis)
+    if len(expected) != g.ndim:
+        raise ShapeError(f"updates of rank {g.ndim} do not fit {format_shape(expected)}")
+    for a, b in zip(expected, g.shape):
+        same_dim(a, b)
+    return g.with_shape(tuple(shape))
+
+
+def _scatter_add_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
+                        shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=g.dtype)
+    # add.at accumulates repeated indices, which a plain fancy assignment would overwrite
+    np.add.at(out, (slice(None),) * axis + (indices,), g)
+    return out
+
+
+take = defop(
+    "take", _take_type, _take_kernel, onnx="Gather",
+    doc="numpy.take along one axis: integer indices of any rank (negative ones count back).",
+    vjp=lambda node, g: [scatter_add(g, node.inputs[1], axis=node.attrs["axis"],
+                                     shape=node.inputs[0].shape), None],
+    jvp=lambda node, t: None if t[0] is None else take(t[0], node.inputs[1], **node.attrs))
+
+scatter_add = defop(
+    "scatter_add", _scatter_add_type, _scatter_add_kernel, shape_attrs=("shape",), onnx=None,
+    doc="Zeros of ``shape`` with the updates added at the indices along ``axis``: the "
+        "transpose of take (repeated indices accumulate).",
+    vjp=lambda node, g: [take(g, node.inputs[1], axis=node.attrs["axis"]), None],
+    jvp=lambda node, t: None if t[0] is None else scatter_add(t[0], node.inputs[1],
+                                                             **node.attrs))
+
+
+# --- take_along_axis and its transpose ---------------------------------------------------------------
+
+def _along_shape(shape: Shape, indices: Shape, axis: int) -> Shape:
+    """Indices must match ``shape`` except along ``axis`` (the API broadcasts them first)."""
+    if len(shape) != len(indices):
+        raise ShapeError(f"indices of rank {len(indices)} for a rank-{len(shape)} tensor")
+    _check_axis(axis, len(shape))
+    return tuple(i if a == axis else same_dim(d, i)
+                 for a, (d, i) in enumerate(zip(shape, indices)))
+
+
+def _take_along_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
+    x, indices = types
+    require_integer(indices, "indices")
+    return x.with_shape(_along_shape(x.shape, indices.shape, axis))
+
+
+def _take_along_kernel(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.take_along_axis(x, indices, axis=axis)
+
+
+def _scatter_along_type(types: Sequence[TensorType], *, axis: int, shape: Shape) -> TensorType:
+    g, indices = types
+    require_integer(indices, "indices")
+    for a, b in zip(_along_shape(shape, indices.shape, axis), g.shape, strict=True):
+        same_dim(a, b)
+    return g.with_shape(tuple(shape))
+
+
+def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
+                          shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=g.dtype)
+    # out[i0, .., indices[i0, .., ik], .., in] += g[i0, .., in], with repeats accumulating
+    grid = list(np.ogrid[tuple(slice(n) for n in g.shape)])
+    grid[axis] = indices
+    np.add.at(out, tuple(grid), g)
+    return out
+
+
+take_along_axis = defop(
+    "take_along_axis", _take_along_type, _take_along_kernel, onnx="GatherElements",
+    doc="numpy.take_along_axis with indices shaped like the operand except along ``axis``.",
+    vjp=lambda node, g: [scatter_add_along_axis(g, node.inputs[1], axis=node.attrs["axis"],
+                                                shape=node.inputs[0].shape), None],
+    jvp=lambda node, t: None if t[0] is None else take_along_axis(t[0], node.inputs[1],
+                                                                 **node.attrs))
+
+scatter_add_along_axis = defop(
+    "scatter_add_along_axis", _scatter_along_type, _scatter_along_kernel,
+    shape_attrs=("shape",), onnx=None,
+    doc="Zeros of ``shape`` with the updates added where take_along_axis reads: its transpose.",
+    vjp=lambda node, g: [take_along_axis(g, node.inputs[1], axis=node.attrs["axis"]), None],
+    jvp=lambda node, t: None if t[0] is None else scatter_add_along_axis(
+        t[0], node.inputs[1], **node.attrs))
+
