@@ -18,6 +18,7 @@ from .errors import (DTypeError, GradientError, GraphdiffError, GraphError, Inpu
                      OnnxError, ShapeError)
 from .ir import Graph, Node, TensorType
 from .ops.source import constant, placeholder, variable
+from .passes import optimize
 from .runtime import Function, function
 
 

@@ -1,5 +1,5 @@
 """Graph-to-graph optimization passes and the one explicit pipeline that runs them."""
 
-from .pipeline import DEFAULT_PIPELINE, PASSES, run_pipeline
+from .pipeline import DEFAULT_PIPELINE, PASSES, PassRecord, optimize, run_pipeline
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "run_pipeline"]
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "PassRecord", "optimize", "run_pipeline"]

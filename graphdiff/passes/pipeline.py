@@ -1,22 +1,83 @@
 """The pass pipeline: an ordered tuple of passes, each ``Graph -> (Graph, changed)``.
 
 ``run_pipeline(graph, "default")`` is what ``gd.function`` does; ``"none"`` returns the graph
-unchanged; a list runs exactly those passes (by name or as functions), in order.
+unchanged; a list runs exactly those passes (by name or as functions), in order. Order matters
+and is written down once, here:
+
+1. ``constant_folding``: evaluate nodes whose operands are all constants (size-capped), so the
+   rules below see literal values (``where(2.0 == 0, ...)`` from ``x ** 2`` becomes a choice).
+2. ``simplify``: the algebraic rule table, applied to a fixed point in one walk. It folds
+   constants too, since a rewrite can expose new constant subexpressions.
+3. ``cse``: canonical operand order for commutative ops and merging of equal large constants;
+   interning then merges what became structurally equal.
+4. ``dce``: keep only what the outputs depend on.
+
+``gd.optimize(graph, trace=True)`` prints one line per pass (node counts and time), so a user
+can watch what each pass did:
+
+>>> import graphdiff as gd
+>>> x = gd.placeholder((3,), "float64", name="x")
+>>> g = gd.Graph([x], [gd.grad(gd.sum(x ** 2), x)])
+>>> records = []
+>>> small = gd.optimize(g, trace=records)
+>>> [r.name for r in records]
+['constant_folding', 'simplify', 'cse', 'dce']
+>>> len(g), len(small)
+(12, 3)
+>>> print(small)
+graph(x: f64[3]) {
+  %0: f64[] = constant 2.0
+  %1: f64[3] = mul x, %0
+  return %1
+}
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GraphdiffError
 from ..ir.graph import Graph
+from .constant_folding import constant_folding
+from .cse import cse
+from .dce import dce
+from .simplify import simplify
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
 
-PASSES: dict[str, Pass] = {}
+PASSES: dict[str, Pass] = {
+    "constant_folding": constant_folding,
+    "simplify": simplify,
+    "cse": cse,
+    "dce": dce,
+}
 
-DEFAULT_PIPELINE: tuple[str, ...] = ()
+DEFAULT_PIPELINE: tuple[str, ...] = ("constant_folding", "simplify", "cse", "dce")
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """What one pass did: its name, the graph after it, the node counts and the time taken."""
+
+    name: str
+    graph: Graph
+    changed: bool
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+
+    def __str__(self) -> str:
+        delta = self.nodes_after - self.nodes_before
+        status = "changed" if self.changed else "unchanged"
+        return (f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes ({delta:+d}, "
+                f"{status}) in {self.seconds * 1e3:.1f} ms")
+
+
+Trace = bool | str | list | None
 
 
 def resolve(passes: Any) -> list[tuple[str, Pass]]:
@@ -40,12 +101,36 @@ def resolve(passes: Any) -> list[tuple[str, Pass]]:
     return resolved
 
 
-def run_pipeline(graph: Graph, passes: Any = "default",
-                 trace: list[tuple[str, Graph]] | None = None) -> Graph:
-    """Run the passes in order; with ``trace``, append (pass name, graph after it)."""
+def run_pipeline(graph: Graph, passes: Any = "default", trace: Trace = None, *,
+                 verify: bool = False) -> Graph:
+    """Run the passes in order and return the final graph.
+
+    ``trace``: None/False (quiet); a list (a :class:`PassRecord` is appended per pass); True
+    (print one line per pass); "graphs" (print each line and the graph after the pass).
+    ``verify``: run the verifier after every pass (the test suite does).
+    """
+    if trace not in (None, False, True, "graphs") and not isinstance(trace, list):
+        raise GraphdiffError(f"trace must be a bool, 'graphs' or a list, got {trace!r}")
+    if trace and not isinstance(trace, list):
+        print(f"input: {len(graph)} nodes", file=sys.stdout)
     for name, function in resolve(passes):
-        graph, _changed = function(graph)
-        if trace is not None:
-            trace.append((name, graph))
+        start = time.perf_counter()
+        new_graph, changed = function(graph)
+        seconds = time.perf_counter() - start
+        if verify:
+            new_graph.verify()
+        record = PassRecord(name, new_graph, changed, len(graph), len(new_graph), seconds)
+        if isinstance(trace, list):
+            trace.append(record)
+        elif trace:
+            print(record, file=sys.stdout)
+            if trace == "graphs":
+                print(new_graph, file=sys.stdout)
+        graph = new_graph
     return graph
 
+
+def optimize(graph: Graph, passes: Any = "default", *, trace: Trace = None,
+             verify: bool = False) -> Graph:
+    """Optimize a graph with the pipeline (the public name of :func:`run_pipeline`)."""
+    return run_pipeline(graph, passes, trace, verify=verify)

@@ -79,7 +79,7 @@ class Function:
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node],
                  updates: Mapping[Node, Node], passes: Any = "default",
                  allow_downcast: bool = False, single_output: bool = False,
-                 executor: str | None = None) -> None:
+                 executor: str | None = None, trace: Any = None) -> None:
         from ..passes import run_pipeline
 
         self.inputs = tuple(inputs)
@@ -89,7 +89,7 @@ class Function:
         self._single = single_output
         self.reference_graph = Graph(self.inputs, self.outputs + tuple(self.updates.values()))
         _check_placeholders(self.reference_graph)
-        self.graph = run_pipeline(self.reference_graph, passes)
+        self.graph = run_pipeline(self.reference_graph, passes, trace)
         if executor is None:
             executor = "reference" if isinstance(passes, str) and passes == "none" else "planned"
         if executor not in ("planned", "reference"):
@@ -293,11 +293,14 @@ def _check_placeholders(graph: Graph) -> None:
 
 def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
              updates: Mapping[Node, Any] | None = None, passes: Any = "default",
-             allow_downcast: bool = False) -> Function:
+             allow_downcast: bool = False, trace: Any = None) -> Function:
     """Compile a graph into a callable taking and returning numpy arrays.
 
     ``updates`` maps variables to new-value expressions, computed from the old values and
-    written together after a successful call. ``passes`` is "default", "none" or a list.
+    written together after a successful call. ``passes`` is "default", "none" or a list of
+    pass names (``graphdiff.passes.PASSES``). ``trace=True`` prints one line per pass (node
+    counts, time), ``trace="graphs"`` also prints the graph after each pass, and a list
+    collects a ``PassRecord`` per pass; ``f.graph`` is the final, optimized graph.
     """
     from ..api.convert import as_tensor
 
@@ -319,4 +322,5 @@ def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
             raise InputError(f"update of variable {variable.name!r} has type {value.type}, but "
                              f"the variable is {variable.type} (at {user_location()})")
         checked[variable] = value
-    return Function(input_list, output_list, checked, passes, allow_downcast, single_output)
+    return Function(input_list, output_list, checked, passes, allow_downcast, single_output,
+                    trace=trace)

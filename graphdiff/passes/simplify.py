@@ -1,0 +1,80 @@
+"""Algebraic simplification: the rule table of ``passes/rules.py`` applied to a fixed point.
+
+For each node (operands first, in one linear walk) the pass tries, in order: constant folding
+(a rewrite can expose new constant subexpressions), the rules registered for the node's op,
+then the rules for every elementwise op. The first rule that returns a replacement wins and
+the replacement is walked again, so ``x * 1 * 1`` or ``transpose(transpose(transpose(x)))``
+simplify completely in one pass.
+
+>>> import graphdiff as gd
+>>> from graphdiff.ir import Graph
+>>> x = gd.placeholder((2, 3), "float64", name="x")
+>>> new, changed = simplify(Graph([x], [gd.transpose(gd.transpose(x)) * 1.0]))
+>>> changed, new.outputs[0] is x
+(True, True)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..ir.graph import Graph
+from ..ir.node import Node
+from .constant_folding import fold
+from .rewrite import rewrite_graph
+from .rules import ELEMENTWISE, Rule, table
+
+
+def resolvable(node: Node, input_symbols: set[str], depth: int = 3) -> bool:
+    """True if the run time can resolve the symbolic shape attributes of a replacement.
+
+    Shape attributes are resolved from symbols bound before the node runs: those of the
+    graph's inputs and those in its operands' types. A rule may move a shape (``n*4``) to where
+    no earlier node binds it; such a replacement is refused. Rules build at most a few levels,
+    so the check looks ``depth`` levels down.
+    """
+    for name in node.op.shape_attrs:
+        known = input_symbols.union(*({d for d in v.shape if isinstance(d, str)}
+                                      for v in node.inputs))
+        if any(isinstance(d, str) and d not in known for d in node.attrs[name]):
+            return False
+    return depth == 0 or all(resolvable(v, input_symbols, depth - 1) for v in node.inputs)
+
+
+def simplify(graph: Graph) -> tuple[Graph, bool]:
+    """Apply constant folding and the algebraic rules until none applies."""
+    uses: Counter[Node] = Counter(graph.outputs)
+    for node in graph.nodes:
+        uses.update(node.inputs)
+
+    def single_use(node: Node) -> bool:
+        return uses.get(node, 0) == 1  # nodes made by rules have no count: never assumed
+
+    def carry_uses(original: Node, final: Node) -> None:
+        # The users of a rewritten node use its replacement: counts follow (and add up when
+        # two nodes become one).
+        if final is not original:
+            uses[final] += uses[original]
+
+    by_op: dict[str, list[Rule]] = {}
+    for op_name, rule in table(single_use):
+        by_op.setdefault(op_name, []).append(rule)
+    elementwise_rules = by_op.pop(ELEMENTWISE, [])
+    no_rules: list[Rule] = []
+
+    input_symbols = {d for p in graph.inputs for d in p.shape if isinstance(d, str)}
+
+    def rewrite_node(node: Node) -> Node | None:
+        folded = fold(node)
+        if folded is not None:
+            return folded
+        rules = by_op.get(node.op.name, no_rules)
+        if node.op.elementwise:
+            rules = rules + elementwise_rules
+        for rule in rules:
+            replacement = rule(node)
+            if replacement is not None and resolvable(replacement, input_symbols):
+                return replacement
+        return None
+
+    return rewrite_graph(graph, rewrite_node, carry_uses)
