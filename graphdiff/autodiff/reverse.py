@@ -83,8 +83,10 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
                             f"(at {user_location()})")
     single = isinstance(inputs, Node)
     inputs = [inputs] if single else list(inputs)
-    outputs = [outputs] if isinstance(outputs, Node) else list(outputs)
-    cotangents = [cotangents] if isinstance(cotangents, Node) else list(cotangents)
+    if isinstance(outputs, Node):  # one output, one cotangent (which may be an array)
+        outputs, cotangents = [outputs], [cotangents]
+    else:
+        outputs, cotangents = list(outputs), list(cotangents)
     if len(outputs) != len(cotangents):
         raise GradientError(f"vjp: {len(outputs)} outputs but {len(cotangents)} cotangents "
                             f"(at {user_location()})")
