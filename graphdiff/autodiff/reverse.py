@@ -20,6 +20,7 @@ from ..errors import GradientError, ShapeError, user_location
 from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ops import elementwise as E
+from ..ops.core import expand_derived
 from ..ops.shape import sum_to
 from ..ops.source import zeros_like
 
@@ -103,6 +104,11 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
             raise ShapeError(f"vjp: cotangent {v.type} does not match output {y.type} "
                              f"(at {user_location()})")
 
+    if any(n.op.expand is not None and n.op.vjp is None for n in topo_order(outputs)):
+        # Fused groups differentiate through the primitives they stand for.
+        expanded = expand_derived(outputs)
+        outputs = [expanded[y] for y in outputs]
+        inputs = [expanded.get(x, x) for x in inputs]
     order, depends = path_nodes(outputs, inputs)
     contributions: dict[Node, list[Node]] = {}
     for y, v in zip(outputs, cotangents):

@@ -35,6 +35,8 @@ class OpDef:
 
     infer:  ``(input_types, **attrs) -> TensorType``; raises ShapeError/DTypeError on bad input.
     kernel: ``(*arrays, **attrs) -> np.ndarray``, the numpy implementation.
+    expand: ``(node) -> node`` rebuilding the value from primitives (fused groups); autodiff
+            differentiates the expansion of an op that has no rules of its own.
     out_arg: the kernel also accepts ``out=array`` and writes its result there (numpy ``out=``).
     vjp:    ``(node, cotangent) -> [input cotangent or None, ...]`` building graph nodes.
     jvp:    ``(node, [input tangent or None, ...]) -> output tangent`` building graph nodes.
@@ -49,6 +51,7 @@ class OpDef:
     vjp: Callable[..., Sequence[Node | None]] | None = None
     jvp: Callable[..., Node | None] | None = None
     onnx: Callable[..., Any] | None = None
+    expand: Callable[..., Node] | None = None
     out_arg: bool = False
     elementwise: bool = False  # output shape is the broadcast of the inputs, values per element
     commutative: bool = False
@@ -210,3 +213,23 @@ def _format_attrs(attrs: dict[str, Any]) -> str:
     if not attrs:
         return "none"
     return ", ".join(f"{k}={v!r}" for k, v in sorted(attrs.items()))
+
+
+def with_inputs(node: Node, inputs: tuple[Node, ...]) -> Node:
+    """``node``'s op and attributes applied to new ``inputs`` (the interned node).
+
+    The fast path of graph rewrites: when every new input has the type of the one it replaces,
+    the output type is unchanged, so the rule is not re-run and the frozen attributes are reused.
+    """
+    op = node.op
+    if op.effectful or op.source or node._key is None or \
+            any(new.type != old.type for new, old in zip(inputs, node.inputs)):
+        return make_node(op, inputs, node.attrs, name=node.name, location=node.location)
+    key = (op.name, inputs, node._key[2])
+    existing = _INTERN.get(key)
+    if existing is not None:
+        return existing
+    rebuilt = Node(op, inputs, node.attrs, node.type, name=node.name, location=node.location,
+                   key=key)
+    _INTERN[key] = rebuilt
+    return rebuilt

@@ -63,13 +63,17 @@ def format_value(value: object) -> str:
 def format_node(node: Node, names: dict[Node, str]) -> str:
     """One line: ``name: type = op[attrs] operands``."""
     text = f"{names[node]}: {node.type} = {node.op.name}"
-    if node.attrs and not node.op.source:  # a source's attributes are its type
-        attrs = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(node.attrs.items()))
+    body = node.attrs.get("body")  # a fused group prints its subgraph as an indented block
+    shown = {k: v for k, v in node.attrs.items() if k != "body"}
+    if shown and not node.op.source:  # a source's attributes are its type
+        attrs = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(shown.items()))
         text += f"[{attrs}]"
     if node.inputs:
         text += " " + ", ".join(names[value] for value in node.inputs)
     if node.op.name == "constant":
         text += " " + format_value(node.data)
+    if body is not None:
+        text += " {\n" + "\n".join("      " + line for line in body.format_lines()) + "\n    }"
     return text
 
 

@@ -96,3 +96,29 @@ def scalar(value: float, like: Node | np.dtype) -> Node:
 
     dtype = like.dtype if isinstance(like, Node) else like
     return constant(np.asarray(value, dtype=dtype))
+
+
+# --- ops defined by an expansion (fused groups) ----------------------------------------------
+
+def expand_derived(outputs: Sequence[Node]) -> dict[Node, Node]:
+    """Map each node the outputs depend on to an equal node in which every op that has an
+    ``expand`` rule and no VJP of its own is replaced by the primitives it stands for.
+
+    Autodiff uses this to differentiate optimized graphs (fused groups); ONNX export uses it to
+    lower them back to standard ops.
+    """
+    from ..ir.graph import topo_order
+    from ..ir.node import make_node
+
+    mapped: dict[Node, Node] = {}
+    for node in topo_order(outputs):
+        inputs = tuple(mapped[v] for v in node.inputs)
+        if inputs != node.inputs:
+            node_now = make_node(node.op, inputs, dict(node.attrs), name=node.name,
+                                 location=node.location)
+        else:
+            node_now = node
+        if node.op.expand is not None and node.op.vjp is None:
+            node_now = node.op.expand(node_now)
+        mapped[node] = node_now
+    return mapped

@@ -1,0 +1,127 @@
+"""Fused groups: one node that runs a small subgraph of elementwise ops without full temporaries.
+
+The fusion pass (``graphdiff/passes/fusion.py``) replaces a convex group of elementwise ops, with
+possibly a matmul at its head and reductions at its tail, by one ``fused`` node whose ``body``
+attribute holds the group as a list of instructions over the group's inputs. The kernel is Python
+source generated once per body and input shapes (see ``graphdiff/ops/fused_codegen.py``).
+
+A group with several outputs returns a tuple; ``fused_output`` nodes pick its elements. Both ops
+``expand`` back into the primitives they stand for, which is how they are differentiated,
+exported to ONNX and checked against the unfused graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir.node import OPS, Node
+from ..ir.types import Shape, TensorType
+from .core import defop
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One op of a fused body. ``args`` index the body's values: the group inputs first, then
+    the results of earlier instructions."""
+
+    op: str
+    args: tuple[int, ...]
+    attrs: tuple[tuple[str, Any], ...]
+    type: TensorType
+
+
+@dataclass(frozen=True)
+class FusedBody:
+    """The subgraph of a fused node: typed inputs, instructions, and which values leave it."""
+
+    input_types: tuple[TensorType, ...]
+    instrs: tuple[Instr, ...]
+    outputs: tuple[int, ...]
+
+    def value_type(self, index: int) -> TensorType:
+        n = len(self.input_types)
+        return self.input_types[index] if index < n else self.instrs[index - n].type
+
+    def format_lines(self) -> list[str]:
+        """The body in the text form's style, for printing inside the fused node."""
+        n = len(self.input_types)
+
+        def name(i: int) -> str:
+            return f"in{i}" if i < n else f"t{i - n}"
+
+        lines = []
+        for k, instr in enumerate(self.instrs):
+            attrs = ", ".join(f"{a}={v!r}" for a, v in instr.attrs)
+            text = f"t{k}: {instr.type} = {instr.op}" + (f"[{attrs}]" if attrs else "")
+            lines.append(text + " " + ", ".join(name(a) for a in instr.args))
+        lines.append("yield " + ", ".join(name(o) for o in self.outputs))
+        return lines
+
+    def __repr__(self) -> str:
+        return f"<{len(self.instrs)} ops>"
+
+
+def expand_body(body: FusedBody, inputs: Sequence[Node]) -> list[Node]:
+    """Rebuild the body's outputs from primitive nodes applied to ``inputs``."""
+    values = list(inputs)
+    for instr in body.instrs:
+        values.append(OPS[instr.op](*(values[a] for a in instr.args), **dict(instr.attrs)))
+    return [values[o] for o in body.outputs]
+
+
+def body_types(body: FusedBody, types: Sequence[TensorType]) -> list[TensorType]:
+    """The types of every value of ``body`` for operands of ``types`` (static or concrete)."""
+    if len(types) != len(body.input_types) or any(
+            t.dtype != b.dtype or t.ndim != b.ndim for t, b in zip(types, body.input_types)):
+        raise ShapeError("operand types differ from the fused body's inputs")
+    values = list(types)
+    for instr in body.instrs:
+        values.append(OPS[instr.op].infer([values[a] for a in instr.args], **dict(instr.attrs)))
+    return values
+
+
+def _fused_type(types: Sequence[TensorType], *, body: FusedBody) -> TensorType:
+    # A multi-output group's value is a tuple; its node carries the first output's type and
+    # is only read through fused_output.
+    return body_types(body, types)[body.outputs[0]]
+
+
+def _fused_kernel(*inputs: Any, body: FusedBody) -> Any:
+    from .fused_codegen import compiled
+
+    return compiled(body, tuple(a.shape for a in inputs))(*inputs)
+
+
+def _fused_expand(node: Node) -> Node:
+    body = node.attrs["body"]
+    if len(body.outputs) > 1:
+        return node  # read only through fused_output, which expands itself
+    return expand_body(body, node.inputs)[0]
+
+
+fused = defop("fused", _fused_type, _fused_kernel, expand=_fused_expand,
+              doc="A fused group of elementwise ops (see graphdiff/passes/fusion.py).")
+
+
+def _output_type(types: Sequence[TensorType], *, index: int, dtype: np.dtype,
+                 shape: Shape) -> TensorType:
+    return TensorType(dtype, shape)
+
+
+def _output_kernel(values: tuple, *, index: int, dtype: np.dtype, shape: tuple) -> Any:
+    return values[index]
+
+
+def _output_expand(node: Node) -> Node:
+    group = node.inputs[0]
+    return expand_body(group.attrs["body"], group.inputs)[node.attrs["index"]]
+
+
+fused_output = defop("fused_output", _output_type, _output_kernel, view=True,
+                     expand=_output_expand, shape_attrs=("shape",),
+                     doc="Output ``index`` of a fused group with several outputs.")

@@ -1,0 +1,167 @@
+"""Generated kernels for fused groups: straight-line numpy ``out=`` calls over cache-sized blocks.
+
+For one body and one set of input shapes the generator writes a Python function (cached):
+
+- heads (a matmul feeding the group) run once on whole arrays before the loop;
+- values that do not vary along the iteration space's first axis (biases, scalars, per-column
+  statistics) are computed once, also before the loop;
+- everything else runs block by block over rows of the iteration space, each op writing with
+  ``out=`` into a small scratch buffer reused as soon as its value is dead, or straight into the
+  slice of an output;
+- tail reductions write their block's result into their output slice, or, when they reduce the
+  first axis, accumulate across blocks.
+
+Block size: ``BLOCK_ELEMENTS`` elements per block (measured with ``python tools/bench.py fusion``:
+blocks that fit the L2 cache win; much smaller blocks pay Python overhead per block). Arrays of
+at most one block run as a single block, which is the plain chain of ``out=`` calls.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..ir.node import OPS
+from ..ir.types import TensorType
+from .fused import FusedBody, body_types
+
+BLOCK_ELEMENTS = 1 << 15
+_REDUCTIONS = {"sum": "np.add", "max": "np.maximum", "min": "np.minimum"}
+_CACHE: dict[tuple, Callable[..., Any]] = {}
+_CACHE_LIMIT = 1024
+
+
+def compiled(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., Any]:
+    """The generated kernel for ``body`` on inputs of ``shapes`` (cached)."""
+    key = (body, shapes)
+    kernel = _CACHE.get(key)
+    if kernel is None:
+        source, namespace = generate(body, shapes)
+        exec(compile(source, f"<fused {len(body.instrs)} ops>", "exec"), namespace)
+        kernel = namespace["fused_kernel"]
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.clear()
+        _CACHE[key] = kernel
+    return kernel
+
+
+def _concrete_shapes(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> list[tuple]:
+    types = [TensorType(t.dtype, s) for t, s in zip(body.input_types, shapes)]
+    return [t.shape for t in body_types(body, types)]
+
+
+def _bound_kernel(instr_op: str, attrs: tuple) -> Any:
+    kernel = OPS[instr_op].kernel
+    return functools.partial(kernel, **dict(attrs)) if attrs else kernel
+
+
+def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str, dict]:
+    """Python source of the kernel and the namespace it runs in."""
+    n_in = len(body.input_types)
+    value_shapes = _concrete_shapes(body, shapes)
+    kinds = ["input"] * n_in + [
+        "elementwise" if OPS[i.op].elementwise else
+        "reduce" if i.op in _REDUCTIONS else "head" for i in body.instrs]
+    iteration = np.broadcast_shapes(*(value_shapes[n_in + k] for k, i in enumerate(body.instrs)
+                                      if kinds[n_in + k] == "elementwise") or [()])
+    rank = len(iteration)
+    rows = iteration[0] if rank else 1
+    row_size = int(np.prod(iteration[1:], dtype=np.int64)) if rank else 1
+    block = rows if rows * row_size <= BLOCK_ELEMENTS else max(1, BLOCK_ELEMENTS // row_size)
+    blocked = block < rows
+    rows_slice = "[lo:hi]" if blocked else ""  # one block: whole arrays, no slicing
+    scratch_slice = "[:hi - lo]" if blocked else ""
+
+    def spans_rows(index: int) -> bool:
+        shape = value_shapes[index]
+        return rank > 0 and rows > 1 and len(shape) == rank and shape[0] == rows
+
+    varying = [kinds[i] in ("input", "head") and spans_rows(i) for i in range(n_in)] + \
+        [False] * len(body.instrs)
+    namespace: dict[str, Any] = {"np": np}
+    before, loop, after = [], [], []
+    name = [f"in{i}" for i in range(n_in)] + [f"v{k}" for k in range(len(body.instrs))]
+    block_name = list(name)
+    outputs = set(body.outputs)
+    last_use = {arg: k for k, instr in enumerate(body.instrs) for arg in instr.args}
+    free_scratch: dict[tuple, list[str]] = {}
+    scratch_of: dict[int, str] = {}
+    for i in range(n_in):
+        if varying[i]:
+            block_name[i] = f"b_in{i}"
+            loop.append(f"b_in{i} = in{i}{rows_slice}")
+
+    for k, instr in enumerate(body.instrs):
+        index = n_in + k
+        kernel = f"k{k}"
+        namespace[kernel] = _bound_kernel(instr.op, instr.attrs)
+        dtype_name = f"dt{k}"
+        namespace[dtype_name] = instr.type.dtype
+        kind = kinds[index]
+        args = ", ".join(block_name[a] for a in instr.args)
+        full_args = ", ".join(name[a] for a in instr.args)
+        if kind == "head":
+            before.append(f"v{k} = {kernel}({full_args})")
+            varying[index] = spans_rows(index)
+            if varying[index]:
+                block_name[index] = f"b_v{k}"
+                loop.append(f"b_v{k} = v{k}{rows_slice}")
+        elif kind == "reduce":
+            arg = instr.args[0]
+            axes = dict(instr.attrs)["axes"]
+            if not varying[arg]:
+                before.append(f"v{k} = {kernel}({name[arg]})")
+            elif 0 in axes:
+                combine = _REDUCTIONS[instr.op]
+                loop.append(f"part = {kernel}({block_name[arg]})")
+                if blocked:
+                    loop.append(f"v{k} = part if lo == 0 else {combine}(v{k}, part, out=v{k})")
+                else:
+                    loop.append(f"v{k} = part")
+            else:
+                before.append(f"v{k} = np.empty({value_shapes[index]!r}, {dtype_name})")
+                loop.append(f"{kernel}({block_name[arg]}, out=v{k}{rows_slice})")
+        elif not any(varying[a] for a in instr.args):
+            before.append(f"v{k} = {kernel}({full_args})")  # invariant: computed once
+        else:
+            # Operands dying here give their scratch buffers back first: an elementwise op may
+            # write over an operand of its own shape (numpy ufuncs allow out= aliasing an input).
+            for arg in set(instr.args):
+                if last_use[arg] == k and arg in scratch_of:
+                    key = (value_shapes[arg][1:], body.value_type(arg).dtype)
+                    free_scratch.setdefault(key, []).append(scratch_of[arg])
+            varying[index] = True
+            block_name[index] = f"b_v{k}"
+            if index in outputs:
+                before.append(f"v{k} = np.empty({value_shapes[index]!r}, {dtype_name})")
+                target = f"v{k}{rows_slice}"
+            else:
+                slot_key = (value_shapes[index][1:], instr.type.dtype)
+                pool = free_scratch.setdefault(slot_key, [])
+                if not pool:
+                    shape = (block,) + tuple(value_shapes[index][1:])
+                    before.append(f"s{len(scratch_of)} = np.empty({shape!r}, {dtype_name})")
+                    pool.append(f"s{len(scratch_of)}")
+                scratch_of[index] = pool.pop()
+                target = f"{scratch_of[index]}{scratch_slice}"
+            if OPS[instr.op].out_arg:
+                loop.append(f"b_v{k} = {kernel}({args}, out={target})")
+            else:
+                loop.append(f"b_v{k} = {target}")
+                loop.append(f"np.copyto(b_v{k}, {kernel}({args}), casting='unsafe')")
+    results = [name[o] for o in body.outputs]
+    after.append("return " + (results[0] if len(results) == 1 else "(" + ", ".join(results) + ",)"))
+    source = ["def fused_kernel(" + ", ".join(name[:n_in]) + "):"]
+    source += ["    " + line for line in before]
+    if blocked:
+        source.append(f"    for lo in range(0, {rows}, {block}):")
+        source.append(f"        hi = min(lo + {block}, {rows})")
+        source += ["        " + line for line in loop]
+    else:
+        source += ["    " + line for line in loop]
+    source += ["    " + line for line in after]
+    return "\n".join(source) + "\n", namespace
+

@@ -1,0 +1,149 @@
+"""Elementwise fusion: the expected groups, convexity, generated kernels, and no wrong answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphdiff as gd
+from graphdiff.ir import Graph
+from graphdiff.ops import fused_codegen
+from graphdiff.passes.fusion import fuse, unfuse
+
+from .opcases import all_cases
+
+
+def _fused_nodes(graph: Graph) -> list[gd.Node]:
+    return [n for n in graph.nodes if n.op.name == "fused"]
+
+
+def _body_ops(node: gd.Node) -> list[str]:
+    return [instr.op for instr in node.attrs["body"].instrs]
+
+
+def test_a_chain_becomes_one_fused_node_with_the_expected_body() -> None:
+    x = gd.placeholder((None, 8), "float32", name="x")
+    y = gd.tanh(x * 2.0 + 1.0)
+    graph, changed = fuse(Graph([x], [y]))
+    assert changed
+    (node,) = _fused_nodes(graph)
+    assert _body_ops(node) == ["mul", "add", "tanh"]
+    assert graph.outputs == (node,)
+    text = str(graph)
+    assert "= fused x, %" in text and "t2: f32[?0,8] = tanh t1" in text and "yield t2" in text
+    again, changed_again = fuse(graph)
+    assert not changed_again and again.outputs == graph.outputs
+
+
+def test_single_ops_and_non_elementwise_ops_are_left_alone() -> None:
+    x = gd.placeholder((4, 4), "float64", name="x")
+    y = gd.exp(x) @ x
+    graph, changed = fuse(Graph([x], [y]))
+    assert not changed and graph.outputs == (y,)
+
+
+def test_matmul_epilogue_and_trailing_reduction_join_the_group() -> None:
+    x = gd.placeholder((None, 16), "float64", name="x")
+    w = gd.variable(np.ones((16, 8)), name="w")
+    b = gd.variable(np.zeros(8), name="b")
+    y = gd.sum(gd.relu(x @ w + b) ** 2.0, axis=1)
+    (node,) = _fused_nodes(fuse(Graph([x], [y]))[0])
+    assert _body_ops(node) == ["matmul", "add", "relu", "pow", "sum"]
+
+
+def test_a_value_used_after_the_group_becomes_an_extra_output() -> None:
+    x = gd.placeholder((6, 5), "float64", name="x")
+    h = gd.exp(x * 3.0)
+    s = gd.sum(h, axis=1, keepdims=True)
+    out = h / s  # softmax-like: h is used by the reduction group and after it
+    graph, _ = fuse(Graph([x], [out]))
+    graph.verify()
+    f_ref = gd.function([x], out, passes="none")
+    f_fused = gd.function([x], out, passes=[fuse])
+    value = np.random.default_rng(0).standard_normal((6, 5))
+    np.testing.assert_allclose(f_fused(value), f_ref(value), rtol=1e-15)
+    assert any(n.op.name == "fused_output" for n in graph.nodes)
+
+
+def _agree(inputs, outputs, arrays, rtol=1e-6, atol=1e-7) -> None:
+    reference = gd.function(inputs, outputs, passes="none")(*arrays)
+    fused_f = gd.function(inputs, outputs, passes=["constant_folding", "simplify", "cse", "dce",
+                                                   fuse])
+    fused_f.graph.verify()
+    got = fused_f(*arrays)
+    for a, b in zip(got, reference):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", all_cases(), ids=str)
+def test_fused_and_unfused_agree_on_every_op_case(case, dtype) -> None:
+    rng = np.random.default_rng(5)
+    arrays = [arg.draw(rng, np.dtype(dtype)) for arg in case.args]
+    inputs = [gd.placeholder(a.shape, a.dtype) for a in arrays]
+    out = case.fn(*inputs)
+    outputs = [out]
+    floats = [p for p, a in zip(inputs, arrays) if a.dtype.kind == "f"]
+    if case.grad and floats and out.dtype.kind == "f":
+        outputs += gd.grad(gd.sum(out * out), floats)
+    _agree(inputs, outputs, arrays, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_blocked_kernels_match_with_broadcasting_nan_and_inf(dtype) -> None:
+    rows, cols = 3000, 70  # several blocks, with a partial last block
+    assert rows * cols > fused_codegen.BLOCK_ELEMENTS
+    x = gd.placeholder((None, cols), dtype, name="x")
+    b = gd.placeholder((cols,), dtype, name="b")
+    c = gd.placeholder((None, 1), dtype, name="c")
+    h = gd.tanh(x * b + c)
+    outputs = [gd.sum(h * h, axis=0), gd.max(h, axis=1), gd.gelu(h) * c, gd.where(x > 0, h, -h)]
+    rng = np.random.default_rng(1)
+    xv = rng.standard_normal((rows, cols)).astype(dtype)
+    xv[5, 3], xv[17, 0], xv[2999, 69] = np.nan, np.inf, -np.inf
+    arrays = [xv, rng.standard_normal(cols).astype(dtype),
+              rng.standard_normal((rows, 1)).astype(dtype)]
+    _agree([x, b, c], outputs, arrays, rtol=1e-4 if dtype == "float32" else 1e-10)
+
+
+def test_gradients_of_the_fused_graph_equal_those_of_the_original() -> None:
+    x = gd.placeholder((None, 5), "float64", name="x")
+    w = gd.variable(np.linspace(-1, 1, 5), name="w")
+    loss = gd.sum(gd.sigmoid(x * w) ** 2.0 + gd.exp(-x))
+    graph, changed = fuse(Graph([x], [loss]))
+    assert changed
+    fused_loss = graph.outputs[0]
+    g_fused = gd.grad(fused_loss, w)
+    g_plain = gd.grad(loss, w)
+    value = np.random.default_rng(2).standard_normal((7, 5))
+    a = gd.function([x], g_fused, passes="none")(value)
+    b = gd.function([x], g_plain, passes="none")(value)
+    np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_unfuse_restores_the_primitives() -> None:
+    x = gd.placeholder((None, 3), "float64", name="x")
+    y = gd.softmax(gd.exp(x) * 2.0)
+    fused_graph, _ = fuse(Graph([x], [y]))
+    plain = unfuse(fused_graph)
+    plain.verify()
+    assert not any(n.op.name.startswith("fused") for n in plain.nodes)
+    value = np.random.default_rng(3).standard_normal((4, 3))
+    np.testing.assert_allclose(gd.function([x], plain.outputs[0], passes="none")(value),
+                               gd.function([x], y, passes="none")(value), rtol=1e-15)
+
+
+def test_cheap_producer_with_an_early_outside_user_is_copied_not_shared() -> None:
+    x = gd.placeholder((4, 4), "float64", name="x")
+    w = gd.placeholder((4, 1), "float64", name="w")
+    n = -x  # cheap, and used by a matmul (not a head: other shape) before the group's root
+    y = gd.exp(n) * (n @ w)
+    graph, _ = fuse(Graph([x, w], [y]))
+    graph.verify()
+    (node,) = _fused_nodes(graph)
+    assert _body_ops(node) == ["neg", "exp", "mul"]
+    assert any(v.op.name == "neg" for v in graph.nodes)  # the original feeds the matmul
+    rng = np.random.default_rng(4)
+    xv, wv = rng.standard_normal((4, 4)), rng.standard_normal((4, 1))
+    np.testing.assert_allclose(gd.function([x, w], graph.outputs[0], passes="none")(xv, wv),
+                               np.exp(-xv) * (-xv @ wv), rtol=1e-14)
