@@ -150,7 +150,7 @@ def getitem(x: Node, key: Any) -> Node:
     return out
 
 
-# --- take and take_along_axis ------------------------------------------------------------------------
+# --- take and take_along_axis ---------------------------------------------------------------------
 
 def _indices(indices: TensorLike) -> Node:
     if isinstance(indices, Node):
@@ -225,7 +225,7 @@ def take_along_axis(x: TensorLike, indices: TensorLike, axis: int) -> Node:
     return I.take_along_axis(x, indices, axis=axis)
 
 
-# --- pad -------------------------------------------------------------------------------------------
+# --- pad ------------------------------------------------------------------------------------------
 
 def _pad_widths(pad_width: Any, ndim: int) -> J.PadWidth:
     """numpy's pad_width forms (int, (n,), (before, after), per-axis pairs) as per-axis pairs."""
@@ -369,4 +369,5 @@ def split(x: TensorLike, indices_or_sections: int | Sequence[int], axis: int = 0
         cuts = [operator.index(c) for c in indices_or_sections]
     bounds = [None, *cuts, None]
     lead = (slice(None),) * axis
-    return [getitem(x, lead + (slice(start, stop),)) for start, stop in zip(bounds, bounds[1:])]
+    return [getitem(x, lead + (slice(start, stop),))
+            for start, stop in zip(bounds, bounds[1:], strict=False)]

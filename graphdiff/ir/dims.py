@@ -21,8 +21,7 @@ from collections.abc import Mapping, Sequence
 from ..errors import ShapeError
 from .types import Dim
 
-
-# --- naming ----------------------------------------------------------------------------------------
+# --- naming ---------------------------------------------------------------------------------------
 
 def _format_slice(start: int | None, stop: int | None, step: int) -> str:
     text = f"{'' if start is None else start}:{'' if stop is None else stop}"

@@ -38,7 +38,7 @@ SliceSpec = tuple[int | None, int | None, int]  # (start, stop, step), numpy mea
 def sliced_shape(shape: Shape, slices: Sequence[SliceSpec]) -> Shape:
     if len(slices) != len(shape):
         raise ShapeError(f"{len(slices)} slices for a rank-{len(shape)} tensor")
-    return tuple(slice_dim(d, *s) for d, s in zip(shape, slices))
+    return tuple(slice_dim(d, *s) for d, s in zip(shape, slices, strict=True))
 
 
 def as_index(slices: Sequence[SliceSpec]) -> tuple[slice, ...]:
@@ -101,7 +101,7 @@ unslice = defop(
     jvp=lambda node, t: unslice(t[0], **node.attrs))
 
 
-# --- take and scatter_add ---------------------------------------------------------------------------
+# --- take and scatter_add -------------------------------------------------------------------------
 
 def _check_axis(axis: int, ndim: int) -> None:
     if not 0 <= axis < ndim:
@@ -130,7 +130,7 @@ def _scatter_add_type(types: Sequence[TensorType], *, axis: int, shape: Shape) -
     expected = taken_shape(shape, indices.shape, axis)
     if len(expected) != g.ndim:
         raise ShapeError(f"updates of rank {g.ndim} do not fit {format_shape(expected)}")
-    for a, b in zip(expected, g.shape):
+    for a, b in zip(expected, g.shape, strict=True):
         same_dim(a, b)
     return g.with_shape(tuple(shape))
 
@@ -159,7 +159,7 @@ scatter_add = defop(
                                                              **node.attrs))
 
 
-# --- take_along_axis and its transpose ---------------------------------------------------------------
+# --- take_along_axis and its transpose ------------------------------------------------------------
 
 def _along_shape(shape: Shape, indices: Shape, axis: int) -> Shape:
     """Indices must match ``shape`` except along ``axis`` (the API broadcasts them first)."""
@@ -167,7 +167,7 @@ def _along_shape(shape: Shape, indices: Shape, axis: int) -> Shape:
         raise ShapeError(f"indices of rank {len(indices)} for a rank-{len(shape)} tensor")
     _check_axis(axis, len(shape))
     return tuple(i if a == axis else same_dim(d, i)
-                 for a, (d, i) in enumerate(zip(shape, indices)))
+                 for a, (d, i) in enumerate(zip(shape, indices, strict=True)))
 
 
 def _take_along_type(types: Sequence[TensorType], *, axis: int) -> TensorType:

@@ -24,7 +24,6 @@ from .core import defop, require_same_dtype
 from .index import same_dim, slice_
 from .source import fill
 
-
 # --- concatenate and narrow ----------------------------------------------------------------------
 
 def _concatenate_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
@@ -70,7 +69,8 @@ def _concatenate_vjp(node: Node, g: Node) -> list[Node]:
 def _concatenate_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     if all(t is None for t in tangents):
         return None
-    parts = [fill(0.0, x.type) if t is None else t for x, t in zip(node.inputs, tangents)]
+    parts = [fill(0.0, x.type) if t is None else t
+             for x, t in zip(node.inputs, tangents, strict=True)]
     return concatenate(*parts, **node.attrs)
 
 
@@ -130,7 +130,7 @@ narrow = defop("narrow", _narrow_type, _narrow_kernel, view=True, shape_attrs=("
                    "symbolic): the transpose of concatenate.")
 
 
-# --- pad -------------------------------------------------------------------------------------------
+# --- pad ------------------------------------------------------------------------------------------
 
 PadWidth = tuple[tuple[int, int], ...]
 
@@ -142,7 +142,7 @@ def _pad_type(types: Sequence[TensorType], *, pad_width: PadWidth, value: float)
     if any(w < 0 for pair in pad_width for w in pair):
         raise ShapeError(f"pad widths must be >= 0, got {pad_width}")
     return x.with_shape(tuple(d if lo == hi == 0 else sum_dims([lo, d, hi])
-                              for d, (lo, hi) in zip(x.shape, pad_width)))
+                              for d, (lo, hi) in zip(x.shape, pad_width, strict=True)))
 
 
 def _pad_kernel(x: np.ndarray, *, pad_width: PadWidth, value: float) -> np.ndarray:
@@ -152,7 +152,7 @@ def _pad_kernel(x: np.ndarray, *, pad_width: PadWidth, value: float) -> np.ndarr
 def _unpad(g: Node, x: Node, pad_width: PadWidth) -> Node:
     """The part of a padded tensor's cotangent that lies over the original ``x``."""
     if x.type.is_static:
-        spec = tuple((lo, lo + d, 1) for d, (lo, _) in zip(x.shape, pad_width))
+        spec = tuple((lo, lo + d, 1) for d, (lo, _) in zip(x.shape, pad_width, strict=True))
         return slice_(g, slices=spec)
     for axis, (lo, hi) in enumerate(pad_width):
         if lo or hi:  # a symbolic length: cut the axis into (lo, d, hi) and keep the middle
