@@ -255,16 +255,10 @@ class Function:
         """
         feeds = self._feeds(inputs, {})
         program = self._example_program(inputs)
-        values: dict[Node, Any] = dict(zip(self.inputs, feeds))
-        for node in self.sources:
-            if node.op.name == "constant":
-                values[node] = node.data
-            elif node.op.name == "variable":
-                values[node] = node.data.value
         saved = [(v, v.data.value) for v, _ in self._update_pairs]
         token = _quiet()
         try:
-            return profile_program(program, values, lambda: self(*feeds), repeats)
+            return profile_program(program, feeds, lambda: self(*feeds), repeats)
         finally:
             _loud(token)
             for variable, value in saved:

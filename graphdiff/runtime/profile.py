@@ -1,8 +1,8 @@
 """The profiler and the memory report of a compiled function.
 
-``f.profile(*inputs)`` replays the planned steps of one call with a timer around each kernel (the
-same kernels, attributes and arena buffers as the generated program), and times ordinary calls
-to measure what is spent outside the kernels: input checks, dispatch and Python glue.
+``f.profile(*inputs)`` runs a copy of the generated program with a timer around each step (the
+same kernels, attributes and arena buffers), and times ordinary calls to measure what is spent
+outside the kernels: input checks, dispatch and Python glue.
 ``f.memory_report()`` compares the plan with its lower bound.
 """
 
@@ -51,23 +51,20 @@ class Profile:
         return "\n".join(lines)
 
 
-def profile_program(program: Program, feeds: dict, call: Callable[[], object],
+def profile_program(program: Program, feeds: list, call: Callable[[], object],
                     repeats: int) -> Profile:
-    """Replay ``program``'s steps with timers; ``feeds`` maps source nodes to their values."""
-    samples: list[list[float]] = [[] for _ in program.steps]
+    """Time each step of ``program`` inside an instrumented copy of its generated code, fed
+    ``feeds``; ``call`` is an ordinary call of the function, timed whole."""
     clock = time.perf_counter
     overhead = statistics.median(-clock() + clock() for _ in range(101))
+    seconds = [0.0] * len(program.steps)
+    timed = program.timed(seconds)
+    samples: list[list[float]] = [[] for _ in program.steps]
     for _ in range(repeats):
-        values = dict(feeds)
-        for index, step in enumerate(program.steps):
-            args = [values[v] for v in step.args]
-            if step.out is not None:
-                start = clock()
-                values[step.node] = step.kernel(*args, **step.attrs, out=step.out)
-            else:
-                start = clock()
-                values[step.node] = step.kernel(*args, **step.attrs)
-            samples[index].append(max(0.0, clock() - start - overhead))
+        seconds[:] = [0.0] * len(seconds)
+        timed(*feeds)
+        for index, value in enumerate(seconds):
+            samples[index].append(max(0.0, value - overhead))
     nodes = [NodeTime(step.node.op.name, step.node.location, statistics.median(times))
              for step, times in zip(program.steps, samples)]
     by_op: dict[str, float] = {}

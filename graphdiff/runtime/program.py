@@ -20,6 +20,7 @@ kernel raises, the traceback's line number inside the generated code names the f
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import CodeType, TracebackType
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..ir.node import Node
 from ..ir.types import TensorType
-from .memory import ARENA, HEAP, MemoryPlan, plan_memory
+from .memory import ARENA, HEAP, MemoryPlan, plan_memory, view_root
 from .schedule import ORDERS
 
 _programs = itertools.count()
@@ -63,6 +64,13 @@ class Program:
     code: CodeType
     line_step: dict[int, int]
     arena: np.ndarray
+    folded: dict[Node, Any]  # values computed once for this signature (``fold_constants``)
+    generator: _Generator
+    params: list[str]
+
+    def timed(self, seconds: list[float]) -> Callable[..., Any]:
+        """The same program with a timer around each step, adding into ``seconds[step]``."""
+        return self.generator.finish(self.params, self.line_step, seconds)[2]
 
     def failed_step(self, tb: TracebackType | None) -> Step | None:
         """The step whose line of generated code is in the traceback ``tb``."""
@@ -74,10 +82,10 @@ class Program:
         return None
 
 
-def choose_plan(nodes: Sequence[Node], returned: Sequence[Node],
+def choose_plan(computed: Sequence[Node], returned: Sequence[Node],
                 types: dict[Node, TensorType]) -> tuple[str, MemoryPlan, dict[str, int]]:
     """Plan each candidate order; keep the lowest lower bound (then the smallest arena)."""
-    plans = {name: plan_memory(order(nodes, returned, types), types, returned)
+    plans = {name: plan_memory(order(computed, returned, types), types, returned)
              for name, order in ORDERS.items()}
     best = min(plans, key=lambda name: (plans[name].lower_bound, plans[name].arena_size))
     return best, plans[best], {name: plan.lower_bound for name, plan in plans.items()}
@@ -94,7 +102,9 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     copied because they may share memory with a source or with a value returned before them.
     """
     returned = list(outputs) + [value for _, value in updates]
-    order, plan, lower_bounds = choose_plan(nodes, returned, types)
+    folded = fold_constants(nodes, attrs)
+    computed = [n for n in nodes if not n.op.source and n not in folded]
+    order, plan, lower_bounds = choose_plan(computed, returned, types)
     arena = np.empty(plan.arena_size, dtype=np.uint8)
     gen = _Generator(types)
     for position, feed in enumerate(feeds):
@@ -107,6 +117,8 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
             state = gen.bind("_s", node.data)
             gen.names[node] = state.replace("_s", "v", 1)
             gen.line(f"{gen.names[node]} = {state}.value")
+    for node, value in folded.items():
+        gen.names[node] = gen.bind("c", value)
 
     views = {id(b): _arena_view(arena, b.offset, types[b.owner]) for b in plan.arena_buffers}
     frees = _heap_frees(plan)
@@ -123,13 +135,38 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
         for value in frees.get(index, ()):
             gen.line(f"del {gen.names[value]}")
 
-    results = [gen.result(node, copy) for node, copy in zip(returned, copies)]
+    results = [gen.result(node, copy or view_root(node) in folded)
+               for node, copy in zip(returned, copies)]
     for (variable, _), result in zip(updates, results[len(outputs):]):
         gen.line(f"{gen.state_of(variable)}.value = {result}")
     shown = results[:len(outputs)]
     gen.line(f"return {shown[0]}" if single else f"return [{', '.join(shown)}]")
     source, code, run = gen.finish(params)
-    return Program(run, steps, plan, types, order, lower_bounds, source, code, line_step, arena)
+    return Program(run, steps, plan, types, order, lower_bounds, source, code, line_step, arena,
+                   folded, gen, params)
+
+
+def fold_constants(nodes: Sequence[Node], attrs: dict[Node, dict[str, Any]]) -> dict[Node, Any]:
+    """Values that are the same at every call of this signature, computed once.
+
+    A pure node whose operands are constants or such values depends only on the signature (the
+    size of a symbolic batch for a mean, a fill of a resolved shape): it is evaluated here and
+    bound like a constant, so calls skip it. Returned values derived from one are copied.
+    """
+    values: dict[Node, Any] = {}
+    for node in nodes:
+        if node.op.source:
+            if node.op.name == "constant":
+                values[node] = node.data
+            continue
+        if node.op.effectful or not all(v in values for v in node.inputs):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                values[node] = node.op.kernel(*[values[v] for v in node.inputs], **attrs[node])
+        except Exception:  # noqa: BLE001 - left to run at call time, which reports it with
+            continue        # the node's location like any failing kernel
+    return {node: value for node, value in values.items() if not node.op.source}
 
 
 def _arena_view(arena: np.ndarray, offset: int, t: TensorType) -> np.ndarray:
@@ -199,14 +236,26 @@ class _Generator:
             return f"_asarray({name})"  # kernels may return numpy scalars for rank 0
         return name
 
-    def finish(self, params: list[str]) -> tuple[str, CodeType, Callable[..., Any]]:
-        closure = sorted(self.bound)
-        body = "\n".join(f"        {line}" for line in self.lines)
+    def finish(self, params: list[str], timed: dict[int, int] | None = None,
+               seconds: list[float] | None = None) -> tuple[str, CodeType, Callable[..., Any]]:
+        """Compile the function; with ``timed`` (line -> step), time those lines into
+        ``seconds``."""
+        lines = self.lines
+        bound = self.bound
+        if timed is not None:
+            lines = []
+            for number, line in enumerate(self.lines, start=3):
+                index = timed.get(number)
+                lines += [line] if index is None else \
+                    ["_t = _clock()", line, f"_seconds[{index}] += _clock() - _t"]
+            bound = {**bound, "_clock": time.perf_counter, "_seconds": seconds}
+        closure = sorted(bound)
+        body = "\n".join(f"        {line}" for line in lines)
         source = (f"def _make({', '.join(closure)}):\n"
                   f"    def run({', '.join(params)}):\n{body}\n"
                   f"    return run\n")
         filename = f"<graphdiff program {next(_programs)}>"
         namespace: dict[str, Any] = {}
         exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
-        run = namespace["_make"](**self.bound)
+        run = namespace["_make"](**bound)
         return source, run.__code__, run

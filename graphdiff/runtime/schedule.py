@@ -1,4 +1,8 @@
-"""Candidate schedules: topological orders of the graph's computed nodes.
+"""Candidate schedules: topological orders of the nodes a call computes.
+
+Each order takes the nodes to schedule (``computed``, in the graph's topological order; every
+other operand, a source or a value folded per signature, is given), the values handed back to
+the caller, and the concrete types.
 
 The memory a call needs depends on the order the nodes run in. The planner tries each order
 here and keeps the one whose plan has the smallest lower bound (``runtime/program.py``):
@@ -23,25 +27,25 @@ from .memory import nbytes, view_root
 Order = Callable[[Sequence[Node], Sequence[Node], dict[Node, TensorType]], list[Node]]
 
 
-def dfs(nodes: Sequence[Node], outputs: Sequence[Node],
+def dfs(computed: Sequence[Node], outputs: Sequence[Node],
         types: dict[Node, TensorType]) -> list[Node]:
-    return [n for n in nodes if not n.op.source]
+    return list(computed)
 
 
-def dfs_reversed(nodes: Sequence[Node], outputs: Sequence[Node],
+def dfs_reversed(computed: Sequence[Node], outputs: Sequence[Node],
                  types: dict[Node, TensorType]) -> list[Node]:
-    return [n for n in topo_order(reversed(outputs)) if not n.op.source]
+    wanted = set(computed)
+    return [n for n in topo_order(reversed(outputs)) if n in wanted]
 
 
-def greedy(nodes: Sequence[Node], outputs: Sequence[Node],
+def greedy(computed: Sequence[Node], outputs: Sequence[Node],
            types: dict[Node, TensorType]) -> list[Node]:
     """Memory-greedy list scheduling (see the module docstring)."""
-    computed = [n for n in nodes if not n.op.source]
     rank = {node: i for i, node in enumerate(computed)}
     users: dict[Node, list[Node]] = {n: [] for n in computed}
     waiting: dict[Node, int] = {}
     for node in computed:
-        operands = {v for v in node.inputs if not v.op.source}
+        operands = {v for v in node.inputs if v in rank}
         waiting[node] = len(operands)
         for value in operands:
             users[value].append(node)
@@ -52,8 +56,7 @@ def greedy(nodes: Sequence[Node], outputs: Sequence[Node],
         return 0 if node.op.view or node in kept else nbytes(types[node])
 
     def gain(node: Node) -> int:
-        freed = sum(size(v) for v in set(node.inputs)
-                    if not v.op.source and remaining[v] == 1)
+        freed = sum(size(v) for v in set(node.inputs) if v in rank and remaining[v] == 1)
         return freed - size(node)
 
     ready = [n for n in computed if waiting[n] == 0]
@@ -63,7 +66,7 @@ def greedy(nodes: Sequence[Node], outputs: Sequence[Node],
         node = ready.pop(best)
         order.append(node)
         for value in set(node.inputs):
-            if not value.op.source:
+            if value in rank:
                 remaining[value] -= 1
         for user in users[node]:
             waiting[user] -= 1

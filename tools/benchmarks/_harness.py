@@ -1,0 +1,148 @@
+"""Side-by-side comparison of one workload across graphdiff, hand-written numpy and the peers.
+
+Each workload module gives a step callable per implementation; :func:`compare` times them
+interleaved (one sample of each in turn, so a noisy neighbour hurts all alike), takes medians,
+prints the ratio of each to graphdiff, the peak memory of a step where it can be measured
+(tracemalloc sees numpy's allocations, so graphdiff and numpy; torch and JAX allocate outside
+it), and graphdiff's memory plan against its lower bound. Optional peers are skipped when not
+installed: ``pip install torch jax jaxlib pytensor`` (see docs/runtime.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Step = Callable[[], object]
+
+
+def have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def single_threaded() -> bool:
+    """Whether this run pins every framework to one thread (``OPENBLAS_NUM_THREADS=1``).
+
+    On a small shared machine multi-threaded BLAS timings swing by 10x or more; one thread each
+    gives comparable numbers. numpy reads the variable itself; torch and XLA are told here.
+    """
+    return os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+
+
+if single_threaded():
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                          "intra_op_parallelism_threads=1")
+
+
+def peers() -> list[str]:
+    """The optional peers installed here."""
+    return [name for name in ("torch", "jax", "pytensor") if have(name)]
+
+
+_HEADER_DONE = False
+
+
+def header() -> None:
+    """Print once what the numbers were measured on: numpy's BLAS and the peers' versions."""
+    global _HEADER_DONE
+    if _HEADER_DONE:
+        return
+    _HEADER_DONE = True
+    blas = "unknown BLAS"
+    if have("threadpoolctl"):
+        from threadpoolctl import threadpool_info
+
+        infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if infos:
+            i = infos[0]
+            blas = f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}, " \
+                   f"{i.get('num_threads')} threads"
+    versions = [f"numpy {np.__version__} ({blas})"]
+    for name in peers():
+        module = __import__(name)
+        versions.append(f"{name} {module.__version__}")
+        if name == "torch" and single_threaded():
+            module.set_num_threads(1)
+    versions.append("one thread each" if single_threaded() else "default threads")
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    if coretype:
+        versions.append(f"OPENBLAS_CORETYPE={coretype} (slows numpy; unset it to benchmark)")
+    print("# " + "; ".join(versions))
+
+
+def timings(steps: dict[str, Step], repeats: int, min_time: float) -> dict[str, float]:
+    """Median seconds per call of each step, sampled in turn (warm-up calls excluded)."""
+    for step in steps.values():
+        step()
+        step()
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            loops, start = 0, time.perf_counter()
+            while True:
+                step()
+                loops += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= min_time:
+                    break
+            samples[name].append(elapsed / loops)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def traced_peak(step: Step) -> int:
+    """Peak bytes numpy allocated during one call of ``step`` (beyond what was held before)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        step()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def compare(title: str, steps: dict[str, Step], *, quick: bool, function: Any = None,
+            traced: tuple[str, ...] = ("graphdiff", "numpy")) -> dict[str, float]:
+    """Time ``steps`` side by side and print the table; returns the medians.
+
+    ``function`` is the compiled graphdiff function (its last call's plan is reported and its
+    arena, allocated once and kept, is added to graphdiff's traced peak).
+    """
+    header()
+    repeats, min_time = (5, 0.02) if quick else (15, 0.1)
+    medians = timings(steps, repeats, min_time)
+    base = medians.get("graphdiff")
+    peaks = {name: traced_peak(steps[name]) for name in traced if name in steps}
+    report = function.memory_report() if function is not None else None
+    if report is not None and "graphdiff" in peaks:
+        peaks["graphdiff"] += report.arena
+    print(f"-- {title}")
+    print(f"   {'implementation':<16} {'median':>11} {'x graphdiff':>12} {'peak MB':>9}")
+    for name, seconds in medians.items():
+        ratio = f"{seconds / base:>12.2f}" if base else f"{'':>12}"
+        peak = f"{peaks[name] / 1e6:>9.3f}" if name in peaks else f"{'n/a':>9}"
+        print(f"   {name:<16} {_time(seconds):>11} {ratio} {peak}")
+    if report is not None:
+        print(f"   plan: {report}")
+    return medians
+
+
+def _time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e3:.3f} ms"
+
+
+def check_close(name: str, got: Any, want: Any, rtol: float = 2e-3, atol: float = 1e-5) -> None:
+    """Fail loudly if an implementation computes something else than graphdiff."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
+        err = np.max(np.abs(got - want)) if got.shape == want.shape else "shape"
+        raise AssertionError(f"{name} disagrees with graphdiff (max abs diff {err})")
