@@ -15,7 +15,7 @@ from . import ops as _ops  # registers every op
 from .api import *  # noqa: F403
 from .autodiff import grad, vjp
 from .errors import (DTypeError, GradientError, GraphdiffError, GraphError, InputError,
-                     OnnxError, ShapeError)
+                     OnnxError, ShapeError, user_location)
 from .ir import Graph, Node, TensorType
 from .ops.source import constant, placeholder, variable
 from .passes import optimize
@@ -36,13 +36,13 @@ def set_value(variable: Node, value) -> None:
     array = np.asarray(value)
     if array.shape != variable.shape or not np.can_cast(array.dtype, variable.dtype, "same_kind"):
         raise InputError(f"set_value: variable {variable.name!r} is {variable.type}, got "
-                         f"{array.dtype.name}{list(array.shape)}")
+                         f"{array.dtype.name}{list(array.shape)} (at {user_location()})")
     variable.data.value = array.astype(variable.dtype, copy=True)
 
 
 def _require_variable(node: Node) -> None:
     if not isinstance(node, Node) or node.op.name != "variable":
-        raise GraphdiffError(f"expected a variable, got {node!r}")
+        raise GraphdiffError(f"expected a variable, got {node!r} (at {user_location()})")
 
 
 __version__ = "0.1.0"

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, user_location
 from ..ir.node import Node, make_node
 from ..ir.types import Shape, TensorType, as_dtype, as_shape
 from .core import defop
@@ -61,7 +61,8 @@ def constant(value: Any, dtype: Any = None) -> Node:
     """A constant array. Small constants with equal values are the same node."""
     array = np.array(value, dtype=None if dtype is None else as_dtype(dtype))
     if array.dtype == np.dtype("O"):
-        raise DTypeError(f"cannot make a constant from {type(value).__name__}")
+        raise DTypeError(f"cannot make a constant from {type(value).__name__} "
+                         f"(at {user_location()})")
     array_dtype = as_dtype(array.dtype)
     array.setflags(write=False)
     key = None

@@ -27,7 +27,7 @@ can watch what each pass did:
 >>> print(small)
 graph(x: f64[3]) {
   %0: f64[] = constant 2.0
-  %1: f64[3] = mul x, %0
+  %1: f64[3] = mul %0, x
   return %1
 }
 """
@@ -45,6 +45,7 @@ from ..ir.graph import Graph
 from .constant_folding import constant_folding
 from .cse import cse
 from .dce import dce
+from .fusion import fuse
 from .simplify import simplify
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
@@ -54,6 +55,7 @@ PASSES: dict[str, Pass] = {
     "simplify": simplify,
     "cse": cse,
     "dce": dce,
+    "fuse": fuse,
 }
 
 DEFAULT_PIPELINE: tuple[str, ...] = ("constant_folding", "simplify", "cse", "dce")

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ir.graph import Graph
-from ..ir.node import Node, OpDef, make_node
+from ..ir.node import Node, OpDef, make_node, with_inputs
 
 NodeRewrite = Callable[[Node], Node | None]
 
@@ -37,7 +37,7 @@ def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
     the user's line it was created at."""
     if all(new is old for new, old in zip(inputs, node.inputs)):
         return node
-    return make_node(node.op, inputs, node.attrs, name=node.name, location=node.location)
+    return with_inputs(node, inputs)
 
 
 def build(op: OpDef, inputs: tuple[Node, ...] | list[Node], attrs: dict[str, Any],
