@@ -53,6 +53,25 @@ def test_other_index_errors() -> None:
         gd.take_along_axis(x, np.array([0, 1]), axis=1)
 
 
+def test_iteration_follows_the_static_first_axis() -> None:
+    x = gd.placeholder((2, 3), "float64")
+    rows = list(x)
+    assert len(rows) == 2 and rows[1] is x[1]
+    with pytest.raises(gd.GraphdiffError, match=r"cannot iterate over a symbolic axis \(n\)"):
+        list(gd.placeholder(("n", 3), "float64"))
+    with pytest.raises(gd.GraphdiffError, match="cannot iterate over a 0-d tensor"):
+        list(x[0, 0])
+
+
+def test_take_out_of_range_at_run_time_names_the_op() -> None:
+    x = gd.placeholder((3,), "float64", name="x")
+    i = gd.placeholder((None,), "int64", name="i")
+    f = gd.function([x, i], gd.take(x, i))
+    np.testing.assert_array_equal(f(np.arange(3.0), np.array([2, -3])), [2.0, 0.0])
+    with pytest.raises(gd.GraphdiffError, match=r"running take \(created at .*test_indexing"):
+        f(np.arange(3.0), np.array([3]))
+
+
 def test_a_static_slice_of_a_symbolic_axis_is_checked_at_run_time() -> None:
     x = gd.placeholder((None, 2), "float64", name="x")
     f = gd.function([x], x[2] * 2.0)

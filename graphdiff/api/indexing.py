@@ -20,7 +20,7 @@ mask is refused: its result's shape would depend on the data.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -148,6 +148,15 @@ def getitem(x: Node, key: Any) -> Node:
     if take_axis is not None:
         out = _take(out, arrays[0][1], take_axis)
     return out
+
+
+def iterate(x: Node) -> Iterator[Node]:
+    """``for row in x``: the rows of a static first axis (numpy iterates the same way)."""
+    if x.ndim == 0 or not isinstance(x.shape[0], int):
+        what = "a 0-d tensor" if x.ndim == 0 else f"a symbolic axis ({x.shape[0]})"
+        raise GraphdiffError(f"cannot iterate over {what}: the number of rows is unknown when "
+                             f"the graph is built (at {user_location()})")
+    return (getitem(x, i) for i in range(x.shape[0]))
 
 
 # --- take and take_along_axis ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..ir.node import Node
 from . import indexing as I
+from . import indexing as I
 from . import math as M
 from . import shape as S
 
@@ -33,6 +34,7 @@ OPERATORS: dict[str, Any] = {
     "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),
     "__invert__": M.logical_not,
     "__getitem__": I.getitem,
+    "__getitem__": I.getitem, "__iter__": I.iterate,
     "T": property(lambda self: S.transpose(self)),
     "reshape": lambda self, *shape: S.reshape(
         self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
