@@ -12,7 +12,6 @@ from typing import Any
 
 from ..ir.node import Node
 from . import indexing as I
-from . import indexing as I
 from . import math as M
 from . import shape as S
 
@@ -33,7 +32,6 @@ OPERATORS: dict[str, Any] = {
     "__and__": M.logical_and, "__rand__": _reflected(M.logical_and),
     "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),
     "__invert__": M.logical_not,
-    "__getitem__": I.getitem,
     "__getitem__": I.getitem, "__iter__": I.iterate,
     "T": property(lambda self: S.transpose(self)),
     "reshape": lambda self, *shape: S.reshape(
