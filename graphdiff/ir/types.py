@@ -183,8 +183,8 @@ def normalize_axes(axis: None | int | Sequence[int], ndim: int) -> tuple[int, ..
     """None means every axis; an int or a sequence is normalized, sorted and de-duplicated."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)):
-        axis = (int(axis),)
+    if not isinstance(axis, Sequence):  # one axis (normalize_axis rejects a non-int)
+        axis = (axis,)
     axes = tuple(sorted({normalize_axis(a, ndim) for a in axis}))
     if len(axes) != len(tuple(axis)):
         raise ShapeError(f"repeated axis in {tuple(axis)!r} (at {user_location()})")
