@@ -95,8 +95,7 @@ class Conv2D(Layer):
         self.params = [self.W, self.b]
 
     def __call__(self, x: Node) -> Node:
-        y = gd.conv2d(x, self.W, padding=self.padding)
-        return y + gd.reshape(self.b, (1, -1, 1, 1))
+        return gd.conv2d(x, self.W, self.b, padding=self.padding)
 
 
 def max_pool(x: Node) -> Node:

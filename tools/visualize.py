@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 import graphdiff as gd  # noqa: E402
 from graphdiff import viz  # noqa: E402
 
-MODELS = ("mlp", "cnn", "lstm", "transformer")
+MODELS = ("mlp", "cnn", "lstm", "transformer")  # models/zoo.py RECIPES
 
 
 def model_step(name: str, batch: int = 32) -> tuple[Any, list[Any]]:
@@ -32,18 +32,10 @@ def model_step(name: str, batch: int = 32) -> tuple[Any, list[Any]]:
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from models import nn, optim, train
+    from models import zoo
 
-    rng = np.random.default_rng(0)
-    builders = {
-        "mlp": (lambda: nn.MLP((64, 256, 128, 10), rng), (64,)),
-        "cnn": (lambda: nn.LeNet(rng), (1, 8, 8)),
-        "lstm": (lambda: nn.LSTMClassifier(rng), (64,)),
-        "transformer": (lambda: nn.TransformerClassifier(rng), (64,)),
-    }
-    build, shape = builders[name]
-    model = build()
-    classifier = train.compile_classifier(model, model.parameters(), optim.Adam(1e-3), shape)
+    classifier = zoo.build(name)
+    shape = zoo.RECIPES[name].input_shape
     inputs = [np.zeros((batch, *shape), np.float32), np.zeros(batch, np.int64)]
     return classifier.step, inputs
 

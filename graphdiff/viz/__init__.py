@@ -58,16 +58,21 @@ def stages(source: Any, passes: Any = "default") -> list[tuple[str, Drawing]]:
     from ..runtime.function import Function
 
     if isinstance(source, Function):
-        n_out = len(source.outputs)
         graph = source.reference_graph
-        trace: list[tuple[str, Graph]] = []
-        run_pipeline(graph, passes, trace=trace)
-        return [(name, _from_graph(g, name, g.outputs[:n_out], None, list(source.updates)))
-                for name, g in [("input", graph), *trace]]
-    d = drawing(source)
-    trace = []
-    run_pipeline(d.graph, passes, trace=trace)
-    return [("input", d)] + [(name, drawing(g, title=name)) for name, g in trace]
+        n_out = len(source.outputs)
+        targets = list(source.updates)
+
+        def draw(g: Graph, name: str) -> Drawing:
+            return _from_graph(g, name, g.outputs[:n_out], None, targets)
+    else:
+        graph = drawing(source).graph
+
+        def draw(g: Graph, name: str) -> Drawing:
+            return drawing(g, title=name)
+    trace: list[Any] = []
+    run_pipeline(graph, passes, trace=trace)
+    # a trace record holds the pass name and the graph after it
+    return [("input", draw(graph, "input"))] + [(r.name, draw(r.graph, r.name)) for r in trace]
 
 
 def to_html(source: Any, *, gradients: Sequence[Node] | None = None, title: str | None = None,
