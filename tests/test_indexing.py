@@ -321,3 +321,66 @@ def test_slices_of_a_static_axis_share_nodes_and_views() -> None:
     assert x[1:100] is x[1:]
     assert x[-3:] is x[1:]
     assert gd.concatenate([x]) is x
+
+
+def _random_key(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple:
+    """A random basic index: ints, slices with random (possibly negative) bounds and steps,
+    None and at most one Ellipsis."""
+    key: list = []
+    axis = 0
+    while axis < len(shape) and rng.random() < 0.8:
+        kind = rng.integers(0, 5)
+        size = shape[axis]
+        if kind == 0:
+            key.append(Ellipsis)
+            break
+        if kind == 1:
+            key.append(None)
+            continue
+        if kind == 2:
+            key.append(int(rng.integers(-size, size)))
+        else:
+            bounds = [None if rng.random() < 0.3 else int(rng.integers(-size - 2, size + 2))
+                      for _ in range(2)]
+            step = None if rng.random() < 0.3 else int(rng.choice([-3, -2, -1, 1, 2, 3]))
+            key.append(slice(bounds[0], bounds[1], step))
+        axis += 1
+    if key and key[-1] is Ellipsis and rng.random() < 0.5:
+        key += [None, int(rng.integers(-shape[-1], shape[-1]))]
+    return tuple(key)
+
+
+def test_basic_indexing_matches_numpy_on_random_keys() -> None:
+    rng = np.random.default_rng(7)
+    shape = (4, 5, 3)
+    x = gd.placeholder(shape, "float64", name="x")
+    value = rng.standard_normal(shape)
+    for _ in range(150):
+        key = _random_key(rng, shape)
+        out = x[key]
+        want = value[key]
+        assert out.shape == want.shape, key
+        np.testing.assert_array_equal(gd.function([x], out, passes="none")(value), want)
+
+
+def test_basic_indexing_on_a_symbolic_axis_matches_numpy_or_refuses_a_short_axis() -> None:
+    """Where a slice's length does not depend on the symbolic size it is static; a feed too
+    short for it is refused at run time (numpy would clip). Otherwise values match numpy."""
+    rng = np.random.default_rng(8)
+    shape = (6, 5, 3)
+    x = gd.placeholder(("n", 5, 3), "float64", name="x")
+    refused = 0
+    for _ in range(150):
+        key = _random_key(rng, shape)
+        out = x[key]
+        f = gd.function([x], out, passes="none")
+        for rows in (6, 9):
+            value = rng.standard_normal((rows, 5, 3))
+            try:
+                got = f(value)
+            except gd.InputError as exc:
+                assert "slice created at" in str(exc), exc
+                refused += 1
+                continue
+            np.testing.assert_array_equal(got, value[key], err_msg=str(key))
+    assert refused < 60

@@ -68,11 +68,15 @@ def _slice_spec(item: slice, dim: Dim) -> I.SliceSpec:
     stop = None if item.stop is None else operator.index(item.stop)
     if not isinstance(dim, int):
         return (start, stop, step)
-    start, stop, step = slice(start, stop, step).indices(dim)
-    if step > 0 and start == 0 and stop >= dim:
-        return (None, None, step)
-    # indices() gives stop -1 for "before the first element", which a slice reads as the last
-    return (start, None if stop < 0 else stop, step)
+    # Canonical form: the first index taken and an exclusive end, None when the end runs off
+    # the axis (a stop of -1 would read as "the last element").
+    taken = range(dim)[start:stop:step]
+    if not taken:
+        return (0, 0, 1)
+    if step == 1 and len(taken) == dim:
+        return _FULL
+    end = taken[-1] + step
+    return (taken[0], None if end < 0 or end >= dim else end, step)
 
 
 def _advanced(item: object) -> Node | None:
