@@ -197,6 +197,7 @@ CONV_CONFIGS = [
     ({"stride": (2, 3), "padding": (1, 2), "dilation": 2, "groups": 2}, (2, 4, 9, 8), (6, 2, 3, 3)),
     ({"groups": 4, "padding": "same"}, (2, 4, 9, 8), (4, 1, 3, 3)),
     ({"stride": 3, "dilation": (1, 2)}, (1, 2, 10, 10), (3, 2, 4, 4)),
+    ({"padding": 2, "groups": 3}, (2, 3, 10, 12), (6, 1, 3, 3)),
 ]
 
 

@@ -129,52 +129,92 @@ def tap_slice(p: int, q: int, out_hw: Pair, stride: Pair, dilation: Pair) -> tup
             slice(x0, x0 + stride[1] * (out_hw[1] - 1) + 1, stride[1]))
 
 
+# Two memory layouts for the column matrix. "sample" keeps NCHW order, (N, G, K, Ho*Wo), and
+# multiplies once per sample: best for large feature maps. With small maps those products are
+# tiny and the strided copies run over rows of only Wo elements, so "batch_last" first copies the
+# input to (C, H, W, N) order: columns are (G, K, Ho*Wo*N), one product per group, and every copy
+# runs over contiguous rows of N. The input gradient always works batch-last, where its col2im
+# adds run over long rows.
+_SMALL_MAP = 64  # output pixels per map below which the batch-last layout wins (measured)
+
+
+def _padded_chwn(x: np.ndarray, padding: Pads) -> np.ndarray:
+    top, bottom, left, right = padding
+    n, c, h, w = x.shape
+    out = np.zeros((c, h + top + bottom, w + left + right, n), dtype=x.dtype)
+    out[:, top:top + h, left:left + w, :] = x.transpose(1, 2, 3, 0)
+    return out
+
+
 def _columns(x: np.ndarray, kernel_hw: Pair, out_hw: Pair, stride: Pair, padding: Pads,
-             dilation: Pair, groups: int) -> np.ndarray:
-    """im2col: (N, G, Cg*kh*kw, Ho*Wo), one copy of the window view."""
-    view = windows(pad_nchw(x, padding), kernel_hw, out_hw, stride, dilation)
+             dilation: Pair, groups: int, layout: str) -> np.ndarray:
+    """im2col, one copy of a strided window view, K = Cg*kh*kw and L = Ho*Wo:
+    "sample" (N, G, K, L); "group" (G, K, N*L); "batch_last" (G, K, L*N)."""
     n, c = x.shape[:2]
-    return view.reshape(n, groups, (c // groups) * kernel_hw[0] * kernel_hw[1],
-                        out_hw[0] * out_hw[1])
+    k = (c // groups) * kernel_hw[0] * kernel_hw[1]
+    if layout == "batch_last":
+        xpad = _padded_chwn(x, padding)
+        sc, sy, sx, sn = xpad.strides
+        view = as_strided(xpad, (c, *kernel_hw, *out_hw, n),
+                          (sc, sy * dilation[0], sx * dilation[1], sy * stride[0],
+                           sx * stride[1], sn), writeable=False)
+        return view.reshape(groups, k, -1)
+    view = windows(pad_nchw(x, padding), kernel_hw, out_hw, stride, dilation)
+    if layout == "group":
+        return view.transpose(1, 2, 3, 0, 4, 5).reshape(groups, k, -1)
+    return view.reshape(n, groups, k, out_hw[0] * out_hw[1])
+
+
+def _rows_batch_last(g: np.ndarray, groups: int) -> np.ndarray:
+    """An output-shaped (N, O, Ho, Wo) array as (G, Og, Ho*Wo*N)."""
+    return g.transpose(1, 2, 3, 0).reshape(groups, g.shape[1] // groups, -1)
 
 
 def _conv2d_kernel(x: np.ndarray, w: np.ndarray, *, stride: Pair, padding: Pads,
                    dilation: Pair, groups: int) -> np.ndarray:
-    c_out, kernel_hw = w.shape[0], w.shape[2:]
+    n, c_out, kernel_hw = x.shape[0], w.shape[0], w.shape[2:]
     out_hw = output_hw(x.shape[2:], kernel_hw, stride, padding, dilation)
-    cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups)
+    w_rows = w.reshape(groups, c_out // groups, -1)  # (G, Og, K)
+    if out_hw[0] * out_hw[1] < _SMALL_MAP:
+        cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups, "batch_last")
+        y = np.matmul(w_rows, cols).reshape(c_out, *out_hw, n)
+        return np.ascontiguousarray(y.transpose(3, 0, 1, 2))
+    cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups, "sample")
     # (G, Og, K) @ (N, G, K, L) -> (N, G, Og, L): one BLAS product per (sample, group)
-    y = np.matmul(w.reshape(groups, c_out // groups, -1), cols)
-    return y.reshape(x.shape[0], c_out, *out_hw)
+    return np.matmul(w_rows, cols).reshape(n, c_out, *out_hw)
 
 
 def _conv2d_input_grad_kernel(g: np.ndarray, w: np.ndarray, *, input_hw: Pair, stride: Pair,
                               padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
     n, c_out, out_hw = g.shape[0], w.shape[0], g.shape[2:]
     c_per_group, kh, kw = w.shape[1:]
-    w_t = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)  # (G, K, Og)
-    cols = np.matmul(w_t, g.reshape(n, groups, c_out // groups, -1))  # (N, G, K, L)
-    cols = cols.reshape(n, groups * c_per_group, kh, kw, *out_hw)
+    w_cols = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)  # (G, K, Og)
+    cols = np.matmul(w_cols, _rows_batch_last(g, groups))  # (G, K, Ho*Wo*N)
+    cols = cols.reshape(groups * c_per_group, kh, kw, *out_hw, n)
     top, bottom, left, right = padding
-    xpad = np.zeros((n, groups * c_per_group, input_hw[0] + top + bottom,
-                     input_hw[1] + left + right), dtype=g.dtype)
-    # col2im: each kernel tap adds its columns back where it read them (taps may overlap)
+    xpad = np.zeros((groups * c_per_group, input_hw[0] + top + bottom,
+                     input_hw[1] + left + right, n), dtype=g.dtype)
+    # col2im: each kernel tap adds its columns back where it read them (taps may overlap);
+    # tap_slice's NCHW slices minus the batch axis are the CHWN slices
     for p in range(kh):
         for q in range(kw):
-            xpad[tap_slice(p, q, out_hw, stride, dilation)] += cols[:, :, p, q]
-    return xpad[:, :, top:top + input_hw[0], left:left + input_hw[1]]
+            xpad[tap_slice(p, q, out_hw, stride, dilation)[1:]] += cols[:, p, q]
+    crop = xpad[:, top:top + input_hw[0], left:left + input_hw[1]]
+    return np.ascontiguousarray(crop.transpose(3, 0, 1, 2))
 
 
 def _conv2d_weight_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, stride: Pair,
                                padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
     n, c_in = x.shape[:2]
     c_out, out_hw = g.shape[1], g.shape[2:]
-    cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups)  # (N, G, K, L)
-    g_cols = g.reshape(n, groups, c_out // groups, -1)  # (N, G, Og, L)
-    # dw[g, o, k] = sum_{n, l} g[n, g, o, l] cols[n, g, k, l]: contract n and l in one product
-    lhs = g_cols.transpose(1, 2, 0, 3).reshape(groups, c_out // groups, -1)
-    rhs = cols.transpose(1, 0, 3, 2).reshape(groups, -1, cols.shape[2])
-    dw = np.matmul(lhs, rhs)
+    if out_hw[0] * out_hw[1] < _SMALL_MAP:
+        cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups, "batch_last")
+        g_rows = _rows_batch_last(g, groups)
+    else:
+        cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups, "group")
+        g_rows = g.reshape(n, groups, c_out // groups, -1).transpose(1, 2, 0, 3)
+    # dw[g, o, k] = sum over samples and pixels of g[g, o, .] cols[g, k, .]: one product/group
+    dw = np.matmul(g_rows.reshape(groups, c_out // groups, -1), cols.transpose(0, 2, 1))
     return dw.reshape(c_out, c_in // groups, *kernel_hw)
 
 

@@ -112,15 +112,21 @@ def _max_pool2d_kernel(x: np.ndarray, *, kernel_hw: Pair, stride: Pair,
 
 def _first_argmax_tap(xpad: np.ndarray, out_hw: Pair, kernel_hw: Pair,
                       stride: Pair) -> np.ndarray:
-    """For each output, the index (into ``_taps``) of the first maximum of its window."""
+    """For each output, the index (into ``_taps``) of the first maximum of its window.
+
+    Masked numpy writes (``copyto(where=)``, ``np.where``) cost ~30x plain arithmetic on random
+    masks, so the scan is arithmetic: taps come in increasing order, hence the index of the last
+    strict improvement is ``maximum(index, improved * position)``.
+    """
     taps = _taps(kernel_hw)
     best = xpad[tap_slice(*taps[0], out_hw, stride, _NO_DILATION)].copy()
     index = np.zeros(best.shape, dtype=np.int32)
+    improved = np.empty(best.shape, dtype=bool)
     for position, tap in enumerate(taps[1:], start=1):
         values = xpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)]
-        better = values > best  # strict: an equal later value does not replace the first max
-        np.copyto(best, values, where=better)
-        index[better] = position
+        np.greater(values, best, out=improved)  # strict: a later tie keeps the first max
+        np.maximum(best, values, out=best)
+        np.maximum(index, improved * np.int32(position), out=index)
     return index
 
 
@@ -131,10 +137,10 @@ def _max_pool2d_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, st
     top, bottom, left, right = padding
     dxpad = np.zeros(x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right),
                      dtype=g.dtype)
-    zero = np.zeros((), dtype=g.dtype)
     for position, tap in enumerate(_taps(kernel_hw)):
-        dxpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] += np.where(index == position, g,
-                                                                          zero)
+        # g times a 0/1 mask, not np.where (see _first_argmax_tap); a NaN in g spreads over its
+        # window, where PyTorch keeps it at the maximum
+        dxpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] += g * (index == position)
     return dxpad[:, :, top:top + x.shape[2], left:left + x.shape[3]]
 
 
@@ -145,8 +151,7 @@ def _max_pool2d_gather_kernel(x: np.ndarray, t: np.ndarray, *, kernel_hw: Pair, 
     tpad = pad_nchw(t, padding)
     out = np.zeros(index.shape, dtype=t.dtype)
     for position, tap in enumerate(_taps(kernel_hw)):
-        np.copyto(out, tpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)],
-                  where=index == position)
+        out += tpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] * (index == position)
     return out
 
 

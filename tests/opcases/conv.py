@@ -190,6 +190,10 @@ CASES = [
     _conv_case("conv2d_per_side_pad", (1, 2, 4, 4), (2, 2, 3, 3), padding=(0, 1, 2, 1)),
     _conv_case("conv2d_dilation", (1, 2, 7, 6), (2, 2, 2, 2), dilation=(2, 3), padding=(2, 1)),
     _conv_case("conv2d_groups", (1, 4, 5, 4), (6, 2, 2, 2), groups=2, stride=(1, 2)),
+    # maps of 64+ output pixels take the per-sample ("sample"/"group") im2col layouts
+    _conv_case("conv2d_large_map", (2, 2, 9, 10), (3, 2, 2, 2), padding=(0, 1, 0, 0)),
+    _conv_case("conv2d_large_map_groups", (1, 4, 17, 19), (4, 2, 2, 3), stride=(2, 1),
+               dilation=(1, 2), groups=2, padding=1),
     _conv_case("conv2d_depthwise", (2, 3, 5, 5), (3, 1, 3, 3), groups=3, padding="same"),
     Case("conv2d_symbolic_batch",
          lambda x: gd.conv2d(x, gd.constant(FIXED_W.astype(x.dtype)), stride=2),
