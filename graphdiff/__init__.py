@@ -13,7 +13,8 @@
 
 from . import ops as _ops  # registers every op
 from .api import *  # noqa: F403
-from .autodiff import grad, vjp
+from .autodiff import (checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacobian, jvp,
+                       vjp)
 from .errors import (DTypeError, GradientError, GraphdiffError, GraphError, InputError,
                      OnnxError, ShapeError, user_location)
 from .ir import Graph, Node, TensorType

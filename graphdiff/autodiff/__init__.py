@@ -1,5 +1,11 @@
-"""Automatic differentiation: reverse mode (grad, vjp)."""
+"""Automatic differentiation: reverse mode (grad, vjp), forward mode (jvp), Jacobians and second
+order (jacobian, hessian, hvp), custom rules (custom_jvp, custom_vjp), checkpointing."""
 
+from .checkpoint import checkpoint
+from .custom import custom_jvp, custom_vjp
+from .forward import jvp
+from .jacobian import hessian, hvp, jacobian
 from .reverse import grad, vjp
 
-__all__ = ["grad", "vjp"]
+__all__ = ["checkpoint", "custom_jvp", "custom_vjp", "grad", "hessian", "hvp", "jacobian", "jvp",
+           "vjp"]

@@ -2,12 +2,13 @@
 
 Families: ``source`` (placeholder, variable, constant, fill), ``elementwise``, ``reduce``,
 ``shape``, ``index`` (slicing, take), ``join`` (concatenate, pad), ``linalg``, ``random``,
-``conv``, ``pool``, ``einsum``; ``special`` holds kernels numpy lacks (erf).
+``conv``, ``pool``, ``einsum``; ``special`` holds kernels numpy lacks (erf); ``custom`` holds
+the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint).
 """
 
 from ..ir.node import OPS
-from . import (conv, einsum, elementwise, index, join, linalg, pool, random, reduce, shape, source,
-               special)
+from . import (conv, custom, einsum, elementwise, index, join, linalg, pool, random, reduce, shape,
+               source, special)
 
-__all__ = ["OPS", "conv", "einsum", "elementwise", "index", "join", "linalg", "pool", "random",
-           "reduce", "shape", "source", "special"]
+__all__ = ["OPS", "conv", "custom", "einsum", "elementwise", "index", "join", "linalg", "pool",
+           "random", "reduce", "shape", "source", "special"]
