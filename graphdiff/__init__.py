@@ -46,4 +46,17 @@ def _require_variable(node: Node) -> None:
         raise GraphdiffError(f"expected a variable, got {node!r} (at {user_location()})")
 
 
+_ONNX_NAMES = ("export_onnx", "export_training_step", "import_onnx")
+
+
+def __getattr__(name: str):
+    # graphdiff.onnx imports the onnx package, which would double graphdiff's import time:
+    # it loads on first use of one of its names.
+    if name in _ONNX_NAMES:
+        from . import onnx as _onnx
+
+        return getattr(_onnx, name)
+    raise AttributeError(f"module 'graphdiff' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

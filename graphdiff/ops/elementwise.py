@@ -77,10 +77,13 @@ abs_ = unary("abs", np.abs, lambda x, y: sign(x), onnx="Abs", infer=unary_numeri
 sign = unary("sign", np.sign, None, onnx="Sign", infer=unary_numeric)
 exp = unary("exp", np.exp, lambda x, y: y, onnx="Exp")                             # e^x
 log = unary("log", np.log, lambda x, y: reciprocal(x), onnx="Log")                 # 1/x
-log1p = unary("log1p", np.log1p, lambda x, y: reciprocal(add(x, scalar(1, x))), onnx=None)
-expm1 = unary("expm1", np.expm1, lambda x, y: add(y, scalar(1, y)), onnx=None)     # e^x
+log1p = unary("log1p", np.log1p, lambda x, y: reciprocal(add(x, scalar(1, x))),
+              onnx=lambda ctx, n, i: ctx.op("Log", [ctx.op("Add", [i[0], ctx.scalar(1, n)])]))
+expm1 = unary("expm1", np.expm1, lambda x, y: add(y, scalar(1, y)),           # e^x
+              onnx=lambda ctx, n, i: ctx.op("Sub", [ctx.op("Exp", i), ctx.scalar(1, n)]))
 sqrt = unary("sqrt", np.sqrt, lambda x, y: div(scalar(0.5, y), y), onnx="Sqrt")    # 1/(2 sqrt x)
-square = unary("square", np.square, lambda x, y: mul(scalar(2, x), x), onnx=None,  # 2x
+square = unary("square", np.square, lambda x, y: mul(scalar(2, x), x),            # 2x
+               onnx=lambda ctx, n, i: ctx.op("Mul", [i[0], i[0]]),
                infer=unary_numeric)
 reciprocal = unary("reciprocal", np.reciprocal, lambda x, y: neg(square(y)),       # -1/x^2
                    onnx="Reciprocal")
@@ -111,7 +114,9 @@ def _not_type(types: Sequence[TensorType]) -> TensorType:
 isnan = defop("isnan", _float_to_bool, np.isnan, elementwise=True, out_arg=True,
               differentiable=False, onnx="IsNaN")
 isfinite = defop("isfinite", _float_to_bool, np.isfinite, elementwise=True, out_arg=True,
-                 differentiable=False, onnx=None)
+                 differentiable=False,
+                 onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Or", [ctx.op("IsNaN", i),
+                                                                     ctx.op("IsInf", i)])]))
 logical_not = defop("logical_not", _not_type, np.logical_not, elementwise=True, out_arg=True,
                     differentiable=False, onnx="Not")
 
@@ -143,7 +148,8 @@ def _cast_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     return cast(tangents[0], dtype=node.dtype) if node.dtype.kind == "f" else None
 
 
-cast = defop("cast", _cast_type, _cast_kernel, elementwise=True, out_arg=True, onnx="Cast",
+cast = defop("cast", _cast_type, _cast_kernel, elementwise=True, out_arg=True,
+             onnx=lambda ctx, n, i: ctx.op("Cast", i, to=ctx.elem_type(n.dtype)),
              vjp=_cast_vjp, jvp=_cast_jvp, doc="Convert to another dtype (numpy astype).")
 
 
@@ -234,7 +240,9 @@ less_equal = binary("less_equal", np.less_equal, onnx="LessOrEqual", infer=compa
 greater = binary("greater", np.greater, onnx="Greater", infer=compare)
 greater_equal = binary("greater_equal", np.greater_equal, onnx="GreaterOrEqual", infer=compare)
 equal = binary("equal", np.equal, onnx="Equal", infer=compare, commutative=True)
-not_equal = binary("not_equal", np.not_equal, onnx=None, infer=compare, commutative=True)
+not_equal = binary("not_equal", np.not_equal,
+                   onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Equal", i)]),
+                   infer=compare, commutative=True)
 logical_and = binary("logical_and", np.logical_and, onnx="And", infer=logical, commutative=True)
 logical_or = binary("logical_or", np.logical_or, onnx="Or", infer=logical, commutative=True)
 

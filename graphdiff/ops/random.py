@@ -48,8 +48,12 @@ def _normal_kernel(*, shape: tuple[int, ...], dtype: np.dtype, stream: RandomStr
 
 
 random_uniform = defop("random_uniform", _random_type, _uniform_kernel, effectful=True,
-                       differentiable=False, shape_attrs=("shape",), onnx="RandomUniform",
+                       differentiable=False, shape_attrs=("shape",),
+                       onnx=lambda ctx, n, i: ctx.random("RandomUniformLike", n, low=n.attrs["low"],
+                                                         high=n.attrs["high"]),
                        doc="Uniform samples in [low, high); a new draw at every call.")
 random_normal = defop("random_normal", _random_type, _normal_kernel, effectful=True,
-                      differentiable=False, shape_attrs=("shape",), onnx="RandomNormal",
+                      differentiable=False, shape_attrs=("shape",),
+                      onnx=lambda ctx, n, i: ctx.random("RandomNormalLike", n, mean=n.attrs["mean"],
+                                                        scale=n.attrs["std"]),
                       doc="Normal samples N(mean, std^2); a new draw at every call.")

@@ -53,7 +53,8 @@ def _sum_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
 
 
 sum_ = defop(
-    "sum", _bool_to_int_sum_type, _sum_kernel, out_arg=True, onnx="ReduceSum",
+    "sum", _bool_to_int_sum_type, _sum_kernel, out_arg=True,
+    onnx=lambda ctx, n, i: ctx.reduce("ReduceSum", n, i),
     doc="Sum over axes.",
     vjp=lambda node, g: [expand_reduced(g, node.inputs[0], **node.attrs)],
     jvp=lambda node, t: sum_(t[0], **node.attrs))
@@ -94,10 +95,12 @@ def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
 
 
 max_ = defop("max", _nonempty_reduce_type, _extremum_kernel(np.max), out_arg=True,
-             onnx="ReduceMax", vjp=_extremum_vjp, jvp=_extremum_jvp,
+             onnx=lambda ctx, n, i: ctx.reduce("ReduceMax", n, i),
+             vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Maximum over axes; NaN propagates as in numpy.")
 min_ = defop("min", _nonempty_reduce_type, _extremum_kernel(np.min), out_arg=True,
-             onnx="ReduceMin", vjp=_extremum_vjp, jvp=_extremum_jvp,
+             onnx=lambda ctx, n, i: ctx.reduce("ReduceMin", n, i),
+             vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Minimum over axes; NaN propagates as in numpy.")
 
 
@@ -131,7 +134,8 @@ def _prod_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
 
 
 prod = defop(
-    "prod", _reduce_type, _prod_kernel, out_arg=True, onnx="ReduceProd",
+    "prod", _reduce_type, _prod_kernel, out_arg=True,
+    onnx=lambda ctx, n, i: ctx.reduce("ReduceProd", n, i),
     doc="Product over axes.",
     vjp=lambda node, g: [E.mul(expand_reduced(g, node.inputs[0], **node.attrs),
                                _prod_partial(node))],
@@ -152,7 +156,9 @@ def _argmax_kernel(x: np.ndarray, *, axis: int, keepdims: bool) -> np.ndarray:
     return np.argmax(x, axis=axis, keepdims=keepdims)
 
 
-argmax = defop("argmax", _argmax_type, _argmax_kernel, differentiable=False, onnx="ArgMax",
+argmax = defop("argmax", _argmax_type, _argmax_kernel, differentiable=False,
+               onnx=lambda ctx, n, i: ctx.op("ArgMax", i, axis=n.attrs["axis"],
+                                             keepdims=int(n.attrs["keepdims"])),
                doc="Index of the first maximum along one axis (int64).")
 
 
@@ -168,7 +174,8 @@ def _dim_product_kernel(*, dims: tuple[int, ...], dtype: np.dtype) -> np.ndarray
 
 
 dim_product = defop("dim_product", _dim_product_type, _dim_product_kernel,
-                    differentiable=False, shape_attrs=("dims",), onnx=None,
+                    differentiable=False, shape_attrs=("dims",),
+                    onnx=lambda ctx, n, i: ctx.dim_product(n.attrs["dims"], n.attrs["dtype"]),
                     doc="The product of some dimensions as a scalar; symbols resolve per call.")
 
 

@@ -49,7 +49,8 @@ def _reshape_kernel(x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
 
 
 reshape = defop("reshape", _reshape_type, _reshape_kernel, view=True, shape_attrs=("shape",),
-                onnx=None, doc="Same elements, new shape (a view when numpy can make one).",
+                onnx=lambda ctx, n, i: ctx.op("Reshape", [i[0], ctx.shape(n.shape)], allowzero=1),
+                doc="Same elements, new shape (a view when numpy can make one).",
                 vjp=lambda node, g: [reshape(g, shape=node.inputs[0].shape)],
                 jvp=lambda node, t: reshape(t[0], shape=node.shape))
 
@@ -71,7 +72,8 @@ def inverse_perm(perm: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argsort(perm))
 
 
-transpose = defop("transpose", _transpose_type, _transpose_kernel, view=True, onnx="Transpose",
+transpose = defop("transpose", _transpose_type, _transpose_kernel, view=True,
+                  onnx=lambda ctx, n, i: ctx.op("Transpose", i, perm=list(n.attrs["perm"])),
                   doc="Permute axes (a view).",
                   vjp=lambda node, g: [transpose(g, perm=inverse_perm(node.attrs["perm"]))],
                   jvp=lambda node, t: transpose(t[0], perm=node.attrs["perm"]))
@@ -103,7 +105,8 @@ def _broadcast_to_vjp(node: Node, g: Node) -> list[Node]:
 
 
 broadcast_to = defop("broadcast_to", _broadcast_to_type, _broadcast_to_kernel, view=True,
-                     shape_attrs=("shape",), onnx=None, vjp=_broadcast_to_vjp,
+                     shape_attrs=("shape",), vjp=_broadcast_to_vjp,
+                     onnx=lambda ctx, n, i: ctx.op("Expand", [i[0], ctx.shape(n.shape)]),
                      jvp=lambda node, t: broadcast_to(t[0], shape=node.shape),
                      doc="Broadcast to a shape, numpy rules (a read-only view).")
 

@@ -89,6 +89,7 @@ def _fill_kernel(*, value: float, dtype: np.dtype, shape: tuple[int, ...]) -> np
 
 
 FILL = defop("fill", _fill_type, _fill_kernel, differentiable=False, shape_attrs=("shape",),
+             onnx=lambda ctx, n, i: ctx.fill(n.attrs["value"], n.dtype, n.shape),
              doc="An array of one value; its shape may be symbolic (resolved per call).")
 
 

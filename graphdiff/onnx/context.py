@@ -1,0 +1,194 @@
+"""The export context: what an op's ONNX mapping receives, and the protocol it follows.
+
+An op declares its ONNX mapping in its ``defop(..., onnx=...)``:
+
+* a string names an ONNX op with the same inputs, no attributes and one output
+  (``onnx="Exp"``);
+* a callable ``onnx(ctx, node, inputs) -> str`` emits whatever ONNX nodes compute ``node`` from
+  the ONNX value names ``inputs`` (one per operand, in order) and returns the name of the value
+  holding the result. It uses only this context: ``ctx.op`` emits a node, ``ctx.constant`` an
+  initializer, ``ctx.shape``/``ctx.dim`` turn possibly symbolic dims into int64 tensors computed
+  from the ``Shape`` of the inputs that define the symbols, ``ctx.reduce`` handles the axes of
+  reductions for the target opset, ``ctx.inline`` exports a body graph (fused nodes lower back
+  to standard ops this way).
+
+>>> import numpy as np
+>>> ctx = ExportContext(opset=18)
+>>> ctx.declare_dims("x", ("n", 4))
+>>> flat = ctx.op("Reshape", ["x", ctx.shape(("4*n",))], allowzero=1)
+>>> [(node.op_type, list(node.input)) for node in ctx.nodes][:2]
+[('Shape', ['x']), ('Mul', ['const_1', 'Shape_2'])]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import OnnxError
+from ..ir.node import Node
+from ..ir.types import Dim
+from .dims import DimExpr, parse_dim
+from .dtypes import onnx_elem_type
+
+_DIM_OPERATORS = {"+": "Add", "-": "Sub", "*": "Mul", "//": "Div"}
+
+
+class ExportContext:
+    """Accumulates the nodes and initializers of one ONNX graph being exported."""
+
+    def __init__(self, opset: int) -> None:
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.values: dict[Node, str] = {}
+        self._taken: set[str] = set()
+        self._counter = 0
+        self._dim_sources: dict[str, tuple[str, int]] = {}
+        self._dim_values: dict[Dim, str] = {}
+        self._constants: dict[tuple, str] = {}
+
+    # --- names ----------------------------------------------------------------------------------
+
+    def fresh(self, hint: str) -> str:
+        """A value name not used yet in this graph, derived from ``hint``."""
+        self._counter += 1
+        name = f"{hint}_{self._counter}"
+        while name in self._taken:
+            self._counter += 1
+            name = f"{hint}_{self._counter}"
+        self._taken.add(name)
+        return name
+
+    def claim(self, name: str) -> str:
+        """Reserve a user-visible name (an input, an output, a variable), made unique."""
+        candidate, suffix = name, 1
+        while candidate in self._taken:
+            candidate = f"{name}_{suffix}"
+            suffix += 1
+        self._taken.add(candidate)
+        return candidate
+
+    # --- emitting -------------------------------------------------------------------------------
+
+    def op(self, op_type: str, inputs: Sequence[str], *, outputs: int = 1,
+           **attrs: Any) -> Any:
+        """Emit one ONNX node; returns its output name (a list when ``outputs > 1``)."""
+        names = [self.fresh(op_type) for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
+        return names[0] if outputs == 1 else names
+
+    def constant(self, value: Any, dtype: Any = None) -> str:
+        """An initializer holding ``value`` (small equal constants are shared)."""
+        array = np.asarray(value, dtype=dtype)
+        onnx_elem_type(array.dtype)
+        key = (array.dtype.str, array.shape, array.tobytes()) if array.size <= 64 else None
+        if key is not None and key in self._constants:
+            return self._constants[key]
+        name = self.fresh("const")
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        if key is not None:
+            self._constants[key] = name
+        return name
+
+    def scalar(self, value: float, like: Node | np.dtype) -> str:
+        """A rank-0 initializer with the dtype of ``like`` (a node or a dtype)."""
+        return self.constant(np.asarray(value, dtype=getattr(like, "dtype", like)))
+
+    def fill(self, value: float, dtype: np.dtype, shape: Sequence[Dim]) -> str:
+        """A tensor of ``shape`` (possibly symbolic) holding ``value`` everywhere."""
+        tensor = numpy_helper.from_array(np.asarray([value], dtype=dtype), "value")
+        return self.op("ConstantOfShape", [self.shape(shape)], value=tensor)
+
+    def random(self, op_type: str, node: Node, **attrs: float) -> str:
+        """``RandomUniformLike``/``RandomNormalLike`` over a (possibly symbolic) shape, seeded by
+        the node's stream (onnxruntime draws its own numbers: same distribution, other values)."""
+        like = self.fill(0.0, node.dtype, node.shape)
+        return self.op(op_type, [like], dtype=self.elem_type(node.dtype),
+                       seed=float(node.attrs["stream"].seed), **attrs)
+
+    def elem_type(self, dtype: np.dtype) -> int:
+        """The ONNX element type code of a numpy dtype (for ``Cast(to=...)``)."""
+        return onnx_elem_type(dtype)
+
+    # --- symbolic dims --------------------------------------------------------------------------
+
+    def declare_dims(self, value: str, shape: Sequence[Dim]) -> None:
+        """Record that the graph input ``value`` defines the symbols in its ``shape``."""
+        for axis, dim in enumerate(shape):
+            if isinstance(dim, str):
+                self._dim_sources.setdefault(dim, (value, axis))
+
+    def dim(self, dim: Dim) -> str:
+        """An int64 tensor of shape [1] holding ``dim``, computed in the graph when symbolic."""
+        if dim in self._dim_values:
+            return self._dim_values[dim]
+        if isinstance(dim, int):
+            name = self.constant(np.array([dim], np.int64))
+        elif dim in self._dim_sources:
+            value, axis = self._dim_sources[dim]
+            name = self.op("Shape", [value], start=axis, end=axis + 1)
+        else:
+            name = self._dim_expression(parse_dim(dim), dim)
+        self._dim_values[dim] = name
+        return name
+
+    def _dim_expression(self, expr: DimExpr, text: str) -> str:
+        if isinstance(expr, int):
+            return self.dim(expr)
+        if isinstance(expr, str):
+            if expr not in self._dim_sources:
+                known = ", ".join(sorted(self._dim_sources)) or "none"
+                raise OnnxError(f"symbolic dimension {text!r} uses {expr!r}, which no graph "
+                                f"input defines (inputs define: {known})")
+            return self.dim(expr)
+        operator, left, right = expr
+        return self.op(_DIM_OPERATORS[operator], [self._dim_expression(left, text),
+                                                  self._dim_expression(right, text)])
+
+    def shape(self, dims: Sequence[Dim]) -> str:
+        """A 1-D int64 tensor holding ``dims``: a constant when static, else a Concat."""
+        if all(isinstance(d, int) for d in dims):
+            return self.constant(np.array(dims, np.int64).reshape(len(dims)))
+        return self.op("Concat", [self.dim(d) for d in dims], axis=0)
+
+    def dim_product(self, dims: Sequence[Dim], dtype: np.dtype) -> str:
+        """A scalar of ``dtype`` holding the product of ``dims`` (static or symbolic)."""
+        if all(isinstance(d, int) for d in dims):
+            return self.constant(np.asarray(np.prod(dims, dtype=np.int64), dtype=dtype))
+        product = self.op("ReduceProd", [self.shape(dims)], keepdims=0)
+        return self.op("Cast", [product], to=self.elem_type(dtype))
+
+    # --- shared lowerings -----------------------------------------------------------------------
+
+    def reduce(self, op_type: str, node: Node, inputs: Sequence[str]) -> str:
+        """A reduction over ``node.attrs['axes']`` with ``keepdims``, for this opset (axes are an
+        input from opset 13 for ReduceSum and 18 for the others, an attribute before)."""
+        axes = list(node.attrs["axes"])
+        keepdims = int(bool(node.attrs["keepdims"]))
+        (x,) = inputs
+        source = node.inputs[0]
+        if source.dtype != node.dtype:  # numpy sums bool and small ints in int64
+            x = self.op("Cast", [x], to=self.elem_type(node.dtype))
+        if not axes:  # ONNX reads empty axes as "all axes"; ours means "none"
+            return self.op("Identity", [x])
+        axes_as_input = self.opset >= (13 if op_type == "ReduceSum" else 18)
+        if axes_as_input:
+            return self.op(op_type, [x, self.constant(np.array(axes, np.int64))],
+                           keepdims=keepdims)
+        return self.op(op_type, [x], axes=axes, keepdims=keepdims)
+
+    def inline(self, outputs: Sequence[Node], bindings: Mapping[Node, str]) -> list[str]:
+        """Export the nodes computing ``outputs``, with the nodes in ``bindings`` (a body's
+        placeholders, typically) taken as the given ONNX values. Returns the outputs' names."""
+        from .export import emit_nodes
+
+        saved = dict(self.values)
+        self.values.update(bindings)
+        names = emit_nodes(self, outputs)
+        self.values = {**saved, **{k: v for k, v in self.values.items() if k not in bindings}}
+        return names

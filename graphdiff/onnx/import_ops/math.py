@@ -1,0 +1,339 @@
+"""Import of ONNX elementwise math, casts, matrix products and reductions.
+
+ONNX requires one dtype for both operands of a binary op, as graphdiff's IR does, so most ops
+map one to one. Where ONNX and numpy differ (integer ``Div`` truncates, integer ``Pow`` stays
+integer, reductions take axes as an input from some opset on) the mapping says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphdiff as gd
+
+from ...errors import OnnxError
+from ...ir.node import Node
+from ...ops import elementwise as E
+from ..dtypes import numpy_dtype
+from ..importer import ImportContext, OnnxNode, onnx_import
+
+
+def _same(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    tensors = [ctx.tensor(node, i) for i in range(len(node.inputs))]
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) > 1:
+        raise node.fail(f"operands have different dtypes {sorted(d.name for d in dtypes)}")
+    if node.opset < 7 and node.int("broadcast", 0) and len(tensors) == 2:
+        tensors[1] = _legacy_broadcast(node, tensors[0], tensors[1])
+    return tensors
+
+
+def _legacy_broadcast(node: OnnxNode, a: Node, b: Node) -> Node:
+    """Before opset 7, ``broadcast=1`` aligns b with a's axes from ``axis`` on (default: the
+    trailing axes), not numpy-style from the right."""
+    axis = node.int("axis", a.ndim - b.ndim)
+    axis = axis + a.ndim if axis < 0 else axis
+    trailing = a.ndim - axis - b.ndim
+    if trailing < 0:
+        raise node.fail(f"cannot broadcast {b.shape} into {a.shape} at axis {axis}")
+    return gd.reshape(b, tuple(b.shape) + (1,) * trailing) if trailing else b
+
+
+_UNARY = {
+    "Abs": E.abs_, "Neg": E.neg, "Exp": E.exp, "Log": E.log, "Sqrt": E.sqrt,
+    "Reciprocal": E.reciprocal, "Sin": E.sin, "Cos": E.cos, "Tanh": E.tanh,
+    "Sigmoid": E.sigmoid, "Relu": E.relu, "Erf": E.erf, "Floor": E.floor, "Ceil": E.ceil,
+    "Sign": E.sign, "IsNaN": E.isnan, "Not": E.logical_not, "Identity": E.stop_gradient,
+}
+
+
+@onnx_import(*_UNARY)
+def _unary(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    if node.proto.op_type == "Identity":
+        return [x]  # no node at all: Identity is the identity in graphdiff too
+    return [_UNARY[node.proto.op_type](x)]
+
+
+_BINARY = {
+    "Add": E.add, "Sub": E.sub, "Mul": E.mul, "Equal": E.equal, "Less": E.less,
+    "LessOrEqual": E.less_equal, "Greater": E.greater, "GreaterOrEqual": E.greater_equal,
+    "And": E.logical_and, "Or": E.logical_or, "Xor": E.not_equal,
+}
+
+
+@onnx_import(*_BINARY)
+def _binary(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    a, b = _same(ctx, node)
+    if a.dtype == np.bool_ and node.proto.op_type in ("Add", "Sub", "Mul"):
+        raise node.fail("arithmetic on bool tensors is not defined")
+    return [_BINARY[node.proto.op_type](a, b)]
+
+
+def _truncate(x: Node) -> Node:
+    """Round toward zero (C's integer division), from floor and ceil."""
+    return E.where(E.less(x, gd.constant(np.zeros((), x.dtype))), E.ceil(x), E.floor(x))
+
+
+@onnx_import("Div")
+def _div(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    a, b = _same(ctx, node)
+    if a.dtype.kind == "f":
+        return [E.div(a, b)]
+    quotient = E.div(gd.astype(a, "float64"), gd.astype(b, "float64"))
+    return [gd.astype(_truncate(quotient), a.dtype)]
+
+
+@onnx_import("Mod")
+def _mod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    a, b = _same(ctx, node)
+    fmod = node.int("fmod", 0)
+    wide = np.dtype(np.float64)
+    fa, fb = gd.astype(a, wide), gd.astype(b, wide)
+    quotient = E.div(fa, fb)
+    # fmod: a - b * trunc(a / b) (sign of a); mod: a - b * floor(a / b) (sign of b)
+    whole = _truncate(quotient) if fmod else E.floor(quotient)
+    return [gd.astype(E.sub(fa, E.mul(fb, whole)), a.dtype)]
+
+
+@onnx_import("Pow")
+def _pow(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    base, exponent = ctx.tensor(node, 0), ctx.tensor(node, 1)
+    if base.dtype.kind == "f":
+        return [E.pow_(base, gd.astype(exponent, base.dtype))]
+    wide = np.dtype(np.float64)
+    return [gd.astype(E.pow_(gd.astype(base, wide), gd.astype(exponent, wide)), base.dtype)]
+
+
+@onnx_import("Max", "Min", "Sum", "Mean")
+def _variadic(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    tensors = _same(ctx, node)
+    combine = {"Max": E.maximum, "Min": E.minimum, "Sum": E.add, "Mean": E.add}
+    result = tensors[0]
+    for other in tensors[1:]:
+        result = combine[node.proto.op_type](result, other)
+    if node.proto.op_type == "Mean":
+        result = E.div(result, gd.constant(np.asarray(len(tensors), result.dtype)))
+    if len(tensors) == 1:
+        result = gd.broadcast_to(result, result.shape)
+    return [result]
+
+
+@onnx_import("Where")
+def _where(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    condition = ctx.tensor(node, 0)
+    a, b = ctx.tensor(node, 1), ctx.tensor(node, 2)
+    if a.dtype != b.dtype:
+        raise node.fail(f"operands have different dtypes {a.dtype.name}, {b.dtype.name}")
+    return [E.where(condition, a, b)]
+
+
+@onnx_import("Cast")
+def _cast(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    to = node.int("to")
+    if to is None:
+        raise node.fail("attribute 'to' is required")
+    return [gd.astype(ctx.tensor(node, 0), numpy_dtype(to, node.label))]
+
+
+@onnx_import("CastLike")
+def _cast_like(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    return [gd.astype(ctx.tensor(node, 0), ctx.tensor(node, 1).dtype)]
+
+
+@onnx_import("Clip")
+def _clip(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    if node.opset < 11:
+        low, high = node.float("min"), node.float("max")
+        low = None if low is None else gd.constant(np.asarray(low, x.dtype))
+        high = None if high is None else gd.constant(np.asarray(high, x.dtype))
+    else:
+        low, high = ctx.tensor(node, 1, optional=True), ctx.tensor(node, 2, optional=True)
+    if low is not None:
+        x = E.maximum(x, low)
+    if high is not None:
+        x = E.minimum(x, high)
+    return [x]
+
+
+# --- activations (composites of primitives) ------------------------------------------------------
+
+def _scalar(x: Node, value: float) -> Node:
+    return gd.constant(np.asarray(value, x.dtype))
+
+
+@onnx_import("LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softsign",
+             "Softplus", "ThresholdedRelu", "Mish", "Gelu", "Swish", "PRelu", "Tan", "Sinh",
+             "Cosh", "Asinh", "Acosh", "Atanh", "Shrink")
+def _activation(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    op = node.proto.op_type
+    zero, one = _scalar(x, 0), _scalar(x, 1)
+    if op == "LeakyRelu":
+        return [E.where(E.less(x, zero), E.mul(x, _scalar(x, node.float("alpha", 0.01))), x)]
+    if op == "PRelu":
+        slope = ctx.tensor(node, 1)
+        if node.opset < 7 and slope.ndim == 1 and x.ndim > 2:  # one slope per channel
+            slope = gd.reshape(slope, (slope.shape[0],) + (1,) * (x.ndim - 2))
+        return [E.where(E.less(x, zero), x * slope, x)]
+    if op in ("Elu", "Celu", "Selu"):
+        alpha = node.float("alpha", {"Elu": 1.0, "Celu": 1.0,
+                                     "Selu": 1.67326319217681884765625}[op])
+        gamma = node.float("gamma", 1.05070102214813232421875) if op == "Selu" else 1.0
+        inner = E.div(x, _scalar(x, alpha)) if op == "Celu" else x
+        negative = E.mul(_scalar(x, alpha), E.expm1(inner))
+        return [E.mul(_scalar(x, gamma), E.where(E.less(x, zero), negative, x))]
+    if op == "HardSigmoid":
+        line = x * node.float("alpha", 0.2) + node.float("beta", 0.5)
+        return [E.minimum(E.maximum(line, zero), one)]
+    if op == "HardSwish":
+        return [x * E.minimum(E.maximum(x * (1 / 6) + 0.5, zero), one)]
+    if op == "Softsign":
+        return [E.div(x, E.add(one, E.abs_(x)))]
+    if op == "Softplus":
+        return [gd.softplus(x)]
+    if op == "ThresholdedRelu":
+        return [E.where(E.greater(x, _scalar(x, node.float("alpha", 1.0))), x, zero)]
+    if op == "Mish":
+        return [x * E.tanh(gd.softplus(x))]
+    if op == "Swish":
+        return [x * E.sigmoid(x * node.float("alpha", 1.0))]
+    if op == "Gelu":
+        return [gd.gelu(x, approximate=node.string("approximate", "none"))]
+    if op == "Shrink":
+        bias, lambd = _scalar(x, node.float("bias", 0.0)), _scalar(x, node.float("lambd", 0.5))
+        return [E.where(E.less(x, E.neg(lambd)), E.add(x, bias),
+                        E.where(E.greater(x, lambd), E.sub(x, bias), zero))]
+    half = _scalar(x, 0.5)
+    formulas = {
+        "Tan": lambda: E.div(E.sin(x), E.cos(x)),
+        "Sinh": lambda: E.mul(half, E.sub(E.exp(x), E.exp(E.neg(x)))),
+        "Cosh": lambda: E.mul(half, E.add(E.exp(x), E.exp(E.neg(x)))),
+        "Asinh": lambda: E.log(E.add(x, E.sqrt(E.add(E.square(x), one)))),
+        "Acosh": lambda: E.log(E.add(x, E.sqrt(E.sub(E.square(x), one)))),
+        "Atanh": lambda: E.mul(half, E.log(E.div(E.add(one, x), E.sub(one, x)))),
+    }
+    return [formulas[op]()]
+
+
+# --- matrix products -----------------------------------------------------------------------------
+
+@onnx_import("MatMul")
+def _matmul(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    a, b = _same(ctx, node)
+    return [gd.matmul(a, b)]
+
+
+@onnx_import("Gemm")
+def _gemm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    a, b = ctx.tensor(node, 0), ctx.tensor(node, 1)
+    c = ctx.tensor(node, 2, optional=True)
+    if node.int("transA", 0):
+        a = gd.transpose(a)
+    if node.int("transB", 0):
+        b = gd.transpose(b)
+    y = gd.matmul(a, b)
+    alpha, beta = node.float("alpha", 1.0), node.float("beta", 1.0)
+    if alpha != 1.0:
+        y = E.mul(y, _scalar(y, alpha))
+    if c is not None:
+        y = E.add(y, c if beta == 1.0 else E.mul(c, _scalar(c, beta)))
+    return [y]
+
+
+@onnx_import("Einsum")
+def _einsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    equation = node.string("equation")
+    if equation is None:
+        raise node.fail("attribute 'equation' is required")
+    return [gd.einsum(equation, *_same(ctx, node))]
+
+
+# --- reductions ----------------------------------------------------------------------------------
+
+def _axes(ctx: ImportContext, node: OnnxNode, axes_input_from: int) -> tuple[int, ...] | None:
+    """The reduction axes (None: all), from the attribute or, from ``axes_input_from`` on, the
+    optional second input; empty axes mean all unless ``noop_with_empty_axes``."""
+    if node.opset >= axes_input_from:
+        array = ctx.array(node, 1, optional=True)
+        axes = None if array is None else [int(a) for a in np.asarray(array).reshape(-1)]
+    else:
+        axes = node.ints("axes")
+    if not axes:
+        return () if node.int("noop_with_empty_axes", 0) else None
+    return tuple(axes)
+
+
+_REDUCTIONS = {
+    "ReduceSum": (13, lambda x, axes, keep: gd.sum(x, axes, keep)),
+    "ReduceMean": (18, lambda x, axes, keep: gd.mean(x, axes, keep)),
+    "ReduceMax": (18, lambda x, axes, keep: gd.max(x, axes, keep)),
+    "ReduceMin": (18, lambda x, axes, keep: gd.min(x, axes, keep)),
+    "ReduceProd": (18, lambda x, axes, keep: gd.prod(x, axes, keep)),
+    "ReduceSumSquare": (18, lambda x, axes, keep: gd.sum(E.mul(x, x), axes, keep)),
+    "ReduceL1": (18, lambda x, axes, keep: gd.sum(gd.abs(x), axes, keep)),
+    "ReduceL2": (18, lambda x, axes, keep: E.sqrt(gd.sum(E.mul(x, x), axes, keep))),
+    "ReduceLogSum": (18, lambda x, axes, keep: E.log(gd.sum(x, axes, keep))),
+    "ReduceLogSumExp": (18, lambda x, axes, keep: gd.logsumexp(x, axes, keep)),
+}
+
+
+@onnx_import(*_REDUCTIONS)
+def _reduce(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    since, reduce = _REDUCTIONS[node.proto.op_type]
+    axes = _axes(ctx, node, since)
+    keepdims = bool(node.int("keepdims", 1))
+    if axes == ():
+        return [x]
+    if node.proto.op_type in ("ReduceMax", "ReduceMin") and axes is None and 0 in x.shape:
+        raise node.fail("max/min over an empty tensor has no value")
+    result = reduce(x, axes, keepdims)
+    if result.dtype != x.dtype:  # numpy sums small ints in int64, means ints in float64
+        result = gd.astype(result, x.dtype)
+    return [result]
+
+
+@onnx_import("ArgMax", "ArgMin")
+def _arg(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = node.int("axis", 0)
+    keepdims = bool(node.int("keepdims", 1))
+    if node.int("select_last_index", 0):
+        # the last extremum is the first one of the reversed axis
+        size = x.shape[axis]
+        if not isinstance(size, int):
+            raise node.fail("select_last_index needs a static axis")
+        flipped = gd.take(x, gd.constant(np.arange(size - 1, -1, -1)), axis=axis)
+        index = _arg_first(node, flipped, axis, keepdims)
+        return [E.sub(gd.constant(np.asarray(size - 1, np.int64)), index)]
+    return [_arg_first(node, x, axis, keepdims)]
+
+
+def _arg_first(node: OnnxNode, x: Node, axis: int, keepdims: bool) -> Node:
+    if node.proto.op_type == "ArgMax":
+        return gd.argmax(x, axis, keepdims)
+    return gd.argmin(x, axis, keepdims)
+
+
+@onnx_import("Hardmax")
+def _hardmax(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = node.int("axis", -1 if node.opset >= 13 else 1)
+    if node.opset < 13:
+        raise OnnxError(f"{node.label}: Hardmax before opset 13 is not supported")
+    axis = axis % x.ndim
+    depth = x.shape[axis]
+    if not isinstance(depth, int):
+        raise node.fail("Hardmax needs a static axis")
+    index = gd.argmax(x, axis)
+    hot = gd.one_hot(index, depth, dtype=x.dtype)
+    return [gd.transpose(hot, _move_last_to(axis, x.ndim))]
+
+
+def _move_last_to(axis: int, ndim: int) -> list[int]:
+    order = list(range(ndim - 1))
+    order.insert(axis, ndim - 1)
+    return order
+

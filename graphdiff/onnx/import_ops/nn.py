@@ -1,0 +1,212 @@
+"""Import of ONNX neural-network ops: softmax, convolution, pooling, normalizations.
+
+Convolution and pooling map onto graphdiff's 2-D ops; 1-D ones gain a unit height axis.
+Normalizations are composites of primitives, as graphdiff's own ``layer_norm`` is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+import graphdiff as gd
+
+from ...ir.node import Node
+from ...ir.types import normalize_axis
+from ...ops import elementwise as E
+from ..importer import ImportContext, OnnxNode, onnx_import
+from .shape import product_dim
+
+
+@onnx_import("Softmax", "LogSoftmax")
+def _softmax(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    function = gd.softmax if node.proto.op_type == "Softmax" else gd.log_softmax
+    if node.opset >= 13:
+        return [function(x, axis=node.int("axis", -1))]
+    # before opset 13 the input is seen as a matrix: axes before ``axis`` and from it on
+    axis = normalize_axis(node.int("axis", 1), x.ndim)
+    matrix = gd.reshape(x, (product_dim(x.shape[:axis]), -1))
+    return [gd.reshape(function(matrix, axis=1), x.shape)]
+
+
+def _spatial(node: OnnxNode, name: str, default: int, rank: int) -> tuple[int, ...]:
+    values = node.ints(name)
+    if values is None:
+        return (default,) * rank
+    if len(values) != rank:
+        raise node.fail(f"{name} {values} must have {rank} entries")
+    return tuple(values)
+
+
+def _pads(node: OnnxNode, spatial: Sequence[int], kernel: Sequence[int],
+          strides: Sequence[int], dilations: Sequence[int]) -> tuple[int, ...]:
+    """(begin..., end...) padding per spatial axis, from ``pads`` or ``auto_pad``."""
+    rank = len(kernel)
+    auto_pad = node.string("auto_pad", "NOTSET")
+    if auto_pad in ("NOTSET", ""):
+        pads = node.ints("pads") or [0] * (2 * rank)
+        if len(pads) != 2 * rank or min(pads) < 0:
+            raise node.fail(f"pads {pads} must be {2 * rank} non-negative ints")
+        return tuple(pads)
+    if auto_pad == "VALID":
+        return (0,) * (2 * rank)
+    if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
+        raise node.fail(f"auto_pad {auto_pad!r} is not supported")
+    begin, end = [], []
+    for size, k, s, d in zip(spatial, kernel, strides, dilations):
+        if not isinstance(size, int):
+            raise node.fail("auto_pad SAME needs static spatial dims")
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begin.append(small if auto_pad == "SAME_UPPER" else large)
+        end.append(large if auto_pad == "SAME_UPPER" else small)
+    return tuple(begin + end)
+
+
+def _as_2d(x: Node, node: OnnxNode) -> tuple[Node, bool]:
+    if x.ndim == 3:
+        return gd.expand_dims(x, 2), True
+    if x.ndim != 4:
+        raise node.fail(f"only 1-D and 2-D {node.proto.op_type} are supported, got an input "
+                        f"of rank {x.ndim}")
+    return x, False
+
+
+def _pair_pads(pads: tuple[int, ...], one_d: bool) -> tuple[int, int, int, int]:
+    """ONNX (begin..., end...) to graphdiff's (top, bottom, left, right)."""
+    if one_d:
+        return 0, 0, pads[0], pads[1]
+    return pads[0], pads[2], pads[1], pads[3]
+
+
+@onnx_import("Conv")
+def _conv(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x, w = ctx.tensor(node, 0), ctx.tensor(node, 1)
+    b = ctx.tensor(node, 2, optional=True)
+    rank = x.ndim - 2
+    kernel = tuple(w.shape[2:])
+    strides = _spatial(node, "strides", 1, rank)
+    dilations = _spatial(node, "dilations", 1, rank)
+    pads = _pads(node, x.shape[2:], kernel, strides, dilations)
+    x2, one_d = _as_2d(x, node)
+    w2 = gd.expand_dims(w, 2) if one_d else w
+    pair = (lambda v: (1, v[0])) if one_d else (lambda v: tuple(v))
+    y = gd.conv2d(x2, w2, b, stride=pair(strides), padding=_pair_pads(pads, one_d),
+                  dilation=pair(dilations), groups=node.int("group", 1))
+    return [gd.squeeze(y, 2) if one_d else y]
+
+
+@onnx_import("MaxPool", "AveragePool")
+def _pool(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    rank = x.ndim - 2
+    kernel = node.ints("kernel_shape")
+    if kernel is None or len(kernel) != rank:
+        raise node.fail("kernel_shape is required, one entry per spatial axis")
+    strides = _spatial(node, "strides", 1, rank)
+    dilations = _spatial(node, "dilations", 1, rank)
+    if any(d != 1 for d in dilations):
+        raise node.fail("dilated pooling is not supported")
+    pads = _pads(node, x.shape[2:], kernel, strides, dilations)
+    if node.int("ceil_mode", 0):
+        for size, k, s, lo, hi in zip(x.shape[2:], kernel, strides, pads[:rank], pads[rank:]):
+            if not isinstance(size, int) or (size + lo + hi - k) % s:
+                raise node.fail("ceil_mode that changes the output size is not supported")
+    if len(node.proto.output) > 1 and node.proto.output[1]:
+        raise node.fail("the Indices output of MaxPool is not supported")
+    x2, one_d = _as_2d(x, node)
+    pair = (lambda v: (1, v[0])) if one_d else (lambda v: tuple(v))
+    padding = _pair_pads(pads, one_d)
+    if node.proto.op_type == "MaxPool":
+        y = gd.max_pool2d(x2, pair(kernel), pair(strides), padding)
+    else:
+        include = bool(node.int("count_include_pad", 0))
+        y = gd.avg_pool2d(x2, pair(kernel), pair(strides), padding, count_include_pad=include)
+    y = gd.squeeze(y, 2) if one_d else y
+    return [gd.astype(y, x.dtype)]  # graphdiff pools in floats; ONNX keeps integer dtypes
+
+
+@onnx_import("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axes = tuple(range(2, x.ndim))
+    reduce = gd.mean if node.proto.op_type == "GlobalAveragePool" else gd.max
+    return [reduce(x, axes, keepdims=True)]
+
+
+def _per_channel(value: Node, ndim: int) -> Node:
+    """A (C,) parameter shaped to broadcast over an (N, C, ...) tensor."""
+    return gd.reshape(value, (value.shape[0],) + (1,) * (ndim - 2))
+
+
+def _scalar(x: Node, value: float) -> Node:
+    return gd.constant(np.asarray(value, x.dtype))
+
+
+@onnx_import("BatchNormalization")
+def _batch_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    if node.int("training_mode", 0) or len([o for o in node.proto.output if o]) > 1:
+        raise node.fail("BatchNormalization in training mode is not supported")
+    x = ctx.tensor(node, 0)
+    scale, bias, mean, var = (_per_channel(ctx.tensor(node, i), x.ndim) for i in range(1, 5))
+    inv = E.div(scale, E.sqrt(E.add(var, _scalar(var, node.float("epsilon", 1e-5)))))
+    return [E.add(E.mul(E.sub(x, mean), inv), bias)]
+
+
+def _normalize(x: Node, axes: tuple[int, ...], epsilon: float) -> tuple[Node, Node, Node]:
+    """(x - mean) / sqrt(var + eps) over ``axes``, with the mean and 1/sqrt(var + eps)."""
+    mean = gd.mean(x, axes, keepdims=True)
+    centered = E.sub(x, mean)
+    var = gd.mean(E.mul(centered, centered), axes, keepdims=True)
+    inv_std = E.reciprocal(E.sqrt(E.add(var, _scalar(var, epsilon))))
+    return E.mul(centered, inv_std), mean, inv_std
+
+
+@onnx_import("LayerNormalization")
+def _layer_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = normalize_axis(node.int("axis", -1), x.ndim)
+    stash = np.dtype(np.float32) if node.int("stash_type", 1) == 1 and \
+        x.dtype == np.float16 else x.dtype
+    wide = gd.astype(x, stash)
+    y, mean, inv_std = _normalize(wide, tuple(range(axis, x.ndim)), node.float("epsilon", 1e-5))
+    y = gd.astype(y, x.dtype)
+    y = y * ctx.tensor(node, 1)
+    bias = ctx.tensor(node, 2, optional=True)
+    if bias is not None:
+        y = y + bias
+    return [y, mean, inv_std]
+
+
+@onnx_import("InstanceNormalization")
+def _instance_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    y, _, _ = _normalize(x, tuple(range(2, x.ndim)), node.float("epsilon", 1e-5))
+    scale, bias = _per_channel(ctx.tensor(node, 1), x.ndim), _per_channel(ctx.tensor(node, 2),
+                                                                          x.ndim)
+    return [E.add(E.mul(y, scale), bias)]
+
+
+@onnx_import("MeanVarianceNormalization")
+def _mvn(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axes = tuple(normalize_axis(a, x.ndim) for a in node.ints("axes", [0, 2, 3]))
+    y, _, _ = _normalize(x, tuple(sorted(axes)), 1e-9)
+    return [y]
+
+
+@onnx_import("LpNormalization")
+def _lp_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis, p = node.int("axis", -1), node.int("p", 2)
+    if p == 1:
+        norm = gd.sum(gd.abs(x), axis, keepdims=True)
+    elif p == 2:
+        norm = E.sqrt(gd.sum(E.mul(x, x), axis, keepdims=True))
+    else:
+        raise node.fail(f"p must be 1 or 2, got {p}")
+    zero = _scalar(norm, 0)
+    safe = E.where(E.equal(norm, zero), _scalar(norm, 1), norm)
+    return [E.div(x, safe)]

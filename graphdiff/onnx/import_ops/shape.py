@@ -1,0 +1,295 @@
+"""Import of ONNX shape and indexing ops: Shape, Reshape, Squeeze, Slice, Gather, Concat, ...
+
+Shape, axes and index inputs must be known when the model is imported: constants, or computed
+from constants (folded), or vectors of symbolic dims (``DimsValue``) for the shape inputs of
+Reshape, Expand and ConstantOfShape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphdiff as gd
+
+from ...ir.node import Node
+from ...ir.types import Dim, broadcast_shapes, normalize_axis
+from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+@onnx_import("Constant")
+def _constant(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    value = node.tensor("value", ctx.folder)
+    if value is not None:
+        return [gd.constant(value)]
+    for name, dtype in (("value_float", np.float32), ("value_int", np.int64)):
+        if node.has(name):
+            getter = node.float if dtype == np.float32 else node.int
+            return [gd.constant(np.asarray(getter(name), dtype))]
+    for name, dtype in (("value_floats", np.float32), ("value_ints", np.int64)):
+        if node.has(name):
+            getter = node.floats if dtype == np.float32 else node.ints
+            return [gd.constant(np.asarray(getter(name), dtype))]
+    raise node.fail("only tensor, float(s) and int(s) constants are supported")
+
+
+@onnx_import("Shape")
+def _shape(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    x = ctx.tensor(node, 0)
+    start, end = node.int("start", 0), node.int("end", None)
+    dims = tuple(x.shape[slice(start, end)])
+    if all(isinstance(d, int) for d in dims):
+        return [gd.constant(np.array(dims, np.int64).reshape(len(dims)))]
+    return [DimsValue(dims)]
+
+
+@onnx_import("Size")
+def _size(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    x = ctx.tensor(node, 0)
+    if x.type.is_static:
+        return [gd.constant(np.asarray(x.type.static_size(), np.int64))]
+    return [DimsValue((product_dim(x.shape),), scalar=True)]
+
+
+def _atom(dim: Dim) -> str:
+    text = str(dim)
+    return f"({text})" if any(c in text for c in "+-") else text
+
+
+@onnx_import("Reshape")
+def _reshape(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    if node.opset < 5:
+        raise node.fail("Reshape before opset 5 is not supported")
+    target = list(ctx.dims(node, 1))
+    if not node.int("allowzero", 0):  # 0 copies the input's dim
+        target = [x.shape[i] if d == 0 and i < x.ndim else d for i, d in enumerate(target)]
+    return [gd.reshape(x, target)]
+
+
+@onnx_import("Flatten")
+def _flatten(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = node.int("axis", 1)
+    if not -x.ndim <= axis <= x.ndim:
+        raise node.fail(f"axis {axis} is out of range for rank {x.ndim}")
+    axis = axis + x.ndim if axis < 0 else axis
+    return [gd.reshape(x, (product_dim(x.shape[:axis]), -1))]
+
+
+def product_dim(dims: tuple[Dim, ...]) -> Dim:
+    """The product of dims: an int when static, else a formula (``4*n``), as graphdiff names
+    derived dims."""
+    factor = int(np.prod([d for d in dims if isinstance(d, int)], dtype=np.int64))
+    symbols = sorted(_atom(d) for d in dims if not isinstance(d, int))
+    if not symbols:
+        return factor
+    if factor == 0:
+        return 0
+    return "*".join(([str(factor)] if factor != 1 else []) + symbols)
+
+
+@onnx_import("Transpose")
+def _transpose(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    return [gd.transpose(x, node.ints("perm"))]
+
+
+def _axes_input(ctx: ImportContext, node: OnnxNode, since: int) -> list[int] | None:
+    if node.opset >= since:
+        array = ctx.array(node, 1, optional=True)
+        return None if array is None else [int(a) for a in np.asarray(array).reshape(-1)]
+    return node.ints("axes")
+
+
+@onnx_import("Squeeze")
+def _squeeze(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    value = node.inputs[0]
+    axes = _axes_input(ctx, node, 13)
+    if isinstance(value, DimsValue) and len(value.dims) == 1 and not value.scalar:
+        return [DimsValue(value.dims, scalar=True)]
+    x = ctx.tensor(node, 0)
+    return [gd.squeeze(x, None if axes is None else tuple(axes))]
+
+
+@onnx_import("Unsqueeze")
+def _unsqueeze(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    value = node.inputs[0]
+    axes = _axes_input(ctx, node, 13)
+    if axes is None:
+        raise node.fail("axes are required")
+    if isinstance(value, DimsValue) and value.scalar and len(axes) == 1:
+        return [DimsValue(value.dims)]
+    x = ctx.tensor(node, 0)
+    rank = x.ndim + len(axes)
+    axes = sorted(normalize_axis(a, rank) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise node.fail(f"repeated axis in {axes}")
+    return [gd.expand_dims(x, tuple(axes))]
+
+
+@onnx_import("Expand")
+def _expand(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    shape = broadcast_shapes(x.shape, ctx.dims(node, 1))  # ONNX Expand broadcasts both ways
+    return [gd.broadcast_to(x, shape)]
+
+
+@onnx_import("ConstantOfShape")
+def _constant_of_shape(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    value = node.tensor("value", ctx.folder)
+    value = np.zeros(1, np.float32) if value is None else value.reshape(-1)
+    if value.size != 1:
+        raise node.fail("value must hold one element")
+    return [gd.full(ctx.dims(node, 0), value[0], dtype=value.dtype)]
+
+
+@onnx_import("Concat")
+def _concat(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    axis = node.int("axis")
+    if axis is None:
+        raise node.fail("attribute 'axis' is required")
+    values = [v for v in node.inputs if v is not None]
+    if any(isinstance(v, DimsValue) for v in values):
+        dims: list[Dim] = []
+        for index in range(len(node.inputs)):
+            dims.extend(ctx.dims(node, index))
+        return [DimsValue(tuple(dims))]
+    tensors = [ctx.tensor(node, i) for i in range(len(node.inputs))]
+    return [gd.concatenate(tensors, axis=axis)]
+
+
+@onnx_import("Split")
+def _split(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = normalize_axis(node.int("axis", 0), x.ndim)
+    if node.opset >= 13:
+        sizes = ctx.array(node, 1, optional=True)
+    else:
+        sizes = node.ints("split")
+    outputs = len(node.proto.output)
+    dim = x.shape[axis]
+    if sizes is None or len(sizes) == 0:
+        if not isinstance(dim, int):
+            raise node.fail("splitting a symbolic axis needs explicit sizes")
+        pieces = node.int("num_outputs", outputs)
+        chunk = -(-dim // pieces)  # the last piece is smaller when the axis does not divide
+        sizes = [min(chunk, dim - chunk * i) for i in range(pieces)]
+    cuts = np.cumsum([int(s) for s in sizes])[:-1].tolist()
+    return gd.split(x, cuts, axis=axis)
+
+
+@onnx_import("Slice")
+def _slice(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    if node.opset < 10:
+        starts, ends, axes = node.ints("starts"), node.ints("ends"), node.ints("axes")
+        steps = None
+    else:
+        starts, ends = ctx.array(node, 1), ctx.array(node, 2)
+        axes, steps = ctx.array(node, 3, optional=True), ctx.array(node, 4, optional=True)
+    value = node.inputs[0]
+    rank = len(value.dims) if isinstance(value, DimsValue) else ctx.tensor(node, 0).ndim
+    starts = [int(s) for s in np.asarray(starts).reshape(-1)]
+    ends = [int(e) for e in np.asarray(ends).reshape(-1)]
+    axes = list(range(len(starts))) if axes is None else \
+        [normalize_axis(int(a), rank) for a in np.asarray(axes).reshape(-1)]
+    steps = [1] * len(starts) if steps is None else [int(s) for s in np.asarray(steps).reshape(-1)]
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise node.fail("starts, ends, axes and steps must have one length")
+    if any(step == 0 for step in steps):
+        raise node.fail("a step of 0 is not allowed")
+    key = [slice(None)] * rank
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        key[axis] = slice(_clip_index(start), _clip_index(end), step)
+    if isinstance(value, DimsValue):
+        return [DimsValue(value.dims[key[0]])]
+    return [gd.api.indexing.getitem(ctx.tensor(node, 0), tuple(key))]
+
+
+def _clip_index(index: int) -> int | None:
+    """ONNX uses INT64_MAX/MIN for "to the end"; Python slicing wants None for that."""
+    if index >= _INT64_MAX // 2 or index <= -(_INT64_MAX // 2):
+        return None if index > 0 else -(2**62)
+    return index
+
+
+@onnx_import("Gather")
+def _gather(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    value = node.inputs[0]
+    axis = node.int("axis", 0)
+    if isinstance(value, DimsValue) and axis == 0:
+        indices = ctx.array(node, 1)
+        picked = [value.dims[int(i)] for i in np.asarray(indices).reshape(-1)]
+        return [DimsValue(tuple(picked), scalar=np.ndim(indices) == 0)]
+    x = ctx.tensor(node, 0)
+    # numpy's take counts negative indices back from the end, as ONNX does
+    return [gd.take(x, ctx.tensor(node, 1), axis=normalize_axis(axis, x.ndim))]
+
+
+@onnx_import("GatherElements")
+def _gather_elements(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = normalize_axis(node.int("axis", 0), x.ndim)
+    return [gd.take_along_axis(x, ctx.tensor(node, 1), axis=axis)]
+
+
+@onnx_import("Range")
+def _range(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    start, limit, delta = (ctx.array(node, i) for i in range(3))
+    return [gd.constant(np.arange(start, limit, delta, dtype=np.asarray(start).dtype))]
+
+
+@onnx_import("Tile")
+def _tile(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    repeats = [int(r) for r in ctx.array(node, 1).reshape(-1)]
+    if len(repeats) != x.ndim:
+        raise node.fail(f"repeats {repeats} must have one entry per axis of {x.shape}")
+    # tile = broadcast each axis to (repeat, dim), then merge the two
+    expanded = gd.reshape(x, [d for dim in x.shape for d in (1, dim)])
+    target = [d for r, dim in zip(repeats, x.shape) for d in (r, dim)]
+    tiled = gd.broadcast_to(expanded, target)
+    return [gd.reshape(tiled, [_times(r, dim) for r, dim in zip(repeats, x.shape)])]
+
+
+def _times(factor: int, dim: Dim) -> Dim:
+    return factor * dim if isinstance(dim, int) else -1
+
+
+@onnx_import("Pad")
+def _pad(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    mode = node.string("mode", "constant")
+    if node.opset < 11:
+        pads, value = node.ints("pads"), node.float("value", 0.0)
+        axes = None
+    else:
+        pads = [int(p) for p in ctx.array(node, 1).reshape(-1)]
+        fill = ctx.array(node, 2, optional=True)
+        value = 0 if fill is None or np.size(fill) == 0 else np.asarray(fill).reshape(-1)[0]
+        axes_array = ctx.array(node, 3, optional=True)
+        axes = None if axes_array is None else [normalize_axis(int(a), x.ndim)
+                                                for a in axes_array.reshape(-1)]
+    axes = list(range(x.ndim)) if axes is None else axes
+    if len(pads) != 2 * len(axes):
+        raise node.fail(f"pads {pads} must hold two entries per padded axis")
+    if any(p < 0 for p in pads):
+        raise node.fail("negative pads (cropping) are not supported")
+    widths = [(0, 0)] * x.ndim
+    for k, axis in enumerate(axes):
+        widths[axis] = (pads[k], pads[k + len(axes)])
+    if mode not in ("constant", "edge", "reflect"):
+        raise node.fail(f"pad mode {mode!r} is not supported")
+    if mode == "constant":
+        return [gd.pad(x, widths, constant_values=value)]
+    return [gd.pad(x, widths, mode=mode)]
+
+
+@onnx_import("Dropout")
+def _dropout(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    training = ctx.array(node, 2, optional=True) if node.opset >= 12 else None
+    if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+        raise node.fail("Dropout in training mode is not supported (it is random)")
+    return [x, gd.full(x.shape, True, dtype="bool")]

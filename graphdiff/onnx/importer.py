@@ -1,0 +1,386 @@
+"""Import: an ONNX model becomes a graphdiff graph built with the public API.
+
+The safe loader parses the file; the nodes are put in dependency order (a cycle or a dangling
+input is an error); each node is mapped onto graphdiff API calls by the table in
+``import_ops.py``. Values that depend only on constants are folded as they are built, so the
+shape arithmetic ONNX models carry (``Shape -> Gather -> Concat -> Reshape``) becomes the static
+shapes graphdiff wants. Shapes of symbolic inputs stay symbolic: ``Shape`` of a tensor with a
+``dim_param`` gives a :class:`DimsValue`, a vector of dims that shape arithmetic and shape
+inputs (Reshape, Expand, ConstantOfShape) understand.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..errors import GraphdiffError, OnnxError
+from ..ir.graph import Graph
+from ..ir.node import Node
+from ..ir.types import Dim
+from ..ops.source import constant, placeholder, variable
+from .dtypes import numpy_dtype
+from .load import load_model, tensor_to_array
+
+FOLD_LIMIT = 1 << 20  # constant subgraphs with larger results are computed at run time
+MIN_IMPORT_OPSET = 1
+
+
+@dataclass(frozen=True)
+class DimsValue:
+    """An int64 tensor (rank 1, or rank 0 when ``scalar``) whose entries are dims."""
+
+    dims: tuple[Dim, ...]
+    scalar: bool = False
+
+
+Value = Node | DimsValue
+Importer = Callable[["ImportContext", "OnnxNode"], Sequence[Value | None]]
+
+IMPORTERS: dict[str, Importer] = {}
+
+
+def onnx_import(*op_types: str) -> Callable[[Importer], Importer]:
+    """Register the import of the ONNX ops ``op_types`` (``import_ops`` uses this)."""
+
+    def register(function: Importer) -> Importer:
+        for op_type in op_types:
+            IMPORTERS[op_type] = function
+        return function
+
+    return register
+
+
+@dataclass
+class OnnxNode:
+    """One ONNX node being imported: its proto, its input values and typed attribute access."""
+
+    proto: onnx.NodeProto
+    inputs: list[Value | None]
+    opset: int
+    label: str
+    _attrs: dict[str, onnx.AttributeProto] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for attribute in self.proto.attribute:
+            self._attrs[attribute.name] = attribute
+
+    def has(self, name: str) -> bool:
+        return name in self._attrs
+
+    def _get(self, name: str, kind: int, default: Any) -> Any:
+        attribute = self._attrs.get(name)
+        if attribute is None:
+            return default
+        if attribute.type != kind:
+            expected = onnx.AttributeProto.AttributeType.Name(kind)
+            got = onnx.AttributeProto.AttributeType.Name(attribute.type) \
+                if attribute.type in onnx.AttributeProto.AttributeType.values() else attribute.type
+            raise OnnxError(f"{self.label}: attribute {name!r} must be {expected}, got {got}")
+        return onnx.helper.get_attribute_value(attribute)
+
+    def int(self, name: str, default: int | None = None) -> int | None:
+        return self._get(name, onnx.AttributeProto.INT, default)
+
+    def ints(self, name: str, default: Sequence[int] | None = None) -> list[int] | None:
+        value = self._get(name, onnx.AttributeProto.INTS, default)
+        return None if value is None else [int(v) for v in value]
+
+    def float(self, name: str, default: float | None = None) -> float | None:
+        return self._get(name, onnx.AttributeProto.FLOAT, default)
+
+    def floats(self, name: str, default: Sequence[float] | None = None) -> list[float] | None:
+        return self._get(name, onnx.AttributeProto.FLOATS, default)
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        value = self._get(name, onnx.AttributeProto.STRING, default)
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+    def tensor(self, name: str, folder: str | None) -> np.ndarray | None:
+        value = self._get(name, onnx.AttributeProto.TENSOR, None)
+        return None if value is None else tensor_to_array(value, f"{self.label} {name}", folder)
+
+    def fail(self, message: str) -> OnnxError:
+        return OnnxError(f"{self.label}: {message}")
+
+
+class ImportContext:
+    """The state of one import: values by ONNX name, and how to fold and materialize them."""
+
+    def __init__(self, opset: int, folder: str | None) -> None:
+        self.opset = opset
+        self.folder = folder
+        self.values: dict[str, Value] = {}
+        self._dynamic: set[Node] = set()
+
+    # --- reading inputs -----------------------------------------------------------------------
+
+    def tensor(self, node: OnnxNode, index: int, *, optional: bool = False) -> Node | None:
+        """Input ``index`` as a graphdiff tensor (None when absent and ``optional``)."""
+        value = node.inputs[index] if index < len(node.inputs) else None
+        if value is None:
+            if optional:
+                return None
+            raise node.fail(f"input {index} is required")
+        return self.materialize(value)
+
+    def array(self, node: OnnxNode, index: int, *, optional: bool = False) -> np.ndarray | None:
+        """Input ``index`` as a known array: it must be constant (folded) when the model is
+        imported, as ONNX shape, axes and index inputs usually are."""
+        value = node.inputs[index] if index < len(node.inputs) else None
+        if value is None:
+            if optional:
+                return None
+            raise node.fail(f"input {index} is required")
+        if isinstance(value, DimsValue):
+            if all(isinstance(d, int) for d in value.dims):
+                return np.array(value.dims, np.int64).reshape(() if value.scalar else -1)
+            raise node.fail(f"input {index} holds symbolic dims {value.dims}; a known value is "
+                            "needed here")
+        if value.op.name != "constant":
+            raise node.fail(f"input {index} must be known when the model is imported (a "
+                            f"constant or computed from constants), got a computed "
+                            f"{value.type}")
+        return value.data
+
+    def dims(self, node: OnnxNode, index: int) -> tuple[Dim, ...]:
+        """A shape input: a 1-D int64 constant or a vector of (possibly symbolic) dims."""
+        value = node.inputs[index] if index < len(node.inputs) else None
+        if isinstance(value, DimsValue):
+            return value.dims
+        array = self.array(node, index)
+        if array.dtype.kind not in "iu" or array.ndim != 1:
+            raise node.fail(f"input {index} must be a 1-D integer shape, got {array.dtype.name}"
+                            f"{list(array.shape)}")
+        return tuple(int(d) for d in array)
+
+    def materialize(self, value: Value) -> Node:
+        """A graphdiff tensor for a value (DimsValues become int64 constants or size nodes)."""
+        if isinstance(value, Node):
+            return value
+        from ..ops.reduce import dim_product
+
+        if all(isinstance(d, int) for d in value.dims):
+            return constant(np.array(value.dims, np.int64).reshape(() if value.scalar else -1))
+        from ..api.shape import reshape
+
+        entries = [dim_product(dims=(d,), dtype=np.dtype(np.int64)) for d in value.dims]
+        if value.scalar:
+            return entries[0]
+        from ..api import concatenate
+
+        vectors = [reshape(e, (1,)) for e in entries]
+        return vectors[0] if len(vectors) == 1 else concatenate(vectors, axis=0)
+
+    # --- folding ------------------------------------------------------------------------------
+
+    def settle(self, value: Value) -> Value:
+        """Fold ``value`` to a constant when it depends on constants only (and is small)."""
+        if isinstance(value, DimsValue) or value.op.source or value in self._dynamic:
+            return value
+        stack, seen, constant_only = [value], {value}, True
+        while stack:
+            node = stack.pop()
+            if node.op.effectful or node in self._dynamic or node.op.name in ("placeholder",
+                                                                               "variable"):
+                constant_only = False
+                break
+            for child in node.inputs:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        size = value.type.static_size()
+        if not constant_only or size is None or size > FOLD_LIMIT:
+            self._dynamic.add(value)
+            return value
+        from ..runtime.function import function
+
+        return constant(function([], value, passes="none")())
+
+
+@dataclass
+class OnnxModel:
+    """An imported model: placeholders, outputs and the graph between them.
+
+    ``variables`` maps initializer names to the variables made from them (when imported as
+    variables). Call the model like a compiled function, or compile it yourself with
+    ``gd.function(model.inputs, model.outputs)``; differentiate ``model.outputs`` with
+    ``gd.grad``; export it again with ``gd.export_onnx(path, model.inputs, model.outputs)``.
+    """
+
+    inputs: list[Node]
+    outputs: list[Node]
+    input_names: list[str]
+    output_names: list[str]
+    variables: dict[str, Node]
+    opset: int
+    _compiled: Any = None
+
+    @property
+    def graph(self) -> Graph:
+        return Graph(self.inputs, self.outputs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[np.ndarray]:
+        if self._compiled is None:
+            from ..runtime.function import function
+
+            self._compiled = function(self.inputs, self.outputs)
+        return self._compiled(*args, **kwargs)
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise OnnxError("the model imports no version of the default ONNX opset")
+    opset = int(versions[0])
+    if opset < MIN_IMPORT_OPSET:
+        raise OnnxError(f"opset {opset} is not a valid opset version")
+    return opset
+
+
+def _value_shape(info: onnx.ValueInfoProto, where: str) -> tuple[np.dtype, tuple]:
+    if info.type.WhichOneof("value") != "tensor_type":
+        raise OnnxError(f"{where}: only tensor inputs are supported, got "
+                        f"{info.type.WhichOneof('value') or 'no type'}")
+    tensor_type = info.type.tensor_type
+    dtype = numpy_dtype(tensor_type.elem_type, where)
+    if not tensor_type.HasField("shape"):
+        raise OnnxError(f"{where}: the input has no shape (its rank must be known)")
+    dims: list[Any] = []
+    for dim in tensor_type.shape.dim:
+        kind = dim.WhichOneof("value")
+        if kind == "dim_value":
+            if dim.dim_value < 0:
+                raise OnnxError(f"{where}: negative dimension {dim.dim_value}")
+            dims.append(int(dim.dim_value))
+        else:
+            dims.append(dim.dim_param if kind == "dim_param" and dim.dim_param else None)
+    return dtype, tuple(dims)
+
+
+def sorted_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.NodeProto]:
+    """The nodes in dependency order (the file's order where it allows); a cycle, a dangling
+    input or a value defined twice is an OnnxError."""
+    producers: dict[str, int] = {}
+    for index, node in enumerate(graph.node):
+        for name in node.output:
+            if name and (name in producers or name in available):
+                raise OnnxError(f"value {name!r} is defined twice (node {index}, "
+                                f"{node.op_type})")
+            if name:
+                producers[name] = index
+    pending = [0] * len(graph.node)
+    users: dict[int, list[int]] = {}
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            if not name or name in available:
+                continue
+            if name not in producers:
+                raise OnnxError(f"node {index} ({node.op_type} {node.name!r}) reads {name!r}, "
+                                "which no node, input or initializer defines")
+            pending[index] += 1
+            users.setdefault(producers[name], []).append(index)
+    ready = [i for i, count in enumerate(pending) if count == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        index = heapq.heappop(ready)
+        order.append(index)
+        for user in users.get(index, ()):
+            pending[user] -= 1
+            if pending[user] == 0:
+                heapq.heappush(ready, user)
+    if len(order) != len(graph.node):
+        stuck = sorted({graph.node[i].op_type for i, count in enumerate(pending) if count})
+        raise OnnxError(f"the graph has a cycle (nodes never ready: {', '.join(stuck[:5])})")
+    return [graph.node[i] for i in order]
+
+
+def import_onnx(source: Any, *, initializers: str = "variables",
+                bind: Mapping[str, Any] | None = None) -> OnnxModel:
+    """Import an ONNX model (a path, bytes or an ``onnx.ModelProto``) as a graphdiff graph.
+
+    ``initializers``: ``"variables"`` makes float initializers variables (trainable state,
+    what a user fine-tuning a model wants) or ``"constants"`` makes them constants (what an
+    optimizer folding an inference graph wants). Integer and bool initializers (shapes, axes,
+    indices) are always constants. Graph inputs with a ``dim_param`` keep it as a symbolic dim.
+    ``bind`` maps graph input names to values that become constants: graphdiff builds static
+    graphs, so an input that ONNX reads at run time as axes, a shape or pads must be bound when
+    the model is imported.
+    Anything malformed, hostile or unsupported raises :class:`graphdiff.OnnxError`.
+    """
+    from . import import_ops  # noqa: F401 - fills IMPORTERS
+
+    if initializers not in ("variables", "constants"):
+        raise OnnxError(f"initializers must be 'variables' or 'constants', got {initializers!r}")
+    model, folder = load_model(source)
+    opset = _default_opset(model)
+    graph = model.graph
+    ctx = ImportContext(opset, folder)
+    state: dict[str, Node] = {}
+    for tensor in graph.initializer:
+        if not tensor.name or tensor.name in ctx.values:
+            raise OnnxError(f"initializer name {tensor.name!r} is empty or repeated")
+        array = tensor_to_array(tensor, f"initializer {tensor.name!r}", folder)
+        if initializers == "variables" and array.dtype.kind == "f":
+            state[tensor.name] = ctx.values[tensor.name] = variable(array, name=tensor.name)
+        else:
+            ctx.values[tensor.name] = constant(array)
+    inputs, input_names = [], []
+    bound = dict(bind or {})
+    for info in graph.input:
+        if info.name in ctx.values:  # an initializer also listed as an input (older models)
+            continue
+        if not info.name:
+            raise OnnxError("a graph input has no name")
+        dtype, shape = _value_shape(info, f"graph input {info.name!r}")
+        if info.name in bound:
+            ctx.values[info.name] = constant(np.asarray(bound.pop(info.name), dtype))
+            continue
+        node = placeholder(shape, dtype, name=info.name)
+        ctx.values[info.name] = node
+        inputs.append(node)
+        input_names.append(info.name)
+    if bound:
+        raise OnnxError(f"bind names {sorted(bound)}, which are not graph inputs")
+    for proto in sorted_nodes(graph, set(ctx.values)):
+        _import_node(ctx, proto)
+    outputs, output_names = [], []
+    for info in graph.output:
+        if info.name not in ctx.values:
+            raise OnnxError(f"graph output {info.name!r} is not computed by any node")
+        outputs.append(ctx.materialize(ctx.values[info.name]))
+        output_names.append(info.name)
+    return OnnxModel(inputs, outputs, input_names, output_names, state, opset)
+
+
+def _import_node(ctx: ImportContext, proto: onnx.NodeProto) -> None:
+    label = f"ONNX node {proto.name or '(unnamed)'} ({proto.op_type})"
+    if proto.domain not in ("", "ai.onnx"):
+        raise OnnxError(f"{label}: operator domain {proto.domain!r} is not supported")
+    importer = IMPORTERS.get(proto.op_type)
+    if importer is None:
+        raise OnnxError(f"{label}: ONNX op {proto.op_type!r} is not supported by graphdiff's "
+                        "importer")
+    node = OnnxNode(proto, [ctx.values[name] if name else None for name in proto.input],
+                    ctx.opset, label)
+    try:
+        results = list(importer(ctx, node))
+    except OnnxError:
+        raise
+    except GraphdiffError as exc:
+        raise OnnxError(f"{label}: {exc}") from None
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError,
+            RecursionError) as exc:
+        raise OnnxError(f"{label}: cannot import ({type(exc).__name__}: {exc})") from None
+    for position, name in enumerate(proto.output):
+        if not name:
+            continue
+        if position >= len(results) or results[position] is None:
+            raise OnnxError(f"{label}: output {position} ({name!r}) is not supported")
+        ctx.values[name] = ctx.settle(results[position])
