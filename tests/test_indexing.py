@@ -113,6 +113,8 @@ def test_split_and_concatenate_errors() -> None:
         gd.concatenate([x, y])
     with pytest.raises(gd.ShapeError, match="non-empty list"):
         gd.concatenate([])
+    with pytest.raises(gd.ShapeError, match=r"concatenate: operand shapes \[3,1,4\] and \[3,1,5\]"):
+        gd.stack([gd.placeholder((3, 4), "float32"), gd.placeholder((3, 5), "float32")], axis=1)
 
 
 # --- derived symbolic dimensions ---------------------------------------------------------------

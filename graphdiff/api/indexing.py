@@ -27,12 +27,13 @@ import numpy as np
 
 from ..errors import DTypeError, GraphdiffError, ShapeError, user_location
 from ..ir.node import Node
-from ..ir.types import Dim, normalize_axis
+from ..ir.types import Dim, broadcast_shapes, normalize_axis
 from ..ops import index as I
 from ..ops import join as J
 from ..ops import shape as S
 from .convert import TensorLike, as_tensor, promote
 from .math import broadcast_to
+from .shape import reshape
 
 __all__ = ["concatenate", "pad", "split", "stack", "take", "take_along_axis"]
 
@@ -118,7 +119,7 @@ def getitem(x: Node, key: Any) -> Node:
         items.append(Ellipsis)
 
     slices: list[I.SliceSpec] = []
-    kept: list[int] = []  # per output axis of the slice node: its dim, or -1 for a new axis
+    kept: list[int] = []  # per output axis: its axis in the slice node, or -1 for a new one
     take_axis = None
     axis = 0
     for position, item in enumerate(items):
@@ -203,8 +204,6 @@ def take(x: TensorLike, indices: TensorLike, axis: int | None = None) -> Node:
     x = as_tensor(x)
     indices = _indices(indices)
     if axis is None:
-        from .shape import reshape
-
         return _take(reshape(x, (-1,)), indices, 0)
     return _take(x, indices, normalize_axis(axis, x.ndim))
 
@@ -224,8 +223,6 @@ def take_along_axis(x: TensorLike, indices: TensorLike, axis: int) -> Node:
         raise ShapeError(f"take_along_axis: indices of rank {indices.ndim} for a tensor of rank "
                          f"{x.ndim} (at {user_location()})")
     axis = normalize_axis(axis, x.ndim)
-    from ..ir.types import broadcast_shapes
-
     others = broadcast_shapes(tuple(1 if a == axis else d for a, d in enumerate(x.shape)),
                               tuple(1 if a == axis else d for a, d in enumerate(indices.shape)))
     x_shape = tuple(d if a == axis else others[a] for a, d in enumerate(x.shape))
@@ -330,8 +327,6 @@ def concatenate(xs: Sequence[TensorLike], axis: int | None = 0) -> Node:
         raise ShapeError(f"concatenate needs a non-empty list of tensors (at {user_location()})")
     parts = promote(*xs)
     if axis is None:
-        from .shape import reshape
-
         parts = [reshape(p, (-1,)) for p in parts]
         axis = 0
     if any(p.ndim == 0 for p in parts):
@@ -357,8 +352,7 @@ def stack(xs: Sequence[TensorLike], axis: int = 0) -> Node:
         raise ShapeError(f"stack: operands must have one shape, got {shapes} "
                          f"(at {user_location()})")
     axis = normalize_axis(axis, parts[0].ndim + 1)
-    shape = parts[0].shape[:axis] + (1,) + parts[0].shape[axis:]
-    expanded = [S.reshape(p, shape=shape) for p in parts]
+    expanded = [S.reshape(p, shape=p.shape[:axis] + (1,) + p.shape[axis:]) for p in parts]
     return expanded[0] if len(expanded) == 1 else J.concatenate(*expanded, axis=axis)
 
 

@@ -22,6 +22,7 @@ from ..ir.node import Node
 from ..ir.types import Shape, TensorType, format_shape
 from .core import defop, require_same_dtype
 from .index import same_dim, slice_
+from .shape import reshape
 from .source import fill
 
 # --- concatenate and narrow ----------------------------------------------------------------------
@@ -55,15 +56,16 @@ def _concatenate_kernel(*xs: np.ndarray, axis: int, out: np.ndarray | None = Non
 def _concatenate_vjp(node: Node, g: Node) -> list[Node]:
     axis = node.attrs["axis"]
     sizes = tuple(x.shape[axis] for x in node.inputs)
-    if not all(isinstance(s, int) for s in sizes):
-        return [narrow(g, axis=axis, sizes=sizes, index=k) for k in range(len(sizes))]
-    pieces, offset = [], 0
-    for size in sizes:  # static pieces are plain slices
-        spec = tuple((offset, offset + size, 1) if a == axis else (None, None, 1)
-                     for a in range(g.ndim))
-        pieces.append(slice_(g, slices=spec))
-        offset += size
-    return pieces
+    if all(isinstance(s, int) for s in sizes):  # static pieces are plain slices
+        starts = np.cumsum((0,) + sizes[:-1])
+        pieces = [slice_(g, slices=tuple((int(start), int(start) + size, 1) if a == axis
+                                         else (None, None, 1) for a in range(g.ndim)))
+                  for start, size in zip(starts, sizes, strict=True)]
+    else:
+        pieces = [narrow(g, axis=axis, sizes=sizes, index=k) for k in range(len(sizes))]
+    # An operand whose symbols were unified with another's gets its own names back
+    return [p if p.shape == x.shape else reshape(p, shape=x.shape)
+            for p, x in zip(pieces, node.inputs, strict=True)]
 
 
 def _concatenate_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
