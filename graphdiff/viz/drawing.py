@@ -48,10 +48,13 @@ class Drawing:
             "dtype": node.dtype.name, "shape": [str(d) for d in node.shape],
             "type": str(node.type), "location": node.location,
             "attrs": {k: format_value(v) for k, v in sorted(node.attrs.items())
-                      if not node.op.source},
+                      if not node.op.source and not hasattr(v, "format_lines")},
             "inputs": [self.names[v] for v in node.inputs], "users": users,
             "text": format_node(node, self.names),
         }
+        for value in node.attrs.values():
+            if hasattr(value, "format_lines"):  # a fused group's body
+                info["body"] = value.format_lines()
         if node.name:
             info["user_name"] = node.name
         if node in self.output_labels:

@@ -96,7 +96,8 @@ function select(panelIndex, nodeIndex){
   for (const [k, v] of Object.entries(node.attrs)) rows.push(['attr ' + k, v]);
   document.getElementById('details').innerHTML = `<h3>${esc(node.name)}</h3><table>` +
     rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td class="f-${esc(k.replace(/ /g, '-'))}">` +
-    `${esc(v)}</td></tr>`).join('') + `</table><p><code>${esc(node.text)}</code></p>`;
+    `${esc(v)}</td></tr>`).join('') + `</table><p><code>${esc(node.text)}</code></p>` +
+    (node.body ? `<pre class="body">${esc(node.body.join('\\n'))}</pre>` : '');
   document.querySelectorAll('pre.text .hl').forEach(e => e.classList.remove('hl'));
   const line = document.querySelector(
     `pre.text[data-panel="${panelIndex}"] span[data-name="${CSS.escape(node.name)}"]`);
