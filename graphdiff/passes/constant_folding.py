@@ -6,8 +6,10 @@ as at run time, so a folded value is bit-identical to the one the executor would
 
 Limits, so compiling stays cheap and a huge constant is never materialized:
 
-- the result may hold at most ``MAX_FOLD_ELEMENTS`` elements (a ``broadcast_to`` of a scalar to
-  a large shape stays a broadcast, a ``fill`` of a large shape stays a fill);
+- the result may hold at most ``MAX_FOLD_ELEMENTS`` elements;
+- ``broadcast_to`` and ``fill`` are never folded: a broadcast is a free view of its operand, and
+  ``broadcast_to(scalar, shape)`` is the canonical form of a uniform tensor (``simplify``
+  rewrites a ``fill`` to it), so folding would only materialize copies;
 - each operand may hold at most ``MAX_OPERAND_ELEMENTS`` elements (no compile-time matmul of
   large constant matrices);
 - shape attributes must be static (a ``fill`` over a symbolic batch dimension waits for the
@@ -35,12 +37,13 @@ from .rewrite import rewrite_graph
 
 MAX_FOLD_ELEMENTS = 4096
 MAX_OPERAND_ELEMENTS = 1 << 16
+_NOT_FOLDED = frozenset({"broadcast_to", "fill"})
 
 
 def foldable(node: Node) -> bool:
     """True if ``node`` can be evaluated now: a pure kernel over constants, within the caps."""
     op = node.op
-    if op.source or op.effectful or op.kernel is None:
+    if op.source or op.effectful or op.kernel is None or op.name in _NOT_FOLDED:
         return False
     if any(value.op.name != "constant" for value in node.inputs):
         return False

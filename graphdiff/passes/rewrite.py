@@ -71,7 +71,7 @@ def rewrite_graph(graph: Graph, rewrite_node: NodeRewrite,
             continue
         pending = [value for value in item.inputs if value not in memo]
         if pending:
-            stack.extend(pending)
+            stack.extend(reversed(pending))  # operands left to right
             continue
         stack.pop()
         rebuilt = rebuild(item, tuple(memo[value] for value in item.inputs))

@@ -209,10 +209,6 @@ def transpose_of_matmul(n: Node, single_use: Callable[[Node], bool]) -> Node | N
     return build(L.matmul, [swap_last(n, b), swap_last(n, a)], {}, like=n)
 
 
-def _symbols(shape: Shape) -> set[str]:
-    return {d for d in shape if isinstance(d, str)}
-
-
 def reshape_identity(n: Node) -> Node | None:
     return n.inputs[0] if n.inputs[0].shape == n.shape else None
 
@@ -221,12 +217,7 @@ def reshape_of_reshape(n: Node) -> Node | None:
     (y,) = n.inputs
     if y.op.name != "reshape":
         return None
-    x = y.inputs[0]
-    # Symbols of the target must be known from x's shape, so the run time can resolve them
-    # without the intermediate reshape (which may be where a derived symbol was bound).
-    if not _symbols(n.shape) <= _symbols(x.shape):
-        return None
-    return build(S.reshape, [x], {"shape": n.shape}, like=n)
+    return build(S.reshape, [y.inputs[0]], {"shape": n.shape}, like=n)
 
 
 def reshape_of_uniform(n: Node) -> Node | None:

@@ -17,6 +17,7 @@ simplify completely in one pass.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Container
 
 from ..ir.graph import Graph
 from ..ir.node import Node
@@ -25,20 +26,24 @@ from .rewrite import rewrite_graph
 from .rules import ELEMENTWISE, Rule, table
 
 
-def resolvable(node: Node, input_symbols: set[str], depth: int = 3) -> bool:
+def resolvable(node: Node, input_symbols: set[str], known: Container[Node],
+               depth: int = 3) -> bool:
     """True if the run time can resolve the symbolic shape attributes of a replacement.
 
     Shape attributes are resolved from symbols bound before the node runs: those of the
     graph's inputs and those in its operands' types. A rule may move a shape (``n*4``) to where
-    no earlier node binds it; such a replacement is refused. Rules build at most a few levels,
-    so the check looks ``depth`` levels down.
+    no earlier node binds it; such a replacement is refused. Nodes in ``known`` (already in the
+    graph) are fine; rules build at most a few levels, so the check looks ``depth`` levels down.
     """
+    if node in known:
+        return True
     for name in node.op.shape_attrs:
-        known = input_symbols.union(*({d for d in v.shape if isinstance(d, str)}
+        bound = input_symbols.union(*({d for d in v.shape if isinstance(d, str)}
                                       for v in node.inputs))
-        if any(isinstance(d, str) and d not in known for d in node.attrs[name]):
+        if any(isinstance(d, str) and d not in bound for d in node.attrs[name]):
             return False
-    return depth == 0 or all(resolvable(v, input_symbols, depth - 1) for v in node.inputs)
+    return depth == 0 or all(resolvable(v, input_symbols, known, depth - 1)
+                             for v in node.inputs)
 
 
 def simplify(graph: Graph) -> tuple[Graph, bool]:
@@ -73,7 +78,7 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
             rules = rules + elementwise_rules
         for rule in rules:
             replacement = rule(node)
-            if replacement is not None and resolvable(replacement, input_symbols):
+            if replacement is not None and resolvable(replacement, input_symbols, uses):
                 return replacement
         return None
 
