@@ -189,6 +189,16 @@ def test_einsum_promotes_and_broadcasts() -> None:
     np.testing.assert_array_equal(value, np.einsum("ij,j->ij", np.ones((3, 1)), np.arange(4.0)))
 
 
+def test_einsum_kernel_never_aliases_its_operand() -> None:
+    """np.einsum returns writable views for transposes and diagonals; the kernel copies them."""
+    kernel = gd.ir.OPS["einsum"].kernel
+    a = _randn(3, 3)
+    for subscripts in ("ij->ji", "ii->i", "ij->ij"):
+        out = kernel(a, subscripts=subscripts)
+        np.testing.assert_array_equal(out, np.einsum(subscripts, a))
+        assert not np.shares_memory(out, a)
+
+
 # --- PyTorch agreement ---------------------------------------------------------------------------
 
 CONV_CONFIGS = [

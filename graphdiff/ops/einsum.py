@@ -91,15 +91,23 @@ def _einsum_type(types: Sequence[TensorType], *, subscripts: str) -> TensorType:
 
 @lru_cache(maxsize=1024)
 def _path(subscripts: str, shapes: tuple[tuple[int, ...], ...]) -> list | bool:
-    if len(shapes) < 3:
-        return True  # pairwise: numpy's own choice (tensordot when it can) is already optimal
+    """The contraction order, computed once per subscripts and shapes."""
+    if len(shapes) == 1:
+        return False  # one operand: numpy's C loop directly (the path machinery costs ~5 us)
+    if len(shapes) == 2:
+        return True  # numpy's own pairwise choice (tensordot when it can) is already optimal
     dummies = [np.empty(shape, dtype=np.float32) for shape in shapes]
     return np.einsum_path(subscripts, *dummies, optimize="greedy")[0]
 
 
 def _einsum_kernel(*operands: np.ndarray, subscripts: str) -> np.ndarray:
     path = _path(subscripts, tuple(o.shape for o in operands))
-    return np.asarray(np.einsum(subscripts, *operands, optimize=path))
+    result = np.einsum(subscripts, *operands, optimize=path)
+    # np.einsum returns a writable view for transposes and diagonals ("ij->ji", "ii->i"); the
+    # executor may write over an op's output, so it must never alias an operand
+    if any(np.may_share_memory(result, o) for o in operands):
+        return result.copy()
+    return np.asarray(result)
 
 
 # --- derivative rules ---------------------------------------------------------------------------
