@@ -133,6 +133,21 @@ def test_derived_dims_are_named_deterministically_and_evaluated() -> None:
     assert evaluate_dim("m+1", {"n": 3}) is None and evaluate_dim("n-1", {"n": 3}) is None
 
 
+def test_flattening_a_joined_symbolic_axis_names_and_evaluates_the_product() -> None:
+    a = gd.placeholder(("a", 4), "float64", name="a")
+    b = gd.placeholder(("b", 4), "float64", name="b")
+    flat = gd.reshape(gd.concatenate([a, b]), (-1,))
+    assert flat.shape == ("(a+b)*4",)
+    assert evaluate_dim("(a+b)*4", {"a": 2, "b": 3}) == 20
+    # The gradient never computes ``flat``, so its size is evaluated from the formula.
+    ga, gb = gd.grad(gd.sum(flat * 2.0), [a, b])
+    f = gd.function([a, b], [ga, gb])
+    for rows_a, rows_b in ((2, 3), (1, 5)):
+        got_a, got_b = f(np.ones((rows_a, 4)), np.ones((rows_b, 4)))
+        np.testing.assert_array_equal(got_a, np.full((rows_a, 4), 2.0))
+        np.testing.assert_array_equal(got_b, np.full((rows_b, 4), 2.0))
+
+
 def test_graph_prints_and_verifies_with_derived_dims() -> None:
     x = gd.placeholder(("n", 3), "float64", name="x")
     y = gd.concatenate([x[1:], gd.pad(x, ((1, 0), (0, 0)))])

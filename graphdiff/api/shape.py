@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError, user_location
+from ..ir.dims import as_factor
 from ..ir.node import Node
 from ..ir.types import Shape, as_shape, format_shape, normalize_axes, normalize_axis
 from ..ops import shape as S
@@ -68,7 +69,7 @@ def resolve_reshape(old: Shape, new: Sequence[Any]) -> Shape:
     elif factor == 1 and len(rest) == 1:
         missing = rest[0]
     else:
-        missing = "*".join(rest + ([str(factor)] if factor != 1 else []))
+        missing = "*".join([as_factor(r) for r in rest] + ([str(factor)] if factor != 1 else []))
     it = iter(known)
     return tuple(missing if d == -1 else next(it) for d in new)
 

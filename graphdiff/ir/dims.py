@@ -2,10 +2,10 @@
 
 An op whose output size is a function of a symbolic size names the result by its formula, so
 the same computation always gets the same name (the verifier re-runs rules and must agree):
-``n[1:]`` (a slice), ``a+b+2`` (a sum: concatenation, padding), ``n*4`` (a product: reshape).
-When a compiled function runs, a derived name is bound from the first concrete shape that holds
-it; a formula needed before that (a gradient graph that never computes the forward value of
-``n[1:]``) is evaluated from its parts with :func:`evaluate_dim`.
+``n[1:]`` (a slice), ``a+b+2`` (a sum: concatenation, padding), ``n*4`` or ``(a+b)*4`` (a
+product: reshape). When a compiled function runs, a derived name is bound from the first
+concrete shape that holds it; a formula needed before that (a gradient graph that never
+computes the forward value of ``n[1:]``) is evaluated from its parts with :func:`evaluate_dim`.
 
 >>> slice_dim("n", 1, None, 1), sum_dims(["n", 1, 1])
 ('n[1:]', 'n+2')
@@ -91,6 +91,11 @@ def sum_dims(dims: Sequence[Dim]) -> Dim:
     if not symbols:
         return constant
     return "+".join(sorted(symbols) + ([str(constant)] if constant else []))
+
+
+def as_factor(dim: Dim) -> Dim:
+    """A dim as a factor of a product: a sum is parenthesized (``(a+b)*4``, not ``a+b*4``)."""
+    return dim if len(_terms(dim)) == 1 else f"({dim})"
 
 
 # --- evaluation ----------------------------------------------------------------------------------
