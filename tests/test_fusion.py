@@ -53,16 +53,28 @@ def test_matmul_epilogue_and_trailing_reduction_join_the_group() -> None:
 
 def test_a_value_used_after_the_group_becomes_an_extra_output() -> None:
     x = gd.placeholder((6, 5), "float64", name="x")
+    w = gd.placeholder((5, 2), "float64", name="w")
     h = gd.exp(x * 3.0)
-    s = gd.sum(h, axis=1, keepdims=True)
-    out = h / s  # softmax-like: h is used by the reduction group and after it
-    graph, _ = fuse(Graph([x], [out]))
+    total = gd.sum(h, axis=0)  # the group's root
+    product = h @ w  # reads h after the root, outside the group
+    graph, _ = fuse(Graph([x, w], [total, product]))
     graph.verify()
-    f_ref = gd.function([x], out, passes="none")
-    f_fused = gd.function([x], out, passes=[fuse])
-    value = np.random.default_rng(0).standard_normal((6, 5))
-    np.testing.assert_allclose(f_fused(value), f_ref(value), rtol=1e-15)
-    assert any(n.op.name == "fused_output" for n in graph.nodes)
+    (node,) = _fused_nodes(graph)
+    assert _body_ops(node) == ["mul", "exp", "sum"]
+    assert len(node.attrs["body"].outputs) == 2
+    assert graph.outputs[1].inputs[0].op.name == "fused_output"
+    rng = np.random.default_rng(0)
+    xv, wv = rng.standard_normal((6, 5)), rng.standard_normal((5, 2))
+    got = gd.function([x, w], list(graph.outputs), passes="none")(xv, wv)
+    np.testing.assert_allclose(got[0], np.exp(3 * xv).sum(0), rtol=1e-14)
+    np.testing.assert_allclose(got[1], np.exp(3 * xv) @ wv, rtol=1e-14)
+
+
+def test_row_statistics_fuse_into_one_group_with_their_consumers() -> None:
+    x = gd.placeholder((None, 7), "float32", name="x")
+    (node,) = _fused_nodes(fuse(Graph([x], [gd.softmax(x)]))[0])
+    assert _body_ops(node) == ["max", "stop_gradient", "isfinite", "where", "sub", "exp", "sum",
+                              "div"]
 
 
 def _agree(inputs, outputs, arrays, rtol=1e-6, atol=1e-7) -> None:
@@ -91,8 +103,8 @@ def test_fused_and_unfused_agree_on_every_op_case(case, dtype) -> None:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_blocked_kernels_match_with_broadcasting_nan_and_inf(dtype) -> None:
-    rows, cols = 3000, 70  # several blocks, with a partial last block
-    assert rows * cols > fused_codegen.BLOCK_ELEMENTS
+    rows, cols = 5000, 70  # several blocks, with a partial last block
+    assert rows * cols * np.dtype(dtype).itemsize > fused_codegen.BLOCK_BYTES
     x = gd.placeholder((None, cols), dtype, name="x")
     b = gd.placeholder((cols,), dtype, name="b")
     c = gd.placeholder((None, 1), dtype, name="c")

@@ -43,6 +43,11 @@ class FusedBody:
     instrs: tuple[Instr, ...]
     outputs: tuple[int, ...]
 
+    def __post_init__(self) -> None:
+        # Generated kernels by input shapes: looked up at every call, so kept on the body
+        # (hashing the whole body per call would cost more than a small kernel runs).
+        object.__setattr__(self, "kernels", {})
+
     def value_type(self, index: int) -> TensorType:
         n = len(self.input_types)
         return self.input_types[index] if index < n else self.instrs[index - n].type
@@ -91,10 +96,12 @@ def _fused_type(types: Sequence[TensorType], *, body: FusedBody) -> TensorType:
     return body_types(body, types)[body.outputs[0]]
 
 
-def _fused_kernel(*inputs: Any, body: FusedBody) -> Any:
-    from .fused_codegen import compiled
-
-    return compiled(body, tuple(a.shape for a in inputs))(*inputs)
+def _fused_kernel(*inputs: Any, body: FusedBody, out: np.ndarray | None = None) -> Any:
+    shapes = tuple([a.shape for a in inputs])
+    kernel = body.kernels.get(shapes)
+    if kernel is None:
+        kernel = fused_codegen.compiled(body, shapes)
+    return kernel(*inputs, out=out)
 
 
 def _fused_expand(node: Node) -> Node:
@@ -104,7 +111,7 @@ def _fused_expand(node: Node) -> Node:
     return expand_body(body, node.inputs)[0]
 
 
-fused = defop("fused", _fused_type, _fused_kernel, expand=_fused_expand,
+fused = defop("fused", _fused_type, _fused_kernel, expand=_fused_expand, out_arg=True,
               doc="A fused group of elementwise ops (see graphdiff/passes/fusion.py).")
 
 
@@ -125,3 +132,7 @@ def _output_expand(node: Node) -> Node:
 fused_output = defop("fused_output", _output_type, _output_kernel, view=True,
                      expand=_output_expand, shape_attrs=("shape",),
                      doc="Output ``index`` of a fused group with several outputs.")
+
+
+# Imported last: the generator needs FusedBody and body_types from this module.
+from . import fused_codegen  # noqa: E402

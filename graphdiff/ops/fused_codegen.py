@@ -7,13 +7,15 @@ For one body and one set of input shapes the generator writes a Python function 
   statistics) are computed once, also before the loop;
 - everything else runs block by block over rows of the iteration space, each op writing with
   ``out=`` into a small scratch buffer reused as soon as its value is dead, or straight into the
-  slice of an output;
+  slice of an output; scratch buffers are allocated once per kernel and reused by every call
+  (so a compiled function, like its planned arena, is not reentrant);
 - tail reductions write their block's result into their output slice, or, when they reduce the
   first axis, accumulate across blocks.
 
-Block size: ``BLOCK_ELEMENTS`` elements per block (measured with ``python tools/bench.py fusion``:
-blocks that fit the L2 cache win; much smaller blocks pay Python overhead per block). Arrays of
-at most one block run as a single block, which is the plain chain of ``out=`` calls.
+Block size: ``BLOCK_BYTES`` per block of the widest dtype (measured with
+``python tools/bench.py fusion``: a few live blocks must fit the L2 cache, much smaller blocks
+pay Python overhead per block). Arrays of at most one block run as a single block, which is the
+plain chain of ``out=`` calls.
 """
 
 from __future__ import annotations
@@ -28,23 +30,21 @@ from ..ir.node import OPS
 from ..ir.types import TensorType
 from .fused import FusedBody, body_types
 
-BLOCK_ELEMENTS = 1 << 15
+BLOCK_BYTES = 1 << 18
 _REDUCTIONS = {"sum": "np.add", "max": "np.maximum", "min": "np.minimum"}
-_CACHE: dict[tuple, Callable[..., Any]] = {}
-_CACHE_LIMIT = 1024
+_SHAPES_PER_BODY = 64
 
 
 def compiled(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., Any]:
-    """The generated kernel for ``body`` on inputs of ``shapes`` (cached)."""
-    key = (body, shapes)
-    kernel = _CACHE.get(key)
+    """The generated kernel for ``body`` on inputs of ``shapes`` (cached on the body)."""
+    kernel = body.kernels.get(shapes)
     if kernel is None:
         source, namespace = generate(body, shapes)
         exec(compile(source, f"<fused {len(body.instrs)} ops>", "exec"), namespace)
         kernel = namespace["fused_kernel"]
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        _CACHE[key] = kernel
+        if len(body.kernels) >= _SHAPES_PER_BODY:
+            body.kernels.clear()
+        body.kernels[shapes] = kernel
     return kernel
 
 
@@ -53,7 +53,14 @@ def _concrete_shapes(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> li
     return [t.shape for t in body_types(body, types)]
 
 
+_REDUCE_UFUNCS = {"sum": np.add.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
+
+
 def _bound_kernel(instr_op: str, attrs: tuple) -> Any:
+    if instr_op in _REDUCE_UFUNCS:  # straight to the ufunc: no wrapper call per block
+        settings = dict(attrs)
+        return functools.partial(_REDUCE_UFUNCS[instr_op], axis=settings["axes"],
+                                 keepdims=settings["keepdims"])
     kernel = OPS[instr_op].kernel
     return functools.partial(kernel, **dict(attrs)) if attrs else kernel
 
@@ -65,12 +72,16 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
     kinds = ["input"] * n_in + [
         "elementwise" if OPS[i.op].elementwise else
         "reduce" if i.op in _REDUCTIONS else "head" for i in body.instrs]
-    iteration = np.broadcast_shapes(*(value_shapes[n_in + k] for k, i in enumerate(body.instrs)
-                                      if kinds[n_in + k] == "elementwise") or [()])
+    iteration = np.broadcast_shapes(*(
+        [value_shapes[n_in + k] for k in range(len(body.instrs)) if kinds[n_in + k] ==
+         "elementwise"] + [value_shapes[i.args[0]] for i in body.instrs if i.op in _REDUCTIONS]))
     rank = len(iteration)
     rows = iteration[0] if rank else 1
     row_size = int(np.prod(iteration[1:], dtype=np.int64)) if rank else 1
-    block = rows if rows * row_size <= BLOCK_ELEMENTS else max(1, BLOCK_ELEMENTS // row_size)
+    itemsize = max(t.dtype.itemsize for t in body.input_types + tuple(i.type for i in
+                                                                       body.instrs))
+    block_elements = BLOCK_BYTES // itemsize
+    block = rows if rows * row_size <= block_elements else max(1, block_elements // row_size)
     blocked = block < rows
     rows_slice = "[lo:hi]" if blocked else ""  # one block: whole arrays, no slicing
     scratch_slice = "[:hi - lo]" if blocked else ""
@@ -94,6 +105,13 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
             block_name[i] = f"b_in{i}"
             loop.append(f"b_in{i} = in{i}{rows_slice}")
 
+    first_output = body.outputs[0]
+
+    def allocate(index: int, dtype_name: str) -> str:
+        """A whole-array output; the first output goes into the caller's ``out`` if given."""
+        empty = f"np.empty({value_shapes[index]!r}, {dtype_name})"
+        return f"out if out is not None else {empty}" if index == first_output else empty
+
     for k, instr in enumerate(body.instrs):
         index = n_in + k
         kernel = f"k{k}"
@@ -109,24 +127,21 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
             if varying[index]:
                 block_name[index] = f"b_v{k}"
                 loop.append(f"b_v{k} = v{k}{rows_slice}")
-        elif kind == "reduce":
+        elif kind == "reduce" and (0 in dict(instr.attrs)["axes"] or not varying[instr.args[0]]):
             arg = instr.args[0]
-            axes = dict(instr.attrs)["axes"]
             if not varying[arg]:
                 before.append(f"v{k} = {kernel}({name[arg]})")
-            elif 0 in axes:
+            else:  # the reduction spans the blocked axis: combine the blocks' partial results
                 combine = _REDUCTIONS[instr.op]
                 loop.append(f"part = {kernel}({block_name[arg]})")
                 if blocked:
-                    loop.append(f"v{k} = part if lo == 0 else {combine}(v{k}, part, out=v{k})")
+                    loop.append(f"v{k} = np.array(part) if lo == 0 else "
+                                f"{combine}(v{k}, part, out=v{k})")
                 else:
                     loop.append(f"v{k} = part")
-            else:
-                before.append(f"v{k} = np.empty({value_shapes[index]!r}, {dtype_name})")
-                loop.append(f"{kernel}({block_name[arg]}, out=v{k}{rows_slice})")
         elif not any(varying[a] for a in instr.args):
             before.append(f"v{k} = {kernel}({full_args})")  # invariant: computed once
-        else:
+        else:  # elementwise, or a reduction within rows: per block, into scratch or an output
             # Operands dying here give their scratch buffers back first: an elementwise op may
             # write over an operand of its own shape (numpy ufuncs allow out= aliasing an input).
             for arg in set(instr.args):
@@ -136,14 +151,15 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
             varying[index] = True
             block_name[index] = f"b_v{k}"
             if index in outputs:
-                before.append(f"v{k} = np.empty({value_shapes[index]!r}, {dtype_name})")
+                before.append(f"v{k} = {allocate(index, dtype_name)}")
                 target = f"v{k}{rows_slice}"
             else:
                 slot_key = (value_shapes[index][1:], instr.type.dtype)
                 pool = free_scratch.setdefault(slot_key, [])
                 if not pool:
                     shape = (block,) + tuple(value_shapes[index][1:])
-                    before.append(f"s{len(scratch_of)} = np.empty({shape!r}, {dtype_name})")
+                    # Scratch is private to this kernel: allocated once, reused by every call.
+                    namespace[f"s{len(scratch_of)}"] = np.empty(shape, instr.type.dtype)
                     pool.append(f"s{len(scratch_of)}")
                 scratch_of[index] = pool.pop()
                 target = f"{scratch_of[index]}{scratch_slice}"
@@ -153,8 +169,12 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
                 loop.append(f"b_v{k} = {target}")
                 loop.append(f"np.copyto(b_v{k}, {kernel}({args}), casting='unsafe')")
     results = [name[o] for o in body.outputs]
+    if not any(line.startswith(f"{results[0]} = out if out") for line in before):
+        # computed whole or accumulated: copy into the caller's buffer
+        after.append(f"if out is not None:\n        np.copyto(out, {results[0]})\n"
+                     f"        {results[0]} = out")
     after.append("return " + (results[0] if len(results) == 1 else "(" + ", ".join(results) + ",)"))
-    source = ["def fused_kernel(" + ", ".join(name[:n_in]) + "):"]
+    source = ["def fused_kernel(" + "".join(f"{n}, " for n in name[:n_in]) + "out=None):"]
     source += ["    " + line for line in before]
     if blocked:
         source.append(f"    for lo in range(0, {rows}, {block}):")

@@ -49,7 +49,8 @@ def expand_reduced(g: Node, x: Node, axes: tuple[int, ...], keepdims: bool) -> N
 
 def _sum_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
                 out: np.ndarray | None = None) -> np.ndarray:
-    return np.sum(x, axis=axes, keepdims=keepdims, out=out)
+    # ufunc.reduce is what np.sum runs, without np.sum's Python-level wrapper (~3 us a call)
+    return np.add.reduce(x, axis=axes, keepdims=keepdims, out=out)
 
 
 sum_ = defop(
@@ -94,11 +95,11 @@ def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
     return _reduce_type(types, **attrs)
 
 
-max_ = defop("max", _nonempty_reduce_type, _extremum_kernel(np.max), out_arg=True,
+max_ = defop("max", _nonempty_reduce_type, _extremum_kernel(np.maximum.reduce), out_arg=True,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMax", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Maximum over axes; NaN propagates as in numpy.")
-min_ = defop("min", _nonempty_reduce_type, _extremum_kernel(np.min), out_arg=True,
+min_ = defop("min", _nonempty_reduce_type, _extremum_kernel(np.minimum.reduce), out_arg=True,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMin", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Minimum over axes; NaN propagates as in numpy.")
@@ -130,7 +131,7 @@ def _prod_partial(node: Node) -> Node:
 
 def _prod_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
                  out: np.ndarray | None = None) -> np.ndarray:
-    return np.prod(x, axis=axes, keepdims=keepdims, out=out)
+    return np.multiply.reduce(x, axis=axes, keepdims=keepdims, out=out)
 
 
 prod = defop(

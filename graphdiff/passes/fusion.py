@@ -10,8 +10,10 @@ could have inside the group has been decided before it. A candidate elementwise 
 - as a private copy, when it is cheap (a unary op or an op with a scalar operand) and has
   users elsewhere: recomputing it costs less than materializing it.
 
-A matmul whose only users are in the group and whose result has the group's full shape joins as
-the group's head (the matmul epilogue: bias, activation). Groups need two ops or more.
+A reduction over axes other than the first that keeps its rank (the statistics of LayerNorm and
+softmax) joins like an elementwise op: each block of rows holds whole slices. A matmul whose only
+users are in the group and whose result has the group's full shape joins as the group's head (the
+matmul epilogue: bias, activation). Groups need two ops or more.
 
 ``unfuse`` expands every fused node back into its primitives (for ONNX export and for checks).
 """
@@ -31,6 +33,16 @@ _CHEAP_UNARY = {"neg", "abs", "cast", "square", "relu", "sign", "stop_gradient"}
 
 def _is_member(node: Node) -> bool:
     return node.op.elementwise and not node.op.effectful and not node.op.source
+
+
+def _is_row_reduction(node: Node, iteration_shape: tuple) -> bool:
+    """A reduction that keeps its rank and every row (axis 0) of the group's iteration space:
+    a block of rows holds whole reduced slices, so it can run inside the blocked loop."""
+    if node.op.name not in _REDUCTION_ROOTS or not node.attrs["keepdims"]:
+        return False
+    value = node.inputs[0]
+    return (0 not in node.attrs["axes"] and value.ndim == len(iteration_shape) > 0
+            and value.shape[0] == iteration_shape[0] and iteration_shape[0] != 1)
 
 
 def _is_cheap(node: Node) -> bool:
@@ -70,13 +82,13 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
         outside += copy_readers.get(node, [])
         used_outside = bool(outside) or node in graph_outputs
         after_root = all(position > index[root] for position in outside)
-        if _is_member(node):
+        if _is_member(node) or _is_row_reduction(node, iteration_shape):
             if not used_outside:
                 group.members.add(node)
             elif after_root:
                 group.members.add(node)
                 group.extra_outputs.append(node)
-            elif _is_cheap(node):
+            elif _is_cheap(node) and _is_member(node):
                 group.copies.add(node)
                 continue  # its operands become group inputs: do not grow through a copy
             else:

@@ -1,0 +1,121 @@
+"""Fusion: elementwise-heavy training steps, fused vs unfused (and PyTorch eager if installed).
+
+Each workload is a forward pass plus all gradients: GELU, LayerNorm (with scale and shift) and
+softmax cross-entropy. "unfused" is the default pipeline without the fusion pass; "fused" is
+the default pipeline. A second table sweeps the fused kernels' block size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+import graphdiff as gd
+from graphdiff.ops import fused_codegen
+from graphdiff.passes.pipeline import DEFAULT_PIPELINE
+
+from ._timing import median_time
+
+UNFUSED = [name for name in DEFAULT_PIPELINE if name != "fuse"]
+FUSED = UNFUSED + ["fuse"]
+
+
+def _gelu_step(rows: int, cols: int):
+    x = gd.placeholder((None, cols), "float32", name="x")
+    y = gd.gelu(x)
+    loss = gd.sum(y * y)
+    return [x], [loss, gd.grad(loss, x)], [np.random.default_rng(0).standard_normal(
+        (rows, cols)).astype(np.float32)]
+
+
+def _layer_norm_step(rows: int, cols: int):
+    x = gd.placeholder((None, cols), "float32", name="x")
+    g = gd.variable(np.ones(cols, np.float32), name="g")
+    b = gd.variable(np.zeros(cols, np.float32), name="b")
+    r = gd.placeholder((None, cols), "float32", name="r")
+    loss = gd.sum(gd.layer_norm(x, g, b) * r)
+    rng = np.random.default_rng(0)
+    return [x, r], [loss, *gd.grad(loss, [x, g, b])], [
+        rng.standard_normal((rows, cols)).astype(np.float32),
+        rng.standard_normal((rows, cols)).astype(np.float32)]
+
+
+def _softmax_ce_step(rows: int, cols: int):
+    z = gd.placeholder((None, cols), "float32", name="z")
+    y = gd.placeholder((None,), "int64", name="y")
+    loss = gd.mean(gd.softmax_cross_entropy(z, y))
+    rng = np.random.default_rng(0)
+    return [z, y], [loss, gd.grad(loss, z)], [
+        rng.standard_normal((rows, cols)).astype(np.float32),
+        rng.integers(0, cols, rows)]
+
+
+WORKLOADS: dict[str, Callable] = {
+    "gelu": _gelu_step, "layer_norm": _layer_norm_step, "softmax_ce": _softmax_ce_step}
+
+
+def _torch_step(name: str, arrays: list[np.ndarray]) -> Callable[[], object] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    tensors = [torch.from_numpy(a) for a in arrays]
+
+    def run() -> object:
+        x = tensors[0].clone().requires_grad_(True)
+        if name == "gelu":
+            y = torch.nn.functional.gelu(x)
+            loss = (y * y).sum()
+            return torch.autograd.grad(loss, [x])
+        if name == "layer_norm":
+            cols = x.shape[1]
+            g = torch.ones(cols, requires_grad=True)
+            b = torch.zeros(cols, requires_grad=True)
+            loss = (torch.nn.functional.layer_norm(x, (cols,), g, b) * tensors[1]).sum()
+            return torch.autograd.grad(loss, [x, g, b])
+        loss = torch.nn.functional.cross_entropy(x, tensors[1])
+        return torch.autograd.grad(loss, [x])
+
+    return run
+
+
+def run(quick: bool) -> None:
+    sizes = [(64, 64), (2048, 2048)] if not quick else [(64, 64), (1024, 1024)]
+    repeats = 3 if quick else 7
+    print(f"{'workload':<12} {'shape':>11} {'unfused ms':>11} {'fused ms':>9} "
+          f"{'speed-up':>8} {'torch ms':>9} {'torch/fused':>11}")
+    for name, build in WORKLOADS.items():
+        for rows, cols in sizes:
+            inputs, outputs, arrays = build(rows, cols)
+            unfused = gd.function(inputs, outputs, passes=UNFUSED)
+            fused = gd.function(inputs, outputs, passes=FUSED)
+            for a, b in zip(unfused(*arrays), fused(*arrays)):
+                np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-4)
+            t_unfused = median_time(lambda: unfused(*arrays), repeats=repeats)
+            t_fused = median_time(lambda: fused(*arrays), repeats=repeats)
+            torch_run = _torch_step(name, arrays)
+            t_torch = median_time(torch_run, repeats=repeats) if torch_run else float("nan")
+            print(f"{name:<12} {f'{rows}x{cols}':>11} {t_unfused * 1e3:11.2f} "
+                  f"{t_fused * 1e3:9.2f} {t_unfused / t_fused:8.2f} {t_torch * 1e3:9.2f} "
+                  f"{t_torch / t_fused:11.2f}")
+    _block_sweep(quick)
+
+
+def _block_sweep(quick: bool) -> None:
+    rows, cols = (1024, 1024) if quick else (2048, 2048)
+    inputs, outputs, arrays = _gelu_step(rows, cols)
+    original = fused_codegen.BLOCK_BYTES
+    print(f"block size sweep (gelu step, {rows}x{cols}, float32):")
+    try:
+        for block in (1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 22):
+            fused_codegen.BLOCK_BYTES = block
+            f = gd.function(inputs, outputs, passes=FUSED)
+            for node in f.graph.nodes:  # interned bodies keep their kernels: regenerate
+                if node.op.name == "fused":
+                    node.attrs["body"].kernels.clear()
+            t = median_time(lambda: f(*arrays), repeats=3 if quick else 5)
+            print(f"  {block // 1024:>6} KiB per block: {t * 1e3:8.2f} ms")
+    finally:
+        fused_codegen.BLOCK_BYTES = original
