@@ -227,6 +227,34 @@ def test_conv2d_matches_torch(kwargs: dict, x_shape: tuple, w_shape: tuple) -> N
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
 
 
+def test_conv2d_random_geometries_match_torch() -> None:
+    """Seeded random geometries (asymmetric pads, strides, dilations, groups, small and large
+    maps) against torch, forward and both gradients; torch gets the asymmetric pads by F.pad."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(42)
+    for _ in range(25):
+        groups = int(rng.choice([1, 2, 3]))
+        c_in, c_out = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+        kernel = tuple(int(k) for k in rng.integers(1, 4, 2))
+        stride = tuple(int(s) for s in rng.integers(1, 4, 2))
+        dilation = tuple(int(d) for d in rng.integers(1, 3, 2))
+        pads = tuple(int(p) for p in rng.integers(0, 3, 4))
+        hw = tuple(int(d) for d in rng.integers(6, 14, 2))
+        x, w = _randn(2, c_in, *hw), _randn(c_out, c_in // groups, *kernel)
+        X, W = gd.placeholder(x.shape, "float64"), gd.placeholder(w.shape, "float64")
+        y = gd.conv2d(X, W, stride=stride, padding=pads, dilation=dilation, groups=groups)
+        weights = _randn(*y.shape)
+        got = gd.function([X, W], [y, *gd.grad(gd.sum(y * weights), [X, W])])(x, w)
+        tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
+        top, bottom, left, right = pads
+        ty = F.conv2d(F.pad(tx, (left, right, top, bottom)), tw, stride=stride,
+                      dilation=dilation, groups=groups)
+        (ty * torch.tensor(weights)).sum().backward()
+        for ours, theirs in zip(got, [ty.detach(), tx.grad, tw.grad]):
+            np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("kind, args, kwargs", [
     ("max_pool2d", (2,), {}),
     ("max_pool2d", (3, 2, 1), {}),
@@ -246,6 +274,27 @@ def test_pool_matches_torch(kind: str, args: tuple, kwargs: dict) -> None:
     (ty * torch.tensor(weights)).sum().backward()
     np.testing.assert_allclose(got[0], ty.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(got[1], tx.grad.numpy(), rtol=1e-12)
+
+
+def test_pool_random_geometries_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(43)
+    for _ in range(25):
+        kernel = tuple(int(k) for k in rng.integers(1, 5, 2))
+        stride = tuple(int(s) for s in rng.integers(1, 4, 2))
+        padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in kernel)
+        x = _randn(2, 2, *(int(d) for d in rng.integers(5, 12, 2)))
+        X = gd.placeholder(x.shape, "float64")
+        kinds = [("max_pool2d", {}), ("avg_pool2d", {"count_include_pad": bool(rng.random() < .5)})]
+        for kind, kwargs in kinds:
+            y = getattr(gd, kind)(X, kernel, stride, padding, **kwargs)
+            weights = _randn(*y.shape)
+            got = gd.function([X], [y, gd.grad(gd.sum(y * weights), X)])(x)
+            tx = torch.tensor(x, requires_grad=True)
+            ty = getattr(torch.nn.functional, kind)(tx, kernel, stride, padding, **kwargs)
+            (ty * torch.tensor(weights)).sum().backward()
+            np.testing.assert_allclose(got[0], ty.detach().numpy(), rtol=1e-12)
+            np.testing.assert_allclose(got[1], tx.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
 def test_max_pool_ties_route_to_the_first_maximum_like_torch() -> None:
