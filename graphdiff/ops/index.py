@@ -21,12 +21,13 @@ static length on a symbolic dimension is checked at run time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ..errors import ShapeError
 from ..ir.dims import slice_dim
+from ..ir.node import Node, OpDef
 from ..ir.types import Dim, Shape, TensorType, format_shape
 from .core import defop, require_integer
 
@@ -101,6 +102,51 @@ unslice = defop(
     jvp=lambda node, t: unslice(t[0], **node.attrs))
 
 
+# --- gathers and their scatter transposes ---------------------------------------------------------
+
+def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape],
+                 kernel: Callable, scatter_name: str, scatter_kernel: Callable, *, onnx: str,
+                 doc: str, scatter_doc: str) -> tuple[OpDef, OpDef]:
+    """Declare ``y = gather(x, i, axis)`` and ``scatter(g, i, axis, shape)``, its transpose.
+
+    ``gathered_shape(x_shape, i_shape, axis)`` is the shape of y, which is also the shape the
+    scatter's updates must have. Both ops are linear in their first operand and transposes of
+    each other, so each one's VJP is the other and each one's JVP is itself on the tangent.
+    """
+
+    def gather_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
+        x, indices = types
+        require_integer(indices, "indices")
+        return x.with_shape(gathered_shape(x.shape, indices.shape, axis))
+
+    def scatter_type(types: Sequence[TensorType], *, axis: int, shape: Shape) -> TensorType:
+        g, indices = types
+        require_integer(indices, "indices")
+        expected = gathered_shape(shape, indices.shape, axis)
+        if len(expected) != g.ndim:
+            raise ShapeError(f"updates of rank {g.ndim} do not fit {format_shape(expected)}")
+        for a, b in zip(expected, g.shape, strict=True):
+            same_dim(a, b)
+        return g.with_shape(tuple(shape))
+
+    def gather_vjp(node: Node, g: Node) -> list[Node | None]:
+        return [scatter(g, node.inputs[1], axis=node.attrs["axis"],
+                        shape=node.inputs[0].shape), None]
+
+    def scatter_vjp(node: Node, g: Node) -> list[Node | None]:
+        return [gather(g, node.inputs[1], axis=node.attrs["axis"]), None]
+
+    def linear_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+        return None if tangents[0] is None else node.op(tangents[0], node.inputs[1],
+                                                        **node.attrs)
+
+    gather = defop(name, gather_type, kernel, onnx=onnx, doc=doc, vjp=gather_vjp,
+                   jvp=linear_jvp)
+    scatter = defop(scatter_name, scatter_type, scatter_kernel, shape_attrs=("shape",),
+                    onnx=None, doc=scatter_doc, vjp=scatter_vjp, jvp=linear_jvp)
+    return gather, scatter
+
+
 # --- take and scatter_add -------------------------------------------------------------------------
 
 def _check_axis(axis: int, ndim: int) -> None:
@@ -109,30 +155,12 @@ def _check_axis(axis: int, ndim: int) -> None:
 
 
 def taken_shape(shape: Shape, indices: Shape, axis: int) -> Shape:
+    _check_axis(axis, len(shape))
     return tuple(shape[:axis]) + tuple(indices) + tuple(shape[axis + 1:])
-
-
-def _take_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
-    x, indices = types
-    require_integer(indices, "indices")
-    _check_axis(axis, x.ndim)
-    return x.with_shape(taken_shape(x.shape, indices.shape, axis))
 
 
 def _take_kernel(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
     return np.take(x, indices, axis=axis)
-
-
-def _scatter_add_type(types: Sequence[TensorType], *, axis: int, shape: Shape) -> TensorType:
-    g, indices = types
-    require_integer(indices, "indices")
-    _check_axis(axis, len(shape))
-    expected = taken_shape(shape, indices.shape, axis)
-    if len(expected) != g.ndim:
-        raise ShapeError(f"updates of rank {g.ndim} do not fit {format_shape(expected)}")
-    for a, b in zip(expected, g.shape, strict=True):
-        same_dim(a, b)
-    return g.with_shape(tuple(shape))
 
 
 def _scatter_add_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
@@ -143,20 +171,11 @@ def _scatter_add_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
     return out
 
 
-take = defop(
-    "take", _take_type, _take_kernel, onnx="Gather",
+take, scatter_add = _gather_pair(
+    "take", taken_shape, _take_kernel, "scatter_add", _scatter_add_kernel, onnx="Gather",
     doc="numpy.take along one axis: integer indices of any rank (negative ones count back).",
-    vjp=lambda node, g: [scatter_add(g, node.inputs[1], axis=node.attrs["axis"],
-                                     shape=node.inputs[0].shape), None],
-    jvp=lambda node, t: None if t[0] is None else take(t[0], node.inputs[1], **node.attrs))
-
-scatter_add = defop(
-    "scatter_add", _scatter_add_type, _scatter_add_kernel, shape_attrs=("shape",), onnx=None,
-    doc="Zeros of ``shape`` with the updates added at the indices along ``axis``: the "
-        "transpose of take (repeated indices accumulate).",
-    vjp=lambda node, g: [take(g, node.inputs[1], axis=node.attrs["axis"]), None],
-    jvp=lambda node, t: None if t[0] is None else scatter_add(t[0], node.inputs[1],
-                                                             **node.attrs))
+    scatter_doc="Zeros of ``shape`` with the updates added at the indices along ``axis``: the "
+                "transpose of take (repeated indices accumulate).")
 
 
 # --- take_along_axis and its transpose ------------------------------------------------------------
@@ -170,22 +189,8 @@ def _along_shape(shape: Shape, indices: Shape, axis: int) -> Shape:
                  for a, (d, i) in enumerate(zip(shape, indices, strict=True)))
 
 
-def _take_along_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
-    x, indices = types
-    require_integer(indices, "indices")
-    return x.with_shape(_along_shape(x.shape, indices.shape, axis))
-
-
 def _take_along_kernel(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
     return np.take_along_axis(x, indices, axis=axis)
-
-
-def _scatter_along_type(types: Sequence[TensorType], *, axis: int, shape: Shape) -> TensorType:
-    g, indices = types
-    require_integer(indices, "indices")
-    for a, b in zip(_along_shape(shape, indices.shape, axis), g.shape, strict=True):
-        same_dim(a, b)
-    return g.with_shape(tuple(shape))
 
 
 def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
@@ -198,19 +203,9 @@ def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
     return out
 
 
-take_along_axis = defop(
-    "take_along_axis", _take_along_type, _take_along_kernel, onnx="GatherElements",
+take_along_axis, scatter_add_along_axis = _gather_pair(
+    "take_along_axis", _along_shape, _take_along_kernel,
+    "scatter_add_along_axis", _scatter_along_kernel, onnx="GatherElements",
     doc="numpy.take_along_axis with indices shaped like the operand except along ``axis``.",
-    vjp=lambda node, g: [scatter_add_along_axis(g, node.inputs[1], axis=node.attrs["axis"],
-                                                shape=node.inputs[0].shape), None],
-    jvp=lambda node, t: None if t[0] is None else take_along_axis(t[0], node.inputs[1],
-                                                                 **node.attrs))
-
-scatter_add_along_axis = defop(
-    "scatter_add_along_axis", _scatter_along_type, _scatter_along_kernel,
-    shape_attrs=("shape",), onnx=None,
-    doc="Zeros of ``shape`` with the updates added where take_along_axis reads: its transpose.",
-    vjp=lambda node, g: [take_along_axis(g, node.inputs[1], axis=node.attrs["axis"]), None],
-    jvp=lambda node, t: None if t[0] is None else scatter_add_along_axis(
-        t[0], node.inputs[1], **node.attrs))
-
+    scatter_doc="Zeros of ``shape`` with the updates added where take_along_axis reads: its "
+                "transpose.")
