@@ -163,7 +163,50 @@ def test_profile_reports_nodes_and_ops() -> None:
     assert "outside kernels" in str(report)
 
 
-def test_random_graphs_planned_matches_reference() -> None:
+def _random_graph(seed: int) -> tuple[list, list, list]:
+    """A random graph over two (batch, 6) inputs and a variable: elementwise chains, views,
+    reductions with broadcasting, matmuls; outputs are two values and their gradients."""
+    rng = np.random.default_rng(seed)
+    x = gd.placeholder((None, 6), "float64", name="x")
+    y = gd.placeholder((None, 6), "float64", name="y")
+    W = gd.variable(rng.normal(size=(6, 6)) / 3, name="W")
+    pool = [x, y]
+    builders = [
+        lambda a, b: gd.tanh(a),
+        lambda a, b: a * b,
+        lambda a, b: a + b,
+        lambda a, b: gd.exp(-gd.square(a)),
+        lambda a, b: a - gd.mean(a, axis=1, keepdims=True),
+        lambda a, b: gd.transpose(gd.transpose(a) * 2.0),
+        lambda a, b: gd.sin(a) * gd.sigmoid(b),
+        lambda a, b: a @ W,
+        lambda a, b: b + gd.sum(a, axis=0),
+        lambda a, b: gd.maximum(a, b) - gd.relu(a),
+    ]
+    for _ in range(int(rng.integers(4, 30))):
+        a, b = (pool[int(rng.integers(len(pool)))] for _ in range(2))
+        pool.append(builders[int(rng.integers(len(builders)))](a, b))
+    picked = [pool[-1], pool[int(rng.integers(2, len(pool)))]]
+    loss = gd.sum(picked[0] * picked[1])
+    outputs = picked + gd.grad(loss, [x, W], unconnected="zero")
+    feeds = [rng.normal(size=(5, 6)), rng.normal(size=(5, 6))]
+    return [x, y], outputs, feeds
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_graphs_planned_matches_reference(seed: int) -> None:
+    inputs, outputs, feeds = _random_graph(seed)
+    planned, reference = _both(inputs, outputs)
+    optimized = Function(inputs, outputs, {}, passes="default", executor="planned")
+    for batch in (5, 2, 5):
+        sized = [f[:batch] for f in feeds]
+        want = reference(*sized)
+        _assert_same(planned(*sized), want)
+        for got, expected in zip(optimized(*sized), want):
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_fuzzer_graphs_planned_matches_reference() -> None:
     strategies = pytest.importorskip("tests.strategies")
     hypothesis = pytest.importorskip("hypothesis")
     graphs = getattr(strategies, "graphs", None)
@@ -178,3 +221,36 @@ def test_random_graphs_planned_matches_reference() -> None:
         _assert_same(planned(*feeds), reference(*feeds))
 
     check()
+
+
+def test_signature_constants_are_folded_and_copied_out() -> None:
+    # mean over a symbolic batch divides by dim_product(batch): the same at every call of one
+    # signature, so the program computes it once; a returned folded value is still a fresh copy
+    x = gd.placeholder((None, 3), "float64", name="x")
+    f = Function([x], [gd.mean(x), gd.sum(gd.ones_like(x))], {}, passes="none",
+                 executor="planned")
+    got = f(np.ones((4, 3)))
+    assert float(got[0]) == 1.0
+    program = f._last
+    assert any(node.op.name == "dim_product" for node in program.folded)
+    assert all(step.node not in program.folded for step in program.steps)
+    assert float(got[1]) == 12.0
+    got[1][...] = -1.0  # mutating what was returned must not change the next call
+    assert float(f(np.ones((4, 3)))[1]) == 12.0
+    assert float(f(np.ones((2, 3)) * 3)[0]) == 3.0  # a new signature folds its own values
+
+
+def test_effectful_nodes_are_not_folded() -> None:
+    x = gd.placeholder((None, 3), "float64", name="x")
+    f = Function([x], [gd.uniform((2, 2), seed=3, dtype="float64") + gd.sum(x)], {},
+                 passes="none", executor="planned")
+    first, second = f(np.zeros((1, 3)))[0], f(np.zeros((1, 3)))[0]
+    assert not np.array_equal(first, second)  # a new draw at every call
+
+
+def test_program_source_is_straight_line_code() -> None:
+    x = gd.placeholder((3,), "float32", name="x")
+    f = gd.function([x], gd.exp(gd.tanh(x)) * 2.0)
+    source = f.program_source()
+    assert "def run(i0):" in source and "for " not in source
+    assert f(np.zeros(3, np.float32)).tolist() == [2.0, 2.0, 2.0]
