@@ -32,8 +32,11 @@ class Drawing:
     _users: dict[Node, list[Node]] | None = field(default=None, repr=False)
 
     def label(self, node: Node) -> str:
-        """First line of a box: ``name = op`` (sources show only their name)."""
+        """First line of a box: ``name = op``; sources show their name, scalar constants their
+        value."""
         name = self.names[node]
+        if node.op.name == "constant" and node.data is not None and node.data.size == 1:
+            return f"{name} = {format_value(node.data)}"
         if node.op.source:
             return name
         return f"{name} = {node.op.name}"
