@@ -51,7 +51,9 @@ def unary(name: str, kernel: Callable, derivative: Derivative | None, *, onnx: s
 
 def _sigmoid_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     # sigmoid(x) = (1 + tanh(x / 2)) / 2: no overflow for large |x|, unlike 1 / (1 + exp(-x)).
-    out = np.multiply(x, 0.5, out=out)
+    if out is None:
+        out = np.empty_like(x)  # for a 0-d x, np.multiply would return a scalar, not an array
+    np.multiply(x, 0.5, out=out)
     np.tanh(out, out=out)
     np.add(out, 1, out=out)
     return np.multiply(out, 0.5, out=out)
