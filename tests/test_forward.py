@@ -144,3 +144,15 @@ def test_cost_grows_linearly_on_a_1000_op_chain(mode: str) -> None:
         assert count <= 5 * length, (length, count)  # a constant per op, not O(length)
     assert appended[1000] <= 2.2 * appended[500] <= 4.5 * appended[250]
     assert appended[1000] >= 1.8 * appended[500]
+
+
+def test_fused_groups_differentiate_through_their_expansion() -> None:
+    x = gd.placeholder((40, 50), "float64", name="x")
+    y = gd.tanh(gd.exp(x) * 2.0 + 1.0) * gd.sin(x)
+    fused = gd.optimize(Graph([x], [y]), passes=["fuse"]).outputs[0]
+    assert fused.op.jvp is None and fused.op.expand is not None
+    u = gd.placeholder((40, 50), "float64", name="u")
+    f = gd.function([x, u], [gd.jvp(fused, x, u), gd.jvp(y, x, u)], passes="none")
+    rng = np.random.default_rng(0)
+    got, want = f(rng.standard_normal((40, 50)), rng.standard_normal((40, 50)))
+    np.testing.assert_array_equal(got, want)

@@ -86,7 +86,8 @@ class _CheckpointRule:
             clone[member] = make_node(member.op, inputs, dict(member.attrs),
                                       location=member.location)
         targets = [fresh[value] for value in boundary if is_float(value.dtype)]
-        cotangents = iter(reverse_vjp([clone[out]], targets, [g], unconnected="zero"))
+        cotangents = iter(reverse_vjp([clone[out]], targets, [g], unconnected="zero",
+                                      leaves=set(fresh.values())))
         return [None] + [next(cotangents) if is_float(value.dtype) else None
                          for value in boundary]
 

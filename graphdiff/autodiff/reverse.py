@@ -13,7 +13,7 @@ optimized, exported and differentiated again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 from ..errors import GradientError, ShapeError, user_location
@@ -23,6 +23,7 @@ from ..ops import elementwise as E
 from ..ops.core import expand_derived
 from ..ops.shape import sum_to
 from ..ops.source import zeros_like
+from .walk import topo_order_until
 
 Unconnected = Literal["raise", "zero"]
 
@@ -31,10 +32,11 @@ def _carries_derivative(node: Node) -> bool:
     return node.dtype.kind == "f"
 
 
-def path_nodes(outputs: Sequence[Node], wrt: Sequence[Node]) -> tuple[list[Node], set[Node]]:
-    """Nodes the outputs depend on, in order, and the subset that depends on ``wrt``
-    through ops that carry a derivative."""
-    order = topo_order(outputs)
+def path_nodes(outputs: Sequence[Node], wrt: Sequence[Node],
+               leaves: Collection[Node] = ()) -> tuple[list[Node], set[Node]]:
+    """Nodes the outputs depend on (not looking below ``leaves``), in order, and the subset that
+    depends on ``wrt`` through ops that carry a derivative."""
+    order = topo_order_until(outputs, leaves) if leaves else topo_order(outputs)
     wrt_set = set(wrt)
     depends: set[Node] = set()
     for node in order:
@@ -71,11 +73,13 @@ def _fit_to(cotangent: Node, value: Node, node: Node) -> Node:
 
 def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
         cotangents: Node | Sequence[Node], *,
-        unconnected: Unconnected = "raise") -> Node | list[Node]:
+        unconnected: Unconnected = "raise", leaves: Collection[Node] = ()) -> Node | list[Node]:
     """Cotangents of ``inputs`` given cotangents of ``outputs`` (J^T v), as graph nodes.
 
     A single tensor for ``inputs`` gives a single cotangent, a list gives a list. Cotangents
-    may be arrays or scalars; they become constants of their output's dtype.
+    may be arrays or scalars; they become constants of their output's dtype. ``leaves`` are
+    nodes the driver does not look below (a rule differentiating a region, as checkpointing
+    does, passes the region's inputs so the work stays proportional to the region).
     """
     from ..api.convert import as_tensor
 
@@ -104,12 +108,13 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
             raise ShapeError(f"vjp: cotangent {v.type} does not match output {y.type} "
                              f"(at {user_location()})")
 
-    if any(n.op.expand is not None and n.op.vjp is None for n in topo_order(outputs)):
+    scope = topo_order_until(outputs, leaves) if leaves else topo_order(outputs)
+    if any(n.op.expand is not None and n.op.vjp is None for n in scope):
         # Fused groups differentiate through the primitives they stand for.
         expanded = expand_derived(outputs)
         outputs = [expanded[y] for y in outputs]
         inputs = [expanded.get(x, x) for x in inputs]
-    order, depends = path_nodes(outputs, inputs)
+    order, depends = path_nodes(outputs, inputs, leaves)
     contributions: dict[Node, list[Node]] = {}
     for y, v in zip(outputs, cotangents):
         if y in depends:
