@@ -319,11 +319,13 @@ def _weight_grad_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None
 
 
 conv2d = defop(
-    "conv2d", _conv2d_type, _conv2d_kernel, onnx=None, vjp=_conv2d_vjp, jvp=_conv2d_jvp,
+    "conv2d", _conv2d_type, _conv2d_kernel,
+    onnx=lambda ctx, n, i: ctx.op("Conv", i, **ctx.conv_attrs(n)), vjp=_conv2d_vjp, jvp=_conv2d_jvp,
     doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
         "without bias). ONNX Conv: strides, dilations, group; pads=(top, left, bottom, right).")
 conv2d_input_grad = defop(
-    "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel, onnx=None,
+    "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel,
+    onnx=lambda ctx, n, i: ctx.conv_input_grad(i[0], i[1], n),
     vjp=_input_grad_vjp, jvp=_input_grad_jvp,
     doc="Transposed convolution: the adjoint of conv2d in its input, restoring ``input_hw``. "
         "ONNX ConvTranspose with output_shape=input_hw and conv2d's other attributes.")

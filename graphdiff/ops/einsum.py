@@ -17,7 +17,7 @@ cotangent with the other operands, producing operand ``k``'s letters:
 
 The kernel is ``np.einsum`` with a contraction path computed once per subscripts and shapes.
 
-ONNX: ``Einsum`` with ``equation=subscripts`` (the exporter maps it; ``onnx=None`` here).
+ONNX: ``Einsum`` with ``equation=subscripts``.
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def _einsum_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     return total
 
 
-einsum = defop("einsum", _einsum_type, _einsum_kernel, onnx=None, vjp=_einsum_vjp,
+einsum = defop("einsum", _einsum_type, _einsum_kernel, vjp=_einsum_vjp,
+               onnx=lambda ctx, n, i: ctx.op("Einsum", i, equation=n.attrs["subscripts"]),
                jvp=_einsum_jvp,
                doc="Einstein summation over explicit subscripts (ONNX Einsum, equation = "
                    "subscripts).")

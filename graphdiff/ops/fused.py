@@ -112,6 +112,7 @@ def _fused_expand(node: Node) -> Node:
 
 
 fused = defop("fused", _fused_type, _fused_kernel, expand=_fused_expand, out_arg=True,
+              onnx=lambda ctx, n, i: ctx.expand(n),
               doc="A fused group of elementwise ops (see graphdiff/passes/fusion.py).")
 
 
@@ -131,6 +132,7 @@ def _output_expand(node: Node) -> Node:
 
 fused_output = defop("fused_output", _output_type, _output_kernel, view=True,
                      expand=_output_expand, shape_attrs=("shape",),
+                     onnx=lambda ctx, n, i: ctx.expand(n),
                      doc="Output ``index`` of a fused group with several outputs.")
 
 

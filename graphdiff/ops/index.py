@@ -90,13 +90,15 @@ def _unslice_kernel(g: np.ndarray, *, slices: tuple[SliceSpec, ...],
 
 
 slice_ = defop(
-    "slice", _slice_type, _slice_kernel, view=True, onnx="Slice",
+    "slice", _slice_type, _slice_kernel, view=True,
+    onnx=lambda ctx, n, i: ctx.slice(i[0], n.attrs["slices"]),
     doc="Basic slicing with static start/stop/step per axis (a numpy view).",
     vjp=lambda node, g: [unslice(g, slices=node.attrs["slices"], shape=node.inputs[0].shape)],
     jvp=lambda node, t: slice_(t[0], **node.attrs))
 
 unslice = defop(
-    "unslice", _unslice_type, _unslice_kernel, shape_attrs=("shape",), onnx=None,
+    "unslice", _unslice_type, _unslice_kernel, shape_attrs=("shape",),
+    onnx=lambda ctx, n, i: ctx.unslice(i[0], n),
     doc="Zeros of ``shape`` with the operand written at ``slices``: the transpose of slice.",
     vjp=lambda node, g: [slice_(g, slices=node.attrs["slices"])],
     jvp=lambda node, t: unslice(t[0], **node.attrs))
@@ -105,7 +107,8 @@ unslice = defop(
 # --- gathers and their scatter transposes ---------------------------------------------------------
 
 def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape],
-                 kernel: Callable, scatter_name: str, scatter_kernel: Callable, *, onnx: str,
+                 kernel: Callable, scatter_name: str, scatter_kernel: Callable, *, onnx: Callable,
+                 scatter_onnx: Callable,
                  doc: str, scatter_doc: str) -> tuple[OpDef, OpDef]:
     """Declare ``y = gather(x, i, axis)`` and ``scatter(g, i, axis, shape)``, its transpose.
 
@@ -143,7 +146,7 @@ def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape]
     gather = defop(name, gather_type, kernel, onnx=onnx, doc=doc, vjp=gather_vjp,
                    jvp=linear_jvp)
     scatter = defop(scatter_name, scatter_type, scatter_kernel, shape_attrs=("shape",),
-                    onnx=None, doc=scatter_doc, vjp=scatter_vjp, jvp=linear_jvp)
+                    onnx=scatter_onnx, doc=scatter_doc, vjp=scatter_vjp, jvp=linear_jvp)
     return gather, scatter
 
 
@@ -172,7 +175,9 @@ def _scatter_add_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
 
 
 take, scatter_add = _gather_pair(
-    "take", taken_shape, _take_kernel, "scatter_add", _scatter_add_kernel, onnx="Gather",
+    "take", taken_shape, _take_kernel, "scatter_add", _scatter_add_kernel,
+    onnx=lambda ctx, n, i: ctx.op("Gather", i, axis=n.attrs["axis"]),
+    scatter_onnx=lambda ctx, n, i: ctx.scatter_add(i[0], i[1], n),
     doc="numpy.take along one axis: integer indices of any rank (negative ones count back).",
     scatter_doc="Zeros of ``shape`` with the updates added at the indices along ``axis``: the "
                 "transpose of take (repeated indices accumulate).")
@@ -205,7 +210,9 @@ def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
 
 take_along_axis, scatter_add_along_axis = _gather_pair(
     "take_along_axis", _along_shape, _take_along_kernel,
-    "scatter_add_along_axis", _scatter_along_kernel, onnx="GatherElements",
+    "scatter_add_along_axis", _scatter_along_kernel,
+    onnx=lambda ctx, n, i: ctx.op("GatherElements", i, axis=n.attrs["axis"]),
+    scatter_onnx=lambda ctx, n, i: ctx.scatter_add_along(i[0], i[1], n),
     doc="numpy.take_along_axis with indices shaped like the operand except along ``axis``.",
     scatter_doc="Zeros of ``shape`` with the updates added where take_along_axis reads: its "
                 "transpose.")

@@ -77,7 +77,8 @@ def _concatenate_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None
 
 
 concatenate = defop("concatenate", _concatenate_type, _concatenate_kernel, out_arg=True,
-                    onnx="Concat", vjp=_concatenate_vjp, jvp=_concatenate_jvp,
+                    onnx=lambda ctx, n, i: ctx.op("Concat", i, axis=n.attrs["axis"]),
+                    vjp=_concatenate_vjp, jvp=_concatenate_jvp,
                     doc="Join operands of one dtype along an existing axis.")
 
 
@@ -127,7 +128,7 @@ def _narrow_vjp(node: Node, g: Node) -> list[Node]:
 
 
 narrow = defop("narrow", _narrow_type, _narrow_kernel, view=True, shape_attrs=("sizes",),
-               onnx=None, vjp=_narrow_vjp, jvp=lambda node, t: narrow(t[0], **node.attrs),
+               onnx=lambda ctx, n, i: ctx.narrow(i[0], n), vjp=_narrow_vjp, jvp=lambda node, t: narrow(t[0], **node.attrs),
                doc="Piece ``index`` of an axis cut into pieces of ``sizes`` (possibly "
                    "symbolic): the transpose of concatenate.")
 
@@ -162,7 +163,8 @@ def _unpad(g: Node, x: Node, pad_width: PadWidth) -> Node:
     return g
 
 
-pad = defop("pad", _pad_type, _pad_kernel, onnx="Pad",
+pad = defop("pad", _pad_type, _pad_kernel,
+            onnx=lambda ctx, n, i: ctx.pad(i[0], n.attrs["pad_width"], n.attrs["value"], n.dtype),
             doc="numpy.pad in constant mode: ``pad_width`` holds (before, after) per axis.",
             vjp=lambda node, g: [_unpad(g, node.inputs[0], node.attrs["pad_width"])],
             jvp=lambda node, t: pad(t[0], pad_width=node.attrs["pad_width"], value=0.0))

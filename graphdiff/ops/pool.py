@@ -200,7 +200,8 @@ def _window_attrs(node: Node) -> dict:
 
 
 max_pool2d = defop(
-    "max_pool2d", _pool_type, _max_pool2d_kernel, onnx=None,
+    "max_pool2d", _pool_type, _max_pool2d_kernel,
+    onnx=lambda ctx, n, i: ctx.op("MaxPool", i, **ctx.pool_attrs(n)),
     vjp=lambda node, g: [max_pool2d_grad(node.inputs[0], g, **node.attrs)],
     jvp=lambda node, t: max_pool2d_gather(node.inputs[0], t[0], **node.attrs),
     doc="Maximum over each window, -inf padding. ONNX MaxPool: kernel_shape, strides, "
@@ -219,7 +220,9 @@ max_pool2d_gather = defop(
                                                                      **node.attrs),
     doc="t read at the first maximum of each window of x (max_pool2d's JVP).")
 avg_pool2d = defop(
-    "avg_pool2d", _pool_type, _avg_pool2d_kernel, onnx=None,
+    "avg_pool2d", _pool_type, _avg_pool2d_kernel,
+    onnx=lambda ctx, n, i: ctx.op("AveragePool", i, **ctx.pool_attrs(n),
+                                  count_include_pad=int(n.attrs["count_include_pad"])),
     vjp=lambda node, g: [avg_pool2d_grad(g, input_hw=node.inputs[0].shape[2:], **node.attrs)],
     jvp=lambda node, t: avg_pool2d(t[0], **node.attrs),
     doc="Mean over each window, zero padding. ONNX AveragePool: kernel_shape, strides, "
