@@ -22,7 +22,7 @@ def _body_ops(node: gd.Node) -> list[str]:
 
 
 def test_a_chain_becomes_one_fused_node_with_the_expected_body() -> None:
-    x = gd.placeholder((None, 8), "float32", name="x")
+    x = gd.placeholder(("n", 8), "float32", name="x")
     y = gd.tanh(x * 2.0 + 1.0)
     graph, changed = fuse(Graph([x], [y]))
     assert changed
@@ -30,7 +30,7 @@ def test_a_chain_becomes_one_fused_node_with_the_expected_body() -> None:
     assert _body_ops(node) == ["mul", "add", "tanh"]
     assert graph.outputs == (node,)
     text = str(graph)
-    assert "= fused x, %" in text and "t2: f32[?0,8] = tanh t1" in text and "yield t2" in text
+    assert "= fused x, %" in text and "t2: f32[n,8] = tanh t1" in text and "yield t2" in text
     again, changed_again = fuse(graph)
     assert not changed_again and again.outputs == graph.outputs
 

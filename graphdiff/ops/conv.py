@@ -20,8 +20,8 @@ scatters the columns back with one strided add per kernel tap.
 
 ONNX: ``conv2d`` is ``Conv`` with ``strides=stride``, ``dilations=dilation``, ``group=groups``
 and ``pads=(top, left, bottom, right)`` (ONNX orders all begins, then all ends);
-``conv2d_input_grad`` is ``ConvTranspose`` with the same attributes plus ``output_shape``. The
-ONNX exporter maps them (``onnx=None`` here).
+``conv2d_input_grad`` is ``ConvTranspose`` with the same attributes plus ``output_padding``
+(the rows and columns the forward stride dropped).
 """
 
 from __future__ import annotations

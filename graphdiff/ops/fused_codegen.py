@@ -21,6 +21,7 @@ plain chain of ``out=`` calls.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,26 @@ def compiled(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> Callable[.
             body.kernels.clear()
         body.kernels[shapes] = kernel
     return kernel
+
+
+_POOL_SIZE = 4
+
+
+def reuse_or_empty(pool: list[np.ndarray], shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """An output buffer: one of this kernel's earlier outputs that nobody references any more
+    (no value, view or user holds it), else a new one.
+
+    Large fresh arrays cost page faults on every call (several ms for 16 MB); reusing a dead
+    output avoids them. A buffer still referenced anywhere is never handed out again.
+    """
+    for buffer in pool:
+        # references: the pool's list, the loop variable and getrefcount's argument
+        if sys.getrefcount(buffer) == 3:
+            return buffer
+    buffer = np.empty(shape, dtype)
+    if len(pool) < _POOL_SIZE:
+        pool.append(buffer)
+    return buffer
 
 
 def _concrete_shapes(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> list[tuple]:
@@ -92,7 +113,7 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
 
     varying = [kinds[i] in ("input", "head") and spans_rows(i) for i in range(n_in)] + \
         [False] * len(body.instrs)
-    namespace: dict[str, Any] = {"np": np}
+    namespace: dict[str, Any] = {"np": np, "reuse_or_empty": reuse_or_empty}
     before, loop, after = [], [], []
     name = [f"in{i}" for i in range(n_in)] + [f"v{k}" for k in range(len(body.instrs))]
     block_name = list(name)
@@ -109,7 +130,9 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
 
     def allocate(index: int, dtype_name: str) -> str:
         """A whole-array output; the first output goes into the caller's ``out`` if given."""
-        empty = f"np.empty({value_shapes[index]!r}, {dtype_name})"
+        pool = f"pool{index}"
+        namespace[pool] = []
+        empty = f"reuse_or_empty({pool}, {value_shapes[index]!r}, {dtype_name})"
         return f"out if out is not None else {empty}" if index == first_output else empty
 
     for k, instr in enumerate(body.instrs):

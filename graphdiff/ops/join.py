@@ -128,7 +128,8 @@ def _narrow_vjp(node: Node, g: Node) -> list[Node]:
 
 
 narrow = defop("narrow", _narrow_type, _narrow_kernel, view=True, shape_attrs=("sizes",),
-               onnx=lambda ctx, n, i: ctx.narrow(i[0], n), vjp=_narrow_vjp, jvp=lambda node, t: narrow(t[0], **node.attrs),
+               onnx=lambda ctx, n, i: ctx.narrow(i[0], n),
+               vjp=_narrow_vjp, jvp=lambda node, t: narrow(t[0], **node.attrs),
                doc="Piece ``index`` of an axis cut into pieces of ``sizes`` (possibly "
                    "symbolic): the transpose of concatenate.")
 

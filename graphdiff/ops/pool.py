@@ -18,7 +18,7 @@ over pixels. The primitives and their derivatives:
 
 ONNX: ``max_pool2d`` is ``MaxPool`` and ``avg_pool2d`` is ``AveragePool`` (with
 ``count_include_pad``) with ``kernel_shape=kernel_hw``, ``strides=stride`` and
-``pads=(top, left, bottom, right)``; the exporter maps them (``onnx=None`` here).
+``pads=(top, left, bottom, right)``.
 """
 
 from __future__ import annotations
