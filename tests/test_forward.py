@@ -156,3 +156,9 @@ def test_fused_groups_differentiate_through_their_expansion() -> None:
     rng = np.random.default_rng(0)
     got, want = f(rng.standard_normal((40, 50)), rng.standard_normal((40, 50)))
     np.testing.assert_array_equal(got, want)
+
+
+def test_unconnected_option_is_checked() -> None:
+    x = gd.placeholder((3,), "float64", name="x")
+    with pytest.raises(gd.GradientError, match="unconnected must be"):
+        gd.jvp(gd.exp(x), x, np.ones(3), unconnected="ignore")

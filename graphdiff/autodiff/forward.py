@@ -107,6 +107,9 @@ def jvp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
     through ops with a zero derivative (floor, comparisons) gets a materialized zero; one that
     does not depend on them at all raises, unless ``unconnected="zero"``.
     """
+    if unconnected not in ("raise", "zero"):
+        raise GradientError(f"unconnected must be 'raise' or 'zero', got {unconnected!r} "
+                            f"(at {user_location()})")
     single_output = isinstance(outputs, Node)
     output_list = [outputs] if single_output else list(outputs)
     if isinstance(inputs, Node):
