@@ -91,7 +91,7 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
     n_in = len(body.input_types)
     value_shapes = _concrete_shapes(body, shapes)
     kinds = ["input"] * n_in + [
-        "elementwise" if OPS[i.op].elementwise else
+        "elementwise" if OPS[i.op].elementwise else "alias" if i.op == "reshape" else
         "reduce" if i.op in _REDUCTIONS else "head" for i in body.instrs]
     iteration = np.broadcast_shapes(*(
         [value_shapes[n_in + k] for k in range(len(body.instrs)) if kinds[n_in + k] ==
@@ -144,6 +144,13 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
         kind = kinds[index]
         args = ", ".join(block_name[a] for a in instr.args)
         full_args = ", ".join(name[a] for a in instr.args)
+        if kind == "alias":  # a reshape that only renames symbolic dims: the same array
+            (arg,) = instr.args
+            name[index], block_name[index], varying[index] = name[arg], block_name[arg], \
+                varying[arg]
+            if arg in scratch_of:
+                scratch_of[index] = scratch_of[arg]
+            continue
         if kind == "head":
             before.append(f"v{k} = {kernel}({full_args})")
             varying[index] = spans_rows(index)

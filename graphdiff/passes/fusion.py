@@ -32,7 +32,18 @@ _CHEAP_UNARY = {"neg", "abs", "cast", "square", "relu", "sign", "stop_gradient"}
 
 
 def _is_member(node: Node) -> bool:
-    return node.op.elementwise and not node.op.effectful and not node.op.source
+    return (node.op.elementwise and not node.op.effectful and not node.op.source) or \
+        _is_renaming(node)
+
+
+def _is_renaming(node: Node) -> bool:
+    """A reshape that only renames symbolic dims (same rank, same known sizes): the same array
+    at run time, so a group passes straight through it."""
+    if node.op.name != "reshape":
+        return False
+    before, after = node.inputs[0].shape, node.shape
+    return len(before) == len(after) and all(
+        a == b or not (isinstance(a, int) and isinstance(b, int)) for a, b in zip(before, after))
 
 
 def _is_row_reduction(node: Node, iteration_shape: tuple) -> bool:
@@ -78,7 +89,9 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
         if node in seen or node in claimed:
             continue
         seen.add(node)
-        outside = [index[u] for u in users[node] if u not in group.members]
+        # users in a group that recomputes its own copy of this node do not read it
+        outside = [index[u] for u in users[node] if u not in group.members
+                   and not (u in claimed and node in claimed[u].copies)]
         outside += copy_readers.get(node, [])
         used_outside = bool(outside) or node in graph_outputs
         after_root = all(position > index[root] for position in outside)
