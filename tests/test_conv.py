@@ -255,6 +255,33 @@ def test_conv2d_random_geometries_match_torch() -> None:
             np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
 
 
+def test_conv_transpose2d_random_geometries_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(44)
+    for _ in range(20):
+        groups = int(rng.choice([1, 2]))
+        c_in, c_out = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+        kernel = tuple(int(k) for k in rng.integers(1, 4, 2))
+        stride = tuple(int(s) for s in rng.integers(1, 4, 2))
+        dilation = tuple(int(d) for d in rng.integers(1, 3, 2))
+        extra = tuple(int(rng.integers(0, s)) for s in stride)
+        padding = tuple(int(rng.integers(0, 2)) for _ in range(2))
+        x = _randn(2, c_in, *(int(d) for d in rng.integers(3, 7, 2)))
+        w, b = _randn(c_in, c_out // groups, *kernel), _randn(c_out)
+        X, W, B = (gd.placeholder(a.shape, "float64") for a in (x, w, b))
+        kwargs = {"stride": stride, "padding": padding, "output_padding": extra,
+                  "groups": groups, "dilation": dilation}
+        y = gd.conv_transpose2d(X, W, B, **kwargs)
+        weights = _randn(*y.shape)
+        got = gd.function([X, W, B], [y, *gd.grad(gd.sum(y * weights), [X, W, B])])(x, w, b)
+        tensors = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+        ty = F.conv_transpose2d(*tensors, **kwargs)
+        (ty * torch.tensor(weights)).sum().backward()
+        for ours, theirs in zip(got, [ty.detach()] + [t.grad for t in tensors]):
+            np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("kind, args, kwargs", [
     ("max_pool2d", (2,), {}),
     ("max_pool2d", (3, 2, 1), {}),
@@ -330,6 +357,10 @@ X4 = gd.placeholder((None, 4, 6, 6), "float32", name="x4")
      "must be 'valid', 'same' or ints"),
     (lambda: gd.conv2d(gd.placeholder((1, 4, None, 6)), np.ones((2, 4, 3, 3), np.float32)),
      "only the batch axis may be symbolic"),
+    (lambda: gd.conv_transpose2d(X4, np.ones((4, 2, 3, 3), np.float32), stride=2,
+                                 output_padding=2), "output_padding (2, 2) must be smaller"),
+    (lambda: gd.conv_transpose2d(X4, np.ones((4, 2, 3, 3), np.float32), np.ones(3)),
+     "conv_transpose2d bias must have shape (2,)"),
     (lambda: gd.max_pool2d(X4, 2, padding=2), "must be at most half the kernel"),
     (lambda: gd.avg_pool2d(X4, 7), "kernel height 7 (dilated to 7) is larger"),
     (lambda: gd.max_pool2d(gd.placeholder((4, 6, 6)), 2), "NCHW tensor of rank 4"),

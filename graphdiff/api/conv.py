@@ -28,7 +28,7 @@ from ..ops import pool as P
 from ..ops import shape as S
 from .convert import TensorLike, promote
 
-__all__ = ["avg_pool2d", "conv2d", "einsum", "max_pool2d"]
+__all__ = ["avg_pool2d", "conv2d", "conv_transpose2d", "einsum", "max_pool2d"]
 
 IntOrPair = int | Sequence[int]
 Padding = int | Sequence[int] | str
@@ -100,13 +100,56 @@ def conv2d(x: TensorLike, w: TensorLike, b: TensorLike | None = None, stride: In
     if min(pads) < 0:
         raise ShapeError(f"padding must be non-negative, got {pads} (at {user_location()})")
     y = C.conv2d(x, w, stride=stride_hw, padding=pads, dilation=dilation_hw, groups=int(groups))
-    if b is None:
-        return y
-    bias = operands[2]
-    if bias.shape != (w.shape[0],):
-        raise ShapeError(f"conv2d bias must have shape ({w.shape[0]},), got {bias.shape} "
+    return y if b is None else _add_bias(y, operands[2], "conv2d")
+
+
+def conv_transpose2d(x: TensorLike, w: TensorLike, b: TensorLike | None = None,
+                     stride: IntOrPair = 1, padding: IntOrPair = 0,
+                     output_padding: IntOrPair = 0, groups: int = 1,
+                     dilation: IntOrPair = 1) -> Node:
+    """Transposed convolution, PyTorch's ``torch.nn.functional.conv_transpose2d``: the adjoint
+    of ``conv2d`` in its input. The weight is (C_in, C_out/groups, kh, kw); the output size is
+    ``(H - 1)*stride - pads + dilation*(kh - 1) + output_padding + 1``, where ``output_padding``
+    (smaller than the stride) picks among the input sizes a strided conv2d maps to H.
+    ``padding`` may also be four ints (top, bottom, left, right).
+
+    >>> import numpy as np, graphdiff as gd
+    >>> x = gd.placeholder((None, 4, 5, 5), "float32")
+    >>> gd.conv_transpose2d(x, np.ones((4, 2, 3, 3), "float32"), stride=2, padding=1,
+    ...                     output_padding=1).shape[1:]
+    (2, 10, 10)
+    """
+    operands = _float_operands(x, w) if b is None else _float_operands(x, w, b)
+    x, w = operands[:2]
+    stride_hw, dilation_hw = _pair(stride, "stride"), _pair(dilation, "dilation")
+    extra = _pair(output_padding, "output_padding")
+    _check_positive("stride", stride_hw)
+    _check_positive("dilation", dilation_hw)
+    if x.ndim != 4 or w.ndim != 4 or not all(isinstance(d, int) for d in x.shape[2:]):
+        raise ShapeError(f"conv_transpose2d takes an NCHW input with static spatial sizes and a "
+                         f"rank-4 weight, got {x.shape} and {w.shape} (at {user_location()})")
+    if any(e < 0 or e >= s for e, s in zip(extra, stride_hw)):
+        # PyTorch also allows output_padding < dilation; those outputs no conv2d would read
+        raise ShapeError(f"output_padding {extra} must be smaller than the stride {stride_hw} "
                          f"(at {user_location()})")
-    return y + S.reshape(bias, shape=(w.shape[0], 1, 1))
+    pads = _pads(padding, w.shape[2:], stride_hw, dilation_hw)
+    out_hw = tuple((size - 1) * s - before - after + d * (k - 1) + e + 1
+                   for size, s, before, after, d, k, e in zip(
+                       x.shape[2:], stride_hw, pads[::2], pads[1::2], dilation_hw, w.shape[2:],
+                       extra))
+    if min(pads) < 0 or min(out_hw) < 1:
+        raise ShapeError(f"conv_transpose2d: padding {pads} leaves an output of {out_hw} "
+                         f"(at {user_location()})")
+    y = C.conv2d_input_grad(x, w, input_hw=out_hw, stride=stride_hw, padding=pads,
+                            dilation=dilation_hw, groups=int(groups))
+    return y if b is None else _add_bias(y, operands[2], "conv_transpose2d")
+
+
+def _add_bias(y: Node, bias: Node, what: str) -> Node:
+    if bias.shape != (y.shape[1],):
+        raise ShapeError(f"{what} bias must have shape ({y.shape[1]},), got {bias.shape} "
+                         f"(at {user_location()})")
+    return y + S.reshape(bias, shape=(y.shape[1], 1, 1))
 
 
 def _pool_geometry(kernel_size: IntOrPair, stride: IntOrPair | None,

@@ -202,6 +202,12 @@ CASES = [
     Case("conv2d_bias", lambda x, w, b: gd.conv2d(x, w, b, padding=1),
          lambda x, w, b: conv_ref(x, w, b, padding=1), [Arg((2, 2, 4, 4)), Arg((3, 2, 3, 3)),
                                                         Arg((3,))], rtol32=1e-4, atol32=1e-5),
+    Case("conv_transpose2d",
+         lambda x, w, b: gd.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1,
+                                             groups=2),
+         lambda x, w, b: conv_input_grad_ref(x, w, (6, 6), stride=2, padding=1, groups=2)
+         + b[:, None, None], [Arg((1, 4, 3, 3)), Arg((4, 1, 3, 3)), Arg((2,))],
+         rtol32=1e-4, atol32=1e-5),
     Case("conv2d_input_grad_2nd", lambda x, w: _square_grad_x(x, w, **CONV_2ND),
          lambda x, w: conv_input_grad_ref(2 * conv_ref(x, w, **CONV_2ND), w, x.shape[2:],
                                           **CONV_2ND),
