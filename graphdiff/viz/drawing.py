@@ -36,7 +36,7 @@ class Drawing:
         value."""
         name = self.names[node]
         if node.op.name == "constant" and node.data is not None and node.data.size == 1:
-            return f"{name} = {format_value(node.data)}"
+            return f"{name} = {_short(node.data.item())}"
         if node.op.source:
             return name
         return f"{name} = {node.op.name}"
@@ -63,6 +63,14 @@ class Drawing:
         if node in self.output_labels:
             info["output"] = self.output_labels[node]
         return info
+
+
+def _short(value: object) -> str:
+    """A scalar in a few characters: floats to 4 significant digits, still reading as floats."""
+    if not isinstance(value, float):
+        return str(value)
+    text = f"{value:.4g}"
+    return text if any(c in text for c in ".einf") else text + ".0"
 
 
 def _from_graph(graph: Graph, title: str, forward_outputs: Sequence[Node] | None,

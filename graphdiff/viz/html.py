@@ -87,8 +87,10 @@ def memory_svg(timeline: MemoryTimeline, names: dict, width: float = 900,
     for row, (label, value, colour) in enumerate(lines):
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.2f}" '
                      f'y2="{y(value):.2f}" stroke="{colour}" stroke-dasharray="5,3"/>'
-                     f'<text x="{left + plot_w - 4 - 190 * row}" y="{y(value) - 3:.2f}" '
-                     f'class="type" style="text-anchor:end;fill:{colour}">{label}: '
+                     f'<text x="{left + plot_w - 4 if row == 0 else left + 4}" '
+                     f'y="{y(value) - 3:.2f}" class="type" '
+                     f'style="text-anchor:{"end" if row == 0 else "start"};fill:{colour}">'
+                     f'{label}: '
                      f"{_bytes(value)}</text>")
     parts.append(f'<text x="{left - 4}" y="14" class="type" style="text-anchor:end">'
                  f"{_bytes(top)}</text><text x=\"{left - 4}\" y=\"{10 + plot_h}\" "

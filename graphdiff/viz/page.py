@@ -1,6 +1,7 @@
 """The page's fixed parts: stylesheet and script (no network, no libraries: one file works
 offline). The script gives each panel pan (drag), zoom (wheel, buttons) and click-to-inspect,
-reading the node table the page embeds as JSON."""
+reading the node table the page embeds as JSON. ``page.html#node=%12`` opens with a node
+selected."""
 
 CSS = """
 body{margin:0;font-family:Helvetica,Arial,sans-serif;font-size:13px;color:#222;
@@ -104,4 +105,12 @@ function select(panelIndex, nodeIndex){
   if (line) { line.classList.add('hl'); line.scrollIntoView({block: 'nearest'}); }
 }
 document.querySelectorAll('.panel').forEach(setupPanel);
+// page.html#node=%2512 (or #node=%12) selects that node of the last panel: a link to a node
+let wanted = location.hash.slice(1);
+try { wanted = decodeURIComponent(wanted); } catch (error) { /* a raw "%3" is no escape */ }
+if (wanted.startsWith('node=')) {
+  const last = DATA.panels.length - 1;
+  const index = DATA.panels[last].nodes.findIndex(n => n.name === wanted.slice(5));
+  if (index >= 0) select(last, index);
+}
 """
