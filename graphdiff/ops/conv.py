@@ -330,7 +330,8 @@ conv2d_input_grad = defop(
     doc="Transposed convolution: the adjoint of conv2d in its input, restoring ``input_hw``. "
         "ONNX ConvTranspose with output_shape=input_hw and conv2d's other attributes.")
 conv2d_weight_grad = defop(
-    "conv2d_weight_grad", _conv2d_weight_grad_type, _conv2d_weight_grad_kernel, onnx=None,
+    "conv2d_weight_grad", _conv2d_weight_grad_type, _conv2d_weight_grad_kernel,
+    onnx=lambda ctx, n, i: ctx.conv_weight_grad(i[0], i[1], n),
     vjp=_weight_grad_vjp, jvp=_weight_grad_jvp,
     doc="The adjoint of conv2d in its weight: correlation of the input with the output "
         "gradient, summed over the batch (no ONNX op; export as Conv over transposed axes).")

@@ -207,14 +207,16 @@ max_pool2d = defop(
     doc="Maximum over each window, -inf padding. ONNX MaxPool: kernel_shape, strides, "
         "pads=(top, left, bottom, right).")
 max_pool2d_grad = defop(
-    "max_pool2d_grad", _max_grad_type, _max_pool2d_grad_kernel, onnx=None,
+    "max_pool2d_grad", _max_grad_type, _max_pool2d_grad_kernel,
+    onnx=lambda ctx, n, i: ctx.max_pool_grad(i[0], i[1], n),
     # linear in g with adjoint gather; zero derivative in x almost everywhere
     vjp=lambda node, c: [None, max_pool2d_gather(node.inputs[0], c, **node.attrs)],
     jvp=lambda node, t: None if t[1] is None else max_pool2d_grad(node.inputs[0], t[1],
                                                                    **node.attrs),
     doc="Scatter of g to the first maximum of each window of x (max_pool2d's VJP).")
 max_pool2d_gather = defop(
-    "max_pool2d_gather", _max_gather_type, _max_pool2d_gather_kernel, onnx=None,
+    "max_pool2d_gather", _max_gather_type, _max_pool2d_gather_kernel,
+    onnx=lambda ctx, n, i: ctx.max_pool_gather(i[0], i[1], n),
     vjp=lambda node, c: [None, max_pool2d_grad(node.inputs[0], c, **node.attrs)],
     jvp=lambda node, t: None if t[1] is None else max_pool2d_gather(node.inputs[0], t[1],
                                                                      **node.attrs),
@@ -228,7 +230,8 @@ avg_pool2d = defop(
     doc="Mean over each window, zero padding. ONNX AveragePool: kernel_shape, strides, "
         "pads=(top, left, bottom, right), count_include_pad.")
 avg_pool2d_grad = defop(
-    "avg_pool2d_grad", _avg_grad_type, _avg_pool2d_grad_kernel, onnx=None,
+    "avg_pool2d_grad", _avg_grad_type, _avg_pool2d_grad_kernel,
+    onnx=lambda ctx, n, i: ctx.avg_pool_grad(i[0], n),
     vjp=lambda node, c: [avg_pool2d(c, **_window_attrs(node),
                                     count_include_pad=node.attrs["count_include_pad"])],
     jvp=lambda node, t: avg_pool2d_grad(t[0], **node.attrs),
