@@ -184,7 +184,7 @@ def _hvp_check(build: Callable[..., Node], values: list[np.ndarray], *, symbolic
     y = build(*inputs)
     grads = gd.grad(y, inputs)
     inner = gd.sum(grads[0] * directions[0])
-    for g, v in zip(grads[1:], directions[1:]):
+    for g, v in zip(grads[1:], directions[1:], strict=True):
         inner = inner + gd.sum(g * v)
     hvps = gd.grad(inner, inputs)
     Graph(inputs + directions, hvps).verify()
@@ -193,9 +193,9 @@ def _hvp_check(build: Callable[..., Node], values: list[np.ndarray], *, symbolic
     vs = [RNG.standard_normal(a.shape) for a in values]
     got = hvp_fn(*values, *vs)
     eps = 1e-5
-    plus = grad_fn(*[a + eps * v for a, v in zip(values, vs)])
-    minus = grad_fn(*[a - eps * v for a, v in zip(values, vs)])
-    for analytic, p, m in zip(got, plus, minus):
+    plus = grad_fn(*[a + eps * v for a, v in zip(values, vs, strict=True)])
+    minus = grad_fn(*[a - eps * v for a, v in zip(values, vs, strict=True)])
+    for analytic, p, m in zip(got, plus, minus, strict=True):
         np.testing.assert_allclose(analytic, (p - m) / (2 * eps), rtol=rtol, atol=atol)
 
 

@@ -94,9 +94,9 @@ def _check_no_symbolic_broadcast(node: Node, operands: Sequence[TensorType],
     and no derivative rule sums over that axis); a feed breaking that assumption is refused.
     """
     out = concrete.shape
-    for value, operand in zip(node.inputs, operands):
+    for value, operand in zip(node.inputs, operands, strict=True):
         offset = len(out) - len(operand.shape)
-        for axis, (dim, size) in enumerate(zip(value.shape, operand.shape)):
+        for axis, (dim, size) in enumerate(zip(value.shape, operand.shape, strict=True)):
             if not isinstance(dim, int) and size != out[offset + axis]:
                 raise InputError(
                     f"{node.op.name} created at {node.location}: dimension {dim!r} is {size} "
