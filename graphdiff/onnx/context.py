@@ -34,11 +34,12 @@ from ..ir.node import Node
 from ..ir.types import Dim
 from .dims import DimExpr, parse_dim
 from .dtypes import onnx_elem_type
+from .lowering import Lowerings
 
 _DIM_OPERATORS = {"+": "Add", "-": "Sub", "*": "Mul", "//": "Div"}
 
 
-class ExportContext:
+class ExportContext(Lowerings):
     """Accumulates the nodes and initializers of one ONNX graph being exported."""
 
     def __init__(self, opset: int) -> None:
@@ -90,7 +91,7 @@ class ExportContext:
         if key is not None and key in self._constants:
             return self._constants[key]
         name = self.fresh("const")
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
         if key is not None:
             self._constants[key] = name
         return name
@@ -146,6 +147,9 @@ class ExportContext:
                 raise OnnxError(f"symbolic dimension {text!r} uses {expr!r}, which no graph "
                                 f"input defines (inputs define: {known})")
             return self.dim(expr)
+        if expr[0] == "[]":  # len(range(base)[start:stop:step])
+            _, base, spec = expr
+            return self.op("Shape", [self.positions_of(self._dim_expression(base, text), spec)])
         operator, left, right = expr
         return self.op(_DIM_OPERATORS[operator], [self._dim_expression(left, text),
                                                   self._dim_expression(right, text)])

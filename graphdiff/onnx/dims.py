@@ -3,7 +3,8 @@
 A symbolic dim is a string. Placeholders bring plain symbols (``batch``, ``?0``); ops derive
 others and name them by formula (``4*n``, ``n+m``). Export computes each such dim inside the
 ONNX graph from the ``Shape`` of the input that defines its symbols, so the formula is parsed
-into a small tree: an int, a symbol, or ``(operator, left, right)``.
+into a small tree: an int, a symbol, ``(operator, left, right)`` or ``('[]', base,
+(start, stop, step))`` for the length of a slice.
 
 >>> parse_dim("4*n")
 ('*', 4, 'n')
@@ -11,6 +12,8 @@ into a small tree: an int, a symbol, or ``(operator, left, right)``.
 '?0'
 >>> parse_dim("(a+b)//2")
 ('//', ('+', 'a', 'b'), 2)
+>>> parse_dim("n[1:-1]+2")
+('+', ('[]', 'n', (1, -1, 1)), 2)
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ..errors import OnnxError
 
 DimExpr = int | str | tuple
 
-_TOKEN = re.compile(r"\s*(//|[*+\-()]|[^\s*+\-/()]+)")
+_TOKEN = re.compile(r"\s*(//|[*+\-()\[\]:]|[^\s*+\-/()\[\]:]+)")
 _LEVELS = (("+", "-"), ("*", "//"))
 
 
@@ -57,7 +60,36 @@ def _parse_level(tokens: list[str], level: int, text: str) -> tuple[DimExpr, lis
 
 
 def _parse_atom(tokens: list[str], text: str) -> tuple[DimExpr, list[str]]:
-    if not tokens or tokens[0] in ("*", "+", "-", "//", ")"):
+    """atom ('[' start ':' stop (':' step)? ']')*: a postfix slice is the length of
+    ``range(atom)[start:stop:step]``."""
+    expr, tokens = _parse_primary(tokens, text)
+    while tokens and tokens[0] == "[":
+        spec, tokens = _parse_slice(tokens[1:], text)
+        expr = ("[]", expr, spec)
+    return expr, tokens
+
+
+def _parse_slice(tokens: list[str], text: str) -> tuple[tuple, list[str]]:
+    parts: list[int | None] = [None]
+    while tokens and tokens[0] != "]":
+        head, tokens = tokens[0], tokens[1:]
+        if head == ":":
+            parts.append(None)
+        elif head == "-" and tokens and tokens[0].isdigit():
+            parts[-1], tokens = -int(tokens[0]), tokens[1:]
+        elif head.isdigit():
+            parts[-1] = int(head)
+        else:
+            raise OnnxError(f"cannot parse the slice in the symbolic dimension {text!r}")
+    if not tokens or len(parts) not in (2, 3):
+        raise OnnxError(f"cannot parse the slice in the symbolic dimension {text!r}")
+    start, stop = parts[0], parts[1]
+    step = parts[2] if len(parts) == 3 and parts[2] is not None else 1
+    return (start, stop, step), tokens[1:]
+
+
+def _parse_primary(tokens: list[str], text: str) -> tuple[DimExpr, list[str]]:
+    if not tokens or tokens[0] in ("*", "+", "-", "//", ")", "[", "]", ":"):
         raise OnnxError(f"cannot parse the symbolic dimension {text!r}")
     head, rest = tokens[0], tokens[1:]
     if head == "(":
