@@ -1,5 +1,8 @@
 """One test per error message of the core (IR, core ops, numpy API, reverse mode, runtime).
 
+Messages of the indexing, convolution and ONNX modules are tested with them
+(``test_indexing.py``, ``test_conv.py``, ``test_onnx_*.py``).
+
 Each case triggers one message from a one-line lambda and checks: the exception derives from
 ``gd.GraphdiffError``; the message holds the expected pieces (the op, the operand types or the
 input's name); and, for build-time errors, it names this file and the lambda's line.
@@ -35,6 +38,10 @@ N2 = gd.placeholder(("n",), "float64", name="xn2")
 M = gd.placeholder(("m",), "float64", name="xm")
 THREE = gd.placeholder((3,), "float64", name="three")
 EMPTY = gd.placeholder((0, 3), "float32", name="empty")
+K = gd.placeholder((3, "k"), "float32", name="k")
+LABELS3 = gd.placeholder((3,), "int64", name="labels3")
+LABELS4 = gd.placeholder((4,), "int64", name="labels4")
+LABELS31 = gd.placeholder((3, 1), "int64", name="labels31")
 W = gd.variable(np.zeros(3), name="w")
 F32 = np.dtype("float32")
 
@@ -172,6 +179,23 @@ ERRORS = [
         ("reshape: cannot reshape [3,4] to (5, -1)",)),
     Err("squeeze_not_one", lambda: gd.squeeze(X, 0), gd.ShapeError,
         ("squeeze: axis 0 of f32[3,4] is not 1",)),
+    # --- api/nn.py and api/creation.py ----------------------------------------------------
+    Err("one_hot_float", lambda: gd.one_hot(X, 4), gd.DTypeError,
+        ("one_hot labels must be integers, got float32",)),
+    Err("probability_labels", lambda: gd.softmax_cross_entropy(X, V), gd.ShapeError,
+        ("probability labels (4,) must match logits (3, 4)",)),
+    Err("class_axis_last", lambda: gd.softmax_cross_entropy(X, LABELS4, axis=0), gd.ShapeError,
+        ("integer labels need the class axis last, got axis=0",)),
+    Err("static_classes", lambda: gd.softmax_cross_entropy(K, LABELS3), gd.ShapeError,
+        ("the number of classes must be static, got 'k'",)),
+    Err("labels_shape", lambda: gd.softmax_cross_entropy(X, LABELS31), gd.ShapeError,
+        ("labels (3, 1) must have the logits' shape without the class axis, (3,)",)),
+    Err("gelu_approximate", lambda: gd.gelu(X, approximate="fast"), gd.ShapeError,
+        ("gelu approximate must be 'none' or 'tanh', got 'fast'",)),
+    Err("dropout_rate", lambda: gd.dropout(X, 1.5, seed=0), gd.ShapeError,
+        ("dropout rate must be in [0, 1), got 1.5",)),
+    Err("random_seed", lambda: gd.normal((2,), seed=1.5), gd.GraphdiffError,
+        ("random ops need an explicit integer seed, got 1.5",)),
     # --- autodiff/reverse.py ---------------------------------------------------------------
     Err("vjp_rule_shape", lambda: gd.grad(gd.sum(BAD_VJP(X)), X), gd.GradientError,
         ("VJP rule of bad_vjp returned shape () for an operand of type f32[3,4]",)),
