@@ -27,7 +27,7 @@ from ..ir.node import Node
 from . import dot as _dot
 from . import html as _html
 from .classify import KINDS, classify
-from .drawing import Drawing, _from_graph, drawing
+from .drawing import Drawing, drawing, from_graph
 from .layout import to_builtin_svg
 from .memory import MemoryTimeline, memory_timeline
 
@@ -42,6 +42,10 @@ def to_svg(source: Any, *, gradients: Sequence[Node] | None = None,
            engine: str = "auto") -> str:
     """SVG text: laid out by Graphviz's ``dot`` when installed (``engine="auto"`` or
     ``"dot"``), else by the built-in layered layout (``engine="builtin"``)."""
+    if engine not in ("auto", "dot", "builtin"):
+        from ..errors import GraphdiffError
+
+        raise GraphdiffError(f"engine must be 'auto', 'dot' or 'builtin', got {engine!r}")
     d = drawing(source, gradients=gradients)
     if engine == "dot" or (engine == "auto" and _dot.dot_available()):
         return _dot.run_dot(_dot.to_dot(d), "svg")
@@ -63,7 +67,7 @@ def stages(source: Any, passes: Any = "default") -> list[tuple[str, Drawing]]:
         targets = list(source.updates)
 
         def draw(g: Graph, name: str) -> Drawing:
-            return _from_graph(g, name, g.outputs[:n_out], None, targets)
+            return from_graph(g, name, g.outputs[:n_out], None, targets)
     else:
         graph = drawing(source).graph
 

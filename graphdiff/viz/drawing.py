@@ -73,9 +73,10 @@ def _short(value: object) -> str:
     return text if any(c in text for c in ".einf") else text + ".0"
 
 
-def _from_graph(graph: Graph, title: str, forward_outputs: Sequence[Node] | None,
-                gradients: Sequence[Node] | None,
-                update_targets: Sequence[Node] = ()) -> Drawing:
+def from_graph(graph: Graph, title: str, forward_outputs: Sequence[Node] | None,
+               gradients: Sequence[Node] | None, update_targets: Sequence[Node] = ()) -> Drawing:
+    """A drawing of ``graph`` whose last ``len(update_targets)`` outputs update those
+    variables (the rest are forward outputs, ``forward_outputs`` when given)."""
     kinds = classify(graph, forward_outputs, gradients)
     names = node_names(graph)
     n_forward = len(graph.outputs) - len(update_targets)
@@ -96,10 +97,10 @@ def drawing(source: Any, *, gradients: Sequence[Node] | None = None,
         return source
     if isinstance(source, Function):
         n_out = len(source.outputs)
-        return _from_graph(source.graph, title or "function", source.graph.outputs[:n_out],
+        return from_graph(source.graph, title or "function", source.graph.outputs[:n_out],
                            gradients, list(source.updates))
     if isinstance(source, Graph):
-        return _from_graph(source, title or "graph", None, gradients)
+        return from_graph(source, title or "graph", None, gradients)
     if isinstance(source, (str, os.PathLike)) or type(source).__name__ == "ModelProto":
         from .. import import_onnx  # type: ignore[attr-defined]
 
@@ -109,7 +110,7 @@ def drawing(source: Any, *, gradients: Sequence[Node] | None = None,
         return drawing(source, gradients=gradients, title=title or label)
     graph = getattr(source, "graph", None)
     if isinstance(graph, Graph):
-        return _from_graph(graph, title or "graph", None, gradients)
+        return from_graph(graph, title or "graph", None, gradients)
     raise GraphdiffError(f"cannot draw a {type(source).__name__}: expected a Graph, a compiled "
                          f"function, an imported ONNX model or a .onnx path "
                          f"(at {user_location()})")
