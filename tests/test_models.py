@@ -201,12 +201,6 @@ def test_transformer_block_is_pre_layernorm():
 
 # --- the demo ---------------------------------------------------------------------------------
 
-def _exports(op_name: str) -> bool:
-    from graphdiff.ir.node import OPS
-
-    return OPS[op_name].onnx is not None
-
-
 def test_demo_end_to_end(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     sys.path.insert(0, str(ROOT / "models"))
@@ -215,20 +209,19 @@ def test_demo_end_to_end(tmp_path, capsys):
     result = demo.main(["--epochs", "3", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "test accuracy" in out and result["accuracy"] >= 0.9
-    for name in ("training_graph.html", "training_graph.svg", "training_graph.dot"):
+    assert "onnxruntime agrees on all 359 test predictions" in out
+    for name in ("digits_cnn.onnx", "training_graph.html", "training_graph.svg",
+                 "training_graph.dot"):
         assert (tmp_path / name).stat().st_size > 1000
-    if _exports("conv2d"):
-        assert "onnxruntime agrees on all 359" in out
-        assert (tmp_path / "digits_cnn.onnx").stat().st_size > 1000
-    else:  # the demo says exactly what is missing instead of stopping
-        assert "ONNX export failed" in out and "conv2d" in out
 
 
-def test_trained_mlp_agrees_with_onnxruntime(tmp_path, data):
+@pytest.mark.parametrize("name", list(zoo.RECIPES))
+def test_trained_model_agrees_with_onnxruntime(name, tmp_path, data):
     ort = pytest.importorskip("onnxruntime")
-    model, _, _ = zoo.train("mlp", data, epochs=1, progress=False)
-    path = tmp_path / "mlp.onnx"
+    model, _, _ = zoo.train(name, data, epochs=1, progress=False)
+    path = tmp_path / f"{name}.onnx"
     gd.export_onnx(path, [model.x], [model.logits])
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(None, {session.get_inputs()[0].name: data.x_test})
-    np.testing.assert_allclose(logits, model.predict(data.x_test), rtol=1e-4, atol=1e-4)
+    x_test = zoo.RECIPES[name].inputs(data, "test")
+    (logits,) = session.run(None, {session.get_inputs()[0].name: x_test})
+    np.testing.assert_allclose(logits, model.predict(x_test), rtol=1e-4, atol=1e-4)

@@ -91,7 +91,12 @@ def _unary(op: OpDef, ufunc: np.ufunc, doc: str) -> Callable[[TensorLike], Node]
 
     def function(x: TensorLike) -> Node:
         x = as_tensor(x)
-        return op(cast_to(x, ufunc_result_dtype(ufunc, x.dtype)))
+        try:
+            dtype = ufunc_result_dtype(ufunc, x.dtype)
+        except TypeError:  # numpy has no loop for this dtype (negative of bool, ...)
+            raise DTypeError(f"{op.name} is not defined for {x.type} "
+                             f"(at {user_location()})") from None
+        return op(cast_to(x, dtype))
 
     function.__name__ = function.__qualname__ = op.name
     function.__doc__ = doc

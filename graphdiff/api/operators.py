@@ -36,7 +36,8 @@ OPERATORS: dict[str, Any] = {
     "T": property(lambda self: S.transpose(self)),
     "reshape": lambda self, *shape: S.reshape(
         self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
-    "transpose": lambda self, *axes: S.transpose(self, axes or None),
+    "transpose": lambda self, *axes: S.transpose(  # x.transpose(1, 0) or x.transpose((1, 0))
+        self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None),
     "sum": M.sum, "mean": M.mean, "max": M.max, "min": M.min, "prod": M.prod,
     "astype": M.astype, "argmax": M.argmax,
 }
