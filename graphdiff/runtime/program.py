@@ -20,6 +20,7 @@ kernel raises, the traceback's line number inside the generated code names the f
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -124,21 +125,41 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     frees = _heap_frees(plan)
     steps: list[Step] = []
     line_step: dict[int, int] = {}
+    spares: dict[Node, str] = {}
     for index, node in enumerate(plan.schedule):
         name = f"t{index}"
         gen.names[node] = name
         buffer = plan.buffer_of.get(node)  # None: a view of a feed, variable or constant
-        arena_out = buffer is not None and buffer.kind == ARENA and not node.op.view
-        out = views[id(buffer)] if arena_out else None
-        line_step[gen.line(gen.call(name, node, attrs[node], out))] = index
+        out, out_name = None, None
+        if buffer is not None and buffer.kind == ARENA and not node.op.view:
+            out = views[id(buffer)]
+            out_name = gen.bind("_o", out)
+        elif buffer is not None and buffer.end == len(plan.schedule) and node.op.out_arg \
+                and not node.op.view:
+            # handed back to the caller: a fresh array, or last call's if nobody kept it
+            spares[node] = gen.bind("_r", [None])
+            out_name = f"u{index}"
+            t = types[node]
+            gen.line(f"{out_name} = _recycled({spares[node]}, {gen.bind('_a', _dims(t))}, "
+                     f"{gen.bind('_a', t.dtype)})")
+        line_step[gen.line(gen.call(name, node, attrs[node], out_name))] = index
         steps.append(Step(node, node.op.kernel, node.inputs, attrs[node], out))
         for value in frees.get(index, ()):
             gen.line(f"del {gen.names[value]}")
 
     results = [gen.result(node, copy or view_root(node) in folded)
                for node, copy in zip(returned, copies)]
-    for (variable, _), result in zip(updates, results[len(outputs):]):
-        gen.line(f"{gen.state_of(variable)}.value = {result}")
+    refilled = set()
+    for (variable, value), result in zip(updates, results[len(outputs):]):
+        state = gen.state_of(variable)
+        if value in spares and result == gen.names[value]:
+            # the variable's old value is the spare of its next update (if nobody kept it)
+            gen.line(f"{spares[value]}[0] = {state}.value")
+            refilled.add(value)
+        gen.line(f"{state}.value = {result}")
+    for node, spare in spares.items():
+        if node not in refilled:
+            gen.line(f"{spare}[0] = {gen.names[node]}")
     shown = results[:len(outputs)]
     gen.line(f"return {shown[0]}" if single else f"return [{', '.join(shown)}]")
     source, code, run = gen.finish(params)
@@ -169,6 +190,34 @@ def fold_constants(nodes: Sequence[Node], attrs: dict[Node, dict[str, Any]]) -> 
     return {node: value for node, value in values.items() if not node.op.source}
 
 
+def _dims(t: TensorType) -> tuple[int, ...]:
+    return tuple(int(d) for d in t.shape)
+
+
+def _spare_refcount() -> int:
+    """What ``sys.getrefcount`` reports inside :func:`recycled` for an array nobody else holds."""
+    spare = [np.empty(0)]
+    old = spare[0]
+    return sys.getrefcount(old)
+
+
+def recycled(spare: list, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``spare[0]`` if nothing but ``spare`` refers to it, else a new array.
+
+    A returned array (or a variable's replaced value) is kept as the spare of the next call's
+    result. If the caller dropped it, and no view of it exists (a view would hold a reference),
+    writing into it is invisible, and saves numpy an allocation and its page faults.
+    """
+    old = spare[0]
+    if old is not None and sys.getrefcount(old) == _UNSHARED and old.base is None \
+            and old.flags.writeable:
+        return old
+    return np.empty(shape, dtype)
+
+
+_UNSHARED = _spare_refcount()
+
+
 def _arena_view(arena: np.ndarray, offset: int, t: TensorType) -> np.ndarray:
     size = int(np.prod(t.shape, dtype=np.int64)) * t.dtype.itemsize
     return arena[offset:offset + size].view(t.dtype).reshape(tuple(int(d) for d in t.shape))
@@ -193,7 +242,8 @@ class _Generator:
     def __init__(self, types: dict[Node, TensorType]) -> None:
         self.types = types
         self.names: dict[Node, str] = {}
-        self.bound: dict[str, Any] = {"_copy": np.array, "_asarray": np.asarray}
+        self.bound: dict[str, Any] = {"_copy": np.array, "_asarray": np.asarray,
+                                      "_recycled": recycled}
         self.lines: list[str] = []
         self.counter = itertools.count()
         self.states: dict[int, str] = {}
@@ -213,8 +263,11 @@ class _Generator:
         self.lines.append(text)
         return len(self.lines) + 2  # after the factory's and the function's def lines
 
-    def call(self, name: str, node: Node, attrs: dict[str, Any], out: np.ndarray | None) -> str:
+    def call(self, name: str, node: Node, attrs: dict[str, Any], out: str | None) -> str:
         kernel = node.op.kernel
+        if node.op.bind is not None:  # a kernel made for these shapes, attributes bound in it
+            kernel = node.op.bind(attrs, [self.types[v] for v in node.inputs])
+            attrs = {}
         k = self.bind("_k", kernel)
         args = [self.names[v] for v in node.inputs]
         positional_out = isinstance(kernel, np.ufunc) and not attrs \
@@ -222,9 +275,8 @@ class _Generator:
         for key, value in attrs.items():
             args.append(f"{key}={self.bind('_a', value)}")
         if out is not None:
-            buffer = self.bind("_o", out)
             # a ufunc takes its output positionally, which numpy parses faster than out=
-            args.append(buffer if positional_out else f"out={buffer}")
+            args.append(out if positional_out else f"out={out}")
         return f"{name} = {k}({', '.join(args)})"
 
     def result(self, node: Node, copy: bool) -> str:
