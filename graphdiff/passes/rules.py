@@ -297,13 +297,16 @@ def _unbroadcast(value: Node) -> Node:
     return value
 
 
-def elementwise_of_broadcasts(n: Node) -> Node | None:
+def elementwise_of_broadcasts(n: Node, single_use: Callable[[Node], bool]) -> Node | None:
     if not n.inputs or n.op.effectful or n.op.shape_attrs:
         return None
     inputs = [_unbroadcast(value) for value in n.inputs]
-    if all(new is old for new, old in zip(inputs, n.inputs)):
+    stripped = [old for new, old in zip(inputs, n.inputs) if new is not old]
+    if not stripped:
         return None
     core = build(n.op, inputs, n.attrs, like=n)
+    if core.shape != n.shape and not all(map(single_use, stripped)):
+        return None  # the broadcast would stay for its other users and a second one be added
     return fit(n, core)
 
 
@@ -348,5 +351,6 @@ def table(single_use: Callable[[Node], bool]) -> list[tuple[str, Rule]]:
         ("broadcast_to", broadcast_of_uniform),     # broadcast(c everywhere) -> broadcast(c: [])
         ("fill", fill_to_broadcast),                # fill(v, s) -> broadcast_to(v: [], s)
         ("sum", sum_of_size_one_axes),              # sum over size-1 axes -> reshape
-        (ELEMENTWISE, elementwise_of_broadcasts),   # f(bcast a, b) -> bcast(f(a, b))
+        (ELEMENTWISE,                               # f(bcast a, b) -> f(a, b) or
+         lambda n: elementwise_of_broadcasts(n, single_use)),  # bcast(f(a, b))
     ]
