@@ -162,6 +162,8 @@ ERRORS = [
     Err("scalar_does_not_fit", lambda: gd.add(I8, 1000), gd.DTypeError,
         ("1000 does not fit in int8",)),
     # --- api/math.py ---------------------------------------------------------------------------
+    Err("unary_no_loop", lambda: gd.negative(B), gd.DTypeError,
+        ("neg is not defined for bool[3,4]",)),
     Err("logical_not_float", lambda: gd.logical_not(X), gd.DTypeError,
         ("logical_not: expected a bool tensor, got f32[3,4]",)),
     Err("logical_and_float", lambda: gd.logical_and(B, X), gd.DTypeError,

@@ -232,3 +232,16 @@ def test_reshape_that_cannot_work_raises(shape: tuple, new: tuple) -> None:
     x = gd.placeholder(shape, "float32")
     with pytest.raises(gd.ShapeError, match="reshape"):
         gd.reshape(x, new)
+
+
+def test_tensor_methods_follow_numpy() -> None:
+    x = gd.placeholder(("n", 3, 4), "float32", name="x")
+    a = np.ones((2, 3, 4), np.float32)
+    for method, args in [("transpose", ()), ("transpose", ((2, 0, 1),)), ("transpose", (2, 0, 1)),
+                         ("reshape", (-1,)), ("reshape", ((-1, 4),)), ("reshape", (-1, 2, 2))]:
+        out = getattr(x, method)(*args)
+        want = getattr(a, method)(*args)
+        assert gd.function([x], out)(a).shape == want.shape, (method, args)
+    assert x.T.shape == (4, 3, "n")
+    assert x.sum(axis=1).shape == ("n", 4) and x.mean().shape == ()
+    assert x.astype("float64").dtype == np.float64
