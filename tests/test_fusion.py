@@ -14,7 +14,7 @@ from .opcases import all_cases
 
 
 def _fused_nodes(graph: Graph) -> list[gd.Node]:
-    return [n for n in graph.nodes if n.op.name == "fused"]
+    return [n for n in graph.nodes if n.op.name in ("fused", "fused_multi")]
 
 
 def _body_ops(node: gd.Node) -> list[str]:

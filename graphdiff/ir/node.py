@@ -37,6 +37,8 @@ class OpDef:
     kernel: ``(*arrays, **attrs) -> np.ndarray``, the numpy implementation.
     expand: ``(node) -> node`` rebuilding the value from primitives (fused groups); autodiff
             differentiates the expansion of an op that has no rules of its own.
+    bind:   ``(attrs, input_types) -> kernel`` for ops whose kernel is made per concrete shapes
+            (fused groups): the runtime calls the result with the operands (and ``out=``).
     out_arg: the kernel also accepts ``out=array`` and writes its result there (numpy ``out=``).
     vjp:    ``(node, cotangent) -> [input cotangent or None, ...]`` building graph nodes.
     jvp:    ``(node, [input tangent or None, ...]) -> output tangent`` building graph nodes.
@@ -52,6 +54,7 @@ class OpDef:
     jvp: Callable[..., Node | None] | None = None
     onnx: Callable[..., Any] | None = None
     expand: Callable[..., Node] | None = None
+    bind: Callable[..., Callable[..., Any]] | None = None
     out_arg: bool = False
     elementwise: bool = False  # output shape is the broadcast of the inputs, values per element
     commutative: bool = False

@@ -12,6 +12,7 @@ exported to ONNX and checked against the unfused graph.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,16 +105,22 @@ def _fused_kernel(*inputs: Any, body: FusedBody, out: np.ndarray | None = None) 
     return kernel(*inputs, out=out)
 
 
-def _fused_expand(node: Node) -> Node:
-    body = node.attrs["body"]
-    if len(body.outputs) > 1:
-        return node  # read only through fused_output, which expands itself
-    return expand_body(body, node.inputs)[0]
+def _fused_bind(attrs: dict, types: Sequence[TensorType]) -> Any:
+    return fused_codegen.compiled(attrs["body"], tuple(t.shape for t in types))
 
 
-fused = defop("fused", _fused_type, _fused_kernel, expand=_fused_expand, out_arg=True,
+fused = defop("fused", _fused_type, _fused_kernel, out_arg=True, bind=_fused_bind,
+              expand=lambda node: expand_body(node.attrs["body"], node.inputs)[0],
               onnx=lambda ctx, n, i: ctx.expand(n),
-              doc="A fused group of elementwise ops (see graphdiff/passes/fusion.py).")
+              doc="A fused group with one output (see graphdiff/passes/fusion.py); the runtime "
+                  "may hand it the output buffer.")
+
+# A group with several outputs returns a tuple of fresh arrays, so it takes no out= buffer and
+# its outputs (read through fused_output) alias nothing the memory planner manages.
+fused_multi = defop("fused_multi", _fused_type, _fused_kernel, bind=_fused_bind,
+                    expand=lambda node: node,  # read only through fused_output
+                    onnx=lambda ctx, n, i: ctx.expand(n),
+                    doc="A fused group with several outputs, read through fused_output.")
 
 
 def _output_type(types: Sequence[TensorType], *, index: int, dtype: np.dtype,
@@ -130,8 +137,9 @@ def _output_expand(node: Node) -> Node:
     return expand_body(group.attrs["body"], group.inputs)[node.attrs["index"]]
 
 
-fused_output = defop("fused_output", _output_type, _output_kernel, view=True,
+fused_output = defop("fused_output", _output_type, _output_kernel,
                      expand=_output_expand, shape_attrs=("shape",),
+                     bind=lambda attrs, types: operator.itemgetter(attrs["index"]),
                      onnx=lambda ctx, n, i: ctx.expand(n),
                      doc="Output ``index`` of a fused group with several outputs.")
 

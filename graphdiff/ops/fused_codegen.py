@@ -33,6 +33,10 @@ from .fused import FusedBody, body_types
 
 BLOCK_BYTES = 1 << 18
 _REDUCTIONS = {"sum": "np.add", "max": "np.maximum", "min": "np.minimum"}
+# Ops that return their operand's values unchanged inside a group: a renaming reshape, and
+# stop_gradient (the identity once derivatives are built).
+_ALIASES = {"reshape", "stop_gradient"}
+_POOLED_BYTES = 1 << 20  # smaller outputs are cheap to allocate fresh
 _SHAPES_PER_BODY = 64
 
 
@@ -77,13 +81,14 @@ def _concrete_shapes(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> li
 _REDUCE_UFUNCS = {"sum": np.add.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
 
 
-def _bound_kernel(instr_op: str, attrs: tuple) -> Any:
-    if instr_op in _REDUCE_UFUNCS:  # straight to the ufunc: no wrapper call per block
+def _bound_kernel(instr_op: str, attrs: tuple) -> tuple[Any, str]:
+    """The callable for an instruction and the literal keyword arguments to pass it."""
+    if instr_op in _REDUCE_UFUNCS:  # straight to the ufunc, with literal axis and keepdims
         settings = dict(attrs)
-        return functools.partial(_REDUCE_UFUNCS[instr_op], axis=settings["axes"],
-                                 keepdims=settings["keepdims"])
+        return _REDUCE_UFUNCS[instr_op], \
+            f", axis={settings['axes']!r}, keepdims={settings['keepdims']!r}"
     kernel = OPS[instr_op].kernel
-    return functools.partial(kernel, **dict(attrs)) if attrs else kernel
+    return (functools.partial(kernel, **dict(attrs)) if attrs else kernel), ""
 
 
 def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str, dict]:
@@ -91,7 +96,7 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
     n_in = len(body.input_types)
     value_shapes = _concrete_shapes(body, shapes)
     kinds = ["input"] * n_in + [
-        "elementwise" if OPS[i.op].elementwise else "alias" if i.op == "reshape" else
+        "alias" if i.op in _ALIASES else "elementwise" if OPS[i.op].elementwise else
         "reduce" if i.op in _REDUCTIONS else "head" for i in body.instrs]
     iteration = np.broadcast_shapes(*(
         [value_shapes[n_in + k] for k in range(len(body.instrs)) if kinds[n_in + k] ==
@@ -130,21 +135,25 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
 
     def allocate(index: int, dtype_name: str) -> str:
         """A whole-array output; the first output goes into the caller's ``out`` if given."""
-        pool = f"pool{index}"
-        namespace[pool] = []
-        empty = f"reuse_or_empty({pool}, {value_shapes[index]!r}, {dtype_name})"
+        shape = value_shapes[index]
+        if int(np.prod(shape, dtype=np.int64)) * body.value_type(index).dtype.itemsize \
+                < _POOLED_BYTES:
+            empty = f"np.empty({shape!r}, {dtype_name})"
+        else:
+            namespace[f"pool{index}"] = []
+            empty = f"reuse_or_empty(pool{index}, {shape!r}, {dtype_name})"
         return f"out if out is not None else {empty}" if index == first_output else empty
 
     for k, instr in enumerate(body.instrs):
         index = n_in + k
         kernel = f"k{k}"
-        namespace[kernel] = _bound_kernel(instr.op, instr.attrs)
+        namespace[kernel], keywords = _bound_kernel(instr.op, instr.attrs)
         dtype_name = f"dt{k}"
         namespace[dtype_name] = instr.type.dtype
         kind = kinds[index]
-        args = ", ".join(block_name[a] for a in instr.args)
-        full_args = ", ".join(name[a] for a in instr.args)
-        if kind == "alias":  # a reshape that only renames symbolic dims: the same array
+        args = ", ".join(block_name[a] for a in instr.args) + keywords
+        full_args = ", ".join(name[a] for a in instr.args) + keywords
+        if kind == "alias":
             (arg,) = instr.args
             name[index], block_name[index], varying[index] = name[arg], block_name[arg], \
                 varying[arg]
@@ -160,10 +169,10 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
         elif kind == "reduce" and (0 in dict(instr.attrs)["axes"] or not varying[instr.args[0]]):
             arg = instr.args[0]
             if not varying[arg]:
-                before.append(f"v{k} = {kernel}({name[arg]})")
+                before.append(f"v{k} = {kernel}({full_args})")
             else:  # the reduction spans the blocked axis: combine the blocks' partial results
                 combine = _REDUCTIONS[instr.op]
-                loop.append(f"part = {kernel}({block_name[arg]})")
+                loop.append(f"part = {kernel}({args})")
                 if blocked:
                     loop.append(f"v{k} = np.array(part) if lo == 0 else "
                                 f"{combine}(v{k}, part, out=v{k})")

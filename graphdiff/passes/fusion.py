@@ -25,7 +25,7 @@ import heapq
 from ..ir.graph import Graph
 from ..ir.node import Node, make_node
 from ..ops.core import expand_derived
-from ..ops.fused import FusedBody, Instr, fused, fused_output
+from ..ops.fused import FusedBody, Instr, fused, fused_multi, fused_output
 
 _REDUCTION_ROOTS = {"sum", "max", "min"}
 _CHEAP_UNARY = {"neg", "abs", "cast", "square", "relu", "sign", "stop_gradient"}
@@ -170,8 +170,9 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
             continue  # built with its group's root; extra outputs are mapped there
         if group is not None:
             body, inputs = _body(group, index)
-            new = fused(*(mapped[v] for v in inputs), body=body)
             outs = [group.root] + sorted(group.extra_outputs, key=index.__getitem__)
+            op = fused if len(outs) == 1 else fused_multi
+            new = op(*(mapped[v] for v in inputs), body=body)
             if len(outs) == 1:
                 mapped[node] = new
             else:

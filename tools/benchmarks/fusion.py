@@ -113,7 +113,7 @@ def _block_sweep(quick: bool) -> None:
             fused_codegen.BLOCK_BYTES = block
             f = gd.function(inputs, outputs, passes=FUSED)
             for node in f.graph.nodes:  # interned bodies keep their kernels: regenerate
-                if node.op.name == "fused":
+                if node.op.name in ("fused", "fused_multi"):
                     node.attrs["body"].kernels.clear()
             t = median_time(lambda: f(*arrays), repeats=3 if quick else 5)
             print(f"  {block // 1024:>6} KiB per block: {t * 1e3:8.2f} ms")
