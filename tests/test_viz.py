@@ -335,6 +335,9 @@ HARNESS = """
   results.selected = node.classList.contains('selected');
   const line = document.querySelector('pre.text .hl');
   results.line = line ? line.textContent : null;
+  document.querySelector('#memory g.bar[data-name="%2"]')
+    .dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  results.fromBar = document.querySelector('#details h3').textContent;
   document.body.setAttribute('data-results', JSON.stringify(results));
 })();
 </script>
@@ -344,7 +347,7 @@ HARNESS = """
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 def test_html_page_in_headless_chromium(tmp_path):
     f, _ = sgd_step()
-    page = viz.to_html(f, memory_inputs=None)
+    page = viz.to_html(f, memory_inputs=[(5, 2)])
     page = page.replace("<head>", "<head><script>window.__errors = [];"
                         "window.addEventListener('error', e => __errors.push(e.message));"
                         "</script>", 1)
@@ -369,3 +372,4 @@ def test_html_page_in_headless_chromium(tmp_path):
     assert results["dtype"] == "float64" and results["shape"] == "[n, 1]"
     assert results["location"].endswith(f"test_viz.py:{sgd_step.__code__.co_firstlineno + 3}")
     assert results["selected"] and results["line"] == "%1: f64[n,1] = tanh %0"
+    assert results["fromBar"] == "%2"  # a bar of the memory view selects its node

@@ -57,7 +57,7 @@ def _bytes(n: float) -> str:
 def memory_svg(timeline: MemoryTimeline, names: dict, width: float = 900,
                height: float = 180) -> str:
     """Bytes live per step as stacked bars (arena blue, heap grey), against the planned arena
-    (green) and the arena's lower bound (red, dashed)."""
+    (green) and the arena's lower bound (red, dashed). Clicking a bar selects its node."""
     steps = len(timeline.steps)
     top = max([*timeline.live, timeline.arena or 0, 1])
     left, bottom = 60.0, 22.0
@@ -76,7 +76,8 @@ def memory_svg(timeline: MemoryTimeline, names: dict, width: float = 900,
                 f"{_bytes(arena)}, heap {_bytes(heap)}"
         x = left + i * bar
         w = max(bar - 0.5, 0.5)
-        parts.append(f'<g class="bar" data-step="{i}"><title>{escape(label)}</title>'
+        parts.append(f'<g class="bar" data-step="{i}" data-name="{escape(names.get(node, ""))}">'
+                     f"<title>{escape(label)}</title>"
                      f'<rect x="{x:.2f}" y="{y(arena):.2f}" width="{w:.2f}" '
                      f'height="{10 + plot_h - y(arena):.2f}" fill="#4a90d9"/>'
                      f'<rect x="{x:.2f}" y="{y(arena + heap):.2f}" width="{w:.2f}" '

@@ -30,7 +30,7 @@ aside td:first-child{color:#666;width:70px}
 aside code{font-size:12px}
 #memory{border-top:1px solid #ddd;padding:6px 12px;max-height:260px;overflow:auto}
 #memory svg{background:white}
-.bar:hover{fill:#d69e2e}
+.bar{cursor:pointer}.bar:hover rect{fill:#d69e2e}
 pre.text{font-size:11px;background:#f6f6f6;padding:6px;max-height:240px;overflow:auto}
 pre.text .hl{background:#fde68a}
 """
@@ -105,12 +105,16 @@ function select(panelIndex, nodeIndex){
   if (line) { line.classList.add('hl'); line.scrollIntoView({block: 'nearest'}); }
 }
 document.querySelectorAll('.panel').forEach(setupPanel);
+// a bar of the memory view selects the node its step computes (in the last panel)
+function selectByName(name) {
+  const last = DATA.panels.length - 1;
+  const index = DATA.panels[last].nodes.findIndex(n => n.name === name);
+  if (index >= 0) select(last, index);
+}
+document.querySelectorAll('#memory g.bar').forEach(bar => bar.addEventListener('click',
+  () => selectByName(bar.dataset.name)));
 // page.html#node=%2512 (or #node=%12) selects that node of the last panel: a link to a node
 let wanted = location.hash.slice(1);
 try { wanted = decodeURIComponent(wanted); } catch (error) { /* a raw "%3" is no escape */ }
-if (wanted.startsWith('node=')) {
-  const last = DATA.panels.length - 1;
-  const index = DATA.panels[last].nodes.findIndex(n => n.name === wanted.slice(5));
-  if (index >= 0) select(last, index);
-}
+if (wanted.startsWith('node=')) selectByName(wanted.slice(5));
 """
