@@ -59,6 +59,7 @@ class MemoryPlan:
     live_peak: int  # the same over every intermediate buffer, arena and heap
     no_reuse: int  # bytes of every intermediate buffer, as if none were ever freed
     heap_peak: int  # max over steps of heap bytes live (numpy-allocated values, outputs)
+    returned: int  # bytes of the heap buffers handed back (outputs, new variable values)
     buffers: list[Buffer] = field(default_factory=list)
 
     @property
@@ -157,7 +158,9 @@ def plan_memory(schedule: Sequence[Node], types: dict[Node, TensorType],
         lower_bound=int(arena_live.max(initial=0)),
         live_peak=int((arena_live + heap_live).max(initial=0)),
         no_reuse=sum(b.nbytes for b in buffers) + sum(nbytes(types[n]) for n in inplace),
-        heap_peak=int(heap_live.max(initial=0)), buffers=buffers)
+        heap_peak=int(heap_live.max(initial=0)),
+        returned=sum(b.nbytes for b in buffers if b.kind == HEAP and b.end == len(schedule)),
+        buffers=buffers)
 
 
 def _dying_input(node: Node, step: int, types: dict[Node, TensorType],

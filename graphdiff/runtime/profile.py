@@ -90,6 +90,7 @@ class MemoryReport:
     heap_peak: int  # most bytes live at once in arrays numpy allocates (no out=, and outputs)
     peak: int  # arena + heap_peak: a bound on what a call holds beyond its inputs and state
     live_peak: int  # most intermediate bytes (arena and heap) live at any step
+    returned: int  # bytes handed back (outputs, new variable values): any executor makes them
     inplace: int  # values computed in place into a dying operand's buffer
     order: str  # the schedule kept
     lower_bounds: dict[str, int]  # lower bound of every schedule tried
@@ -105,6 +106,12 @@ class MemoryReport:
         return self.no_reuse / self.peak if self.peak else 1.0
 
     @property
+    def internal_reuse_factor(self) -> float:
+        """The same ratio without the returned bytes, which no plan can avoid."""
+        inside = self.peak - self.returned
+        return (self.no_reuse - self.returned) / inside if inside > 0 else 1.0
+
+    @property
     def order_gain(self) -> float:
         """Lower bound of the graph's own order over that of the order kept."""
         base = self.lower_bounds.get("dfs", self.lower_bound)
@@ -115,7 +122,8 @@ class MemoryReport:
         return (f"arena {_mb(self.arena)} (lower bound {_mb(self.lower_bound)}, "
                 f"x{self.fragmentation:.3f}); heap peak {_mb(self.heap_peak)}; "
                 f"peak {_mb(self.peak)} vs no reuse {_mb(self.no_reuse)} "
-                f"(x{self.reuse_factor:.2f} smaller); {self.inplace} in place; "
+                f"(x{self.reuse_factor:.2f} smaller; x{self.internal_reuse_factor:.2f} without "
+                f"the {_mb(self.returned)} returned); {self.inplace} in place; "
                 f"order {self.order} (lower bounds: {orders}; gain x{self.order_gain:.2f})")
 
 
@@ -126,5 +134,5 @@ def _mb(n: int) -> str:
 def memory_report(program: Program) -> MemoryReport:
     plan = program.plan
     return MemoryReport(plan.arena_size, plan.lower_bound, plan.no_reuse, plan.heap_peak,
-                        plan.peak, plan.live_peak, len(plan.inplace), program.order,
-                        program.lower_bounds)
+                        plan.peak, plan.live_peak, plan.returned, len(plan.inplace),
+                        program.order, program.lower_bounds)
