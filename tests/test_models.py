@@ -179,8 +179,8 @@ def test_lstm_unrolls_one_cell_per_row():
     model = zoo.RECIPES["lstm"].build(np.random.default_rng(0))
     x = gd.placeholder((None, 64), "float32", name="x")
     graph = gd.Graph([x], [model(x)])
-    # four gates, each an input and a recurrent matmul, at every one of the 8 steps
-    # (the first step's recurrent matmul reads a zero state and is still built)
+    # four gates, each an input and a recurrent matmul, at every one of the 8 steps, then the
+    # classifier's head
     assert graph.op_counts()["matmul"] == 8 * 4 * 2 + 1
 
 
