@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
@@ -56,8 +57,8 @@ def _emit_source(ctx: ExportContext, node: Node) -> str:
     if node.op.name == "placeholder":
         raise OnnxError(f"placeholder {node.name or node.type} (created at {node.location}) "
                         "is used but is not among the exported inputs")
-    if node.op.name == "constant":
-        return ctx.constant(node.data)
+    if node.op.name == "constant":  # a Constant node: import keeps it constant
+        return ctx.op("Constant", [], value=numpy_helper.from_array(np.asarray(node.data)))
     if node.op.name == "variable":
         name = ctx.claim(node.name or "variable")
         ctx.initializers.append(numpy_helper.from_array(node.data.value, name))

@@ -186,8 +186,8 @@ class ImportContext:
         stack, seen, constant_only = [value], {value}, True
         while stack:
             node = stack.pop()
-            if node.op.effectful or node in self._dynamic or node.op.name in ("placeholder",
-                                                                               "variable"):
+            if node.op.effectful or node in self._dynamic or _symbolic_attrs(node) or \
+                    node.op.name in ("placeholder", "variable"):
                 constant_only = False
                 break
             for child in node.inputs:
@@ -201,6 +201,12 @@ class ImportContext:
         from ..runtime.function import function
 
         return constant(function([], value, passes="none")())
+
+
+def _symbolic_attrs(node: Node) -> bool:
+    """True when a shape attribute holds a symbol: the value depends on run-time sizes."""
+    return any(not isinstance(d, int) for name in node.op.shape_attrs
+               for d in node.attrs[name])
 
 
 @dataclass

@@ -15,7 +15,8 @@ from ...errors import OnnxError
 from ...ir.node import Node
 from ...ops import elementwise as E
 from ..dtypes import numpy_dtype
-from ..importer import ImportContext, OnnxNode, onnx_import
+from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
+from .shape import dims_arithmetic, product_dim
 
 
 def _same(ctx: ImportContext, node: OnnxNode) -> list[Node]:
@@ -63,7 +64,10 @@ _BINARY = {
 
 
 @onnx_import(*_BINARY)
-def _binary(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+def _binary(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    shape = dims_arithmetic(ctx, node)
+    if shape is not None:
+        return [shape]
     a, b = _same(ctx, node)
     if a.dtype == np.bool_ and node.proto.op_type in ("Add", "Sub", "Mul"):
         raise node.fail("arithmetic on bool tensors is not defined")
@@ -76,7 +80,10 @@ def _truncate(x: Node) -> Node:
 
 
 @onnx_import("Div")
-def _div(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+def _div(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    shape = dims_arithmetic(ctx, node)
+    if shape is not None:
+        return [shape]
     a, b = _same(ctx, node)
     if a.dtype.kind == "f":
         return [E.div(a, b)]
@@ -119,6 +126,18 @@ def _variadic(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [result]
 
 
+@onnx_import("IsInf")
+def _isinf(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    infinite = E.logical_and(E.logical_not(E.isfinite(x)), E.logical_not(E.isnan(x)))
+    zero = gd.constant(np.zeros((), x.dtype))
+    if not node.int("detect_positive", 1):
+        infinite = E.logical_and(infinite, E.less(x, zero))
+    if not node.int("detect_negative", 1):
+        infinite = E.logical_and(infinite, E.greater(x, zero))
+    return [infinite]
+
+
 @onnx_import("Where")
 def _where(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     condition = ctx.tensor(node, 0)
@@ -133,6 +152,8 @@ def _cast(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     to = node.int("to")
     if to is None:
         raise node.fail("attribute 'to' is required")
+    if isinstance(node.inputs[0], DimsValue) and numpy_dtype(to, node.label) == np.int64:
+        return [node.inputs[0]]
     return [gd.astype(ctx.tensor(node, 0), numpy_dtype(to, node.label))]
 
 
@@ -280,7 +301,12 @@ _REDUCTIONS = {
 
 
 @onnx_import(*_REDUCTIONS)
-def _reduce(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+def _reduce(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    value = node.inputs[0]
+    if isinstance(value, DimsValue) and node.proto.op_type == "ReduceProd" and \
+            _axes(ctx, node, 18) in (None, (0,)):
+        keep = bool(node.int("keepdims", 1))
+        return [DimsValue((product_dim(value.dims),), scalar=not keep)]
     x = ctx.tensor(node, 0)
     since, reduce = _REDUCTIONS[node.proto.op_type]
     axes = _axes(ctx, node, since)

@@ -7,11 +7,14 @@ Reshape, Expand and ConstantOfShape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 import graphdiff as gd
 
 from ...ir.node import Node
+from ...ir.dims import as_factor, sum_dims
 from ...ir.types import Dim, broadcast_shapes, normalize_axis
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
 
@@ -52,11 +55,6 @@ def _size(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     return [DimsValue((product_dim(x.shape),), scalar=True)]
 
 
-def _atom(dim: Dim) -> str:
-    text = str(dim)
-    return f"({text})" if any(c in text for c in "+-") else text
-
-
 @onnx_import("Reshape")
 def _reshape(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
@@ -78,16 +76,52 @@ def _flatten(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [gd.reshape(x, (product_dim(x.shape[:axis]), -1))]
 
 
-def product_dim(dims: tuple[Dim, ...]) -> Dim:
-    """The product of dims: an int when static, else a formula (``4*n``), as graphdiff names
-    derived dims."""
+def product_dim(dims: Sequence[Dim]) -> Dim:
+    """The product of dims: an int when static, else a formula named as graphdiff names
+    derived dims (``n*4``)."""
     factor = int(np.prod([d for d in dims if isinstance(d, int)], dtype=np.int64))
-    symbols = sorted(_atom(d) for d in dims if not isinstance(d, int))
-    if not symbols:
+    symbols = sorted(str(as_factor(d)) for d in dims if not isinstance(d, int))
+    if not symbols or factor == 0:
         return factor
-    if factor == 0:
-        return 0
-    return "*".join(([str(factor)] if factor != 1 else []) + symbols)
+    return "*".join(symbols + ([str(factor)] if factor != 1 else []))
+
+
+def _dims_operand(ctx: ImportContext, node: OnnxNode, index: int) -> tuple[Dim, ...] | None:
+    value = node.inputs[index] if index < len(node.inputs) else None
+    if isinstance(value, DimsValue):
+        return value.dims
+    if isinstance(value, Node) and value.op.name == "constant" and value.dtype.kind in "iu" \
+            and value.ndim <= 1:
+        return tuple(int(v) for v in np.asarray(value.data).reshape(-1))
+    return None
+
+
+def _combine(op_type: str, a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return {"Add": a + b, "Sub": a - b, "Mul": a * b, "Div": a // b if b else 0}[op_type]
+    if op_type == "Add":
+        return sum_dims([a, b])
+    if op_type == "Mul":
+        return product_dim([a, b])
+    symbol = "-" if op_type == "Sub" else "//"
+    return f"{as_factor(a)}{symbol}{as_factor(b)}"
+
+
+def dims_arithmetic(ctx: ImportContext, node: OnnxNode) -> DimsValue | None:
+    """Add/Sub/Mul/Div of dim vectors (symbolic shape arithmetic), or None when the operands
+    are not shapes."""
+    if not any(isinstance(v, DimsValue) for v in node.inputs):
+        return None
+    a, b = _dims_operand(ctx, node, 0), _dims_operand(ctx, node, 1)
+    if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
+        return None
+    if len(a) == 1:
+        a = a * len(b)
+    if len(b) == 1:
+        b = b * len(a)
+    scalar = all(isinstance(v, DimsValue) and v.scalar or isinstance(v, Node) and v.ndim == 0
+                 for v in node.inputs)
+    return DimsValue(tuple(_combine(node.proto.op_type, x, y) for x, y in zip(a, b)), scalar)
 
 
 @onnx_import("Transpose")

@@ -1,0 +1,118 @@
+"""Import: models from graphdiff and from onnx's own test data become graphdiff graphs that run,
+optimize, differentiate and export again."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import graphdiff as gd
+
+from .test_onnx_export import check, session
+from .test_onnx_models import _data, _mlp
+
+ONNX_DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
+
+
+def _exported_mlp():
+    x, y, params, logits, loss = _mlp()
+    model = gd.export_onnx(None, [x, y], [logits, loss], output_names=["logits", "loss"])
+    return model, gd.function([x, y], [logits, loss]), params
+
+
+def test_round_trip_runs_at_two_batch_sizes() -> None:
+    model, original, params = _exported_mlp()
+    imported = gd.import_onnx(model)
+    assert [p.shape[0] for p in imported.inputs] == ["batch", "batch"]
+    assert sorted(imported.variables) == ["W1", "W2", "b1"]
+    assert imported.output_names == ["logits", "loss"]
+    for n in (4, 9):
+        xb, yb = _data(n)
+        for got, want in zip(imported(xb, yb), original(xb, yb)):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_imported_model_differentiates_optimizes_and_exports_again() -> None:
+    model, original, params = _exported_mlp()
+    imported = gd.import_onnx(model)
+    loss = imported.outputs[1]
+    variables = [imported.variables[p.name] for p in params]
+    xb, yb = _data(6)
+    got = gd.function(imported.inputs, gd.grad(loss, variables))(xb, yb)
+    x, y = original.inputs
+    want = gd.function([x, y], gd.grad(original.outputs[1], params), passes="none")(xb, yb)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    unoptimized = gd.function(imported.inputs, imported.outputs, passes="none")
+    for a, b in zip(unoptimized(xb, yb), imported(xb, yb)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    again = gd.export_onnx(None, imported.inputs, imported.outputs)
+    check(again)
+    for got_ort, want_gd in zip(session(again).run(None, {"x": xb, "y": yb}), imported(xb, yb)):
+        np.testing.assert_allclose(got_ort, want_gd, rtol=1e-5, atol=1e-6)
+
+
+def test_initializers_as_constants_or_variables() -> None:
+    model, original, params = _exported_mlp()
+    as_constants = gd.import_onnx(model, initializers="constants")
+    assert as_constants.variables == {}
+    ops = {node.op.name for node in as_constants.graph.nodes}
+    assert "variable" not in ops
+    xb, yb = _data(3)
+    np.testing.assert_allclose(as_constants(xb, yb)[1], original(xb, yb)[1], rtol=1e-6)
+    with pytest.raises(gd.OnnxError, match="initializers"):
+        gd.import_onnx(model, initializers="parameters")
+
+
+def test_imported_variables_train() -> None:
+    model, original, params = _exported_mlp()
+    imported = gd.import_onnx(model)
+    loss = imported.outputs[1]
+    variables = list(imported.variables.values())
+    grads = gd.grad(loss, variables)
+    step = gd.function(imported.inputs, loss,
+                       updates={v: v - 0.5 * g for v, g in zip(variables, grads)})
+    xb, yb = _data(32)
+    losses = [float(step(xb, yb)) for _ in range(20)]
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_import_from_path_and_bytes(tmp_path) -> None:
+    model, original, params = _exported_mlp()
+    path = tmp_path / "mlp.onnx"
+    gd.export_onnx(path, *([original.inputs, original.outputs]))
+    xb, yb = _data(2)
+    from_path = gd.import_onnx(path)
+    from_bytes = gd.import_onnx(path.read_bytes())
+    for a, b in zip(from_path(xb, yb), from_bytes(xb, yb)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_onnx_test_data_model() -> None:
+    path = os.path.join(ONNX_DATA, "pytorch-operator", "test_operator_conv", "model.onnx")
+    if not os.path.exists(path):
+        pytest.skip("onnx's pytorch-operator data is not installed")
+    imported = gd.import_onnx(path)
+    data = os.path.join(os.path.dirname(path), "test_data_set_0")
+    inputs = [onnx.numpy_helper.to_array(onnx.load_tensor(os.path.join(data, "input_0.pb")))]
+    want = onnx.numpy_helper.to_array(onnx.load_tensor(os.path.join(data, "output_0.pb")))
+    np.testing.assert_allclose(imported(*inputs)[0], want, rtol=1e-4, atol=1e-5)
+
+
+def test_bind_makes_a_run_time_input_known() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    axes = helper.make_tensor_value_info("axes", TensorProto.INT64, [1])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("ReduceSum", ["x", "axes"], ["y"])], "g",
+                              [x, axes], [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    with pytest.raises(gd.OnnxError, match="must be known"):
+        gd.import_onnx(model)
+    imported = gd.import_onnx(model, bind={"axes": np.array([1])})
+    np.testing.assert_allclose(imported(np.ones((2, 3), np.float32))[0], [[3.0], [3.0]])
+    with pytest.raises(gd.OnnxError, match="not graph inputs"):
+        gd.import_onnx(model, bind={"nope": np.array([1])})
