@@ -244,8 +244,15 @@ def test_memory_view_matches_the_runtime_plan():
     assert len(timeline.steps) == len(timeline.arena_live) == len(timeline.heap_live)
     constants = sum(n.data.nbytes for n in f.graph.nodes if n.op.name == "constant")
     assert timeline.resident == 16 * 3 * 4 + 3 * (3 * 2 * 4) + 4 + constants  # x W m v t
+    placed = timeline.placements
+    assert placed and all(0 <= p.offset and p.offset + p.nbytes <= timeline.arena for p in placed)
+    for i, a in enumerate(placed):  # buffers live at the same step never share bytes
+        for b in placed[i + 1:]:
+            if a.start <= b.end and b.start <= a.end:
+                assert a.offset + a.nbytes <= b.offset or b.offset + b.nbytes <= a.offset
     page = viz.to_html(f, memory_inputs=[(16, 3)])
     assert page.count('class="bar"') == len(timeline.steps)
+    assert page.count('class="buffer bar"') == len(placed)
     assert "planned arena" in page and "arena lower bound" in page
 
 

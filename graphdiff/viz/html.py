@@ -54,8 +54,8 @@ def _bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def memory_svg(timeline: MemoryTimeline, names: dict, width: float = 900,
-               height: float = 180) -> str:
+def memory_svg(timeline: MemoryTimeline, names: dict, width: float = 680,
+               height: float = 190) -> str:
     """Bytes live per step as stacked bars (arena blue, heap grey), against the planned arena
     (green) and the arena's lower bound (red, dashed). Clicking a bar selects its node."""
     steps = len(timeline.steps)
@@ -102,6 +102,40 @@ def memory_svg(timeline: MemoryTimeline, names: dict, width: float = 900,
     return "".join(parts)
 
 
+def placement_svg(timeline: MemoryTimeline, names: dict, width: float = 680,
+                  height: float = 190) -> str:
+    """The arena as the planner laid it out: one rectangle per buffer, spanning the steps it is
+    live (x) at its offset (y); free gaps show as white."""
+    steps = max(len(timeline.steps), 1)
+    top = max(timeline.arena or 0, 1)
+    left, bottom = 60.0, 22.0
+    plot_w, plot_h = width - left - 10, height - bottom - 10
+    step_w = plot_w / steps
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="placement" width="{width:.0f}" '
+             f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}">'
+             f"<style>{SVG_STYLE}</style>"
+             f'<rect x="{left}" y="10" width="{plot_w:.1f}" height="{plot_h:.1f}" fill="white" '
+             f'stroke="#2f855a" stroke-dasharray="5,3"/>']
+    palette = ("#4a90d9", "#63b3ed", "#3182ce", "#90cdf4", "#2c5282")
+    for i, p in enumerate(sorted(timeline.placements, key=lambda p: (p.start, p.offset))):
+        name = names.get(p.owner, "?")
+        label = f"{name} = {p.owner.op.name}: {_bytes(p.nbytes)} at offset {p.offset}, " \
+                f"live steps {p.start}..{p.end}"
+        y = 10 + plot_h * (1 - (p.offset + p.nbytes) / top)
+        parts.append(f'<g class="buffer bar" data-name="{escape(name)}">'
+                     f"<title>{escape(label)}</title>"
+                     f'<rect x="{left + p.start * step_w:.2f}" y="{y:.2f}" '
+                     f'width="{max((p.end - p.start + 1) * step_w - 0.5, 0.5):.2f}" '
+                     f'height="{max(plot_h * p.nbytes / top, 0.5):.2f}" '
+                     f'fill="{palette[i % len(palette)]}" stroke="white" stroke-width="0.3"/></g>')
+    parts.append(f'<text x="{left - 4}" y="14" class="type" style="text-anchor:end">'
+                 f"{_bytes(top)}</text><text x=\"{left - 4}\" y=\"{10 + plot_h}\" "
+                 f'class="type" style="text-anchor:end">offset 0</text>'
+                 f'<text x="{left + plot_w / 2}" y="{height - 4}" class="type">arena placement: '
+                 f"each buffer over the steps it is live, at its offset</text></svg>")
+    return "".join(parts)
+
+
 def to_html(panels: list[tuple[str, Drawing]], title: str,
             memory: MemoryTimeline | None = None) -> str:
     """The page for one or more drawings (side by side), with an optional memory view."""
@@ -116,7 +150,9 @@ def to_html(panels: list[tuple[str, Drawing]], title: str,
         names = panels[-1][1].names
         memory_html = (f'<section id="memory"><b>Memory:</b> bytes live at each step of the '
                        f"schedule (peak {_bytes(memory.peak)} at step {memory.peak_step})"
-                       f"<br>{memory_svg(memory, names)}</section>")
+                       f'<div class="charts">{memory_svg(memory, names)}'
+                       f"{placement_svg(memory, names) if memory.placements else ''}</div>"
+                       f"</section>")
     texts = "".join(_text_form(i, t, d) for i, (t, d) in enumerate(panels))
     body = "".join(_panel(i, t, d) for i, (t, d) in enumerate(panels))
     # "</" inside the JSON would end the script element early

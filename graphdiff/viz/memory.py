@@ -3,7 +3,8 @@
 The numbers are the runtime's own plan (``graphdiff.runtime.memory``) for inputs of the given
 shapes: per step, the bytes of the arena buffers live (whose maximum is the lower bound of any
 placement) and of the heap values live (outputs, update values and results numpy allocates),
-drawn against the arena the planner laid out. A function compiled with ``passes="none"`` runs
+drawn against the arena the planner laid out, and where each arena buffer was placed (offset
+and live steps: the heap-simulator picture). A function compiled with ``passes="none"`` runs
 the reference interpreter, which plans nothing; its view shows the same liveness with every
 value on the heap and no arena.
 """
@@ -11,13 +12,24 @@ value on the heap and no arena.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..ir.node import Node
 from ..runtime.memory import ARENA, last_uses, nbytes
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One arena buffer: live over steps [start, end], at [offset, offset + nbytes)."""
+
+    start: int
+    end: int
+    offset: int
+    nbytes: int
+    owner: Node  # the value that fills the buffer last (in-place results move it forward)
 
 
 @dataclass
@@ -29,6 +41,7 @@ class MemoryTimeline:
     heap_live: list[int]
     arena: int | None  # the planned arena's size (None: no plan)
     resident: int  # feeds, variables and constants, live for the whole call
+    placements: list[Placement] = field(default_factory=list)  # the arena buffers
 
     @property
     def live(self) -> list[int]:
@@ -76,8 +89,11 @@ def memory_timeline(function: Any, inputs: Sequence[Any]) -> MemoryTimeline:
         steps = len(plan.schedule)
         arena = [(b.start, b.end, b.nbytes) for b in plan.buffers if b.kind == ARENA]
         heap = [(b.start, b.end, b.nbytes) for b in plan.buffers if b.kind != ARENA]
+        placements = [Placement(b.start, min(b.end, steps - 1), b.offset, b.nbytes, b.owner)
+                      for b in plan.buffers if b.kind == ARENA]
         return MemoryTimeline(list(plan.schedule), _interval_sums(arena, steps),
-                              _interval_sums(heap, steps), plan.arena_size, resident)
+                              _interval_sums(heap, steps), plan.arena_size, resident,
+                              placements)
     types, _attrs = function._specialize(feeds)
     schedule = [n for n in function.graph.nodes if not n.op.source]
     last = last_uses(schedule, set(function.graph.outputs))

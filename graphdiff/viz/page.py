@@ -29,6 +29,7 @@ aside td{padding:2px 4px;vertical-align:top;border-bottom:1px solid #eee;word-br
 aside td:first-child{color:#666;width:70px}
 aside code{font-size:12px}
 #memory{border-top:1px solid #ddd;padding:6px 12px;max-height:260px;overflow:auto}
+#memory .charts{display:flex;gap:16px;flex-wrap:wrap}
 #memory svg{background:white}
 .bar{cursor:pointer}.bar:hover rect{fill:#d69e2e}
 pre.text{font-size:11px;background:#f6f6f6;padding:6px;max-height:240px;overflow:auto}
