@@ -54,10 +54,11 @@ class Interpreter:
                 values[self.slot[node]] = value
         index = 0
         try:
-            for index, (kernel, args, out, free) in enumerate(steps):
+            for kernel, args, out, free in steps:
                 values[out] = kernel(*[values[a] for a in args])
                 for slot in free:
                     values[slot] = None
+                index += 1
         except GraphdiffError:
             raise
         except Exception as exc:
