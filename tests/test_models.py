@@ -38,6 +38,17 @@ def data():
 
 # --- data ------------------------------------------------------------------------------------
 
+def test_models_doctests():
+    """models/ is outside graphdiff/, so pytest's --doctest-modules does not see it."""
+    import doctest
+
+    from models import digits, optim
+
+    for module in (digits, optim):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
 def test_bundled_file_is_the_uci_digits():
     pixels, labels = read_raw()
     assert pixels.shape == (1797, 64) and labels.shape == (1797,)
