@@ -27,7 +27,7 @@ class Drawing:
     kinds: dict[Node, str]
     names: dict[Node, str]
     title: str = "graph"
-    # output node -> label shown under it ("return 0", "W <-" for an update)
+    # output node -> label shown under it ("output 0", "W <- (update)")
     output_labels: dict[Node, str] = field(default_factory=dict)
     _users: dict[Node, list[Node]] | None = field(default=None, repr=False)
 
