@@ -212,7 +212,8 @@ def _mutate_fields(model: onnx.ModelProto, rng: random.Random) -> None:
                             [rng.randint(-5, 5) for _ in range(rng.randrange(6))]])
         name = rng.choice(["axis", "perm", "to", "kernel_shape", "pads", "value", "keepdims"])
         del node.attribute[:]
-        node.attribute.append(helper.make_attribute(name, value))
+        kind = onnx.AttributeProto.INTS if isinstance(value, list) else None
+        node.attribute.append(helper.make_attribute(name, value, attr_type=kind))
     elif choice == 3 and graph.initializer:
         tensor = rng.choice(list(graph.initializer))
         tensor.dims[:] = [rng.choice([0, 1, 3, -1, 2**31, 7]) for _ in range(rng.randrange(4))]
