@@ -255,3 +255,23 @@ def test_program_source_is_straight_line_code() -> None:
     source = f.program_source()
     assert "def run(i0):" in source and "for " not in source
     assert f(np.zeros(3, np.float32)).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_returned_arrays_are_recycled_only_when_nobody_holds_them() -> None:
+    x = gd.placeholder((4,), "float64", name="x")
+    W = gd.variable(np.zeros(4), name="W")
+    f = gd.function([x], gd.exp(x) * 2.0, updates={W: W + x})
+    ones = np.ones(4)
+    kept = f(ones)
+    view = f(ones)[1:]  # only a view survives: its base must not be reused
+    again = f(ones * 0)
+    np.testing.assert_array_equal(kept, np.full(4, 2 * np.e))
+    np.testing.assert_array_equal(view, np.full(3, 2 * np.e))
+    assert not np.shares_memory(again, kept) and not np.shares_memory(again, view)
+    old = W.data.value  # a replaced variable value must not be overwritten while referenced
+    f(ones)
+    f(ones)
+    np.testing.assert_array_equal(old, np.full(4, 2.0))
+    first_id = id(f(ones))  # dropped at once: the next call may write into the same array
+    assert id(f(ones)) == first_id
+    np.testing.assert_array_equal(gd.get_value(W), np.full(4, 6.0))
