@@ -20,7 +20,8 @@ class GraphdiffRep(BackendRep):
 
     graphdiff builds static graphs, so a model that reads axes, shapes or pads from a graph
     input cannot be imported before those values are known. Such a model is imported again at
-    each run with its integer inputs bound to their values (``import_onnx(bind=...)``).
+    each run with its integer inputs bound to their values (``import_onnx(bind=...)``), or all
+    of its inputs when a float input is such a value (a Range bound).
     """
 
     def __init__(self, model: onnx.ModelProto) -> None:
@@ -46,7 +47,13 @@ class GraphdiffRep(BackendRep):
         function = self.function
         if function is None:
             bind = {n: a for n, a in zip(names, arrays) if np.asarray(a).dtype.kind in "iu"}
-            model = gd.import_onnx(self.proto, initializers="constants", bind=bind)
+            try:
+                model = gd.import_onnx(self.proto, initializers="constants", bind=bind)
+            except gd.OnnxError as exc:  # a float input read as a Range bound, say
+                if "must be known" not in str(exc):
+                    raise
+                bind = dict(zip(names, arrays))
+                model = gd.import_onnx(self.proto, initializers="constants", bind=bind)
             function = gd.function(model.inputs, model.outputs)
             arrays = [a for n, a in zip(names, arrays) if n not in bind]
         return tuple(np.asarray(r) for r in function(*arrays))

@@ -14,8 +14,11 @@ from .suite import ONNX_VERSION, XFAIL_PATH, make_backend_test
 
 def _reason(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    last = next((line for line in reversed(lines) if re.match(r"^[\w.]+(Error|Exception)", line)),
-                lines[-1] if lines else "failed")
+    position = next((i for i in range(len(lines) - 1, -1, -1)
+                     if re.match(r"^[\w.]+(Error|Exception)", lines[i])), len(lines) - 1)
+    last = lines[position] if lines else "failed"
+    if last.startswith("AssertionError"):  # the mismatch is on the lines after it
+        last = "wrong values: " + "; ".join(lines[position + 1:position + 3])
     last = last.split(" (operands:")[0].split("; at ")[0]
     last = last.replace("graphdiff.errors.OnnxError: ", "").replace("ONNX node (unnamed) ", "")
     return re.sub(r"\s+", " ", last)[:200]

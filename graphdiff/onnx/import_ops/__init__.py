@@ -1,5 +1,5 @@
 """The ONNX -> graphdiff op table: importing a module registers its ops in ``IMPORTERS``."""
 
-from . import math, nn, shape
+from . import losses, math, nn, shape, tensor
 
-__all__ = ["math", "nn", "shape"]
+__all__ = ["losses", "math", "nn", "shape", "tensor"]

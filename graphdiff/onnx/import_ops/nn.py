@@ -210,3 +210,73 @@ def _lp_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     zero = _scalar(norm, 0)
     safe = E.where(E.equal(norm, zero), _scalar(norm, 1), norm)
     return [E.div(x, safe)]
+
+
+@onnx_import("RMSNormalization")
+def _rms_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = normalize_axis(node.int("axis", -1), x.ndim)
+    wide = gd.astype(x, np.float32) if x.dtype == np.float16 else x
+    mean_square = gd.mean(E.mul(wide, wide), tuple(range(axis, x.ndim)), keepdims=True)
+    epsilon = _scalar(mean_square, node.float("epsilon", 1e-5))
+    y = E.div(wide, E.sqrt(E.add(mean_square, epsilon)))
+    return [gd.astype(y, x.dtype) * ctx.tensor(node, 1)]
+
+
+@onnx_import("GroupNormalization")
+def _group_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    groups = node.int("num_groups")
+    if groups is None or x.ndim < 3 or not isinstance(x.shape[1], int):
+        raise node.fail("num_groups and a static channel axis are required")
+    grouped = gd.reshape(x, (x.shape[0], groups, -1))
+    y, _, _ = _normalize(grouped, (2,), node.float("epsilon", 1e-5))
+    y = gd.reshape(y, x.shape)
+    scale, bias = ctx.tensor(node, 1), ctx.tensor(node, 2)
+    if node.opset < 21:  # one scale and bias per group, repeated over its channels
+        per_group = x.shape[1] // groups
+        scale = gd.reshape(gd.broadcast_to(gd.expand_dims(scale, 1), (groups, per_group)), (-1,))
+        bias = gd.reshape(gd.broadcast_to(gd.expand_dims(bias, 1), (groups, per_group)), (-1,))
+    return [E.add(E.mul(y, _per_channel(scale, x.ndim)), _per_channel(bias, x.ndim))]
+
+
+@onnx_import("ConvTranspose")
+def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x, w = ctx.tensor(node, 0), ctx.tensor(node, 1)
+    b = ctx.tensor(node, 2, optional=True)
+    if x.ndim != 4:
+        raise node.fail("only 2-D ConvTranspose is supported")
+    kernel = tuple(w.shape[2:])
+    strides = _spatial(node, "strides", 1, 2)
+    dilations = _spatial(node, "dilations", 1, 2)
+    extra = _spatial(node, "output_padding", 0, 2)
+    groups = node.int("group", 1)
+    full = [(size - 1) * s + (k - 1) * d + 1 for size, s, k, d in
+            zip(x.shape[2:], strides, kernel, dilations)]
+    output_shape = node.ints("output_shape")
+    auto_pad = node.string("auto_pad", "NOTSET")
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        target = output_shape[-2:] if output_shape else [size * s for size, s in
+                                                         zip(x.shape[2:], strides)]
+        totals = [f + e - t for f, e, t in zip(full, extra, target)]
+        upper = auto_pad == "SAME_UPPER"
+        begins = [t // 2 if upper else t - t // 2 for t in totals]
+        pads = begins + [t - bgn for t, bgn in zip(totals, begins)]
+    elif auto_pad == "VALID":
+        pads = [0, 0, 0, 0]
+    else:
+        pads = node.ints("pads") or [0, 0, 0, 0]
+    # the full transposed convolution, then each axis cut to [begin, full - end + extra)
+    y = gd.conv_transpose2d(x, w, None, stride=strides, groups=groups, dilation=dilations)
+    key = [slice(None), slice(None)]
+    for axis in range(2):
+        stop = full[axis] - pads[axis + 2] + extra[axis]
+        if stop > full[axis]:
+            widths = [(0, 0)] * 4
+            widths[axis + 2] = (0, stop - full[axis])
+            y = gd.pad(y, widths)
+        key.append(slice(pads[axis], stop))
+    y = gd.api.indexing.getitem(y, tuple(key))
+    if b is not None:
+        y = y + _per_channel(b, 4)
+    return [y]

@@ -1,0 +1,123 @@
+"""Import of ONNX ops built from constants and reshapes: Trilu, CumSum, OneHot, EyeLike,
+SpaceToDepth, DepthToSpace, Round.
+
+Masks and triangular matrices are constants of the static sizes involved (a cumulative sum is
+a product with a triangular matrix of ones, so its gradient comes for free).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphdiff as gd
+
+from ...ir.node import Node
+from ...ir.types import normalize_axis
+from ...ops import elementwise as E
+from ..dtypes import numpy_dtype
+from ..importer import ImportContext, OnnxNode, onnx_import
+
+
+def _static(node: OnnxNode, *dims) -> None:
+    if not all(isinstance(d, int) for d in dims):
+        raise node.fail(f"needs static sizes, got {dims}")
+
+
+@onnx_import("Trilu")
+def _trilu(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    k = ctx.array(node, 1, optional=True)
+    k = 0 if k is None else int(np.asarray(k).reshape(-1)[0])
+    rows, cols = x.shape[-2:]
+    _static(node, rows, cols)
+    band = np.triu if node.int("upper", 1) else np.tril
+    mask = band(np.ones((rows, cols), bool), k)
+    return [E.where(gd.constant(mask), x, gd.constant(np.zeros((), x.dtype)))]
+
+
+@onnx_import("CumSum")
+def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    axis = normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
+    size = x.shape[axis]
+    _static(node, size)
+    # out[j] = sum of x[i] over i <= j: x @ T with T[i, j] = [i <= j] (strict when exclusive,
+    # mirrored when reversed)
+    exclusive = 1 if node.int("exclusive", 0) else 0
+    ones = np.ones((size, size), x.dtype)
+    if node.int("reverse", 0):
+        triangle = np.tril(ones, -exclusive)
+    else:
+        triangle = np.triu(ones, exclusive)
+    moved = gd.swapaxes(x, axis, -1)
+    return [gd.swapaxes(gd.matmul(moved, gd.constant(triangle)), axis, -1)]
+
+
+@onnx_import("OneHot")
+def _one_hot(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    indices = ctx.tensor(node, 0)
+    depth = int(np.asarray(ctx.array(node, 1)).reshape(-1)[0])
+    values = ctx.tensor(node, 2)
+    axis = normalize_axis(node.int("axis", -1), indices.ndim + 1)
+    if indices.dtype.kind == "f":
+        indices = gd.astype(indices, "int64")
+    indices = gd.astype(indices, "int64")
+    indices = E.where(E.less(indices, gd.constant(np.asarray(0, np.int64))),
+                      E.add(indices, gd.constant(np.asarray(depth, np.int64))), indices)
+    shape = [1] * (indices.ndim + 1)
+    shape[axis] = depth
+    classes = gd.constant(np.arange(depth, dtype=np.int64).reshape(shape))
+    hot = E.equal(gd.expand_dims(indices, axis), classes)
+    off, on = gd.take(values, gd.constant(np.asarray(0)), 0), gd.take(values, gd.constant(
+        np.asarray(1)), 0)
+    return [gd.where(hot, on, off)]
+
+
+@onnx_import("EyeLike")
+def _eye_like(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    if x.ndim != 2:
+        raise node.fail("the input must be a matrix")
+    _static(node, *x.shape)
+    dtype = x.dtype if not node.has("dtype") else numpy_dtype(node.int("dtype"), node.label)
+    return [gd.constant(np.eye(x.shape[0], x.shape[1], node.int("k", 0), dtype=dtype))]
+
+
+@onnx_import("SpaceToDepth")
+def _space_to_depth(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    b = node.int("blocksize")
+    n, c, h, w = x.shape
+    _static(node, c, h, w)
+    blocks = gd.reshape(x, (n, c, h // b, b, w // b, b))
+    crd = node.string("mode", "DCR") == "CRD"  # channels stay outermost in CRD
+    moved = gd.transpose(blocks, (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4))
+    return [gd.reshape(moved, (n, c * b * b, h // b, w // b))]
+
+
+@onnx_import("DepthToSpace")
+def _depth_to_space(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x = ctx.tensor(node, 0)
+    b = node.int("blocksize")
+    n, c, h, w = x.shape
+    _static(node, c, h, w)
+    if node.string("mode", "DCR") == "DCR":
+        blocks = gd.reshape(x, (n, b, b, c // (b * b), h, w))
+        moved = gd.transpose(blocks, (0, 3, 4, 1, 5, 2))
+    else:
+        blocks = gd.reshape(x, (n, c // (b * b), b, b, h, w))
+        moved = gd.transpose(blocks, (0, 1, 4, 2, 5, 3))
+    return [gd.reshape(moved, (n, c // (b * b), h * b, w * b))]
+
+
+@onnx_import("Round")
+def _round(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """Round half to even: floor, plus one above the half, plus the floor's parity at it."""
+    x = ctx.tensor(node, 0)
+    half, one, two = (gd.constant(np.asarray(v, x.dtype)) for v in (0.5, 1.0, 2.0))
+    low = E.floor(x)
+    fraction = E.sub(x, low)
+    odd = E.sub(low, E.mul(two, E.floor(E.div(low, two))))  # 1 when floor(x) is odd
+    at_half = E.add(low, odd)
+    return [E.where(E.greater(fraction, half), E.add(low, one),
+                    E.where(E.less(fraction, half), low, at_half))]
