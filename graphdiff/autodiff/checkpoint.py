@@ -29,7 +29,7 @@ True
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import GradientError, user_location
@@ -72,6 +72,29 @@ def _captured(region: Sequence[Node], args: Sequence[Node]) -> list[Node]:
     return list(captured)
 
 
+def clone_region(region: Sequence[Node], boundary: Iterable[Node], after: Node,
+                 leaves: dict[Node, Node] | None = None) -> dict[Node, Node]:
+    """Copies of ``region`` (pure nodes, in topological order) that run once ``after`` has.
+
+    Each ``boundary`` value (what the region reads from outside, constants excepted) is read
+    through ``remat_input(value, after)``; the result maps every boundary value and region
+    member to its copy. The copies are new nodes, never merged with the originals, and compute
+    the same values with the same ops. ``leaves`` caches the ``remat_input`` nodes, so regions
+    cloned after the same node share them (and interning then shares their common members).
+    This is the one implementation behind ``gd.checkpoint`` and the rematerialization pass.
+    """
+    leaves = {} if leaves is None else leaves
+    clone: dict[Node, Node] = {}
+    for value in boundary:
+        if value not in leaves:
+            leaves[value] = remat_input(value, after)
+        clone[value] = leaves[value]
+    for member in region:
+        inputs = [clone.get(value, value) for value in member.inputs]
+        clone[member] = make_node(member.op, inputs, dict(member.attrs), location=member.location)
+    return clone
+
+
 class _CheckpointRule:
     """The VJP of a checkpointed region: clone it on fresh inputs, differentiate the clone."""
 
@@ -79,12 +102,8 @@ class _CheckpointRule:
 
     def vjp(self, node: Node, g: Node) -> list[Node | None]:
         out, boundary = node.inputs[0], node.inputs[1:]
-        fresh = {value: remat_input(value, g) for value in boundary}
-        clone: dict[Node, Node] = dict(fresh)
-        for member in _region(out, set(boundary)):
-            inputs = [clone.get(value, value) for value in member.inputs]
-            clone[member] = make_node(member.op, inputs, dict(member.attrs),
-                                      location=member.location)
+        clone = clone_region(_region(out, set(boundary)), boundary, g)
+        fresh = {value: clone[value] for value in boundary}
         targets = [fresh[value] for value in boundary if is_float(value.dtype)]
         cotangents = iter(reverse_vjp([clone[out]], targets, [g], unconnected="zero",
                                       leaves=set(fresh.values())))

@@ -46,6 +46,7 @@ from .constant_folding import constant_folding
 from .cse import cse
 from .dce import dce
 from .fusion import fuse
+from .remat import remat
 from .simplify import simplify
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
@@ -56,6 +57,7 @@ PASSES: dict[str, Pass] = {
     "cse": cse,
     "dce": dce,
     "fuse": fuse,
+    "remat": remat,
 }
 
 DEFAULT_PIPELINE: tuple[str, ...] = ("constant_folding", "simplify", "cse", "dce")

@@ -1,0 +1,489 @@
+"""Rematerialization: recompute forward values in the backward pass instead of keeping them.
+
+Reverse mode appends the gradient nodes to the forward graph, and every forward value a VJP rule
+reads (a *residual*: ``tanh(a)`` for the derivative ``1 - tanh(a)**2``, a layer's input for its
+weight gradient) stays alive from the forward pass until the backward pass reaches it. This pass
+trades time for that memory: it drops chosen residuals and recomputes them late, from values it
+keeps, with the mechanism of ``gd.checkpoint`` (``autodiff/checkpoint.py: clone_region``): the
+recomputation is a copy of the forward nodes reading the kept values through effectful
+``remat_input(value, after)`` nodes, so interning never merges it with the forward nodes, and
+``after`` is a backward node, so the schedule cannot run the copy before the backward pass gets
+there. The values are bit-for-bit the same (same ops on the same inputs).
+
+Which values are forward: those the ``forward`` outputs depend on (default: the graph's first
+output, the loss of a training step); every other node is backward. Two policies:
+
+- ``"elementwise"``: a residual computed by a short chain of cheap ops (elementwise, views,
+  fused groups) is recomputed from the chain's inputs when that keeps fewer bytes (GELU,
+  LayerNorm and softmax leave several residuals per matrix product; one is enough).
+- ``"sqrt"``: checkpointing as in Chen et al. 2016, *Training deep nets with sublinear memory
+  cost*: the forward order is cut into k segments at points where few bytes cross, the values
+  crossing a cut are kept, and each segment but the last is recomputed from them when the
+  backward pass reaches it. Kept bytes grow with k and a segment's bytes shrink as 1/k; the
+  estimated peak (kept + the largest segment) is smallest near k = sqrt(layers).
+
+The budget bounds the *estimated* bytes of forward values held for the backward pass (sizes of
+symbolic dims come from ``dims``, else count as ``DEFAULT_DIM``): ``budget_bytes`` in bytes, or
+``budget_ratio`` as a share of the estimate without rematerialization. The pass changes nothing
+(``changed=False``) when that estimate is within the budget; with no budget it takes the
+policy's best plan. Recompute late means more work: ``sqrt`` re-runs about one forward pass.
+
+>>> import numpy as np, graphdiff as gd
+>>> x = gd.placeholder((4, 8), "float64", name="x")
+>>> W = gd.variable(np.full((8, 8), 0.1), name="W")
+>>> h = x
+>>> for _ in range(9):
+...     h = gd.tanh(h @ W)
+>>> loss = gd.sum(h * h)
+>>> graph = gd.Graph([x], [loss, gd.grad(loss, W)])
+>>> smaller, changed = rematerialize(graph, policy="sqrt")
+>>> changed, graph.op_counts()["tanh"], smaller.op_counts()["tanh"] > 9
+(True, 9, True)
+>>> rematerialize(graph, budget_ratio=1.0)[1]  # the budget is not binding
+False
+>>> f = gd.function([x], [loss], passes=["dce", remat_pass(policy="elementwise")])
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..autodiff.checkpoint import clone_region
+from ..errors import GraphdiffError
+from ..ir.dims import evaluate_dim
+from ..ir.graph import Graph, topo_order
+from ..ir.node import Node, with_inputs
+from ..ops.custom import remat_input
+
+POLICIES = ("sqrt", "elementwise")
+DEFAULT_POLICY = "sqrt"
+DEFAULT_DIM = 64  # the size assumed for a symbolic dim that ``dims`` does not give
+MAX_CHAIN = 16  # the most cheap ops the elementwise policy recomputes for one residual
+MAX_GATES = 8  # the most backward values one recomputation waits for
+
+Pass = Callable[[Graph], tuple[Graph, bool]]
+
+
+@dataclass
+class Group:
+    """Forward nodes recomputed together: ``members`` in topological order, of which
+    ``provides`` are the residuals the backward pass reads; ``position`` is the forward
+    position of the last of those."""
+
+    members: list[Node]
+    provides: list[Node]
+    position: int
+
+
+@dataclass
+class RematPlan:
+    """What the pass decided, with its estimates (bytes of forward values held for backward)."""
+
+    policy: str
+    before: int  # estimate without rematerialization
+    after: int  # estimate with this plan
+    groups: list[Group] = field(default_factory=list)
+    segments: int = 1  # sqrt: the number of segments chosen
+
+    @property
+    def recomputed(self) -> int:
+        """Forward nodes recomputed in the backward pass (with repeats across groups)."""
+        return sum(len(g.members) for g in self.groups)
+
+    def __str__(self) -> str:
+        return (f"remat[{self.policy}]: {len(self.groups)} groups, {self.recomputed} nodes "
+                f"recomputed, {self.segments} segments; estimated bytes held for backward "
+                f"{self.before} -> {self.after}")
+
+
+class _AnyDim(dict):
+    """Sizes of symbolic dims: the given ones, ``DEFAULT_DIM`` for every other symbol."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> int:
+        return DEFAULT_DIM
+
+
+class _Split:
+    """The forward/backward split of a graph, forward positions, residuals and sizes."""
+
+    def __init__(self, graph: Graph, forward: Sequence[Node], dims: Mapping[str, int]) -> None:
+        env = _AnyDim(dims)
+        forward_set = set(topo_order(forward))
+        self.graph = graph
+        self.free = _constant_derived(graph.nodes)
+        self.order = [n for n in graph.nodes
+                      if n in forward_set and not n.op.source and n not in self.free]
+        self.position = {n: i for i, n in enumerate(self.order)}
+        self.backward = [n for n in graph.nodes if n not in forward_set]
+        self.size = {n: _nbytes(n, env) for n in self.order}
+        returned = set(graph.outputs)
+        self.forward_users: dict[Node, list[Node]] = {n: [] for n in self.order}
+        used_by_backward: set[Node] = set()
+        for node in self.order:
+            for value in node.inputs:
+                if value in self.position:
+                    self.forward_users[value].append(node)
+        for node in self.backward:
+            used_by_backward.update(v for v in node.inputs if v in self.position)
+        # residuals, in forward order; outputs are held anyway
+        self.residuals = [n for n in self.order if n in used_by_backward and n not in returned]
+        self.level = self._levels()
+
+    def _levels(self) -> dict[Node, float]:
+        """For each backward node: the smallest forward position of a residual it reads,
+        directly or through backward nodes (inf: none). Backward nodes of level t run after
+        every recomputation of residuals before t, and never need one at or after t."""
+        level: dict[Node, float] = {}
+        for node in self.backward:
+            best = float("inf")
+            for value in node.inputs:
+                if value in self.position:
+                    best = min(best, self.position[value])
+                elif value in level:
+                    best = min(best, level[value])
+            level[node] = best
+        return level
+
+    def held(self, kept: set[Node], recomputed: set[Node]) -> int:
+        """Bytes of the residuals still held plus the values kept for recomputing others."""
+        residual = sum(self.size[r] for r in self.residuals if r not in recomputed)
+        return residual + sum(self.size[v] for v in kept - set(self.residuals))
+
+
+def _constant_derived(nodes: Sequence[Node]) -> set[Node]:
+    """Constants and pure values computed from constants only (the runtime folds those)."""
+    free: set[Node] = set()
+    for node in nodes:
+        if node.op.name == "constant" or (
+                not node.op.source and not node.op.effectful and node.inputs
+                and all(v in free for v in node.inputs)):
+            free.add(node)
+    return free
+
+
+def _nbytes(node: Node, env: Mapping[str, int]) -> int:
+    size = node.dtype.itemsize
+    for dim in node.shape:
+        value = evaluate_dim(dim, env)
+        size *= DEFAULT_DIM if value is None else value
+    return size
+
+
+def _cheap(node: Node) -> bool:
+    """Cheap to recompute: elementwise, a view, or a fused group of such ops."""
+    op = node.op
+    return not op.effectful and (op.elementwise or op.view or op.expand is not None)
+
+
+def _recomputable(node: Node) -> bool:
+    return not node.op.effectful and not node.op.source
+
+
+# --- policies: each returns the groups to recompute, and the plan's estimate -----------------
+
+def _region(split: _Split, targets: Sequence[Node], stop: Callable[[Node], bool]) -> list[Node]:
+    """The forward nodes needed to recompute ``targets`` from the nodes where ``stop`` holds
+    (and sources, constant-derived and effectful values), in forward order."""
+    seen: set[Node] = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(v for v in node.inputs if v in split.position and _recomputable(v)
+                     and not stop(v))
+    return sorted(seen, key=split.position.__getitem__)
+
+
+def _reads(split: _Split, region: Sequence[Node], *, sources: bool = False) -> set[Node]:
+    """Computed forward values ``region`` reads from outside itself; with ``sources``, also
+    placeholders and variables (constants and values derived from them only are shared)."""
+    members = set(region)
+    return {v for n in region for v in n.inputs if v not in members and (
+        v in split.position or (sources and v.op.source and v not in split.free))}
+
+
+def _elementwise(split: _Split, budget: int | None) -> tuple[list[Group], int]:
+    """Recompute cheap residuals from kept values, earliest first, while the budget asks."""
+    kept = {r for r in split.residuals if not _cheap(r)}
+    recomputed: set[Node] = set()
+    held = split.held(set(), set())
+    groups = []
+    for r in split.residuals:
+        if not _cheap(r):
+            continue
+        if budget is not None and held <= budget:
+            break
+        region = _region(split, [r], lambda v: v in kept or not _cheap(v))
+        roots = {v for v in _reads(split, region) if v not in kept}
+        saving = split.size[r] - sum(split.size[v] for v in roots)
+        if len(region) > MAX_CHAIN or saving <= 0:
+            kept.add(r)
+            continue
+        kept |= roots
+        recomputed.add(r)
+        held -= saving
+        groups.append(Group(region, [r], split.position[r]))
+    return groups, split.held(kept - set(split.residuals), recomputed)
+
+
+def _crossing(split: _Split) -> list[tuple[int, int, Node]]:
+    """(defining position, last forward use, value) of values read later in the forward."""
+    spans = []
+    for node in split.order:
+        users = split.forward_users[node]
+        if users:
+            last = max(split.position[u] for u in users)
+            if last > split.position[node]:
+                spans.append((split.position[node], last, node))
+    return spans
+
+
+def _cut_bytes(split: _Split, spans: list[tuple[int, int, Node]]) -> list[int]:
+    """Bytes of the values crossing each cut (a cut after position j: defined <= j < used)."""
+    delta = [0] * (len(split.order) + 1)
+    for start, last, node in spans:
+        delta[start] += split.size[node]
+        delta[last] -= split.size[node]
+    total, result = 0, []
+    for step in delta[:-1]:
+        total += step
+        result.append(total)
+    return result
+
+
+def _place_cuts(split: _Split, k: int, cumulative: list[int], cut_bytes: list[int]) -> list[int]:
+    """k - 1 cut positions that split the residual bytes evenly, each moved within a window
+    to where the fewest bytes cross."""
+    n = len(split.order)
+    total = cumulative[-1]
+    window = max(1, n // (4 * k))
+    cuts: list[int] = []
+    for s in range(1, k):
+        ideal = bisect.bisect_left(cumulative, total * s / k)
+        low, high = max(ideal - window, cuts[-1] + 1 if cuts else 0), min(ideal + window, n - 2)
+        if low > high:
+            continue
+        best = min(range(low, high + 1), key=lambda j: (cut_bytes[j], abs(j - ideal)))
+        cuts.append(best)
+    return cuts
+
+
+def _segments(split: _Split, cuts: list[int], spans: list[tuple[int, int, Node]]
+              ) -> tuple[set[Node], list[list[Node]]]:
+    """The values kept at the cuts (crossing one, or effectful), and each segment's
+    residuals that will be recomputed."""
+    kept = {node for start, last, node in spans
+            if bisect.bisect_left(cuts, start) < len(cuts)
+            and cuts[bisect.bisect_left(cuts, start)] < last}
+    kept |= {r for r in split.residuals if not _recomputable(r)}
+    per_segment: list[list[Node]] = [[] for _ in range(len(cuts) + 1)]
+    for r in split.residuals:
+        if r not in kept:
+            per_segment[bisect.bisect_left(cuts, split.position[r])].append(r)
+    return kept, per_segment
+
+
+def _sqrt(split: _Split, budget: int | None) -> tuple[list[Group], int, int]:
+    """Chen et al.'s segments: the fewest within the budget, else the smallest estimate."""
+    if not split.residuals:
+        return [], 0, 1
+    spans = _crossing(split)
+    cut_bytes = _cut_bytes(split, spans)
+    residual = set(split.residuals)
+    cumulative, running = [], 0
+    for node in split.order:
+        running += split.size[node] if node in residual else 0
+        cumulative.append(running)
+    layers = max(1, len(split.residuals))
+    best: tuple[int, int, list[int]] | None = None
+    for k in range(1, min(len(split.order), 2 * int(layers ** 0.5) + 3) + 1):
+        cuts = _place_cuts(split, k, cumulative, cut_bytes)
+        kept, per_segment = _segments(split, cuts, spans)
+        largest = max(sum(split.size[r] for r in seg) for seg in per_segment)
+        estimate = sum(split.size[v] for v in kept) + largest
+        if best is None or estimate < best[0]:
+            best = (estimate, k, cuts)
+        if budget is not None and estimate <= budget:
+            best = (estimate, k, cuts)
+            break
+    assert best is not None
+    estimate, k, cuts = best
+    kept, per_segment = _segments(split, cuts, spans)
+    groups = []
+    for segment in per_segment[:-1]:  # the last segment's backward runs right away
+        if segment:
+            low = split.position[segment[0]]
+            start = next((c for c in reversed(cuts) if c < low), -1)
+            region = _region(split, segment,
+                             lambda v, start=start: v in kept or split.position[v] <= start)
+            groups.append(Group(region, segment, split.position[segment[-1]]))
+    return groups, estimate, len(cuts) + 1
+
+
+# --- applying a plan --------------------------------------------------------------------------
+
+def _gates(split: _Split, groups: list[Group]) -> dict[int, list[Node]]:
+    """For each group (by index): the backward nodes its recomputation waits for.
+
+    They are the nodes of the lowest level above the group's position that hand a value to a
+    lower level (the cotangents entering the group's part of the backward pass). They read no
+    residual at or before the group's position, so waiting for them cannot form a cycle.
+    """
+    by_level: dict[float, list[Node]] = {}
+    for node in split.backward:
+        by_level.setdefault(split.level[node], []).append(node)
+    finite = sorted(t for t in by_level if t != float("inf"))
+    lower_user: set[Node] = set()
+    for node in split.backward:
+        for value in node.inputs:
+            if value in split.level and split.level[node] < split.level[value]:
+                lower_user.add(value)
+    gates = {}
+    for index, group in enumerate(groups):
+        above = bisect.bisect_right(finite, group.position)
+        if above == len(finite):
+            continue  # nothing in the backward pass runs after it: keep the group's values
+        level = by_level[finite[above]]
+        handoff = [n for n in level if n in lower_user] or level[-1:]
+        gates[index] = handoff[:MAX_GATES]
+    return gates
+
+
+def _apply(split: _Split, groups: list[Group]) -> Graph:
+    """Clone each group after its gates and rewire the backward nodes to the clones."""
+    gates = _gates(split, groups)
+    source_of: dict[Node, int] = {}
+    for index, group in enumerate(groups):
+        if index in gates:
+            for r in group.provides:
+                source_of.setdefault(r, index)
+    backward = set(split.backward)
+    new: dict[Node, Node] = {}
+    clones: dict[int, dict[Node, Node]] = {}
+    leaves: dict[tuple[Node, ...], dict[Node, Node]] = {}
+
+    def needs(node: Node) -> Iterator[Node]:
+        for value in node.inputs:
+            if value in backward:
+                yield value
+            elif value in source_of:
+                yield from gates[source_of[value]]
+
+    def clone_of(index: int) -> dict[Node, Node]:
+        if index not in clones:
+            group, waits = groups[index], [new[g] for g in gates[index]]
+            after = waits[0]
+            for other in waits[1:]:
+                after = remat_input(after, other)
+            cache = leaves.setdefault(tuple(waits), {})
+            clones[index] = clone_region(group.members,
+                                         _reads(split, group.members, sources=True),
+                                         after, cache)
+        return clones[index]
+
+    for node in _dependency_order(split.graph.outputs, backward, needs):
+        inputs = tuple(clone_of(source_of[v])[v] if v in source_of else new.get(v, v)
+                       for v in node.inputs)
+        new[node] = node if inputs == node.inputs else with_inputs(node, inputs)
+    return split.graph.with_outputs([new.get(o, o) for o in split.graph.outputs])
+
+
+def _dependency_order(roots: Sequence[Node], backward: set[Node],
+                      needs: Callable[[Node], Iterator[Node]]) -> list[Node]:
+    """Backward nodes, each after its backward operands and the gates of the clones it reads
+    (an iterative depth-first walk)."""
+    order: list[Node] = []
+    seen: set[Node] = set()
+    for root in roots:
+        if root not in backward or root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, needs(root))]
+        while stack:
+            node, pending = stack[-1]
+            for child in pending:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, needs(child)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+# --- public API -------------------------------------------------------------------------------
+
+def plan(graph: Graph, budget_bytes: int | None = None, *, budget_ratio: float | None = None,
+         policy: str = DEFAULT_POLICY, forward: Node | Sequence[Node] | None = None,
+         dims: Mapping[str, int] | None = None) -> RematPlan:
+    """What :func:`rematerialize` would recompute, with its byte estimates."""
+    split = _split(graph, forward, dims)
+    return _plan(split, budget_bytes, budget_ratio, policy)
+
+
+def _split(graph: Graph, forward: Node | Sequence[Node] | None,
+           dims: Mapping[str, int] | None) -> _Split:
+    if forward is None:
+        forward = graph.outputs[:1]
+    elif isinstance(forward, Node):
+        forward = [forward]
+    return _Split(graph, list(forward), dims or {})
+
+
+def _plan(split: _Split, budget_bytes: int | None, budget_ratio: float | None,
+          policy: str) -> RematPlan:
+    if policy not in POLICIES:
+        raise GraphdiffError(f"remat: unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+    if budget_bytes is not None and budget_ratio is not None:
+        raise GraphdiffError("remat: give budget_bytes or budget_ratio, not both")
+    before = split.held(set(), set())
+    budget = budget_bytes if budget_ratio is None else int(budget_ratio * before)
+    if budget is not None and before <= budget:
+        return RematPlan(policy, before, before)
+    if policy == "elementwise":
+        groups, after = _elementwise(split, budget)
+        return RematPlan(policy, before, after, groups)
+    groups, after, segments = _sqrt(split, budget)
+    return RematPlan(policy, before, after, groups, segments)
+
+
+def rematerialize(graph: Graph, budget_bytes: int | None = None, *,
+                  budget_ratio: float | None = None, policy: str = DEFAULT_POLICY,
+                  forward: Node | Sequence[Node] | None = None,
+                  dims: Mapping[str, int] | None = None) -> tuple[Graph, bool]:
+    """Recompute chosen forward values in the backward pass (see the module docstring).
+
+    ``forward``: the values whose ancestors are the forward pass (default: the first output).
+    ``dims``: sizes of symbolic dims for the byte estimates. Returns ``(graph, changed)``.
+    """
+    split = _split(graph, forward, dims)
+    chosen = _plan(split, budget_bytes, budget_ratio, policy)
+    if not chosen.groups:
+        return graph, False
+    result = _apply(split, chosen.groups)
+    return result, result.outputs != graph.outputs
+
+
+def remat_pass(budget_bytes: int | None = None, *, budget_ratio: float | None = None,
+               policy: str = DEFAULT_POLICY, dims: Mapping[str, int] | None = None) -> Pass:
+    """A pass for ``gd.function(..., passes=[..., remat_pass(...)])`` with these settings."""
+    if policy not in POLICIES:
+        raise GraphdiffError(f"remat: unknown policy {policy!r} (known: {', '.join(POLICIES)})")
+
+    def remat(graph: Graph) -> tuple[Graph, bool]:
+        return rematerialize(graph, budget_bytes, budget_ratio=budget_ratio, policy=policy,
+                             dims=dims)
+
+    return remat
+
+
+remat = remat_pass()
+"""The registered pass ``"remat"``: the default policy with no budget."""
