@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
 
 import graphdiff as gd
 from graphdiff.ir import Graph
@@ -11,6 +12,8 @@ from graphdiff.ops import fused_codegen
 from graphdiff.passes.fusion import fuse, unfuse
 
 from .opcases import all_cases
+from .strategies import RandomGraph, random_graphs
+from .test_fuzz import FUZZ, _run, assert_agree
 
 
 def _fused_nodes(graph: Graph) -> list[gd.Node]:
@@ -159,3 +162,54 @@ def test_cheap_producer_with_an_early_outside_user_is_copied_not_shared() -> Non
     xv, wv = rng.standard_normal((4, 4)), rng.standard_normal((4, 1))
     np.testing.assert_allclose(gd.function([x, w], graph.outputs[0], passes="none")(xv, wv),
                                np.exp(-xv) * (-xv @ wv), rtol=1e-14)
+
+
+@FUZZ
+@given(random_graphs())
+def test_fused_random_graphs_agree_with_unfused(case: RandomGraph) -> None:
+    graph, _ = fuse(case.graph())
+    graph.verify()
+    want = _run(case.inputs, case.outputs, case.feeds, "none")
+    got = _run(case.inputs, case.outputs, case.feeds, [fuse])
+    assert_agree(got, want, case.dtype)
+
+
+@FUZZ
+@given(random_graphs(dtypes=("float64",)))
+def test_gradients_through_fused_random_graphs_agree(case: RandomGraph) -> None:
+    fused_graph, _ = fuse(case.graph())
+    fused_loss = gd.sum(fused_graph.outputs[0])
+    plain_loss = gd.sum(case.outputs[0])
+    want = _run(case.inputs, gd.grad(plain_loss, case.inputs, unconnected="zero"), case.feeds,
+                "none")
+    got = _run(case.inputs, gd.grad(fused_loss, case.inputs, unconnected="zero"), case.feeds,
+               [fuse])
+    assert_agree(got, want, case.dtype, nonfinite=False)
+
+
+def test_an_output_that_renames_an_internal_value_is_written_whole() -> None:
+    x = gd.placeholder((None, 3), "float64", name="x")
+    y = gd.placeholder((None, 3), "float64", name="y")
+    inner = gd.exp(x) * 2.0
+    renamed = gd.reshape(inner, ("m", 3))  # only renames the batch dimension
+    outputs = [renamed, gd.sin(renamed) + 1.0]
+    graph, _ = fuse(Graph([x, y], outputs))
+    graph.verify()
+    value = np.random.default_rng(6).standard_normal((4, 3))
+    got = gd.function([x, y], list(graph.outputs), passes="none")(value, value)
+    np.testing.assert_allclose(got[0], np.exp(value) * 2.0, rtol=1e-15)
+    np.testing.assert_allclose(got[1], np.sin(np.exp(value) * 2.0) + 1.0, rtol=1e-15)
+
+
+def test_a_matmul_head_never_reads_a_value_of_its_own_group() -> None:
+    x = gd.placeholder((5, 6), "float64", name="x")
+    w = gd.placeholder((6, 6), "float64", name="w")
+    t = gd.tanh(gd.tanh(x))
+    y = gd.square(t) * ((t @ w) * 2.0)  # t feeds the group and the matmul
+    graph, _ = fuse(Graph([x, w], [y]))
+    graph.verify()
+    rng = np.random.default_rng(7)
+    xv, wv = rng.standard_normal((5, 6)), rng.standard_normal((6, 6))
+    tv = np.tanh(np.tanh(xv))
+    np.testing.assert_allclose(gd.function([x, w], graph.outputs[0], passes="none")(xv, wv),
+                               tv ** 2 * ((tv @ wv) * 2.0), rtol=1e-14)

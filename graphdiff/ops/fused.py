@@ -87,7 +87,11 @@ def body_types(body: FusedBody, types: Sequence[TensorType]) -> list[TensorType]
         raise ShapeError("operand types differ from the fused body's inputs")
     values = list(types)
     for instr in body.instrs:
-        values.append(OPS[instr.op].infer([values[a] for a in instr.args], **dict(instr.attrs)))
+        if instr.op == "reshape":  # renames symbolic dims only: the operand's concrete type
+            values.append(values[instr.args[0]])
+        else:
+            values.append(OPS[instr.op].infer([values[a] for a in instr.args],
+                                              **dict(instr.attrs)))
     return values
 
 

@@ -122,7 +122,10 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
     before, loop, after = [], [], []
     name = [f"in{i}" for i in range(n_in)] + [f"v{k}" for k in range(len(body.instrs))]
     block_name = list(name)
-    outputs = set(body.outputs)
+    outputs = set(body.outputs)  # values written whole: the outputs and what they alias
+    for k in reversed(range(len(body.instrs))):
+        if kinds[n_in + k] == "alias" and n_in + k in outputs:
+            outputs.add(body.instrs[k].args[0])
     last_use = {arg: k for k, instr in enumerate(body.instrs) for arg in instr.args}
     free_scratch: dict[tuple, list[str]] = {}
     scratch_of: dict[int, str] = {}

@@ -84,9 +84,10 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
     heap = [(-index[v], v.uid, v) for v in root.inputs]
     heapq.heapify(heap)
     seen: set[Node] = set()
+    head_operands: set[Node] = set()
     while heap:
         _, _, node = heapq.heappop(heap)
-        if node in seen or node in claimed:
+        if node in seen or node in claimed or node in head_operands:
             continue
         seen.add(node)
         # users in a group that recomputes its own copy of this node do not read it
@@ -107,7 +108,10 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
             else:
                 continue
         elif node.op.name == "matmul" and not used_outside and node.shape == iteration_shape:
-            group.members.add(node)  # the head: computed whole, before the blocked loop
+            # The head runs whole before the blocked loop, so its operands must come from
+            # outside the group: they may never join it.
+            group.members.add(node)
+            head_operands.update(node.inputs)
             continue
         else:
             continue

@@ -11,6 +11,9 @@ and is written down once, here:
 3. ``cse``: canonical operand order for commutative ops and merging of equal large constants;
    interning then merges what became structurally equal.
 4. ``dce``: keep only what the outputs depend on.
+5. ``fuse``: convex groups of elementwise ops (with reductions and a matmul head) become one
+   ``fused`` node with a generated, cache-blocked kernel (``docs/fusion.md``). Last, because
+   the rewrites above see primitives only.
 
 ``gd.optimize(graph, trace=True)`` prints one line per pass (node counts and time), so a user
 can watch what each pass did:
@@ -21,7 +24,7 @@ can watch what each pass did:
 >>> records = []
 >>> small = gd.optimize(g, trace=records)
 >>> [r.name for r in records]
-['constant_folding', 'simplify', 'cse', 'dce']
+['constant_folding', 'simplify', 'cse', 'dce', 'fuse']
 >>> len(g), len(small)
 (12, 3)
 >>> print(small)
@@ -60,7 +63,7 @@ PASSES: dict[str, Pass] = {
     "remat": remat,
 }
 
-DEFAULT_PIPELINE: tuple[str, ...] = ("constant_folding", "simplify", "cse", "dce")
+DEFAULT_PIPELINE: tuple[str, ...] = ("constant_folding", "simplify", "cse", "dce", "fuse")
 
 
 @dataclass(frozen=True)
