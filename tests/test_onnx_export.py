@@ -74,8 +74,8 @@ def _draw(case: Case, batch: int | None = None) -> list[np.ndarray]:
 def _compare(model: onnx.ModelProto, function: gd.Function, arrays: list[np.ndarray],
              names: list[str], rtol: float, atol: float) -> None:
     want = function(*arrays)
-    got = session(model).run(None, dict(zip(names, arrays)))
-    for g, w in zip(got, want):
+    got = session(model).run(None, dict(zip(names, arrays, strict=True)))
+    for g, w in zip(got, want, strict=True):
         assert g.shape == np.shape(w) and g.dtype == np.asarray(w).dtype
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
 
@@ -86,7 +86,7 @@ def test_case_and_its_gradient_export(case: Case) -> None:
     inputs = _placeholders(case, arrays)
     out = case.fn(*inputs)
     outputs = [out]
-    floats = [p for p, a in zip(inputs, arrays) if a.dtype.kind == "f"]
+    floats = [p for p, a in zip(inputs, arrays, strict=True) if a.dtype.kind == "f"]
     if case.grad and floats and out.dtype.kind == "f":
         # one weight per static position (symbolic axes broadcast), so every output counts
         static = tuple(d if isinstance(d, int) else 1 for d in out.shape)

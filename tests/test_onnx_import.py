@@ -32,7 +32,7 @@ def test_round_trip_runs_at_two_batch_sizes() -> None:
     assert imported.output_names == ["logits", "loss"]
     for n in (4, 9):
         xb, yb = _data(n)
-        for got, want in zip(imported(xb, yb), original(xb, yb)):
+        for got, want in zip(imported(xb, yb), original(xb, yb), strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
@@ -45,14 +45,15 @@ def test_imported_model_differentiates_optimizes_and_exports_again() -> None:
     got = gd.function(imported.inputs, gd.grad(loss, variables))(xb, yb)
     x, y = original.inputs
     want = gd.function([x, y], gd.grad(original.outputs[1], params), passes="none")(xb, yb)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     unoptimized = gd.function(imported.inputs, imported.outputs, passes="none")
-    for a, b in zip(unoptimized(xb, yb), imported(xb, yb)):
+    for a, b in zip(unoptimized(xb, yb), imported(xb, yb), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     again = gd.export_onnx(None, imported.inputs, imported.outputs)
     check(again)
-    for got_ort, want_gd in zip(session(again).run(None, {"x": xb, "y": yb}), imported(xb, yb)):
+    got = session(again).run(None, {"x": xb, "y": yb})
+    for got_ort, want_gd in zip(got, imported(xb, yb), strict=True):
         np.testing.assert_allclose(got_ort, want_gd, rtol=1e-5, atol=1e-6)
 
 
@@ -75,7 +76,7 @@ def test_imported_variables_train() -> None:
     variables = list(imported.variables.values())
     grads = gd.grad(loss, variables)
     step = gd.function(imported.inputs, loss,
-                       updates={v: v - 0.5 * g for v, g in zip(variables, grads)})
+                       updates={v: v - 0.5 * g for v, g in zip(variables, grads, strict=True)})
     xb, yb = _data(32)
     losses = [float(step(xb, yb)) for _ in range(20)]
     assert losses[-1] < 0.8 * losses[0]
@@ -88,7 +89,7 @@ def test_import_from_path_and_bytes(tmp_path) -> None:
     xb, yb = _data(2)
     from_path = gd.import_onnx(path)
     from_bytes = gd.import_onnx(path.read_bytes())
-    for a, b in zip(from_path(xb, yb), from_bytes(xb, yb)):
+    for a, b in zip(from_path(xb, yb), from_bytes(xb, yb), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

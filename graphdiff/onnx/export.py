@@ -86,7 +86,7 @@ def build_model(inputs: Sequence[Node], outputs: Sequence[Node], output_names: S
         graph_inputs.append(value_info(name, node.type))
     names = emit_nodes(ctx, outputs)
     graph_outputs = []
-    for node, value, wanted in zip(outputs, names, output_names):
+    for node, value, wanted in zip(outputs, names, output_names, strict=True):
         name = ctx.claim(wanted)
         # An Identity per output gives every output its own name, even when two outputs are
         # one node or an output is an input.
@@ -124,7 +124,7 @@ def export_onnx(path: str | os.PathLike | None, inputs: Any, outputs: Any = None
     >>> x = gd.placeholder(("n", 3), "float32", name="x")
     >>> model = gd.export_onnx(None, [x], [gd.tanh(x) * 2])
     >>> [node.op_type for node in model.graph.node]
-    ['Tanh', 'Mul', 'Identity']
+    ['Tanh', 'Constant', 'Mul', 'Identity']
     >>> model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
     'n'
     """
@@ -189,7 +189,8 @@ def export_training_step(path: str | os.PathLike | None, inputs: Sequence[Node],
                             f"(at {user_location()})")
     grads = grad(loss, params)
     step = function(list(inputs), [loss, *grads],
-                    updates={p: update(p, g) for p, g in zip(params, grads)}, passes=passes)
+                    updates={p: update(p, g) for p, g in zip(params, grads, strict=True)},
+                    passes=passes)
     labels = [p.name or f"param_{i}" for i, p in enumerate(params)]
     names = ["loss", *(f"{p}_grad" for p in labels), *(f"{p}_new" for p in labels)]
     return _save(_function_model(step, opset, names), path)

@@ -29,7 +29,7 @@ def _bounds(start: int | None, stop: int | None, step: int) -> tuple[int, int]:
 
 
 class Lowerings:
-    """Mixin of :class:`ExportContext`; ``self.op``/``self.constant``/``self.shape`` come from it."""
+    """Mixin of :class:`ExportContext`, whose ``op``, ``constant``, ``dim``... it uses."""
 
     op: Any
     constant: Any
@@ -209,7 +209,7 @@ class Lowerings:
         ones = self.constant(np.ones((channels, 1, kh, kw), node.dtype))
         extra = [size - (s * (o - 1) + k - lo - hi) for size, s, o, k, lo, hi in
                  zip((height, width), node.attrs["stride"], out_hw, (kh, kw), (top, left),
-                     (bottom, right))]
+                     (bottom, right), strict=True)]
         return self.op("ConvTranspose", [scaled, ones], group=channels,
                        strides=list(node.attrs["stride"]), pads=[top, left, bottom, right],
                        output_padding=extra)

@@ -46,16 +46,17 @@ class GraphdiffRep(BackendRep):
             arrays = [inputs]
         function = self.function
         if function is None:
-            bind = {n: a for n, a in zip(names, arrays) if np.asarray(a).dtype.kind in "iu"}
+            bind = {n: a for n, a in zip(names, arrays, strict=True)
+                    if np.asarray(a).dtype.kind in "iu"}
             try:
                 model = gd.import_onnx(self.proto, initializers="constants", bind=bind)
             except gd.OnnxError as exc:  # a float input read as a Range bound, say
                 if "must be known" not in str(exc):
                     raise
-                bind = dict(zip(names, arrays))
+                bind = dict(zip(names, arrays, strict=True))
                 model = gd.import_onnx(self.proto, initializers="constants", bind=bind)
             function = gd.function(model.inputs, model.outputs)
-            arrays = [a for n, a in zip(names, arrays) if n not in bind]
+            arrays = [a for n, a in zip(names, arrays, strict=True) if n not in bind]
         return tuple(np.asarray(r) for r in function(*arrays))
 
 

@@ -55,7 +55,7 @@ def _pads(node: OnnxNode, spatial: Sequence[int], kernel: Sequence[int],
     if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
         raise node.fail(f"auto_pad {auto_pad!r} is not supported")
     begin, end = [], []
-    for size, k, s, d in zip(spatial, kernel, strides, dilations):
+    for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
         if not isinstance(size, int):
             raise node.fail("auto_pad SAME needs static spatial dims")
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
@@ -111,7 +111,8 @@ def _pool(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         raise node.fail("dilated pooling is not supported")
     pads = _pads(node, x.shape[2:], kernel, strides, dilations)
     if node.int("ceil_mode", 0):
-        for size, k, s, lo, hi in zip(x.shape[2:], kernel, strides, pads[:rank], pads[rank:]):
+        windows = zip(x.shape[2:], kernel, strides, pads[:rank], pads[rank:], strict=True)
+        for size, k, s, lo, hi in windows:
             if not isinstance(size, int) or (size + lo + hi - k) % s:
                 raise node.fail("ceil_mode that changes the output size is not supported")
     if len(node.proto.output) > 1 and node.proto.output[1]:
@@ -252,16 +253,16 @@ def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     extra = _spatial(node, "output_padding", 0, 2)
     groups = node.int("group", 1)
     full = [(size - 1) * s + (k - 1) * d + 1 for size, s, k, d in
-            zip(x.shape[2:], strides, kernel, dilations)]
+            zip(x.shape[2:], strides, kernel, dilations, strict=True)]
     output_shape = node.ints("output_shape")
     auto_pad = node.string("auto_pad", "NOTSET")
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         target = output_shape[-2:] if output_shape else [size * s for size, s in
-                                                         zip(x.shape[2:], strides)]
-        totals = [f + e - t for f, e, t in zip(full, extra, target)]
+                                                         zip(x.shape[2:], strides, strict=True)]
+        totals = [f + e - t for f, e, t in zip(full, extra, target, strict=True)]
         upper = auto_pad == "SAME_UPPER"
         begins = [t // 2 if upper else t - t // 2 for t in totals]
-        pads = begins + [t - bgn for t, bgn in zip(totals, begins)]
+        pads = begins + [t - bgn for t, bgn in zip(totals, begins, strict=True)]
     elif auto_pad == "VALID":
         pads = [0, 0, 0, 0]
     else:

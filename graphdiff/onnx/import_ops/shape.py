@@ -13,8 +13,8 @@ import numpy as np
 
 import graphdiff as gd
 
-from ...ir.node import Node
 from ...ir.dims import as_factor, sum_dims
+from ...ir.node import Node
 from ...ir.types import Dim, broadcast_shapes, normalize_axis
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
 
@@ -121,7 +121,8 @@ def dims_arithmetic(ctx: ImportContext, node: OnnxNode) -> DimsValue | None:
         b = b * len(a)
     scalar = all(isinstance(v, DimsValue) and v.scalar or isinstance(v, Node) and v.ndim == 0
                  for v in node.inputs)
-    return DimsValue(tuple(_combine(node.proto.op_type, x, y) for x, y in zip(a, b)), scalar)
+    combined = (_combine(node.proto.op_type, x, y) for x, y in zip(a, b, strict=True))
+    return DimsValue(tuple(combined), scalar)
 
 
 @onnx_import("Transpose")
@@ -234,7 +235,7 @@ def _slice(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     if any(step == 0 for step in steps):
         raise node.fail("a step of 0 is not allowed")
     key = [slice(None)] * rank
-    for start, end, axis, step in zip(starts, ends, axes, steps):
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         key[axis] = slice(_clip_index(start), _clip_index(end), step)
     if isinstance(value, DimsValue):
         return [DimsValue(value.dims[key[0]])]
@@ -282,9 +283,9 @@ def _tile(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         raise node.fail(f"repeats {repeats} must have one entry per axis of {x.shape}")
     # tile = broadcast each axis to (repeat, dim), then merge the two
     expanded = gd.reshape(x, [d for dim in x.shape for d in (1, dim)])
-    target = [d for r, dim in zip(repeats, x.shape) for d in (r, dim)]
+    target = [d for r, dim in zip(repeats, x.shape, strict=True) for d in (r, dim)]
     tiled = gd.broadcast_to(expanded, target)
-    return [gd.reshape(tiled, [_times(r, dim) for r, dim in zip(repeats, x.shape)])]
+    return [gd.reshape(tiled, [_times(r, dim) for r, dim in zip(repeats, x.shape, strict=True)])]
 
 
 def _times(factor: int, dim: Dim) -> Dim:
