@@ -26,7 +26,7 @@ def mlp_step(dtype: str = "float64"):
 
 
 def test_default_pipeline_is_the_documented_order() -> None:
-    assert DEFAULT_PIPELINE == ("constant_folding", "simplify", "cse", "dce")
+    assert DEFAULT_PIPELINE == ("constant_folding", "simplify", "cse", "dce", "fuse")
     assert set(DEFAULT_PIPELINE) <= set(PASSES)
 
 

@@ -98,12 +98,15 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
     kinds = ["input"] * n_in + [
         "alias" if i.op in _ALIASES else "elementwise" if OPS[i.op].elementwise else
         "reduce" if i.op in _REDUCTIONS else "head" for i in body.instrs]
-    iteration = np.broadcast_shapes(*(
-        [value_shapes[n_in + k] for k in range(len(body.instrs)) if kinds[n_in + k] ==
-         "elementwise"] + [value_shapes[i.args[0]] for i in body.instrs if i.op in _REDUCTIONS]))
-    rank = len(iteration)
-    rows = iteration[0] if rank else 1
-    row_size = int(np.prod(iteration[1:], dtype=np.int64)) if rank else 1
+    # The iteration space: values of the group's full rank share their first axis (the rows
+    # blocks are cut from); lower-rank values broadcast along it and are invariant.
+    spaces = [value_shapes[n_in + k] for k in range(len(body.instrs))
+              if kinds[n_in + k] == "elementwise"] + \
+        [value_shapes[i.args[0]] for i in body.instrs if i.op in _REDUCTIONS]
+    rank = max((len(shape) for shape in spaces), default=0)
+    full = [shape for shape in spaces if len(shape) == rank]
+    rows = max(shape[0] for shape in full) if rank else 1
+    row_size = max(int(np.prod(shape[1:], dtype=np.int64)) for shape in full) if rank else 1
     itemsize = max(t.dtype.itemsize for t in body.input_types + tuple(i.type for i in
                                                                        body.instrs))
     block_elements = BLOCK_BYTES // itemsize

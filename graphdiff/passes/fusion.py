@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 
 from ..ir.graph import Graph
-from ..ir.node import Node, make_node
+from ..ir.node import OPS, Node, make_node
 from ..ops.core import expand_derived
 from ..ops.fused import FusedBody, Instr, fused, fused_multi, fused_output
 
@@ -32,6 +32,8 @@ _CHEAP_UNARY = {"neg", "abs", "cast", "square", "relu", "sign", "stop_gradient"}
 
 
 def _is_member(node: Node) -> bool:
+    if OPS.get(node.op.name) is not node.op:  # bodies name their ops: registered ones only
+        return False
     return (node.op.elementwise and not node.op.effectful and not node.op.source) or \
         _is_renaming(node)
 
