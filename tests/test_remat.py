@@ -214,3 +214,14 @@ def test_errors() -> None:
         rematerialize(graph, budget_bytes=10, budget_ratio=0.5)
     with pytest.raises(gd.GraphdiffError, match="unknown policy"):
         remat_pass(policy="nope")
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_policies_compose(model: str) -> None:
+    inputs, outputs, feeds = MODELS[model]()
+    want = gd.function(inputs, outputs, passes=BASE)(*feeds)
+    both = [remat_pass(policy="elementwise"), remat_pass(policy="sqrt")]
+    f = gd.function(inputs, outputs, passes=BASE + both)
+    f.graph.verify()
+    for a, b in zip(want, f(*feeds), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -54,7 +54,7 @@ from ..autodiff.checkpoint import clone_region
 from ..errors import GraphdiffError
 from ..ir.dims import evaluate_dim
 from ..ir.graph import Graph, topo_order
-from ..ir.node import Node, with_inputs
+from ..ir.node import OPS, Node, with_inputs
 from ..ops.custom import remat_input
 
 POLICIES = ("sqrt", "elementwise")
@@ -62,9 +62,7 @@ DEFAULT_POLICY = "sqrt"
 DEFAULT_DIM = 64  # the size assumed for a symbolic dim that ``dims`` does not give
 MAX_CHAIN = 16  # the most cheap ops the elementwise policy recomputes for one residual
 MAX_GATES = 8  # the most backward values one recomputation waits for
-
-Pass = Callable[[Graph], tuple[Graph, bool]]
-
+REDUCTIONS = ("sum", "max", "min", "mean", "prod")  # cheap inside a fused group
 
 @dataclass
 class Group:
@@ -175,9 +173,19 @@ def _nbytes(node: Node, env: Mapping[str, int]) -> int:
 
 
 def _cheap(node: Node) -> bool:
-    """Cheap to recompute: elementwise, a view, or a fused group of such ops."""
+    """Cheap to recompute: elementwise, a view, or a fused group of such ops (and row
+    reductions; a group with a matrix product at its head is not cheap)."""
     op = node.op
-    return not op.effectful and (op.elementwise or op.view or op.expand is not None)
+    if op.effectful:
+        return False
+    if op.elementwise or op.view:
+        return True
+    if op.expand is None:
+        return False
+    group = node.inputs[0] if "body" not in node.attrs and node.inputs else node
+    instrs = getattr(group.attrs.get("body"), "instrs", None)
+    return instrs is not None and all(
+        OPS[i.op].elementwise or OPS[i.op].view or i.op in REDUCTIONS for i in instrs)
 
 
 def _recomputable(node: Node) -> bool:
@@ -329,12 +337,13 @@ def _sqrt(split: _Split, budget: int | None) -> tuple[list[Group], int, int]:
 
 # --- applying a plan --------------------------------------------------------------------------
 
-def _gates(split: _Split, groups: list[Group]) -> dict[int, list[Node]]:
-    """For each group (by index): the backward nodes its recomputation waits for.
+def _gate_finder(split: _Split) -> Callable[[int], tuple[Node, ...]]:
+    """For a forward position p: the backward nodes a value recomputed (or read) for the
+    backward part of positions <= p waits for; empty when nothing follows in the backward.
 
-    They are the nodes of the lowest level above the group's position that hand a value to a
-    lower level (the cotangents entering the group's part of the backward pass). They read no
-    residual at or before the group's position, so waiting for them cannot form a cycle.
+    They are the nodes of the lowest level above p that hand a value to a lower level (the
+    cotangents entering that part of the backward pass). They read no residual at or before p,
+    so waiting for them cannot form a cycle.
     """
     by_level: dict[float, list[Node]] = {}
     for node in split.backward:
@@ -345,52 +354,71 @@ def _gates(split: _Split, groups: list[Group]) -> dict[int, list[Node]]:
         for value in node.inputs:
             if value in split.level and split.level[node] < split.level[value]:
                 lower_user.add(value)
-    gates = {}
-    for index, group in enumerate(groups):
-        above = bisect.bisect_right(finite, group.position)
+
+    def gates(position: int) -> tuple[Node, ...]:
+        above = bisect.bisect_right(finite, position)
         if above == len(finite):
-            continue  # nothing in the backward pass runs after it: keep the group's values
+            return ()
         level = by_level[finite[above]]
-        handoff = [n for n in level if n in lower_user] or level[-1:]
-        gates[index] = handoff[:MAX_GATES]
+        return tuple(([n for n in level if n in lower_user] or level[-1:])[:MAX_GATES])
+
     return gates
 
 
-def _apply(split: _Split, groups: list[Group]) -> Graph:
-    """Clone each group after its gates and rewire the backward nodes to the clones."""
-    gates = _gates(split, groups)
+def _apply(split: _Split, groups: list[Group], delay: bool) -> Graph:
+    """Clone each group after its gates and rewire the backward nodes to the clones; with
+    ``delay``, the backward pass also reads each kept residual through a ``remat_input`` after
+    the same gates, so no schedule can run its part of the backward pass early (inside the
+    forward pass, where it would hold derivative factors such as ``1 - tanh(a)**2`` alongside
+    the forward values)."""
+    gate_at = _gate_finder(split)
+    gates: dict[Node, tuple[Node, ...]] = {}  # residual -> what its reads wait for
     source_of: dict[Node, int] = {}
     for index, group in enumerate(groups):
-        if index in gates:
-            for r in group.provides:
-                source_of.setdefault(r, index)
+        waits = gate_at(group.position)
+        for r in group.provides:
+            if waits and r not in source_of:
+                source_of[r], gates[r] = index, waits
+    if delay:
+        for r in split.residuals:
+            if r not in source_of and gate_at(split.position[r]):
+                gates[r] = gate_at(split.position[r])
     backward = set(split.backward)
     new: dict[Node, Node] = {}
     clones: dict[int, dict[Node, Node]] = {}
     leaves: dict[tuple[Node, ...], dict[Node, Node]] = {}
+    afters: dict[tuple[Node, ...], Node] = {}
 
     def needs(node: Node) -> Iterator[Node]:
         for value in node.inputs:
             if value in backward:
                 yield value
-            elif value in source_of:
-                yield from gates[source_of[value]]
+            elif value in gates:
+                yield from gates[value]
 
-    def clone_of(index: int) -> dict[Node, Node]:
-        if index not in clones:
-            group, waits = groups[index], [new[g] for g in gates[index]]
-            after = waits[0]
+    def after(waits: tuple[Node, ...]) -> tuple[Node, dict[Node, Node]]:
+        """One node standing for all of ``waits`` (a chain of remat_input), and its leaves."""
+        if waits not in afters:
+            node = new[waits[0]]
             for other in waits[1:]:
-                after = remat_input(after, other)
-            cache = leaves.setdefault(tuple(waits), {})
-            clones[index] = clone_region(group.members,
-                                         _reads(split, group.members, sources=True),
-                                         after, cache)
-        return clones[index]
+                node = remat_input(node, new[other])
+            afters[waits] = node
+        return afters[waits], leaves.setdefault(waits, {})
+
+    def read(value: Node) -> Node:
+        if value in source_of:
+            index = source_of[value]
+            if index not in clones:
+                members = groups[index].members
+                clones[index] = clone_region(members, _reads(split, members, sources=True),
+                                             *after(gates[value]))
+            return clones[index][value]
+        if value in gates:
+            return clone_region([], [value], *after(gates[value]))[value]
+        return new.get(value, value)
 
     for node in _dependency_order(split.graph.outputs, backward, needs):
-        inputs = tuple(clone_of(source_of[v])[v] if v in source_of else new.get(v, v)
-                       for v in node.inputs)
+        inputs = tuple(read(v) for v in node.inputs)
         new[node] = node if inputs == node.inputs else with_inputs(node, inputs)
     return split.graph.with_outputs([new.get(o, o) for o in split.graph.outputs])
 
@@ -468,22 +496,42 @@ def rematerialize(graph: Graph, budget_bytes: int | None = None, *,
     chosen = _plan(split, budget_bytes, budget_ratio, policy)
     if not chosen.groups:
         return graph, False
-    result = _apply(split, chosen.groups)
+    result = _apply(split, chosen.groups, delay=True)
     return result, result.outputs != graph.outputs
 
 
+@dataclass(frozen=True)
+class RematPass:
+    """The pass with its settings: ``gd.function(..., passes=[..., RematPass(...)])``."""
+
+    budget_bytes: int | None = None
+    budget_ratio: float | None = None
+    policy: str = DEFAULT_POLICY
+    dims: Mapping[str, int] | None = None
+
+    __name__ = "remat"  # what pass traces print
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise GraphdiffError(f"remat: unknown policy {self.policy!r} "
+                                 f"(known: {', '.join(POLICIES)})")
+
+    def __call__(self, graph: Graph) -> tuple[Graph, bool]:
+        return rematerialize(graph, self.budget_bytes, budget_ratio=self.budget_ratio,
+                             policy=self.policy, dims=self.dims)
+
+    def plan(self, graph: Graph) -> RematPlan:
+        """What this pass would do to ``graph``."""
+        return plan(graph, self.budget_bytes, budget_ratio=self.budget_ratio,
+                    policy=self.policy, dims=self.dims)
+
+
 def remat_pass(budget_bytes: int | None = None, *, budget_ratio: float | None = None,
-               policy: str = DEFAULT_POLICY, dims: Mapping[str, int] | None = None) -> Pass:
+               policy: str = DEFAULT_POLICY, dims: Mapping[str, int] | None = None
+               ) -> RematPass:
     """A pass for ``gd.function(..., passes=[..., remat_pass(...)])`` with these settings."""
-    if policy not in POLICIES:
-        raise GraphdiffError(f"remat: unknown policy {policy!r} (known: {', '.join(POLICIES)})")
-
-    def remat(graph: Graph) -> tuple[Graph, bool]:
-        return rematerialize(graph, budget_bytes, budget_ratio=budget_ratio, policy=policy,
-                             dims=dims)
-
-    return remat
+    return RematPass(budget_bytes, budget_ratio, policy, dims)
 
 
-remat = remat_pass()
+remat = RematPass()
 """The registered pass ``"remat"``: the default policy with no budget."""
