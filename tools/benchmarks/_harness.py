@@ -10,6 +10,7 @@ installed: ``pip install torch jax jaxlib pytensor`` (see docs/runtime.md).
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import statistics
@@ -39,6 +40,26 @@ def single_threaded() -> bool:
 if single_threaded():
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
                           "intra_op_parallelism_threads=1")
+
+
+def steady_malloc() -> bool:
+    """Keep freed memory in glibc's heap (no trimming, no mmap for big arrays), for all.
+
+    By default glibc hands big freed blocks back to the OS, so hand-written numpy pays page
+    faults for its temporaries at every step, while graphdiff's arena does not; but the first
+    JAX run changes glibc's thresholds for the whole process, making numpy 2x faster from then
+    on. Fixing the thresholds up front gives numpy its best case, the same all run long.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_trim_threshold, 1 << 30)) and \
+        bool(libc.mallopt(m_mmap_threshold, 1 << 30))
+
+
+STEADY_MALLOC = steady_malloc()
 
 
 def peers() -> list[str]:
@@ -71,6 +92,8 @@ def header() -> None:
         if name == "torch" and single_threaded():
             module.set_num_threads(1)
     versions.append("one thread each" if single_threaded() else "default threads")
+    versions.append("glibc keeps freed memory (numpy's best case)" if STEADY_MALLOC
+                    else "default malloc")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     if coretype:
         versions.append(f"OPENBLAS_CORETYPE={coretype} (slows numpy; unset it to benchmark)")
