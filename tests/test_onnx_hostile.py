@@ -188,7 +188,20 @@ def _seed_models(folder: str) -> list[bytes]:
     (open(os.path.join(folder, "weights.bin"), "wb")).write(np.ones(6, np.float32).tobytes())
     with open(_external_model(folder, "weights.bin"), "rb") as file:
         external = file.read()
-    return [mlp.SerializeToString(), conv.SerializeToString(), external]
+    return [mlp.SerializeToString(), conv.SerializeToString(), external] + _node_test_models()
+
+
+def _node_test_models(count: int = 40) -> list[bytes]:
+    """Some of onnx's node-test models (every importer's attribute handling gets mutated)."""
+    import warnings
+
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = [c for c in load_model_tests(kind="node") if not c.name.endswith("expanded")]
+    picked = random.Random(1).sample(cases, count)
+    return [case.model.SerializeToString() for case in picked]
 
 
 _OP_TYPES = ["Add", "Reshape", "Gather", "Concat", "Slice", "Conv", "MaxPool", "Softmax",
