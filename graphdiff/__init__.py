@@ -13,32 +13,39 @@
 
 from . import ops as _ops  # registers every op
 from .api import *  # noqa: F403
-from .autodiff import (checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacobian, jvp,
-                       vjp)
-from .errors import (DTypeError, GradientError, GraphdiffError, GraphError, InputError,
-                     OnnxError, ShapeError, user_location)
+from .autodiff import checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacobian, jvp, vjp
+from .errors import (
+    DTypeError,
+    GradientError,
+    GraphdiffError,
+    GraphError,
+    InputError,
+    OnnxError,
+    ShapeError,
+    user_location,
+)
 from .ir import Graph, Node, TensorType
 from .ops.source import constant, placeholder, variable
 from .passes import optimize
 from .runtime import Function, function
 
 
-def get_value(variable: Node):
+def get_value(var: Node):
     """The current value of a variable (a copy: mutating it changes nothing)."""
-    _require_variable(variable)
-    return variable.data.value.copy()
+    _require_variable(var)
+    return var.data.value.copy()
 
 
-def set_value(variable: Node, value) -> None:
+def set_value(var: Node, value) -> None:
     """Replace a variable's value; the dtype and shape must stay the same."""
     import numpy as np
 
-    _require_variable(variable)
+    _require_variable(var)
     array = np.asarray(value)
-    if array.shape != variable.shape or not np.can_cast(array.dtype, variable.dtype, "same_kind"):
-        raise InputError(f"set_value: variable {variable.name!r} is {variable.type}, got "
+    if array.shape != var.shape or not np.can_cast(array.dtype, var.dtype, "same_kind"):
+        raise InputError(f"set_value: variable {var.name!r} is {var.type}, got "
                          f"{array.dtype.name}{list(array.shape)} (at {user_location()})")
-    variable.data.value = array.astype(variable.dtype, copy=True)
+    var.data.value = array.astype(var.dtype, copy=True)
 
 
 def _require_variable(node: Node) -> None:

@@ -6,7 +6,7 @@ scalars are strong. Every conversion the promotion asks for becomes a visible ``
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,7 @@ def promote(*values: TensorLike, dtype: np.dtype | None = None) -> list[Node]:
     return result
 
 
-@lru_cache(maxsize=None)
+@cache
 def ufunc_result_dtype(ufunc: np.ufunc, *dtypes: np.dtype) -> np.dtype:
     """The dtype numpy gives ``ufunc`` on operands of ``dtypes`` (e.g. exp(int32) -> float64)."""
     return np.dtype(ufunc(*(np.ones((), d) for d in dtypes)).dtype)

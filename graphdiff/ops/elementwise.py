@@ -19,9 +19,19 @@ import numpy as np
 
 from ..ir.node import Node, OpDef
 from ..ir.types import TensorType, broadcast_shapes
-from .core import (binary_float, binary_same, compare, defop, logical, require_bool,
-                   require_same_dtype, scalar, unary_float, unary_numeric)
 from . import special
+from .core import (
+    binary_float,
+    binary_same,
+    compare,
+    defop,
+    logical,
+    require_bool,
+    require_same_dtype,
+    scalar,
+    unary_float,
+    unary_numeric,
+)
 from .source import fill
 
 Derivative = Callable[[Node, Node], Node]  # (x, y) -> dy/dx, elementwise
@@ -193,7 +203,9 @@ def _add_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
 
 def _sub_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     ta, tb = tangents
-    return (None if tb is None else neg(tb)) if ta is None else ta if tb is None else sub(ta, tb)
+    if ta is None:
+        return None if tb is None else neg(tb)
+    return ta if tb is None else sub(ta, tb)
 
 
 add = binary("add", np.add, onnx="Add", commutative=True,                     # d(a+b) = da + db
@@ -202,7 +214,8 @@ sub = binary("sub", np.subtract, onnx="Sub",                                  # 
              vjp=lambda node, g: [g, neg(g)], jvp=_sub_jvp)
 mul = binary("mul", np.multiply, onnx="Mul", commutative=True,                # d(ab) = b da + a db
              partials=lambda a, b, z: (b, a))
-div = binary("div", np.true_divide, onnx="Div", infer=binary_float,           # d(a/b) = da/b - z db/b
+# d(a/b) = da/b - z db/b
+div = binary("div", np.true_divide, onnx="Div", infer=binary_float,
              partials=lambda a, b, z: (reciprocal(b), neg(div(z, b))))
 
 

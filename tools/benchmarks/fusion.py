@@ -15,7 +15,7 @@ import graphdiff as gd
 from graphdiff.ops import fused_codegen
 from graphdiff.passes.pipeline import DEFAULT_PIPELINE
 
-from ._timing import median_time
+from ._harness import header, timings
 
 UNFUSED = [name for name in DEFAULT_PIPELINE if name != "fuse"]
 FUSED = UNFUSED + ["fuse"]
@@ -60,7 +60,6 @@ def _torch_step(name: str, arrays: list[np.ndarray]) -> Callable[[], object] | N
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(1)
     tensors = [torch.from_numpy(a) for a in arrays]
 
     def run() -> object:
@@ -82,8 +81,10 @@ def _torch_step(name: str, arrays: list[np.ndarray]) -> Callable[[], object] | N
 
 
 def run(quick: bool) -> None:
+    header()
     sizes = [(64, 64), (2048, 2048)] if not quick else [(64, 64), (1024, 1024)]
-    repeats = 3 if quick else 7
+    repeats, min_time = (5, 0.02) if quick else (11, 0.2)
+    print("forward + all gradients, float32; medians of interleaved samples")
     print(f"{'workload':<12} {'shape':>11} {'unfused ms':>11} {'fused ms':>9} "
           f"{'speed-up':>8} {'torch ms':>9} {'torch/fused':>11}")
     for name, build in WORKLOADS.items():
@@ -93,13 +94,16 @@ def run(quick: bool) -> None:
             fused = gd.function(inputs, outputs, passes=FUSED)
             for a, b in zip(unfused(*arrays), fused(*arrays)):
                 np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-4)
-            t_unfused = median_time(lambda: unfused(*arrays), repeats=repeats)
-            t_fused = median_time(lambda: fused(*arrays), repeats=repeats)
+            steps = {"unfused": lambda f=unfused, a=arrays: f(*a),
+                     "fused": lambda f=fused, a=arrays: f(*a)}
             torch_run = _torch_step(name, arrays)
-            t_torch = median_time(torch_run, repeats=repeats) if torch_run else float("nan")
-            print(f"{name:<12} {f'{rows}x{cols}':>11} {t_unfused * 1e3:11.2f} "
-                  f"{t_fused * 1e3:9.2f} {t_unfused / t_fused:8.2f} {t_torch * 1e3:9.2f} "
-                  f"{t_torch / t_fused:11.2f}")
+            if torch_run is not None:
+                steps["torch"] = torch_run
+            t = timings(steps, repeats, min_time)
+            t_torch = t.get("torch", float("nan"))
+            print(f"{name:<12} {f'{rows}x{cols}':>11} {t['unfused'] * 1e3:11.3f} "
+                  f"{t['fused'] * 1e3:9.3f} {t['unfused'] / t['fused']:8.2f} "
+                  f"{t_torch * 1e3:9.3f} {t_torch / t['fused']:11.2f}")
     _block_sweep(quick)
 
 
@@ -115,7 +119,7 @@ def _block_sweep(quick: bool) -> None:
             for node in f.graph.nodes:  # interned bodies keep their kernels: regenerate
                 if node.op.name in ("fused", "fused_multi"):
                     node.attrs["body"].kernels.clear()
-            t = median_time(lambda: f(*arrays), repeats=3 if quick else 5)
+            t = timings({"fused": lambda f=f: f(*arrays)}, 3 if quick else 5, 0.1)["fused"]
             print(f"  {block // 1024:>6} KiB per block: {t * 1e3:8.2f} ms")
     finally:
         fused_codegen.BLOCK_BYTES = original
