@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import GradientError, user_location
+from ..ir.graph import topo_order
 from ..ir.node import Node, make_node
 from ..ir.types import is_float
 from ..ops.custom import custom_call, register_rule, remat_input
 from .reverse import vjp as reverse_vjp
-from .walk import topo_order_until
 
 RULE_ID = "checkpoint"
 
@@ -48,7 +48,7 @@ def _region(out: Node, boundary: set[Node]) -> list[Node]:
     The walk stops at boundary nodes; a node belongs to the region when it is pure, computed,
     and reads a boundary or region value.
     """
-    order = topo_order_until([out], boundary)
+    order = topo_order([out], boundary)
     inside = set(boundary)
     region = []
     for node in order:

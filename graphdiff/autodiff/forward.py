@@ -30,7 +30,6 @@ from ..ir.types import is_float
 from ..ops import elementwise as E
 from ..ops.shape import broadcast_to
 from ..ops.source import zeros_like
-from .walk import topo_order_until
 
 Unconnected = Literal["raise", "zero"]
 
@@ -68,7 +67,7 @@ def push_tangents(outputs: Sequence[Node], seeds: dict[Node, Node],
     go below ``leaves``.
     """
     tangents: dict[Node, Node] = {}
-    for node in topo_order_until(outputs, leaves):
+    for node in topo_order(outputs, leaves):
         tangent = None
         if not node.op.source and node.op.differentiable and is_float(node.dtype):
             incoming = [tangents.get(value) for value in node.inputs]

@@ -23,7 +23,6 @@ from ..ops import elementwise as E
 from ..ops.core import expand_derived
 from ..ops.shape import sum_to
 from ..ops.source import zeros_like
-from .walk import topo_order_until
 
 Unconnected = Literal["raise", "zero"]
 
@@ -36,7 +35,7 @@ def path_nodes(outputs: Sequence[Node], wrt: Sequence[Node],
                leaves: Collection[Node] = ()) -> tuple[list[Node], set[Node]]:
     """Nodes the outputs depend on (not looking below ``leaves``), in order, and the subset that
     depends on ``wrt`` through ops that carry a derivative."""
-    order = topo_order_until(outputs, leaves) if leaves else topo_order(outputs)
+    order = topo_order(outputs, leaves)
     wrt_set = set(wrt)
     depends: set[Node] = set()
     for node in order:
@@ -108,7 +107,7 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
             raise ShapeError(f"vjp: cotangent {v.type} does not match output {y.type} "
                              f"(at {user_location()})")
 
-    scope = topo_order_until(outputs, leaves) if leaves else topo_order(outputs)
+    scope = topo_order(outputs, leaves)
     if any(n.op.expand is not None and n.op.vjp is None for n in scope):
         # Fused groups differentiate through the primitives they stand for.
         expanded = expand_derived(outputs)

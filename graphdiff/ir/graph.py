@@ -7,7 +7,7 @@ and return a new Graph; the old one stays valid.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from .node import Node
@@ -16,21 +16,25 @@ if TYPE_CHECKING:
     import networkx
 
 
-def topo_order(outputs: Iterable[Node]) -> list[Node]:
-    """Every node the outputs depend on, each after its inputs (iterative: no recursion limit)."""
+def topo_order(outputs: Iterable[Node], leaves: Collection[Node] = ()) -> list[Node]:
+    """Every node the outputs depend on, each after its inputs (iterative: no recursion limit).
+
+    The walk does not descend below ``leaves`` (included when reached), so a region's walk
+    costs the region's size, not the whole graph's (checkpointed blocks, custom rules).
+    """
     order: list[Node] = []
     seen: set[Node] = set()
     for root in outputs:
         if root in seen:
             continue
         seen.add(root)
-        stack = [(root, iter(root.inputs))]
+        stack = [(root, iter(() if root in leaves else root.inputs))]
         while stack:
             node, pending = stack[-1]
             for child in pending:
                 if child not in seen:
                     seen.add(child)
-                    stack.append((child, iter(child.inputs)))
+                    stack.append((child, iter(() if child in leaves else child.inputs)))
                     break
             else:
                 stack.pop()
