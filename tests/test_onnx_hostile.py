@@ -136,6 +136,17 @@ def test_tensor_size_lies() -> None:
     _raises(_model([node], [X], [Y], [raw]), "raw data holds 7 bytes")
 
 
+def test_no_unbounded_allocation() -> None:
+    big = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10**7])
+    sizes = numpy_helper.from_array(np.array([1, 10**7], np.int64), "sizes")
+    resize = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear")
+    _raises(_model([resize], [big], [Y], [sizes]), "more than")
+    bounds = [numpy_helper.from_array(np.asarray(v, np.int64), n)
+              for v, n in ((0, "start"), (10**12, "limit"), (1, "delta"))]
+    arange = helper.make_node("Range", ["start", "limit", "delta"], ["y"])
+    _raises(_model([arange], [], [Y], bounds), "more than")
+
+
 def _external_model(folder: str, location: str) -> str:
     weights = numpy_helper.from_array(np.ones((2, 3), np.float32), "w")
     weights.ClearField("raw_data")

@@ -28,6 +28,7 @@ from .dtypes import numpy_dtype
 from .load import load_model, tensor_to_array
 
 FOLD_LIMIT = 1 << 20  # constant subgraphs with larger results are computed at run time
+TABLE_LIMIT = 1 << 24  # largest constant an importer may build (masks, interpolation tables)
 MIN_IMPORT_OPSET = 1
 
 
@@ -107,6 +108,16 @@ class OnnxNode:
 
     def fail(self, message: str) -> OnnxError:
         return OnnxError(f"{self.label}: {message}")
+
+    def check_size(self, *dims: int) -> None:
+        """Refuse to build a constant of ``dims`` larger than TABLE_LIMIT elements (a hostile
+        file must not make the importer allocate without bound)."""
+        count = 1
+        for dim in dims:
+            count *= max(int(dim), 0)
+        if count > TABLE_LIMIT:
+            raise self.fail(f"a constant of {count} elements is needed, more than the "
+                            f"{TABLE_LIMIT} allowed")
 
 
 class ImportContext:

@@ -53,6 +53,7 @@ def _bias(node: OnnxNode, mask: Node | None, q_len: int, kv_len: int, past: int,
     # query i sits at position i + offset (offset: the past length, or per batch the valid
     # length minus the query length); key j is visible if diff = i + offset - j allows it
     offset = np.asarray(past if lengths is None else lengths.reshape(-1, 1, 1) - q_len)
+    node.check_size(offset.size, q_len, kv_len)
     diff = np.arange(q_len)[:, None] + offset - np.arange(kv_len)[None, :]
     allowed = np.ones(diff.shape, bool)
     if node.int("is_causal", 0):

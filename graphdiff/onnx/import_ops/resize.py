@@ -104,6 +104,7 @@ def _resize(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         if out[axis] == x.shape[axis] and np.isclose(scales[axis], 1.0) and roi is None:
             continue  # the identity along this axis
         axis_roi = None if roi is None else [roi[axis], roi[axis + x.ndim]]
+        node.check_size(x.shape[axis], out[axis])
         matrix, offset = _axis_operator(node, x.shape[axis], scales[axis], out[axis], axis_roi)
         moved = gd.swapaxes(y, axis, -1)
         resized = gd.matmul(moved, gd.constant(matrix.T.astype(x.dtype)))

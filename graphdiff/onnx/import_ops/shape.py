@@ -272,6 +272,9 @@ def _gather_elements(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 @onnx_import("Range")
 def _range(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     start, limit, delta = (ctx.array(node, i) for i in range(3))
+    if float(delta) == 0:
+        raise node.fail("delta must not be 0")
+    node.check_size(max(np.ceil((float(limit) - float(start)) / float(delta)), 0))
     return [gd.constant(np.arange(start, limit, delta, dtype=np.asarray(start).dtype))]
 
 

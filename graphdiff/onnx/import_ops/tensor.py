@@ -30,6 +30,7 @@ def _trilu(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     k = 0 if k is None else int(np.asarray(k).reshape(-1)[0])
     rows, cols = x.shape[-2:]
     _static(node, rows, cols)
+    node.check_size(rows, cols)
     band = np.triu if node.int("upper", 1) else np.tril
     mask = band(np.ones((rows, cols), bool), k)
     return [E.where(gd.constant(mask), x, gd.constant(np.zeros((), x.dtype)))]
@@ -43,6 +44,7 @@ def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     _static(node, size)
     # out[j] = sum of x[i] over i <= j: x @ T with T[i, j] = [i <= j] (strict when exclusive,
     # mirrored when reversed)
+    node.check_size(size, size)
     exclusive = 1 if node.int("exclusive", 0) else 0
     ones = np.ones((size, size), x.dtype)
     if node.int("reverse", 0):
@@ -57,6 +59,7 @@ def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 def _one_hot(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     indices = ctx.tensor(node, 0)
     depth = int(np.asarray(ctx.array(node, 1)).reshape(-1)[0])
+    node.check_size(depth)
     values = ctx.tensor(node, 2)
     axis = normalize_axis(node.int("axis", -1), indices.ndim + 1)
     if indices.dtype.kind == "f":
@@ -79,6 +82,7 @@ def _eye_like(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     if x.ndim != 2:
         raise node.fail("the input must be a matrix")
     _static(node, *x.shape)
+    node.check_size(*x.shape)
     dtype = x.dtype if not node.has("dtype") else numpy_dtype(node.int("dtype"), node.label)
     return [gd.constant(np.eye(x.shape[0], x.shape[1], node.int("k", 0), dtype=dtype))]
 
