@@ -190,7 +190,9 @@ def _dropout_net():
     weights = [gd.variable(rng.standard_normal((8, 8)) / 3, name=f"W{i}") for i in range(8)]
     h = x
     for i, W in enumerate(weights):
-        layer = (lambda v, W=W: gd.tanh(v @ W))
+        def layer(v: gd.Node, W: gd.Node = W) -> gd.Node:
+            return gd.tanh(v @ W)
+
         h = gd.checkpoint(layer)(h) if i == 3 else gd.dropout(layer(h), 0.3, seed=i)
     loss = gd.sum(h * h)
     return [x], [loss, *gd.grad(loss, weights)]

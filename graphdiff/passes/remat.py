@@ -62,7 +62,8 @@ DEFAULT_POLICY = "sqrt"
 DEFAULT_DIM = 64  # the size assumed for a symbolic dim that ``dims`` does not give
 MAX_CHAIN = 16  # the most cheap ops the elementwise policy recomputes for one residual
 MAX_GATES = 8  # the most backward values one recomputation waits for
-REDUCTIONS = ("sum", "max", "min", "mean", "prod")  # cheap inside a fused group
+REDUCTIONS = ("sum", "max", "min", "prod")  # cheap inside a fused group
+
 
 @dataclass
 class Group:
@@ -228,7 +229,7 @@ def _elementwise(split: _Split, budget: int | None) -> tuple[list[Group], int]:
             continue
         if budget is not None and held <= budget:
             break
-        region = _region(split, [r], lambda v: v in kept or not _cheap(v))
+        region = _region(split, [r], lambda v, kept=kept: v in kept or not _cheap(v))
         roots = {v for v in _reads(split, region) if v not in kept}
         saving = split.size[r] - sum(split.size[v] for v in roots)
         if len(region) > MAX_CHAIN or saving <= 0:
@@ -238,7 +239,7 @@ def _elementwise(split: _Split, budget: int | None) -> tuple[list[Group], int]:
         recomputed.add(r)
         held -= saving
         groups.append(Group(region, [r], split.position[r]))
-    return groups, split.held(kept - set(split.residuals), recomputed)
+    return groups, split.held(kept, recomputed)
 
 
 def _crossing(split: _Split) -> list[tuple[int, int, Node]]:

@@ -31,7 +31,7 @@ def _settings() -> list[tuple[str, list[Any]]]:
 
     rows: list[tuple[str, list[Any]]] = [("none", [])]
     rows.append(("elementwise", [remat_pass(policy="elementwise")]))
-    for ratio in (0.8, 0.6, 0.4):
+    for ratio in (0.6, 0.4, 0.25):
         rows.append((f"sqrt, budget {ratio:.0%}",
                      [remat_pass(policy="sqrt", budget_ratio=ratio)]))
     rows.append(("sqrt, best", [remat_pass(policy="sqrt")]))
