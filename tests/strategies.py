@@ -109,7 +109,14 @@ def _where(draw: Draw, pool: list[Node]) -> Node:
     a = _pick(draw, pool)
     b = _pick(draw, pool, lambda n: _broadcastable(a, n))
     b = b if _broadcastable(a, b) else a
-    return gd.where(gd.less(a, b), a, b * 0.5)
+    # The condition reads an input, not a computed value: a rewrite that is exact only up to
+    # rounding (x**3, exp(log x)) must not flip a comparison of two nearly equal values.
+    source = _pick(draw, pool, lambda n: n.op.name == "placeholder" and _broadcastable(a, n)
+                   and _broadcastable(b, n))
+    if not (source.op.name == "placeholder" and _broadcastable(a, source)
+            and _broadcastable(b, source)):
+        source = a
+    return gd.where(gd.greater(source, 0.0), a, b * 0.5)
 
 
 def _reduce(draw: Draw, pool: list[Node]) -> Node:

@@ -297,17 +297,15 @@ def _unbroadcast(value: Node) -> Node:
     return value
 
 
-def elementwise_of_broadcasts(n: Node, single_use: Callable[[Node], bool]) -> Node | None:
+def elementwise_of_broadcasts(n: Node) -> Node | None:
+    # Computes f on the un-broadcast operands (fewer elements). If a stripped broadcast has
+    # other users it stays for them: one more view node, never more arithmetic.
     if not n.inputs or n.op.effectful or n.op.shape_attrs:
         return None
     inputs = [_unbroadcast(value) for value in n.inputs]
-    stripped = [old for new, old in zip(inputs, n.inputs) if new is not old]
-    if not stripped:
+    if all(new is old for new, old in zip(inputs, n.inputs)):
         return None
-    core = build(n.op, inputs, n.attrs, like=n)
-    if core.shape != n.shape and not all(map(single_use, stripped)):
-        return None  # the broadcast would stay for its other users and a second one be added
-    return fit(n, core)
+    return fit(n, build(n.op, inputs, n.attrs, like=n))
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -351,6 +349,5 @@ def table(single_use: Callable[[Node], bool]) -> list[tuple[str, Rule]]:
         ("broadcast_to", broadcast_of_uniform),     # broadcast(c everywhere) -> broadcast(c: [])
         ("fill", fill_to_broadcast),                # fill(v, s) -> broadcast_to(v: [], s)
         ("sum", sum_of_size_one_axes),              # sum over size-1 axes -> reshape
-        (ELEMENTWISE,                               # f(bcast a, b) -> f(a, b) or
-         lambda n: elementwise_of_broadcasts(n, single_use)),  # bcast(f(a, b))
+        (ELEMENTWISE, elementwise_of_broadcasts),   # f(bcast a, b) -> bcast(f(a, b))
     ]

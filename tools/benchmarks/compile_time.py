@@ -58,14 +58,15 @@ def _size_for(builder: Builder, target: int) -> int:
     """The depth/steps whose differentiated graph has about ``target`` nodes."""
     def count(n: int) -> int:
         inputs, loss, params = builder(n)
-        return len(gd.Graph(inputs, [loss, *gd.grad(loss, params)]))
+        updates = [p - 0.01 * g for p, g in zip(params, gd.grad(loss, params))]
+        return len(gd.Graph(inputs, [loss, *updates]))
 
     small, large = count(10), count(20)
     per_unit = (large - small) / 10
     return max(1, round(10 + (target - small) / per_unit))
 
 
-def _measure(builder: Builder, units: int) -> tuple[int, int, float, float, float]:
+def _measure(builder: Builder, units: int) -> tuple[int, int, float, float, float, str]:
     inputs, loss, params = builder(units)
     gc.collect()
     start = time.perf_counter()
@@ -76,22 +77,27 @@ def _measure(builder: Builder, units: int) -> tuple[int, int, float, float, floa
                     trace=records)
     end = time.perf_counter()
     passes = sum(r.seconds for r in records)
-    return len(f.reference_graph), len(f.graph), after_grad - start, passes, end - after_grad
+    by_pass = " ".join(f"{r.name} {r.seconds:.2f}" for r in records)
+    return (len(f.reference_graph), len(f.graph), after_grad - start, passes, end - after_grad,
+            by_pass)
 
 
 def compile_table(quick: bool) -> None:
     targets = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
     print(f"{'graph':<11}{'nodes':>8}{'after':>8}{'grad s':>9}{'passes s':>10}"
           f"{'function s':>12}{'total s':>9}{'us/node':>9}")
+    breakdown = []
     for label, builder in (("deep MLP", deep_mlp), ("recurrence", recurrence)):
         for target in targets:
             units = _size_for(builder, target)
-            nodes, after, t_grad, t_passes, t_function = _measure(builder, units)
+            nodes, after, t_grad, t_passes, t_function, by_pass = _measure(builder, units)
             total = t_grad + t_function
             print(f"{label:<11}{nodes:>8}{after:>8}{t_grad:>9.2f}{t_passes:>10.2f}"
                   f"{t_function:>12.2f}{total:>9.2f}{total / nodes * 1e6:>9.1f}")
+            breakdown.append(f"  {label} {nodes}: {by_pass}")
     print("function s = gd.function construction: the pipeline (passes s) plus planning; "
-          "total = grad + function")
+          "total = grad + function. Seconds per pass:")
+    print("\n".join(breakdown))
 
 
 def _training_graphs() -> list[tuple[str, Callable[[], tuple]]]:
@@ -115,21 +121,26 @@ def _training_graphs() -> list[tuple[str, Callable[[], tuple]]]:
 
 
 def effect_table() -> None:
-    print(f"{'training step':<20}{'before':>8}{'after':>8}{'removed':>9}  biggest changes")
+    print(f"{'training step':<20}{'built':>7}{'rewritten':>11}{'removed':>9}{'fused':>7}"
+          "  biggest changes of the rewrites")
     for label, build in _training_graphs():
         try:
             inputs, outputs, updates = build()
         except (gd.GraphdiffError, AttributeError) as exc:  # a layer's op not available yet
             print(f"{label:<20}  not built: {type(exc).__name__}: {exc}")
             continue
-        f = gd.function(inputs, outputs, updates=updates)
-        before, after = f.reference_graph.op_counts(), f.graph.op_counts()
+        records: list = []
+        f = gd.function(inputs, outputs, updates=updates, trace=records)
+        rewritten = next(r.graph for r in records if r.name == "dce")
+        before, after = f.reference_graph.op_counts(), rewritten.op_counts()
         deltas = sorted(((after.get(op, 0) - before.get(op, 0), op)
                          for op in set(before) | set(after)), key=lambda d: d[0])
-        shown = ", ".join(f"{op} {d:+d}" for d, op in deltas if d)[:60]
-        n_before, n_after = len(f.reference_graph), len(f.graph)
+        shown = ", ".join(f"{op} {d:+d}" for d, op in deltas if d)[:58]
+        n_before, n_after = len(f.reference_graph), len(rewritten)
         removed = (n_before - n_after) / n_before
-        print(f"{label:<20}{n_before:>8}{n_after:>8}{removed:>9.0%}  {shown}")
+        print(f"{label:<20}{n_before:>7}{n_after:>11}{removed:>9.0%}{len(f.graph):>7}  {shown}")
+    print("built: nodes of forward + gradients + SGD updates; rewritten: after constant_folding, "
+          "simplify, cse, dce; fused: after the whole default pipeline")
 
 
 def run(quick: bool) -> None:
