@@ -125,3 +125,17 @@ def test_cnn_training_step_exports() -> None:
                                     "v": gd.get_value(v)})
     for g, want in zip(got[:3], f(xb, yb), strict=True):  # loss, w_grad, v_grad
         np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5)  # conv summation order
+
+
+def test_random_ops_export_as_seeded_like_ops() -> None:
+    x = gd.placeholder(("n", 3), "float32", name="x")
+    noise = gd.uniform(x.shape, seed=3, low=2.0, high=4.0) + 0 * x
+    gauss = gd.normal(x.shape, seed=4, mean=1.0, std=0.5) + 0 * x
+    model = gd.export_onnx(None, [x], [noise, gauss])
+    check(model)
+    types = [n.op_type for n in model.graph.node]
+    assert "RandomUniformLike" in types and "RandomNormalLike" in types
+    uniform, normal = session(model).run(None, {"x": np.zeros((2000, 3), np.float32)})
+    # onnxruntime draws its own numbers: same distribution, not the same values
+    assert uniform.shape == (2000, 3) and 2.0 <= uniform.min() and uniform.max() < 4.0
+    assert abs(normal.mean() - 1.0) < 0.05 and abs(normal.std() - 0.5) < 0.05

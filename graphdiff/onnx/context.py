@@ -9,8 +9,8 @@ An op declares its ONNX mapping in its ``defop(..., onnx=...)``:
   holding the result. It uses only this context: ``ctx.op`` emits a node, ``ctx.constant`` an
   initializer, ``ctx.shape``/``ctx.dim`` turn possibly symbolic dims into int64 tensors computed
   from the ``Shape`` of the inputs that define the symbols, ``ctx.reduce`` handles the axes of
-  reductions for the target opset, ``ctx.inline`` exports a body graph (fused nodes lower back
-  to standard ops this way).
+  reductions for the target opset, ``ctx.expand`` lowers a node through its op's ``expand``
+  (fused nodes go back to standard ops this way).
 
 >>> import numpy as np
 >>> ctx = ExportContext(opset=18)
@@ -22,7 +22,7 @@ An op declares its ONNX mapping in its ``defop(..., onnx=...)``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -185,14 +185,3 @@ class ExportContext(Lowerings):
             return self.op(op_type, [x, self.constant(np.array(axes, np.int64))],
                            keepdims=keepdims)
         return self.op(op_type, [x], axes=axes, keepdims=keepdims)
-
-    def inline(self, outputs: Sequence[Node], bindings: Mapping[Node, str]) -> list[str]:
-        """Export the nodes computing ``outputs``, with the nodes in ``bindings`` (a body's
-        placeholders, typically) taken as the given ONNX values. Returns the outputs' names."""
-        from .export import emit_nodes
-
-        saved = dict(self.values)
-        self.values.update(bindings)
-        names = emit_nodes(self, outputs)
-        self.values = {**saved, **{k: v for k, v in self.values.items() if k not in bindings}}
-        return names
