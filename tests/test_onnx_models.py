@@ -139,3 +139,31 @@ def test_random_ops_export_as_seeded_like_ops() -> None:
     # onnxruntime draws its own numbers: same distribution, not the same values
     assert uniform.shape == (2000, 3) and 2.0 <= uniform.min() and uniform.max() < 4.0
     assert abs(normal.mean() - 1.0) < 0.05 and abs(normal.std() - 0.5) < 0.05
+
+
+def test_export_errors_are_onnx_errors() -> None:
+    x = gd.placeholder((2,), "float32", name="x")
+    other = gd.placeholder((2,), "float32", name="other")
+    with pytest.raises(gd.OnnxError, match="not among the exported inputs"):
+        gd.export_onnx(None, [x], [x + other])
+    with pytest.raises(gd.OnnxError, match="not a placeholder"):
+        gd.export_onnx(None, [x * 2], [x])
+    with pytest.raises(gd.OnnxError, match="1 output names for 2 outputs"):
+        gd.export_onnx(None, [x], [x, x * 2], output_names=["a"])
+    with pytest.raises(gd.OnnxError, match="must be variables"):
+        gd.export_training_step(None, [x], gd.sum(x), [x], update=lambda p, g: p)
+
+
+def test_function_with_updates_exports_new_values() -> None:
+    x = gd.placeholder(("n", 2), "float32", name="x")
+    W = gd.variable(np.ones((2, 2), np.float32), name="W")
+    loss = gd.sum(x @ W)
+    step = gd.function([x], loss, updates={W: W * 0.5 + gd.mean(x)})
+    model = gd.export_onnx(None, step)
+    check(model)
+    assert [o.name for o in model.graph.output] == ["output_0", "W_new"]
+    xb = np.arange(6, dtype=np.float32).reshape(3, 2)
+    got = session(model).run(None, {"x": xb, "W": gd.get_value(W)})
+    want_loss = step(xb)
+    np.testing.assert_allclose(got[0], want_loss, rtol=1e-6)
+    np.testing.assert_allclose(got[1], gd.get_value(W), rtol=1e-6)

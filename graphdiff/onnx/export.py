@@ -17,7 +17,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import OnnxError, user_location
-from ..ir.graph import Graph, topo_order
+from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ir.types import TensorType
 from .context import ExportContext
@@ -74,12 +74,15 @@ def build_model(inputs: Sequence[Node], outputs: Sequence[Node], output_names: S
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise OnnxError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET}; "
                         f"at {user_location()})")
+    if len(output_names) != len(outputs):
+        raise OnnxError(f"{len(output_names)} output names for {len(outputs)} outputs "
+                        f"(at {user_location()})")
     ctx = ExportContext(opset)
     graph_inputs = []
     for position, node in enumerate(list(inputs) + list(variable_inputs)):
-        if node.op.name not in ("placeholder", "variable"):
-            raise OnnxError(f"input {position} is a {node.op.name} node, not a placeholder or "
-                            f"variable (at {user_location()})")
+        if not isinstance(node, Node) or node.op.name not in ("placeholder", "variable"):
+            raise OnnxError(f"input {position} is {node!r}, not a placeholder or variable "
+                            f"(at {user_location()})")
         name = ctx.claim(node.name or f"input_{position}")
         ctx.values[node] = name
         ctx.declare_dims(name, node.shape)
@@ -144,20 +147,17 @@ def export_onnx(path: str | os.PathLike | None, inputs: Any, outputs: Any = None
             raise OnnxError(f"output {position} is {type(value).__name__}, not a tensor "
                             f"(at {user_location()})")
     names = list(output_names) if output_names is not None else _output_names(outputs)
-    Graph(inputs, outputs)  # the same input checks as gd.function would make
     return _save(build_model(inputs, outputs, names, opset=opset), path)
 
 
 def _function_model(function: Any, opset: int,
                     output_names: Sequence[str] | None) -> onnx.ModelProto:
     graph = function.graph
-    n_out = len(function.outputs)
     targets = list(function.updates)
     outputs = list(graph.outputs)
     names = list(output_names) if output_names is not None else \
         _output_names(function.outputs) + [f"{v.name or 'variable'}_new" for v in targets]
-    return build_model(function.inputs, outputs, names[:n_out + len(targets)], opset=opset,
-                       variable_inputs=targets)
+    return build_model(function.inputs, outputs, names, opset=opset, variable_inputs=targets)
 
 
 def export_training_step(path: str | os.PathLike | None, inputs: Sequence[Node], loss: Node,
