@@ -2,7 +2,7 @@
 
 The safe loader parses the file; the nodes are put in dependency order (a cycle or a dangling
 input is an error); each node is mapped onto graphdiff API calls by the table in
-``import_ops.py``. Values that depend only on constants are folded as they are built, so the
+``import_ops/``. Values that depend only on constants are folded as they are built, so the
 shape arithmetic ONNX models carry (``Shape -> Gather -> Concat -> Reshape``) becomes the static
 shapes graphdiff wants. Shapes of symbolic inputs stay symbolic: ``Shape`` of a tensor with a
 ``dim_param`` gives a :class:`DimsValue`, a vector of dims that shape arithmetic and shape
@@ -357,7 +357,12 @@ def import_onnx(source: Any, *, initializers: str = "variables",
             raise OnnxError("a graph input has no name")
         dtype, shape = _value_shape(info, f"graph input {info.name!r}")
         if info.name in bound:
-            ctx.values[info.name] = constant(np.asarray(bound.pop(info.name), dtype))
+            value = np.asarray(bound.pop(info.name), dtype)
+            if value.ndim != len(shape) or any(isinstance(d, int) and d != s
+                                               for d, s in zip(shape, value.shape, strict=True)):
+                raise OnnxError(f"bind: input {info.name!r} is declared {list(shape)}, got "
+                                f"shape {list(value.shape)}")
+            ctx.values[info.name] = constant(value)
             continue
         node = placeholder(shape, dtype, name=info.name)
         ctx.values[info.name] = node
