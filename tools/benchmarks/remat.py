@@ -9,18 +9,21 @@ without rematerialization, and reports:
 - ``held``: the pass's estimate of the forward bytes held for the backward pass;
 - ``arena``, ``live peak``, ``peak``: the memory plan of the compiled step (``f.memory_report()``:
   the arena, the most intermediate bytes live at any step, arena + heap peak);
-- ``median`` and ``extra``: time per step (median over interleaved repeats) and its excess
-  over the step without rematerialization.
+- ``wall``, ``cpu``: time per step, medians over interleaved repeats (CPU time of this process,
+  with ``OPENBLAS_NUM_THREADS=1``, is the steadier on a shared machine), and ``extra cpu``, the
+  CPU time over the step without rematerialization.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from typing import Any
 
 import numpy as np
 
 from benchmarks import lstm
-from benchmarks._harness import header, timings
+from benchmarks._harness import header
 
 BASE = ["constant_folding", "simplify", "cse", "dce"]
 LR = 0.01
@@ -106,15 +109,39 @@ def _curve(title: str, build: Any, quick: bool) -> None:
         rows.append((name, estimate, f.memory_report()))
         steps[name] = (lambda f=f: f(*feeds))
     repeats, min_time = (5, 0.05) if quick else (11, 0.2)
-    medians = timings(steps, repeats, min_time)
-    base = medians["none"]
+    wall, cpu = _timings(steps, repeats, min_time)
     print(f"-- {title}")
     print(f"   {'setting':<20} {'held MB':>8} {'arena MB':>9} {'live peak':>10} {'peak MB':>8} "
-          f"{'median':>10} {'extra':>7}")
+          f"{'wall':>10} {'cpu':>10} {'extra cpu':>10}")
     for name, estimate, report in rows:
         print(f"   {name:<20} {estimate / 1e6:>8.2f} {report.arena / 1e6:>9.2f} "
               f"{report.live_peak / 1e6:>10.2f} {report.peak / 1e6:>8.2f} "
-              f"{medians[name] * 1e3:>8.2f}ms {medians[name] / base - 1:>+7.0%}")
+              f"{wall[name] * 1e3:>8.2f}ms {cpu[name] * 1e3:>8.2f}ms "
+              f"{cpu[name] / cpu['none'] - 1:>+10.0%}")
+
+
+def _timings(steps: dict[str, Any], repeats: int, min_time: float
+             ) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and CPU seconds per call of each step, sampled in turn after warm-up.
+
+    CPU time (this process only; numpy pinned to one thread) is what recomputation adds;
+    wall time also counts waiting for the other jobs of a shared machine.
+    """
+    for step in steps.values():
+        step()
+        step()
+    walls: dict[str, list[float]] = {name: [] for name in steps}
+    cpus: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            loops, start, start_cpu = 0, time.perf_counter(), time.process_time()
+            while time.perf_counter() - start < min_time:
+                step()
+                loops += 1
+            walls[name].append((time.perf_counter() - start) / loops)
+            cpus[name].append((time.process_time() - start_cpu) / loops)
+    return ({name: statistics.median(v) for name, v in walls.items()},
+            {name: statistics.median(v) for name, v in cpus.items()})
 
 
 def _estimate(graph: Any, passes: list[Any]) -> int:
