@@ -311,19 +311,18 @@ def _sqrt(split: _Split, budget: int | None) -> tuple[list[Group], int, int]:
         running += split.size[node] if node in residual else 0
         cumulative.append(running)
     layers = max(1, len(split.residuals))
-    best: tuple[int, int, list[int]] | None = None
+    best: tuple[int, list[int]] | None = None
     for k in range(1, min(len(split.order), 2 * int(layers ** 0.5) + 3) + 1):
         cuts = _place_cuts(split, k, cumulative, cut_bytes)
         kept, per_segment = _segments(split, cuts, spans)
         largest = max(sum(split.size[r] for r in seg) for seg in per_segment)
         estimate = sum(split.size[v] for v in kept) + largest
-        if best is None or estimate < best[0]:
-            best = (estimate, k, cuts)
+        if best is None or estimate < best[0] or (budget is not None and estimate <= budget):
+            best = (estimate, cuts)
         if budget is not None and estimate <= budget:
-            best = (estimate, k, cuts)
             break
     assert best is not None
-    estimate, k, cuts = best
+    estimate, cuts = best
     kept, per_segment = _segments(split, cuts, spans)
     groups = []
     for segment in per_segment[:-1]:  # the last segment's backward runs right away
