@@ -180,7 +180,7 @@ def _pattern(draw: Draw, pool: list[Node], exact_only: bool) -> Node:
     if kind == "logexp":
         return gd.log(gd.exp(draw(st.sampled_from((gd.tanh, gd.sin, gd.negative)))(x)))
     if kind == "negneg":
-        return -(-x)
+        return gd.negative(gd.negative(x))
     if kind == "selfsub":
         return x - x
     if kind == "mulone":

@@ -26,9 +26,21 @@ from ..ops import elementwise as E
 from ..ops import linalg as L
 from ..ops import shape as S
 from ..ops.source import constant
-from .patterns import (filled, fit, fits, is_exact_zero, is_integer_type, is_swap, is_swapped,
-                       is_value, negate, power_of_two_reciprocal, scalar_of, swap_last,
-                       uniform_value)
+from .patterns import (
+    filled,
+    fit,
+    fits,
+    is_exact_zero,
+    is_integer_type,
+    is_swap,
+    is_swapped,
+    is_value,
+    negate,
+    power_of_two_reciprocal,
+    scalar_of,
+    swap_last,
+    uniform_value,
+)
 from .rewrite import build
 
 Rule = Callable[[Node], Node | None]
