@@ -92,6 +92,9 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
         if node in seen or node in claimed or node in head_operands:
             continue
         seen.add(node)
+        if not (_is_member(node) or _is_row_reduction(node, iteration_shape)
+                or node.op.name == "matmul"):
+            continue  # never joins: skip scanning its users (a shared constant has thousands)
         # users in a group that recomputes its own copy of this node do not read it
         outside = [index[u] for u in users[node] if u not in group.members
                    and not (u in claimed and node in claimed[u].copies)]
