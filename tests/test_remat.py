@@ -147,6 +147,10 @@ def test_recomputation_is_late_and_distinct() -> None:
     recomputed = set(f.graph.nodes) - set(graph.nodes)
     positions = [i for i, n in enumerate(schedule) if n in recomputed and not n.op.view]
     assert len(positions) > DEPTH // 2 and min(positions) > _turn(f)
+    # and the forward originals of the recomputed values die in the forward pass
+    last_use = {value: i for i, node in enumerate(schedule) for value in node.inputs}
+    originals = [r for g in plan(graph).groups for r in g.provides]
+    assert originals and all(last_use[r] < _turn(f) for r in originals)
 
 
 def test_no_op_when_the_budget_is_not_binding() -> None:
