@@ -126,12 +126,13 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
 
 
 def _body(group: _Group, index: dict[Node, int]) -> tuple[FusedBody, list[Node]]:
-    ordered = sorted(group.members | group.copies, key=index.__getitem__)
+    inside = group.members | group.copies
+    ordered = sorted(inside, key=index.__getitem__)
     inputs: list[Node] = []
     position: dict[Node, int] = {}
     for node in ordered:
         for value in node.inputs:
-            if value not in position and (value not in group.members | group.copies):
+            if value not in position and value not in inside:
                 position[value] = len(inputs)
                 inputs.append(value)
     instrs = []
