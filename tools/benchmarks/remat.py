@@ -3,8 +3,9 @@
 Two training steps (forward, every gradient, SGD update; float32): a deep MLP with GELU
 activations and the unrolled LSTM of ``benchmarks/lstm.py``. Each row compiles the same graph
 with the default passes followed by the ``remat`` pass at one setting
-(``graphdiff.passes.remat``), checks that the step computes the same loss and new weights as
-without rematerialization, and reports:
+(``graphdiff.passes.remat``), and the last rows run ``fuse`` after it; each row is checked to
+compute the same loss and new weights as the step without rematerialization (fused or not
+alike), and reports:
 
 - ``held``: the pass's estimate of the forward bytes held for the backward pass;
 - ``arena``, ``live peak``, ``peak``: the memory plan of the compiled step (``f.memory_report()``:
@@ -40,6 +41,11 @@ def _settings() -> list[tuple[str, list[Any]]]:
     rows.append(("sqrt, best", [remat_pass(policy="sqrt")]))
     rows.append(("elementwise + sqrt",
                  [remat_pass(policy="elementwise"), remat_pass(policy="sqrt")]))
+    # with fusion after it (rematerialize first: see docs/remat.md)
+    rows.append(("fuse", ["fuse"]))
+    rows.append(("sqrt + fuse", [remat_pass(policy="sqrt"), "fuse"]))
+    rows.append(("both + fuse",
+                 [remat_pass(policy="elementwise"), remat_pass(policy="sqrt"), "fuse"]))
     return rows
 
 
@@ -93,19 +99,21 @@ def _curve(title: str, build: Any, quick: bool) -> None:
     reference = gd.function(inputs, outputs, updates=updates, passes=BASE)
     graph = reference.graph
     rows, steps = [], {}
-    want = None
+    want: dict[bool, tuple] = {}
     for name, passes in _settings():
         f = gd.function(inputs, outputs, updates=updates, passes=BASE + passes)
         for v, value in zip(variables, start):
             gd.set_value(v, value)
         loss = f(*feeds)
         after = [gd.get_value(v) for v in variables]
-        if want is None:
-            want = (loss, after)
-        else:  # the same ops on the same values: the same numbers
-            assert np.array_equal(loss, want[0]), name
-            assert all(np.array_equal(a, b) for a, b in zip(after, want[1])), name
-        estimate = plan(graph).before if not passes else _estimate(graph, passes)
+        fused = "fuse" in passes
+        if fused not in want:
+            want[fused] = (loss, after)
+        else:  # the same ops on the same values: the same numbers (fused or not alike)
+            assert np.array_equal(loss, want[fused][0]), name
+            assert all(np.array_equal(a, b) for a, b in zip(after, want[fused][1])), name
+        remat = [p for p in passes if p != "fuse"]
+        estimate = plan(graph).before if not remat else _estimate(graph, remat)
         rows.append((name, estimate, f.memory_report()))
         steps[name] = (lambda f=f: f(*feeds))
     repeats, min_time = (5, 0.05) if quick else (11, 0.2)
