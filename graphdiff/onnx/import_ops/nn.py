@@ -17,6 +17,7 @@ from ...ir.types import normalize_axis
 from ...ops import elementwise as E
 from ..importer import ImportContext, OnnxNode, onnx_import
 from .shape import product_dim
+from .windows import window_conv, window_pool
 
 
 @onnx_import("Softmax", "LogSoftmax")
@@ -90,6 +91,8 @@ def _conv(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     strides = _spatial(node, "strides", 1, rank)
     dilations = _spatial(node, "dilations", 1, rank)
     pads = _pads(node, x.shape[2:], kernel, strides, dilations)
+    if rank not in (1, 2):
+        return [window_conv(node, x, w, b, strides, dilations, pads, node.int("group", 1))]
     x2, one_d = _as_2d(x, node)
     w2 = gd.expand_dims(w, 2) if one_d else w
     pair = (lambda v: (1, v[0])) if one_d else (lambda v: tuple(v))
@@ -98,7 +101,7 @@ def _conv(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [gd.squeeze(y, 2) if one_d else y]
 
 
-@onnx_import("MaxPool", "AveragePool")
+@onnx_import("MaxPool", "AveragePool", "LpPool")
 def _pool(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     rank = x.ndim - 2
@@ -107,26 +110,39 @@ def _pool(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         raise node.fail("kernel_shape is required, one entry per spatial axis")
     strides = _spatial(node, "strides", 1, rank)
     dilations = _spatial(node, "dilations", 1, rank)
-    if any(d != 1 for d in dilations):
-        raise node.fail("dilated pooling is not supported")
     pads = _pads(node, x.shape[2:], kernel, strides, dilations)
-    if node.int("ceil_mode", 0):
-        windows = zip(x.shape[2:], kernel, strides, pads[:rank], pads[rank:], strict=True)
-        for size, k, s, lo, hi in windows:
-            if not isinstance(size, int) or (size + lo + hi - k) % s:
-                raise node.fail("ceil_mode that changes the output size is not supported")
     if len(node.proto.output) > 1 and node.proto.output[1]:
         raise node.fail("the Indices output of MaxPool is not supported")
+    kind = {"MaxPool": "max", "AveragePool": "avg", "LpPool": "lp"}[node.proto.op_type]
+    if not _primitive_fits(node, x, kernel, strides, dilations, pads) or kind == "lp":
+        return [window_pool(node, x, kind, kernel, strides, dilations, pads)]
     x2, one_d = _as_2d(x, node)
     pair = (lambda v: (1, v[0])) if one_d else (lambda v: tuple(v))
     padding = _pair_pads(pads, one_d)
-    if node.proto.op_type == "MaxPool":
+    if kind == "max":
         y = gd.max_pool2d(x2, pair(kernel), pair(strides), padding)
     else:
         include = bool(node.int("count_include_pad", 0))
         y = gd.avg_pool2d(x2, pair(kernel), pair(strides), padding, count_include_pad=include)
     y = gd.squeeze(y, 2) if one_d else y
     return [gd.astype(y, x.dtype)]  # graphdiff pools in floats; ONNX keeps integer dtypes
+
+
+def _primitive_fits(node: OnnxNode, x: Node, kernel: Sequence[int], strides: Sequence[int],
+                    dilations: Sequence[int], pads: Sequence[int]) -> bool:
+    """Whether graphdiff's 2-D pooling ops compute this pooling: 1-D or 2-D, no dilation,
+    pads at most half the kernel, and ceil_mode not changing the output size."""
+    rank = len(kernel)
+    if rank not in (1, 2) or any(d != 1 for d in dilations):
+        return False
+    if any(2 * max(lo, hi) > k for k, lo, hi in zip(kernel, pads[:rank], pads[rank:],
+                                                     strict=True)):
+        return False
+    if node.int("ceil_mode", 0):
+        windows = zip(x.shape[2:], kernel, strides, pads[:rank], pads[rank:], strict=True)
+        return all(isinstance(n, int) and (n + lo + hi - k) % s == 0
+                   for n, k, s, lo, hi in windows)
+    return True
 
 
 @onnx_import("GlobalAveragePool", "GlobalMaxPool")
