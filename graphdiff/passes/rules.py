@@ -6,7 +6,8 @@ node's op in table order, then the rules for every elementwise op, and walks the
 again, so rules compose to a fixed point.
 
 Exactness policy. A rule is applied only if the optimized graph computes bit-identical results
-to the unoptimized one for every input, NaN, Inf and -0.0 included, except four rules the
+to the unoptimized one for every input, NaN, Inf and -0.0 included (only the sign bit of a NaN,
+which IEEE 754 leaves unspecified, may differ), except four rules the
 design asks for, which are exact in real arithmetic but may round differently in the last bits
 (documented in ``docs/passes.md``): ``x**3``/``x**4`` to multiplications, ``exp(log x)``,
 ``log(exp x)`` and transposes folded around a matmul. Rules that change which elements are NaN
@@ -125,6 +126,41 @@ def div_by_power_of_two(n: Node) -> Node | None:
 def double_negation(n: Node) -> Node | None:
     (y,) = n.inputs
     return y.inputs[0] if y.op.name == "neg" else None
+
+
+def _negated_constant(c: Node) -> Node | None:
+    """-c for a uniform constant c (negation is exact), else None."""
+    known = uniform_value(c)
+    if known is None or c.dtype.kind not in "fi":
+        return None
+    return constant(np.negative(np.asarray(known, dtype=c.dtype)))
+
+
+def negated_product(n: Node) -> Node | None:
+    (y,) = n.inputs
+    if y.op.name != "mul":
+        return None
+    for c, x in _operands(y):
+        minus_c = _negated_constant(c)
+        if minus_c is not None:
+            return fit(n, build(E.mul, [x, minus_c], {}, like=n))
+    return None
+
+
+def mul_of_negated(n: Node) -> Node | None:
+    for c, neg_x in _operands(n):
+        if neg_x.op.name == "neg":
+            minus_c = _negated_constant(c)
+            if minus_c is not None:
+                return fit(n, build(E.mul, [neg_x.inputs[0], minus_c], {}, like=n))
+    return None
+
+
+def sum_of_negated(n: Node, single_use: Callable[[Node], bool]) -> Node | None:
+    (y,) = n.inputs
+    if y.op.name != "neg" or not single_use(y) or n.dtype != y.dtype:
+        return None
+    return negate(n, build(n.op, [y.inputs[0]], n.attrs, like=n))
 
 
 # --- powers -------------------------------------------------------------------------------------
@@ -338,6 +374,10 @@ def table(single_use: Callable[[Node], bool]) -> list[tuple[str, Rule]]:
         ("div", div_by_one),                        # x / 1 -> x
         ("div", div_by_power_of_two),               # x / 2^k -> x * 2^-k   (2^-k exact)
         ("neg", double_negation),                   # -(-x) -> x
+        ("neg", negated_product),                   # -(x * c) -> x * (-c)
+        ("mul", mul_of_negated),                    # (-x) * c -> x * (-c)
+        ("sum",                                     # sum(-x) -> -sum(x)
+         lambda n: sum_of_negated(n, single_use)),
         ("pow", pow_small_exponent),                # x^1 -> x, x^0 -> 1, x^2 -> square x,
                                                     # x^0.5 -> sqrt x, x^-1 -> 1/x,
                                                     # x^3 -> x * x^2, x^4 -> (x^2)^2
