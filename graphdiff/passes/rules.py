@@ -7,12 +7,12 @@ again, so rules compose to a fixed point.
 
 Exactness policy. A rule is applied only if the optimized graph computes bit-identical results
 to the unoptimized one for every input, NaN, Inf and -0.0 included (only the sign bit of a NaN,
-which IEEE 754 leaves unspecified, may differ), except four rules the
-design asks for, which are exact in real arithmetic but may round differently in the last bits
-(documented in ``docs/passes.md``): ``x**3``/``x**4`` to multiplications, ``exp(log x)``,
-``log(exp x)`` and transposes folded around a matmul. Rules that change which elements are NaN
-or Inf are never applied: ``x * 0 -> 0`` and ``x - x -> 0`` only for integers (for floats,
-``inf * 0`` and ``inf - inf`` are NaN).
+which IEEE 754 leaves unspecified, may differ), except four rules the design asks for, which
+are exact in real arithmetic but may round differently in the last bits (documented in
+``docs/passes.md``): ``x**3``/``x**4`` to multiplications, ``exp(log x)``, ``log(exp x)`` and
+transposes folded around a matmul. Rules that change which elements are NaN or Inf are never
+applied: ``x * 0 -> 0`` and ``x - x -> 0`` only for integers (for floats, ``inf * 0`` and
+``inf - inf`` are NaN).
 """
 
 from __future__ import annotations
