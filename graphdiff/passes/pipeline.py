@@ -8,8 +8,8 @@ and is written down once, here:
    rules below see literal values (``where(2.0 == 0, ...)`` from ``x ** 2`` becomes a choice).
 2. ``simplify``: the algebraic rule table, applied to a fixed point in one walk. It folds
    constants too, since a rewrite can expose new constant subexpressions.
-3. ``cse``: canonical operand order for commutative ops and merging of equal large constants;
-   interning then merges what became structurally equal.
+3. ``cse``: merges what interning misses: commutative ops with permuted operands (``b * a``
+   becomes the ``a * b`` seen first) and equal large constants.
 4. ``dce``: keep only what the outputs depend on.
 5. ``fuse``: convex groups of elementwise ops (with reductions and a matmul head) become one
    ``fused`` node with a generated, cache-blocked kernel (``docs/fusion.md``). Last, because
