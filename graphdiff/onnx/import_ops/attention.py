@@ -122,3 +122,46 @@ def _attention(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         batch, heads, seq, size = y.shape
         y = gd.reshape(gd.transpose(y, (0, 2, 1, 3)), (batch, seq, heads * size))
     return [y, present_key, present_value, gd.astype(exposed, q.dtype)]
+
+
+def _index(x: Node, *key) -> Node:
+    return gd.api.indexing.getitem(x, tuple(key))
+
+
+@onnx_import("RotaryEmbedding")
+def _rotary_embedding(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """Rotate pairs of features by position-dependent angles (the ONNX reference's layout:
+    halves, or even/odd features when ``interleaved``)."""
+    x, cos, sin = (ctx.tensor(node, i) for i in range(3))
+    positions = ctx.tensor(node, 3, optional=True)
+    shape = x.shape
+    if x.ndim == 4:  # (batch, heads, seq, size) -> (batch, seq, heads, size)
+        x = gd.transpose(x, (0, 2, 1, 3))
+    else:
+        heads = node.int("num_heads", 0)
+        if not heads:
+            raise node.fail("num_heads is required for 3-D inputs")
+        x = gd.reshape(x, (shape[0], shape[1], heads, shape[2] // heads))
+    size = x.shape[3]
+    dim = node.int("rotary_embedding_dim", 0) or size
+    if positions is not None:
+        cos, sin = gd.take(cos, positions, axis=0), gd.take(sin, positions, axis=0)
+    cos, sin = gd.expand_dims(cos, 2), gd.expand_dims(sin, 2)
+    rotated, kept = _index(x, Ellipsis, slice(0, dim)), _index(x, Ellipsis, slice(dim, None))
+    if node.int("interleaved", 0):
+        x1, x2 = _index(rotated, Ellipsis, slice(0, None, 2)), _index(rotated, Ellipsis,
+                                                                     slice(1, None, 2))
+    else:
+        x1, x2 = _index(rotated, Ellipsis, slice(0, dim // 2)), _index(rotated, Ellipsis,
+                                                                      slice(dim // 2, None))
+    real = cos * x1 - sin * x2  # (x1 + i x2) e^(i angle)
+    imag = sin * x1 + cos * x2
+    if node.int("interleaved", 0):
+        pairs = gd.stack([real, imag], axis=-1)
+        rotated = gd.reshape(pairs, rotated.shape)
+    else:
+        rotated = gd.concatenate([real, imag], axis=-1)
+    out = gd.concatenate([rotated, kept], axis=-1) if dim < size else rotated
+    if len(shape) == 3:
+        return [gd.reshape(out, shape)]
+    return [gd.transpose(out, (0, 2, 1, 3))]

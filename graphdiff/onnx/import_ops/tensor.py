@@ -1,5 +1,5 @@
-"""Import of ONNX ops built from constants and reshapes: Trilu, CumSum, OneHot, EyeLike,
-SpaceToDepth, DepthToSpace, Round.
+"""Import of ONNX ops built from constants, slices and reshapes: Trilu, CumSum, CumProd,
+CenterCropPad, GatherND, OneHot, EyeLike, SpaceToDepth, DepthToSpace, Round.
 
 Masks and triangular matrices are constants of the static sizes involved (a cumulative sum is
 a product with a triangular matrix of ones, so its gradient comes for free).
@@ -53,6 +53,72 @@ def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         triangle = np.triu(ones, exclusive)
     moved = gd.swapaxes(x, axis, -1)
     return [gd.swapaxes(gd.matmul(moved, gd.constant(triangle)), axis, -1)]
+
+
+@onnx_import("CumProd")
+def _cumprod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """out[j] = product of x[i] over the i that CumSum would sum: x spread over a new axis,
+    ones where the triangle excludes, then a product."""
+    x = ctx.tensor(node, 0)
+    axis = normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
+    size = x.shape[axis]
+    _static(node, size)
+    node.check_size(size, size)
+    exclusive = 1 if node.int("exclusive", 0) else 0
+    ones = np.ones((size, size), bool)
+    triangle = np.tril(ones, -exclusive) if node.int("reverse", 0) else np.triu(ones, exclusive)
+    moved = gd.swapaxes(x, axis, -1)
+    spread = gd.broadcast_to(gd.expand_dims(moved, -1), moved.shape + (size,))
+    picked = E.where(gd.constant(triangle), spread, gd.constant(np.ones((), x.dtype)))
+    product = gd.astype(gd.prod(picked, axis=-2), x.dtype)  # numpy widens small ints
+    return [gd.swapaxes(product, axis, -1)]
+
+
+@onnx_import("CenterCropPad")
+def _center_crop_pad(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """Crop or zero-pad each listed axis to the target size, centred (the extra element of an
+    odd difference goes to the end when padding and to the start when cropping)."""
+    x = ctx.tensor(node, 0)
+    target = [int(s) for s in np.asarray(ctx.array(node, 1)).reshape(-1)]
+    axes = node.ints("axes") or list(range(x.ndim))
+    key = [slice(None)] * x.ndim
+    widths = [(0, 0)] * x.ndim
+    for axis, size in zip((normalize_axis(a, x.ndim) for a in axes), target, strict=True):
+        current = x.shape[axis]
+        _static(node, current)
+        if size < current:
+            start = (current - size) // 2
+            key[axis] = slice(start, start + size)
+        elif size > current:
+            before = (size - current) // 2
+            widths[axis] = (before, size - current - before)
+    cropped = gd.api.indexing.getitem(x, tuple(key))
+    return [gd.pad(cropped, widths) if any(w != (0, 0) for w in widths) else cropped]
+
+
+@onnx_import("GatherND")
+def _gather_nd(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """Index the first k axes (after ``batch_dims``) by the last axis of the indices: a take
+    from the flattened leading axes at the flat offsets."""
+    x, indices = ctx.tensor(node, 0), ctx.tensor(node, 1)
+    batch = node.int("batch_dims", 0)
+    depth = indices.shape[-1]
+    _static(node, depth, *x.shape)
+    lead = x.shape[batch:batch + depth]
+    strides = np.cumprod((1,) + tuple(lead[:0:-1]))[::-1].astype(np.int64)
+    wrapped = E.where(E.less(gd.astype(indices, "int64"), gd.constant(np.asarray(0, np.int64))),
+                      gd.astype(indices, "int64") + gd.constant(np.asarray(lead, np.int64)),
+                      gd.astype(indices, "int64"))
+    offsets = gd.sum(wrapped * gd.constant(strides), axis=-1)
+    rest = x.shape[batch + depth:]
+    flat = gd.reshape(x, x.shape[:batch] + (int(np.prod(lead)),) + rest)
+    if batch == 0:
+        return [gd.take(flat, offsets, axis=0)]
+    batch_size = int(np.prod(x.shape[:batch]))
+    merged = gd.reshape(flat, (batch_size * int(np.prod(lead)),) + rest)
+    base = np.arange(batch_size).reshape(x.shape[:batch] + (1,) * (offsets.ndim - batch))
+    picked = gd.take(merged, offsets + gd.constant(base * int(np.prod(lead))), axis=0)
+    return [picked]
 
 
 @onnx_import("OneHot")
