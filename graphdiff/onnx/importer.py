@@ -211,7 +211,8 @@ class ImportContext:
             return value
         from ..runtime.function import function
 
-        return constant(function([], value, passes="none")())
+        # the declared dtype, even where a kernel widens (prod of int32 gives int64 today)
+        return constant(np.asarray(function([], value, passes="none")(), value.dtype))
 
 
 def _symbolic_attrs(node: Node) -> bool:
