@@ -131,29 +131,41 @@ def traced_peak(step: Step) -> int:
         tracemalloc.stop()
 
 
-def compare(title: str, steps: dict[str, Step], *, quick: bool, function: Any = None,
-            traced: tuple[str, ...] = ("graphdiff", "numpy")) -> dict[str, float]:
+UNFUSED = "graphdiff -fuse"
+
+
+def unfused_passes() -> list[str]:
+    """The default pass pipeline without fusion, for the ``graphdiff -fuse`` column."""
+    from graphdiff.passes.pipeline import DEFAULT_PIPELINE
+
+    return [name for name in DEFAULT_PIPELINE if name != "fuse"]
+
+
+def compare(title: str, steps: dict[str, Step], *, quick: bool,
+            functions: dict[str, Any] | None = None,
+            traced: tuple[str, ...] = ("graphdiff", UNFUSED, "numpy")) -> dict[str, float]:
     """Time ``steps`` side by side and print the table; returns the medians.
 
-    ``function`` is the compiled graphdiff function (its last call's plan is reported and its
-    arena, allocated once and kept, is added to graphdiff's traced peak).
+    ``functions`` maps step names to compiled graphdiff functions: each one's last plan is
+    reported, and its arena (allocated once and kept) is added to its traced peak.
     """
     header()
     repeats, min_time = (5, 0.02) if quick else (15, 0.1)
     medians = timings(steps, repeats, min_time)
     base = medians.get("graphdiff")
     peaks = {name: traced_peak(steps[name]) for name in traced if name in steps}
-    report = function.memory_report() if function is not None else None
-    if report is not None and "graphdiff" in peaks:
-        peaks["graphdiff"] += report.arena
+    reports = {name: f.memory_report() for name, f in (functions or {}).items()}
+    for name, report in reports.items():
+        if name in peaks:
+            peaks[name] += report.arena
     print(f"-- {title}")
     print(f"   {'implementation':<16} {'median':>11} {'x graphdiff':>12} {'peak MB':>9}")
     for name, seconds in medians.items():
         ratio = f"{seconds / base:>12.2f}" if base else f"{'':>12}"
         peak = f"{peaks[name] / 1e6:>9.3f}" if name in peaks else f"{'n/a':>9}"
         print(f"   {name:<16} {_time(seconds):>11} {ratio} {peak}")
-    if report is not None:
-        print(f"   plan: {report}")
+    for name, report in reports.items():
+        print(f"   plan ({name}): {report}")
     return medians
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from benchmarks._harness import Step, check_close, compare, have
+from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
 
 LR = 0.01
 
@@ -32,7 +32,8 @@ def init(channels: tuple[int, int, int], side: int, classes: int,
     }
 
 
-def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray) -> tuple[Step, Any]:
+def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray,
+                   passes: Any = "default") -> tuple[Step, Any]:
     import graphdiff as gd
 
     xs = gd.placeholder((None, *x.shape[1:]), "float32", name="x")
@@ -43,7 +44,8 @@ def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray) -> tuple[Step, An
     logits = gd.reshape(h, (-1, params["wd"].shape[0])) @ p["wd"] + p["bd"]
     loss = gd.mean(gd.softmax_cross_entropy(logits, ys))
     grads = gd.grad(loss, list(p.values()))
-    f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(p.values(), grads)})
+    f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(p.values(), grads)},
+                    passes=passes)
     return (lambda: f(x, y)), (f, p)
 
 
@@ -184,7 +186,9 @@ def run(quick: bool) -> None:
     y = rng.integers(0, 10, batch).astype(np.int64)
     params = init(channels, side, 10)
     gd_step, (f, variables) = graphdiff_step(params, x, y)
-    steps: dict[str, Step] = {"graphdiff": gd_step, "numpy": numpy_step(params, x, y)}
+    unfused_step, (f2, _) = graphdiff_step(params, x, y, unfused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
+                              "numpy": numpy_step(params, x, y)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y)
     if have("jax"):
@@ -192,7 +196,7 @@ def run(quick: bool) -> None:
     _check_first_step(steps, variables)
     compare(f"CNN {side}x{side}x{channels[0]} -> conv{channels[1]} -> pool -> conv"
             f"{channels[2]} -> pool -> 10, training step, batch {batch}, float32", steps,
-            quick=quick, function=f)
+            quick=quick, functions={"graphdiff": f, UNFUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: dict) -> None:

@@ -38,7 +38,8 @@ def run(quick: bool) -> None:
     np.testing.assert_allclose(planned(xs), by_hand(), rtol=1e-6)
     medians = compare(f"chain of {length} tiny unary ops (float32[4])",
                       {"graphdiff": lambda: planned(xs), "numpy": by_hand,
-                       "reference": lambda: reference(xs)}, quick=quick, function=planned)
+                       "reference": lambda: reference(xs)}, quick=quick,
+                      functions={"graphdiff": planned})
     per_node = {name: seconds / length * 1e6 for name, seconds in medians.items()}
     overhead = per_node["graphdiff"] - per_node["numpy"]
     print(f"   per node: graphdiff {per_node['graphdiff']:.2f} us, numpy "

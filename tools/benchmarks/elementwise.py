@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import Step, check_close, compare, have
+from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
 
 K = math.sqrt(2.0 / math.pi)
 C = 0.044715
@@ -50,7 +50,7 @@ def softmax_numpy(x: np.ndarray, g: np.ndarray) -> list[np.ndarray]:
 
 # --- graphdiff ----------------------------------------------------------------------------------
 
-def graphdiff_function(name: str, shape: tuple[int, int]) -> Any:
+def graphdiff_function(name: str, shape: tuple[int, int], passes: Any = "default") -> Any:
     import graphdiff as gd
 
     x = gd.placeholder((None, shape[1]), "float32", name="x")
@@ -68,7 +68,7 @@ def graphdiff_function(name: str, shape: tuple[int, int]) -> Any:
     else:
         y = gd.softmax(x, axis=-1)
         wrt = [x]
-    return gd.function(inputs, [y, *gd.grad(gd.sum(y * g), wrt)])
+    return gd.function(inputs, [y, *gd.grad(gd.sum(y * g), wrt)], passes=passes)
 
 
 # --- peers --------------------------------------------------------------------------------------
@@ -133,7 +133,9 @@ def run(quick: bool) -> None:
                             ("softmax", softmax_numpy)]:
         arrays = [x, g, w, b] if name == "layer_norm" else [x, g]
         f = graphdiff_function(name, shape)
+        f2 = graphdiff_function(name, shape, unfused_passes())
         steps: dict[str, Step] = {"graphdiff": lambda f=f, a=arrays: f(*a),
+                                  UNFUSED: lambda f=f2, a=arrays: f(*a),
                                   "numpy": lambda r=reference, a=arrays: r(*a)}
         if have("torch"):
             steps["torch eager"] = torch_step(name, arrays)
@@ -145,4 +147,4 @@ def run(quick: bool) -> None:
                 check_close(f"{impl} {name} output {position}", np.asarray(got), expected,
                             rtol=1e-3, atol=1e-4)
         compare(f"{name} forward + gradient, {shape[0]}x{shape[1]} float32", steps,
-                quick=quick, function=f)
+                quick=quick, functions={"graphdiff": f, UNFUSED: f2})

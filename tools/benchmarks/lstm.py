@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import Step, check_close, compare, have
+from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
 
 LR = 0.05
 GATES = ("i", "f", "o", "g")
@@ -44,7 +44,8 @@ def _loss(ops: Any, xs: list, h: Any, c: Any, y: Any, p: dict) -> Any:
     return ops.mean(diff * diff)
 
 
-def graphdiff_step(params: dict, xs: list, h0: Any, c0: Any, y: Any) -> tuple[Step, Any]:
+def graphdiff_step(params: dict, xs: list, h0: Any, c0: Any, y: Any,
+                   passes: Any = "default") -> tuple[Step, Any]:
     import graphdiff as gd
 
     n, d = xs[0].shape
@@ -56,7 +57,8 @@ def graphdiff_step(params: dict, xs: list, h0: Any, c0: Any, y: Any) -> tuple[St
     loss = _loss(gd, inputs, h, c, target, variables)
     grads = gd.grad(loss, list(variables.values()))
     f = gd.function([*inputs, h, c, target], loss,
-                    updates={v: v - LR * g for v, g in zip(variables.values(), grads)})
+                    updates={v: v - LR * g for v, g in zip(variables.values(), grads)},
+                    passes=passes)
     feeds = [*xs, h0, c0, y]
     return (lambda: f(*feeds)), (f, variables)
 
@@ -160,7 +162,8 @@ def run(quick: bool) -> None:
     y = rng.normal(size=(batch, out)).astype(np.float32)
     params = init(d, hidden, out)
     gd_step, (f, variables) = graphdiff_step(params, xs, h0, c0, y)
-    steps: dict[str, Step] = {"graphdiff": gd_step,
+    unfused_step, (f2, _) = graphdiff_step(params, xs, h0, c0, y, unfused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
                               "numpy": numpy_step(params, xs, h0, c0, y)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, xs, h0, c0, y)
@@ -168,7 +171,7 @@ def run(quick: bool) -> None:
         steps["jax jit"] = jax_step(params, xs, h0, c0, y)
     _check_first_step(steps, variables)
     compare(f"LSTM unrolled {steps_t} steps, batch {batch}, {d} -> {hidden} -> {out}, "
-            "training step, float32", steps, quick=quick, function=f)
+            "training step, float32", steps, quick=quick, functions={"graphdiff": f, UNFUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: dict) -> None:

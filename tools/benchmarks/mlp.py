@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import Step, check_close, compare, have
+from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
 
 LR = 0.01
 
@@ -31,7 +31,8 @@ def data(sizes: list[int], batch: int, seed: int = 1) -> tuple[np.ndarray, np.nd
             rng.integers(0, sizes[-1], batch).astype(np.int64))
 
 
-def graphdiff_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[Step, Any]:
+def graphdiff_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray,
+                   passes: Any = "default") -> tuple[Step, Any]:
     import graphdiff as gd
 
     xs = gd.placeholder((None, x.shape[1]), "float32", name="x")
@@ -45,7 +46,8 @@ def graphdiff_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tu
             h = gd.relu(h)
     loss = gd.mean(gd.softmax_cross_entropy(h, ys))
     grads = gd.grad(loss, variables)
-    f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(variables, grads)})
+    f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(variables, grads)},
+                    passes=passes)
     return (lambda: f(x, y)), (f, variables)
 
 
@@ -144,13 +146,15 @@ def workload(title: str, sizes: list[int], batch: int, quick: bool) -> dict[str,
     params = init(sizes)
     x, y = data(sizes, batch)
     gd_step, (f, variables) = graphdiff_step(params, x, y)
-    steps: dict[str, Step] = {"graphdiff": gd_step, "numpy": numpy_step(params, x, y)}
+    unfused_step, (f2, _) = graphdiff_step(params, x, y, unfused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
+                              "numpy": numpy_step(params, x, y)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y)
     if have("jax"):
         steps["jax jit"] = jax_step(params, x, y)
     _check_first_step(steps, variables)
-    return compare(title, steps, quick=quick, function=f)
+    return compare(title, steps, quick=quick, functions={"graphdiff": f, UNFUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: list) -> None:

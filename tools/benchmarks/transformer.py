@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import Step, check_close, compare, have
+from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
 
 LR = 0.01
 EPS = 1e-5
@@ -77,8 +77,8 @@ class _Graphdiff:
         return gd.transpose(x, axes)
 
 
-def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray,
-                   shape: tuple) -> tuple[Step, Any]:
+def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray, shape: tuple,
+                   passes: Any = "default") -> tuple[Step, Any]:
     import graphdiff as gd
 
     # static shapes: a symbolic batch*tokens axis cannot be split into (batch, tokens)
@@ -88,7 +88,8 @@ def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray,
     diff = _block(_Graphdiff, xs, p, shape) - ys
     loss = gd.mean(diff * diff)
     grads = gd.grad(loss, list(p.values()))
-    f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(p.values(), grads)})
+    f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(p.values(), grads)},
+                    passes=passes)
     return (lambda: f(x, y)), (f, p)
 
 
@@ -232,14 +233,17 @@ def run(quick: bool) -> None:
     y = rng.normal(size=(batch * tokens, width)).astype(np.float32)
     params = init(width, 4 * width)
     gd_step, (f, variables) = graphdiff_step(params, x, y, shape)
-    steps: dict[str, Step] = {"graphdiff": gd_step, "numpy": numpy_step(params, x, y, shape)}
+    unfused_step, (f2, _) = graphdiff_step(params, x, y, shape, unfused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
+                              "numpy": numpy_step(params, x, y, shape)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y, shape)
     if have("jax"):
         steps["jax jit"] = jax_step(params, x, y, shape)
     _check_first_step(steps, variables)
     compare(f"transformer block, batch {batch} x {tokens} tokens, width {width}, 4 heads, "
-            f"MLP {4 * width}, training step, float32", steps, quick=quick, function=f)
+            f"MLP {4 * width}, training step, float32", steps, quick=quick,
+            functions={"graphdiff": f, UNFUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: dict) -> None:
