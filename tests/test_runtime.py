@@ -7,6 +7,7 @@ The planner's bookkeeping itself is tested in tests/test_memory.py.
 
 from __future__ import annotations
 
+import hypothesis
 import numpy as np
 import pytest
 
@@ -15,6 +16,7 @@ from graphdiff.ir.node import OpDef, make_node
 from graphdiff.runtime import Function
 
 from .opcases import Case, all_cases
+from .strategies import random_graphs
 
 CASES = all_cases()
 
@@ -209,21 +211,21 @@ def test_random_graphs_planned_matches_reference(seed: int) -> None:
             np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
-def test_fuzzer_graphs_planned_matches_reference() -> None:
-    strategies = pytest.importorskip("tests.strategies")
-    hypothesis = pytest.importorskip("hypothesis")
-    graphs = getattr(strategies, "graphs", None)
-    if graphs is None:
-        pytest.skip("tests/strategies.py has no graphs strategy yet")
+@hypothesis.settings(max_examples=60, deadline=None,
+                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(random_graphs(dtypes=("float64", "float32"), max_ops=20))
+def test_fuzzer_graphs_planned_matches_reference(case) -> None:
+    planned, reference = _both(list(case.inputs), list(case.outputs))
+    _assert_same(planned(*case.feeds), reference(*case.feeds))
+    _assert_same(planned(*case.feeds), reference(*case.feeds))
 
-    @hypothesis.settings(max_examples=40, deadline=None)
-    @hypothesis.given(graphs())
-    def check(example) -> None:
-        inputs, outputs, feeds = example
-        planned, reference = _both(list(inputs), list(outputs))
-        _assert_same(planned(*feeds), reference(*feeds))
 
-    check()
+@hypothesis.settings(max_examples=30, deadline=None,
+                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(random_graphs(dtypes=("float64",), max_ops=12, symbolic=True))
+def test_fuzzer_symbolic_graphs_planned_matches_reference(case) -> None:
+    planned, reference = _both(list(case.inputs), list(case.outputs))
+    _assert_same(planned(*case.feeds), reference(*case.feeds))
 
 
 def test_signature_constants_are_folded_and_copied_out() -> None:
