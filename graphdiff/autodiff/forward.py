@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from ..errors import GradientError, ShapeError, user_location
 from ..ir.graph import topo_order
-from ..ir.node import Node
+from ..ir.node import Node, collector_paused
 from ..ir.types import is_float
 from ..ops import elementwise as E
 from ..ops.shape import broadcast_to
@@ -96,6 +96,7 @@ def _apply_rule(node: Node, incoming: list[Node | None]) -> Node | None:
     return None if tangent is None else _fit_to(tangent, node)
 
 
+@collector_paused()
 def jvp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
         tangents: Any, *, unconnected: Unconnected = "raise") -> Node | list[Node]:
     """Tangents of ``outputs`` given tangents of ``inputs`` (J u), as graph nodes.

@@ -18,7 +18,7 @@ from typing import Literal
 
 from ..errors import GradientError, ShapeError, user_location
 from ..ir.graph import topo_order
-from ..ir.node import Node
+from ..ir.node import Node, collector_paused
 from ..ops import elementwise as E
 from ..ops.core import expand_derived
 from ..ops.shape import sum_to
@@ -70,6 +70,7 @@ def _fit_to(cotangent: Node, value: Node, node: Node) -> Node:
     return cotangent
 
 
+@collector_paused()
 def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
         cotangents: Node | Sequence[Node], *,
         unconnected: Unconnected = "raise", leaves: Collection[Node] = ()) -> Node | list[Node]:

@@ -37,16 +37,15 @@ graph(x: f64[3]) {
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GraphdiffError
 from ..ir.graph import Graph
+from ..ir.node import collector_paused
 from .constant_folding import constant_folding
 from .cse import cse
 from .dce import dce
@@ -122,26 +121,8 @@ def run_pipeline(graph: Graph, passes: Any = "default", trace: Trace = None, *,
         raise GraphdiffError(f"trace must be a bool, 'graphs' or a list, got {trace!r}")
     if trace and not isinstance(trace, list):
         print(f"input: {len(graph)} nodes", file=sys.stdout)
-    with _collector_paused():
+    with collector_paused():
         return _run(graph, resolve(passes), trace, verify)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause CPython's cyclic garbage collector while the passes run.
-
-    Passes allocate many small, long-lived, acyclic objects (nodes, tuples, dicts); each
-    generation-2 collection rescans all of them, which cost about 40% of the pipeline's time on
-    100k-node graphs. Reference counting frees everything a pass drops; the collector resumes
-    (if it was on) when the pipeline ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _run(graph: Graph, passes: list[tuple[str, Pass]], trace: Trace, verify: bool) -> Graph:
