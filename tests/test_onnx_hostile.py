@@ -297,3 +297,11 @@ def test_random_mutations_never_crash(tmp_path) -> None:
         except gd.OnnxError:
             outcomes["rejected"] += 1
     assert outcomes["rejected"] > FUZZ_ROUNDS // 4 and outcomes["imported"] > 0, outcomes
+
+
+def test_no_unbounded_loops() -> None:
+    image = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])
+    pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[10**6, 10**6], dilations=[2, 2])
+    _raises(_model([pool], [image], [Y]), "taps")
+    split = helper.make_node("Split", ["x"], ["y"], axis=2, num_outputs=2**40)
+    _raises(_model([split], [image], [Y]), "pieces")

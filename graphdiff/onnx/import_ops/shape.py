@@ -209,6 +209,8 @@ def _split(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         if not isinstance(dim, int):
             raise node.fail("splitting a symbolic axis needs explicit sizes")
         pieces = node.int("num_outputs", outputs)
+        if pieces != outputs or not 0 < pieces <= max(dim, 1):
+            raise node.fail(f"{pieces} pieces for {outputs} outputs of an axis of {dim}")
         chunk = -(-dim // pieces)  # the last piece is smaller when the axis does not divide
         sizes = [min(chunk, dim - chunk * i) for i in range(pieces)]
     cuts = np.cumsum([int(s) for s in sizes])[:-1].tolist()

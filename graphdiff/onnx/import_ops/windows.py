@@ -21,6 +21,8 @@ from ...ir.node import Node
 from ...ops import elementwise as E
 from ..importer import OnnxNode
 
+MAX_TAPS = 16384  # kernel positions one window may have (one slice node each)
+
 
 def _output_size(size: int, k: int, s: int, d: int, lo: int, hi: int, ceil: bool) -> int:
     span = (k - 1) * d + 1
@@ -46,6 +48,10 @@ def _geometry(node: OnnxNode, x: Node, kernel: Sequence[int], strides: Sequence[
     """Output sizes and end paddings (ceil_mode may need more than ``pads`` holds)."""
     rank = len(kernel)
     sizes = x.shape[2:]
+    if int(np.prod(kernel, dtype=np.float64)) > MAX_TAPS or min(kernel, default=1) < 1:
+        raise node.fail(f"kernel {list(kernel)} must be positive with at most {MAX_TAPS} taps")
+    if min(strides, default=1) < 1 or min(dilations, default=1) < 1:
+        raise node.fail("strides and dilations must be positive")
     if not all(isinstance(d, int) for d in sizes):
         raise node.fail("needs static spatial sizes")
     ceil = bool(node.int("ceil_mode", 0))
@@ -73,6 +79,8 @@ def window_conv(node: OnnxNode, x: Node, w: Node, b: Node | None, strides: Seque
     kernel = [int(k) for k in w.shape[2:]]
     outs, ends = _geometry(node, x, kernel, strides, dilations, pads)
     padded = gd.pad(x, [(0, 0), (0, 0)] + list(zip(pads[:rank], ends, strict=True)))
+    if not 0 < groups <= x.shape[1] or x.shape[1] % groups or w.shape[0] % groups:
+        raise node.fail(f"group {groups} does not divide the channels")
     c_in, c_out = x.shape[1] // groups, w.shape[0] // groups
     letters = "defghijk"[:rank]
     total = None
