@@ -11,7 +11,6 @@ import numpy as np
 
 import graphdiff as gd
 
-from ...errors import OnnxError
 from ...ir.node import Node
 from ...ops import elementwise as E
 from ..dtypes import numpy_dtype
@@ -346,9 +345,9 @@ def _arg_first(node: OnnxNode, x: Node, axis: int, keepdims: bool) -> Node:
 @onnx_import("Hardmax")
 def _hardmax(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
-    axis = node.int("axis", -1 if node.opset >= 13 else 1)
     if node.opset < 13:
-        raise OnnxError(f"{node.label}: Hardmax before opset 13 is not supported")
+        raise node.fail("Hardmax before opset 13 is not supported")
+    axis = node.int("axis", -1)
     axis = axis % x.ndim
     depth = x.shape[axis]
     if not isinstance(depth, int):

@@ -128,9 +128,7 @@ def _one_hot(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     node.check_size(depth)
     values = ctx.tensor(node, 2)
     axis = normalize_axis(node.int("axis", -1), indices.ndim + 1)
-    if indices.dtype.kind == "f":
-        indices = gd.astype(indices, "int64")
-    indices = gd.astype(indices, "int64")
+    indices = gd.astype(indices, "int64")  # float indices too, truncated as ONNX says
     indices = E.where(E.less(indices, gd.constant(np.asarray(0, np.int64))),
                       E.add(indices, gd.constant(np.asarray(depth, np.int64))), indices)
     shape = [1] * (indices.ndim + 1)
