@@ -7,6 +7,8 @@ file and line in the user's code that created the node.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 
@@ -59,7 +61,10 @@ def user_location() -> str:
         filename = frame.f_code.co_filename
         inside = _INSIDE_PACKAGE.get(filename)
         if inside is None:  # abspath is slow; each file is classified once
-            inside = os.path.abspath(filename).startswith(_PACKAGE_DIR)
+            path = os.path.abspath(filename)
+            # decorators from the standard library (contextlib, functools) wrap our functions:
+            # their frames are ours too
+            inside = path.startswith(_PACKAGE_DIR) or path in _STDLIB_WRAPPERS
             _INSIDE_PACKAGE[filename] = inside
         if not inside:
             return f"{filename}:{frame.f_lineno}"
@@ -68,3 +73,4 @@ def user_location() -> str:
 
 
 _INSIDE_PACKAGE: dict[str, bool] = {}
+_STDLIB_WRAPPERS = {os.path.abspath(contextlib.__file__), os.path.abspath(functools.__file__)}
