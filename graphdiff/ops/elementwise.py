@@ -35,6 +35,7 @@ from .core import (
 from .source import fill
 
 Derivative = Callable[[Node, Node], Node]  # (x, y) -> dy/dx, elementwise
+OnnxMapping = str | Callable | None  # an ONNX op type, or a lowering (see docs/onnx.md)
 
 
 def _scale_rules(derivative: Derivative) -> dict:
@@ -49,7 +50,7 @@ def _scale_rules(derivative: Derivative) -> dict:
     return {"vjp": vjp, "jvp": jvp}
 
 
-def unary(name: str, kernel: Callable, derivative: Derivative | None, *, onnx: str | None,
+def unary(name: str, kernel: Callable, derivative: Derivative | None, *, onnx: OnnxMapping,
           infer: Callable = unary_float, doc: str = "") -> OpDef:
     """Declare a unary elementwise op whose kernel accepts ``out=``."""
     rules = _scale_rules(derivative) if derivative is not None else {}
@@ -188,7 +189,7 @@ def _product_rules(partials: Partials) -> dict:
     return {"vjp": vjp, "jvp": jvp}
 
 
-def binary(name: str, kernel: Callable, *, onnx: str | None, partials: Partials | None = None,
+def binary(name: str, kernel: Callable, *, onnx: OnnxMapping, partials: Partials | None = None,
            infer: Callable = binary_same, commutative: bool = False, **rules) -> OpDef:
     if partials is not None:
         rules = _product_rules(partials)

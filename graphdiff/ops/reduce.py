@@ -32,9 +32,9 @@ def _reduce_type(types: Sequence[TensorType], *, axes: tuple[int, ...],
     return x.with_shape(reduced_shape(x.shape, axes, keepdims))
 
 
-def _bool_to_int_sum_type(types: Sequence[TensorType], **attrs) -> TensorType:
+def _accumulator_type(types: Sequence[TensorType], **attrs) -> TensorType:
     out = _reduce_type(types, **attrs)
-    # numpy sums bool and small ints in the platform integer
+    # numpy sums and multiplies bool and small ints in the platform integer
     if out.dtype == np.bool_ or (out.dtype.kind in "iu" and out.dtype.itemsize < 8):
         return out.with_dtype(np.dtype(np.int64 if out.dtype.kind != "u" else np.uint64))
     return out
@@ -54,7 +54,7 @@ def _sum_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
 
 
 sum_ = defop(
-    "sum", _bool_to_int_sum_type, _sum_kernel, out_arg=True,
+    "sum", _accumulator_type, _sum_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.reduce("ReduceSum", n, i),
     doc="Sum over axes.",
     vjp=lambda node, g: [expand_reduced(g, node.inputs[0], **node.attrs)],
@@ -135,7 +135,7 @@ def _prod_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
 
 
 prod = defop(
-    "prod", _reduce_type, _prod_kernel, out_arg=True,
+    "prod", _accumulator_type, _prod_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.reduce("ReduceProd", n, i),
     doc="Product over axes.",
     vjp=lambda node, g: [E.mul(expand_reduced(g, node.inputs[0], **node.attrs),
