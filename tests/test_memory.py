@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hypothesis
 import numpy as np
 import pytest
 
@@ -10,6 +11,8 @@ from graphdiff.passes import DEFAULT_PIPELINE
 from graphdiff.runtime import Function
 from graphdiff.runtime.memory import ARENA, HEAP, Buffer, _aligned, place, plan_memory
 from graphdiff.runtime.schedule import ORDERS
+
+from .strategies import random_graphs
 
 
 def _mlp_step(batch: int = 32, passes: object = "default") -> tuple[Function, list[np.ndarray]]:
@@ -168,3 +171,15 @@ def test_memory_report_needs_a_signature() -> None:
     reference = gd.function([x], gd.exp(x), passes="none")
     with pytest.raises(gd.GraphdiffError, match="reference"):
         reference.memory_report(np.ones((2, 3), np.float32))
+
+
+@hypothesis.settings(max_examples=60, deadline=None,
+                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+@hypothesis.given(random_graphs(dtypes=("float64", "float32"), max_ops=20, specials=False))
+def test_random_graph_plans_hold_their_invariants(case) -> None:
+    f = Function(list(case.inputs), list(case.outputs), {}, passes="none", executor="planned")
+    f(*case.feeds)
+    _check_plan(f)
+    optimized = Function(list(case.inputs), list(case.outputs), {}, executor="planned")
+    optimized(*case.feeds)
+    _check_plan(optimized)
