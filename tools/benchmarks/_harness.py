@@ -81,6 +81,7 @@ def header() -> None:
         from threadpoolctl import threadpool_info
 
         infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        infos.sort(key=lambda i: "numpy" not in str(i.get("filepath")))  # numpy's own first
         if infos:
             i = infos[0]
             blas = f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}, " \

@@ -142,6 +142,32 @@ def jax_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> Step:
     return step
 
 
+def pytensor_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> Step:
+    import pytensor
+    import pytensor.tensor as pt
+
+    shared = [pytensor.shared(p.copy()) for p in params]
+    xs, ys = pt.matrix("x", dtype="float32"), pt.vector("y", dtype="int64")
+    h = xs
+    layers = len(shared) // 2
+    for i in range(layers):
+        h = h @ shared[2 * i] + shared[2 * i + 1]
+        if i < layers - 1:
+            h = pt.maximum(h, 0)
+    logp = pt.special.log_softmax(h, axis=1)
+    loss = -pt.mean(logp[pt.arange(ys.shape[0]), ys])
+    grads = pytensor.grad(loss, shared)
+    lr = np.float32(LR)
+    f = pytensor.function([xs, ys], loss,
+                          updates=[(p, p - lr * g) for p, g in zip(shared, grads)])
+
+    def step() -> float:
+        return float(f(x, y))
+
+    step.params = shared  # type: ignore[attr-defined]
+    return step
+
+
 def workload(title: str, sizes: list[int], batch: int, quick: bool) -> dict[str, float]:
     params = init(sizes)
     x, y = data(sizes, batch)
@@ -153,6 +179,8 @@ def workload(title: str, sizes: list[int], batch: int, quick: bool) -> dict[str,
         steps["torch eager"] = torch_step(params, x, y)
     if have("jax"):
         steps["jax jit"] = jax_step(params, x, y)
+    if have("pytensor"):
+        steps["pytensor"] = pytensor_step(params, x, y)
     _check_first_step(steps, variables)
     return compare(title, steps, quick=quick, functions={"graphdiff": f, UNFUSED: f2})
 
@@ -170,6 +198,9 @@ def _check_first_step(steps: dict[str, Step], variables: list) -> None:
         check_close("torch W0", got, want_w)
     if "jax jit" in steps:
         check_close("jax W0", steps["jax jit"].state[0][0], want_w)  # type: ignore[attr-defined]
+    if "pytensor" in steps:
+        got = steps["pytensor"].params[0].get_value()  # type: ignore[attr-defined]
+        check_close("pytensor W0", got, want_w)
 
 
 def run(quick: bool) -> None:
