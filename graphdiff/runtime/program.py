@@ -42,7 +42,7 @@ _KEYWORD_OUT = (np.maximum, np.minimum, np.fmax, np.fmin)
 
 @dataclass
 class Step:
-    """One kernel call: what the profiler replays and what an error message points at."""
+    """One kernel call: the node a line of generated code runs, for errors and the profile."""
 
     node: Node
     kernel: Callable[..., Any]
