@@ -86,7 +86,8 @@ def test_mlp_training_step_plan() -> None:
     assert report.lower_bound <= report.arena <= 1.05 * report.lower_bound
     assert report.no_reuse >= 2.5 * report.arena
     assert set(report.lower_bounds) == set(ORDERS)
-    assert report.lower_bound == min(report.lower_bounds.values())
+    assert report.peak == min(report.peaks.values())
+    assert report.lower_bounds[report.order] == report.lower_bound
     assert "lower bound" in str(report)
 
 

@@ -94,6 +94,7 @@ class MemoryReport:
     inplace: int  # values computed in place into a dying operand's buffer
     order: str  # the schedule kept
     lower_bounds: dict[str, int]  # lower bound of every schedule tried
+    peaks: dict[str, int]  # peak of every schedule tried (the order kept has the smallest)
 
     @property
     def fragmentation(self) -> float:
@@ -113,18 +114,19 @@ class MemoryReport:
 
     @property
     def order_gain(self) -> float:
-        """Lower bound of the graph's own order over that of the order kept."""
-        base = self.lower_bounds.get("dfs", self.lower_bound)
-        return base / self.lower_bound if self.lower_bound else 1.0
+        """Peak of the graph's own order over that of the order kept."""
+        base = self.peaks.get("dfs", self.peak)
+        return base / self.peak if self.peak else 1.0
 
     def __str__(self) -> str:
-        orders = ", ".join(f"{name} {_mb(b)}" for name, b in self.lower_bounds.items())
+        orders = ", ".join(f"{name} {_mb(self.lower_bounds[name])}/{_mb(peak)}"
+                           for name, peak in self.peaks.items())
         return (f"arena {_mb(self.arena)} (lower bound {_mb(self.lower_bound)}, "
                 f"x{self.fragmentation:.3f}); heap peak {_mb(self.heap_peak)}; "
                 f"peak {_mb(self.peak)} vs no reuse {_mb(self.no_reuse)} "
                 f"(x{self.reuse_factor:.2f} smaller; x{self.internal_reuse_factor:.2f} without "
                 f"the {_mb(self.returned)} returned); {self.inplace} in place; "
-                f"order {self.order} (lower bounds: {orders}; gain x{self.order_gain:.2f})")
+                f"order {self.order} (lower bound/peak: {orders}; gain x{self.order_gain:.2f})")
 
 
 def _mb(n: int) -> str:
@@ -135,4 +137,6 @@ def memory_report(program: Program) -> MemoryReport:
     plan = program.plan
     return MemoryReport(plan.arena_size, plan.lower_bound, plan.no_reuse, plan.heap_peak,
                         plan.peak, plan.live_peak, plan.returned, len(plan.inplace),
-                        program.order, program.lower_bounds)
+                        program.order,
+                        {name: p.lower_bound for name, p in program.candidates.items()},
+                        {name: p.peak for name, p in program.candidates.items()})

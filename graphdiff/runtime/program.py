@@ -60,7 +60,7 @@ class Program:
     plan: MemoryPlan
     types: dict[Node, TensorType]
     order: str  # which candidate schedule was kept
-    lower_bounds: dict[str, int]  # the lower bound of every candidate schedule
+    candidates: dict[str, MemoryPlan]  # the plan of every candidate schedule, by order name
     source: str  # the generated code, for the curious (``f.program_source()``)
     code: CodeType
     line_step: dict[int, int]
@@ -84,12 +84,14 @@ class Program:
 
 
 def choose_plan(computed: Sequence[Node], returned: Sequence[Node],
-                types: dict[Node, TensorType]) -> tuple[str, MemoryPlan, dict[str, int]]:
-    """Plan each candidate order; keep the lowest lower bound (then the smallest arena)."""
+                types: dict[Node, TensorType]) -> tuple[str, MemoryPlan, dict[str, MemoryPlan]]:
+    """Plan each candidate order; keep the smallest peak (arena plus heap), then the smallest
+    lower bound. The heap matters where kernels allocate (no ``out=``, multi-output fused
+    groups): ranking by the arena's bound alone could keep an order that holds more."""
     plans = {name: plan_memory(order(computed, returned, types), types, returned)
              for name, order in ORDERS.items()}
-    best = min(plans, key=lambda name: (plans[name].lower_bound, plans[name].arena_size))
-    return best, plans[best], {name: plan.lower_bound for name, plan in plans.items()}
+    best = min(plans, key=lambda name: (plans[name].peak, plans[name].lower_bound))
+    return best, plans[best], plans
 
 
 def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs: Sequence[Node],
@@ -105,7 +107,7 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     returned = list(outputs) + [value for _, value in updates]
     folded = fold_constants(nodes, attrs)
     computed = [n for n in nodes if not n.op.source and n not in folded]
-    order, plan, lower_bounds = choose_plan(computed, returned, types)
+    order, plan, candidates = choose_plan(computed, returned, types)
     arena = np.empty(plan.arena_size, dtype=np.uint8)
     gen = _Generator(types)
     for position, feed in enumerate(feeds):
@@ -163,7 +165,7 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     shown = results[:len(outputs)]
     gen.line(f"return {shown[0]}" if single else f"return [{', '.join(shown)}]")
     source, code, run = gen.finish(params)
-    return Program(run, steps, plan, types, order, lower_bounds, source, code, line_step, arena,
+    return Program(run, steps, plan, types, order, candidates, source, code, line_step, arena,
                    folded, gen, params)
 
 
