@@ -5,7 +5,7 @@ other operand, a source or a value folded per signature, is given), the values h
 the caller, and the concrete types.
 
 The memory a call needs depends on the order the nodes run in. The planner tries each order
-here and keeps the one whose plan has the smallest lower bound (``runtime/program.py``):
+here and keeps the one whose plan has the smallest peak (``runtime/program.py``):
 
 - ``dfs``: the graph's own order (depth-first from the outputs, inputs in operand order);
 - ``greedy``: list scheduling that, among the nodes whose operands are ready, runs the one that
