@@ -8,12 +8,8 @@ import pytest
 
 import graphdiff as gd
 from graphdiff.ir import Graph, topo_order
-from graphdiff.passes import DEFAULT_PIPELINE
 
 DEPTH, WIDTH, BATCH = 6, 16, 8
-
-
-UNFUSED = [name for name in DEFAULT_PIPELINE if name != "fuse"]
 
 
 def _model(checkpointed: bool, seed: int = 0):
@@ -55,8 +51,7 @@ def test_results_identical_and_fewer_values_kept() -> None:
     counts, results = {}, {}
     for checkpointed in (False, True):
         x, weights, loss, grads = _model(checkpointed)
-        # counted by node identity, so without fusion (which replaces the forward nodes)
-        f = gd.function([x], [loss, *grads], passes=UNFUSED)
+        f = gd.function([x], [loss, *grads])
         results[checkpointed] = f(example)
         counts[checkpointed] = _kept_for_backward(f, loss, example)
     for plain, remat in zip(results[False], results[True], strict=True):

@@ -8,7 +8,7 @@ import pytest
 
 import graphdiff as gd
 from graphdiff.ir import Graph
-from graphdiff.passes import DEFAULT_PIPELINE, PASSES, PassRecord
+from graphdiff.passes import DEFAULT_PIPELINE, FUSED_PIPELINE, PASSES, PassRecord
 
 
 def mlp_step(dtype: str = "float64"):
@@ -26,7 +26,8 @@ def mlp_step(dtype: str = "float64"):
 
 
 def test_default_pipeline_is_the_documented_order() -> None:
-    assert DEFAULT_PIPELINE == ("constant_folding", "simplify", "cse", "dce", "fuse")
+    assert DEFAULT_PIPELINE == ("constant_folding", "simplify", "cse", "dce")
+    assert FUSED_PIPELINE == (*DEFAULT_PIPELINE, "fuse")
     assert set(DEFAULT_PIPELINE) <= set(PASSES)
 
 
@@ -105,7 +106,18 @@ def test_bad_pass_requests_name_the_problem() -> None:
     x = gd.placeholder((3,), "float64", name="x")
     with pytest.raises(gd.GraphdiffError, match="unknown pass 'fold'.*constant_folding"):
         gd.function([x], x, passes=["fold"])
-    with pytest.raises(gd.GraphdiffError, match="'default', 'none' or a list"):
+    with pytest.raises(gd.GraphdiffError, match="'default', 'fused', 'none' or a list"):
         gd.function([x], x, passes="fast")
     with pytest.raises(gd.GraphdiffError, match="trace must be"):
         gd.optimize(Graph([x], [x]), trace="verbose")
+
+
+def test_fused_preset_is_the_default_pipeline_then_fusion() -> None:
+    x = gd.placeholder((None, 4), "float64", name="x")
+    y = gd.tanh(x * 2.0 + 1.0)
+    records: list = []
+    f = gd.function([x], y, passes="fused", trace=records)
+    assert [r.name for r in records] == list(FUSED_PIPELINE)
+    assert [n.op.name for n in f.graph.nodes if n.op.name.startswith("fused")] == ["fused"]
+    value = np.linspace(-1, 1, 8).reshape(2, 4)
+    np.testing.assert_allclose(f(value), np.tanh(value * 2 + 1), rtol=1e-15)

@@ -19,7 +19,6 @@ import pytest
 
 import graphdiff as gd
 from graphdiff import viz
-from graphdiff.passes import DEFAULT_PIPELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -74,7 +73,7 @@ def sgd_step(passes="none"):
     return gd.function([x], loss, updates={W: W - 0.5 * gW}, passes=passes), gW
 
 
-def adam_step(passes=None):
+def adam_step():
     sys.path.insert(0, str(ROOT))
     from models.optim import Adam
 
@@ -82,10 +81,7 @@ def adam_step(passes=None):
     W = gd.variable(np.ones((3, 2), np.float32), name="W")
     loss = gd.mean(gd.square(x @ W))
     grads = gd.grad(loss, [W])
-    # unfused by default, so every kind of node shows (fusion folds updates into fused groups)
-    if passes is None:
-        passes = [name for name in DEFAULT_PIPELINE if name != "fuse"]
-    return gd.function([x], loss, updates=Adam(0.1).updates([W], grads), passes=passes), grads
+    return gd.function([x], loss, updates=Adam(0.1).updates([W], grads)), grads
 
 
 # --- DOT ---------------------------------------------------------------------------------------
@@ -230,7 +226,7 @@ def test_html_is_selfcontained_and_carries_node_details():
 
 
 def test_html_stage_view_has_a_panel_per_pass_ending_at_the_compiled_graph():
-    f, _ = adam_step(passes="default")
+    f, _ = adam_step()
     data = page_data(viz.to_html(f, stage=True))
     titles = [p["title"] for p in data["panels"]]
     assert titles == ["input", *gd.passes.DEFAULT_PIPELINE]

@@ -132,19 +132,19 @@ def traced_peak(step: Step) -> int:
         tracemalloc.stop()
 
 
-UNFUSED = "graphdiff -fuse"
+FUSED = "graphdiff +fuse"
 
 
-def unfused_passes() -> list[str]:
-    """The default pass pipeline without fusion, for the ``graphdiff -fuse`` column."""
-    from graphdiff.passes.pipeline import DEFAULT_PIPELINE
+def fused_passes() -> list[str]:
+    """The default pass pipeline with fusion added, for the ``graphdiff +fuse`` column."""
+    from graphdiff.passes.pipeline import FUSED_PIPELINE
 
-    return [name for name in DEFAULT_PIPELINE if name != "fuse"]
+    return list(FUSED_PIPELINE)
 
 
 def compare(title: str, steps: dict[str, Step], *, quick: bool,
             functions: dict[str, Any] | None = None,
-            traced: tuple[str, ...] = ("graphdiff", UNFUSED, "numpy")) -> dict[str, float]:
+            traced: tuple[str, ...] = ("graphdiff", FUSED, "numpy")) -> dict[str, float]:
     """Time ``steps`` side by side and print the table; returns the medians.
 
     ``functions`` maps step names to compiled graphdiff functions: each one's last plan is

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
+from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
 
 LR = 0.01
 
@@ -186,8 +186,8 @@ def run(quick: bool) -> None:
     y = rng.integers(0, 10, batch).astype(np.int64)
     params = init(channels, side, 10)
     gd_step, (f, variables) = graphdiff_step(params, x, y)
-    unfused_step, (f2, _) = graphdiff_step(params, x, y, unfused_passes())
-    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
+    fused_step, (f2, _) = graphdiff_step(params, x, y, fused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, x, y)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y)
@@ -196,7 +196,7 @@ def run(quick: bool) -> None:
     _check_first_step(steps, variables)
     compare(f"CNN {side}x{side}x{channels[0]} -> conv{channels[1]} -> pool -> conv"
             f"{channels[2]} -> pool -> 10, training step, batch {batch}, float32", steps,
-            quick=quick, functions={"graphdiff": f, UNFUSED: f2})
+            quick=quick, functions={"graphdiff": f, FUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: dict) -> None:

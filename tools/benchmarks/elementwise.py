@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
+from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
 
 K = math.sqrt(2.0 / math.pi)
 C = 0.044715
@@ -133,9 +133,9 @@ def run(quick: bool) -> None:
                             ("softmax", softmax_numpy)]:
         arrays = [x, g, w, b] if name == "layer_norm" else [x, g]
         f = graphdiff_function(name, shape)
-        f2 = graphdiff_function(name, shape, unfused_passes())
+        f2 = graphdiff_function(name, shape, fused_passes())
         steps: dict[str, Step] = {"graphdiff": lambda f=f, a=arrays: f(*a),
-                                  UNFUSED: lambda f=f2, a=arrays: f(*a),
+                                  FUSED: lambda f=f2, a=arrays: f(*a),
                                   "numpy": lambda r=reference, a=arrays: r(*a)}
         if have("torch"):
             steps["torch eager"] = torch_step(name, arrays)
@@ -147,4 +147,4 @@ def run(quick: bool) -> None:
                 check_close(f"{impl} {name} output {position}", np.asarray(got), expected,
                             rtol=1e-3, atol=1e-4)
         compare(f"{name} forward + gradient, {shape[0]}x{shape[1]} float32", steps,
-                quick=quick, functions={"graphdiff": f, UNFUSED: f2})
+                quick=quick, functions={"graphdiff": f, FUSED: f2})

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
+from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
 
 LR = 0.05
 GATES = ("i", "f", "o", "g")
@@ -162,8 +162,8 @@ def run(quick: bool) -> None:
     y = rng.normal(size=(batch, out)).astype(np.float32)
     params = init(d, hidden, out)
     gd_step, (f, variables) = graphdiff_step(params, xs, h0, c0, y)
-    unfused_step, (f2, _) = graphdiff_step(params, xs, h0, c0, y, unfused_passes())
-    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
+    fused_step, (f2, _) = graphdiff_step(params, xs, h0, c0, y, fused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, xs, h0, c0, y)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, xs, h0, c0, y)
@@ -171,7 +171,7 @@ def run(quick: bool) -> None:
         steps["jax jit"] = jax_step(params, xs, h0, c0, y)
     _check_first_step(steps, variables)
     compare(f"LSTM unrolled {steps_t} steps, batch {batch}, {d} -> {hidden} -> {out}, "
-            "training step, float32", steps, quick=quick, functions={"graphdiff": f, UNFUSED: f2})
+            "training step, float32", steps, quick=quick, functions={"graphdiff": f, FUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: dict) -> None:

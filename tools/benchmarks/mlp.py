@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
+from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
 
 LR = 0.01
 
@@ -172,8 +172,8 @@ def workload(title: str, sizes: list[int], batch: int, quick: bool) -> dict[str,
     params = init(sizes)
     x, y = data(sizes, batch)
     gd_step, (f, variables) = graphdiff_step(params, x, y)
-    unfused_step, (f2, _) = graphdiff_step(params, x, y, unfused_passes())
-    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
+    fused_step, (f2, _) = graphdiff_step(params, x, y, fused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, x, y)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y)
@@ -182,7 +182,7 @@ def workload(title: str, sizes: list[int], batch: int, quick: bool) -> dict[str,
     if have("pytensor"):
         steps["pytensor"] = pytensor_step(params, x, y)
     _check_first_step(steps, variables)
-    return compare(title, steps, quick=quick, functions={"graphdiff": f, UNFUSED: f2})
+    return compare(title, steps, quick=quick, functions={"graphdiff": f, FUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: list) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import UNFUSED, Step, check_close, compare, have, unfused_passes
+from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
 
 LR = 0.01
 EPS = 1e-5
@@ -233,8 +233,8 @@ def run(quick: bool) -> None:
     y = rng.normal(size=(batch * tokens, width)).astype(np.float32)
     params = init(width, 4 * width)
     gd_step, (f, variables) = graphdiff_step(params, x, y, shape)
-    unfused_step, (f2, _) = graphdiff_step(params, x, y, shape, unfused_passes())
-    steps: dict[str, Step] = {"graphdiff": gd_step, UNFUSED: unfused_step,
+    fused_step, (f2, _) = graphdiff_step(params, x, y, shape, fused_passes())
+    steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, x, y, shape)}
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y, shape)
@@ -243,7 +243,7 @@ def run(quick: bool) -> None:
     _check_first_step(steps, variables)
     compare(f"transformer block, batch {batch} x {tokens} tokens, width {width}, 4 heads, "
             f"MLP {4 * width}, training step, float32", steps, quick=quick,
-            functions={"graphdiff": f, UNFUSED: f2})
+            functions={"graphdiff": f, FUSED: f2})
 
 
 def _check_first_step(steps: dict[str, Step], variables: dict) -> None:
