@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import DTypeError, ShapeError, user_location
 from ..ir.node import Node
 from ..ir.types import as_dtype, normalize_axes, normalize_axis
+from ..ops import softmax as SM
 from . import math as M
 from .convert import TensorLike, as_tensor, cast_to
 from .creation import arange, uniform
@@ -72,11 +73,12 @@ def logsumexp(x: TensorLike, axis: int | Sequence[int] | None = None,
 
 
 def softmax(x: TensorLike, axis: int = -1) -> Node:
-    """exp(x) / sum(exp(x)) along ``axis``, computed after subtracting the maximum."""
+    """exp(x) / sum(exp(x)) along ``axis``, computed after subtracting the maximum.
+
+    A primitive (``graphdiff/ops/softmax.py``) for its short derivative.
+    """
     x = _float(x, "softmax")
-    axes = (normalize_axis(axis, x.ndim),)
-    e = M.exp(x - _stable_max(x, axes))
-    return e / M.sum(e, axes, keepdims=True)
+    return SM.softmax(x, axis=normalize_axis(axis, x.ndim))
 
 
 def log_softmax(x: TensorLike, axis: int = -1) -> Node:

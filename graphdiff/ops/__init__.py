@@ -2,9 +2,10 @@
 
 Families: ``source`` (placeholder, variable, constant, fill), ``elementwise``, ``reduce``,
 ``shape``, ``index`` (slicing, take), ``join`` (concatenate, pad), ``linalg``, ``random``,
-``conv``, ``pool``, ``einsum``; ``special`` holds kernels numpy lacks (erf); ``custom`` holds
-the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint); ``fused``
-holds fused groups (made by the fusion pass) and ``fused_codegen`` their generated kernels.
+``conv``, ``pool``, ``einsum``, ``softmax``; ``special`` holds kernels numpy lacks (erf);
+``custom`` holds the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint);
+``fused`` holds fused groups (made by the fusion pass) and ``fused_codegen`` their generated
+kernels.
 """
 
 from ..ir.node import OPS
@@ -21,9 +22,10 @@ from . import (
     random,
     reduce,
     shape,
+    softmax,
     source,
     special,
 )
 
 __all__ = ["OPS", "conv", "custom", "einsum", "elementwise", "fused", "index", "join", "linalg",
-           "pool", "random", "reduce", "shape", "source", "special"]
+           "pool", "random", "reduce", "shape", "softmax", "source", "special"]
