@@ -312,3 +312,18 @@ def test_dce_removes_nodes_no_output_needs() -> None:
     assert changed and after.nodes == graph.nodes
     assert dce(after) == (after, False)
     assert dce(graph) == (graph, False)
+
+
+def test_mul_by_one_sees_through_differently_named_batch_dims() -> None:
+    # d/dx sum(tanh(x) * g) seeds with broadcast(1) * g, where g's batch symbol differs from
+    # x's: broadcasting already assumed them equal, so the multiplication by one goes
+    x = gd.placeholder((None, 4), "float64", name="x")
+    g = gd.placeholder((None, 4), "float64", name="g")
+    gx = gd.grad(gd.sum(gd.tanh(x) * g), x)
+    graph = gd.optimize(Graph([x, g], [gx]))
+    graph.verify()
+    assert all(not (n.op.name == "mul" and any(v.op.name == "broadcast_to" for v in n.inputs))
+               for n in graph.nodes)
+    xv, gv = np.linspace(-1, 1, 8).reshape(2, 4), np.linspace(2, 3, 8).reshape(2, 4)
+    np.testing.assert_allclose(gd.function([x, g], graph.outputs[0], passes="none")(xv, gv),
+                               gv * (1 - np.tanh(xv) ** 2), rtol=1e-14)

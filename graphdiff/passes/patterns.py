@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
 from ..ir.node import Node
-from ..ir.types import broadcast_shapes
 from ..ops import elementwise as E
 from ..ops import shape as S
 from ..ops.source import constant
@@ -61,13 +59,19 @@ def is_integer_type(node: Node) -> bool:
 
 
 def fits(shape: tuple, target: tuple) -> bool:
-    """True if ``shape`` broadcasts to exactly ``target``."""
+    """True if ``shape`` broadcasts to exactly ``target``.
+
+    Two different symbols count as equal: the rules see them where broadcasting already
+    assumed so (``x`` fed as ``?1`` times a ``?0`` tensor), and the runtime checks it.
+    """
     if len(shape) > len(target):
         return False
-    try:
-        return broadcast_shapes(shape, target) == tuple(target)
-    except ShapeError:
-        return False
+    lead = len(target) - len(shape)
+    for dim, want in zip(shape, target[lead:]):
+        both_symbols = not isinstance(dim, int) and not isinstance(want, int)
+        if not (dim == want or dim == 1 or both_symbols):
+            return False
+    return True
 
 
 def fit(node: Node, value: Node) -> Node | None:
