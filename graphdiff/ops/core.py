@@ -108,16 +108,12 @@ def expand_derived(outputs: Sequence[Node]) -> dict[Node, Node]:
     lower them back to standard ops.
     """
     from ..ir.graph import topo_order
-    from ..ir.node import make_node
+    from ..ir.node import with_inputs
 
     mapped: dict[Node, Node] = {}
     for node in topo_order(outputs):
         inputs = tuple(mapped[v] for v in node.inputs)
-        if inputs != node.inputs:
-            node_now = make_node(node.op, inputs, dict(node.attrs), name=node.name,
-                                 location=node.location)
-        else:
-            node_now = node
+        node_now = node if inputs == node.inputs else with_inputs(node, inputs)
         if node.op.expand is not None and node.op.vjp is None:
             node_now = node.op.expand(node_now)
         mapped[node] = node_now

@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 
 from ..ir.graph import Graph
-from ..ir.node import OPS, Node, make_node
+from ..ir.node import OPS, Node, with_inputs
 from ..ops.core import expand_derived
 from ..ops.fused import FusedBody, Instr, fused, fused_multi, fused_output
 
@@ -74,6 +74,10 @@ class _Group:
 
     def size(self) -> int:
         return len(self.members) + len(self.copies)
+
+    def outputs(self, index: dict[Node, int]) -> list[Node]:
+        """The values leaving the group: the root first, then the extras in schedule order."""
+        return [self.root] + sorted(self.extra_outputs, key=index.__getitem__)
 
 
 def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
@@ -140,9 +144,8 @@ def _body(group: _Group, index: dict[Node, int]) -> tuple[FusedBody, list[Node]]
         instrs.append(Instr(node.op.name, tuple(position[v] for v in node.inputs),
                             tuple(sorted(node.attrs.items())), node.type))
         position[node] = len(inputs) + len(instrs) - 1
-    outs = [group.root] + sorted(group.extra_outputs, key=index.__getitem__)
     body = FusedBody(tuple(v.type for v in inputs), tuple(instrs),
-                     tuple(position[o] for o in outs))
+                     tuple(position[o] for o in group.outputs(index)))
     return body, inputs
 
 
@@ -180,7 +183,7 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
             continue  # built with its group's root; extra outputs are mapped there
         if group is not None:
             body, inputs = _body(group, index)
-            outs = [group.root] + sorted(group.extra_outputs, key=index.__getitem__)
+            outs = group.outputs(index)
             op = fused if len(outs) == 1 else fused_multi
             new = op(*(mapped[v] for v in inputs), body=body)
             if len(outs) == 1:
@@ -195,9 +198,7 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
 
 def _rebuild(node: Node, mapped: dict[Node, Node]) -> Node:
     inputs = tuple(mapped[v] for v in node.inputs)
-    if inputs == node.inputs:
-        return node
-    return make_node(node.op, inputs, dict(node.attrs), name=node.name, location=node.location)
+    return node if inputs == node.inputs else with_inputs(node, inputs)
 
 
 def unfuse(graph: Graph) -> Graph:
