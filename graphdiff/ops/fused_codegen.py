@@ -37,6 +37,7 @@ _REDUCTIONS = {"sum": "np.add", "max": "np.maximum", "min": "np.minimum"}
 # stop_gradient (the identity once derivatives are built).
 _ALIASES = {"reshape", "stop_gradient"}
 _POOLED_BYTES = 1 << 20  # smaller outputs are cheap to allocate fresh
+_POOL_SIZE = 4  # earlier outputs kept per output position for reuse
 _SHAPES_PER_BODY = 64
 
 
@@ -51,9 +52,6 @@ def compiled(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> Callable[.
             body.kernels.clear()
         body.kernels[shapes] = kernel
     return kernel
-
-
-_POOL_SIZE = 4
 
 
 def reuse_or_empty(pool: list[np.ndarray], shape: tuple, dtype: np.dtype) -> np.ndarray:
@@ -119,8 +117,7 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
         shape = value_shapes[index]
         return rank > 0 and rows > 1 and len(shape) == rank and shape[0] == rows
 
-    varying = [kinds[i] in ("input", "head") and spans_rows(i) for i in range(n_in)] + \
-        [False] * len(body.instrs)
+    varying = [spans_rows(i) for i in range(n_in)] + [False] * len(body.instrs)
     namespace: dict[str, Any] = {"np": np, "reuse_or_empty": reuse_or_empty}
     before, loop, after = [], [], []
     name = [f"in{i}" for i in range(n_in)] + [f"v{k}" for k in range(len(body.instrs))]
