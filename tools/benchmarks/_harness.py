@@ -182,3 +182,21 @@ def check_close(name: str, got: Any, want: Any, rtol: float = 2e-3, atol: float 
     if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
         err = np.max(np.abs(got - want)) if got.shape == want.shape else "shape"
         raise AssertionError(f"{name} disagrees with graphdiff (max abs diff {err})")
+
+
+def check_first_step(steps: dict[str, Step], variables: dict, names: tuple[str, ...]) -> None:
+    """Run each step once and check its loss and its updated parameters ``names`` against
+    graphdiff's (steps keep their state: numpy and torch in ``.params``, JAX in ``.state``)."""
+    import graphdiff as gd
+
+    losses = {name: float(step()) for name, step in steps.items()}
+    for name, loss in losses.items():
+        check_close(f"{name} loss", loss, losses["graphdiff"])
+    for param in names:
+        want = gd.get_value(variables[param])
+        check_close(f"numpy {param}", steps["numpy"].params[param], want)  # type: ignore
+        if "torch eager" in steps:
+            got = steps["torch eager"].params[param].detach().numpy()  # type: ignore
+            check_close(f"torch {param}", got, want)
+        if "jax jit" in steps:
+            check_close(f"jax {param}", steps["jax jit"].state[0][param], want)  # type: ignore

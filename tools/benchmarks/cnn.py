@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
+from benchmarks._harness import FUSED, Step, check_first_step, compare, fused_passes, have
 
 LR = 0.01
 
@@ -193,22 +193,8 @@ def run(quick: bool) -> None:
         steps["torch eager"] = torch_step(params, x, y)
     if have("jax"):
         steps["jax jit"] = jax_step(params, x, y)
-    _check_first_step(steps, variables)
+    check_first_step(steps, variables, ("w1",))
     compare(f"CNN {side}x{side}x{channels[0]} -> conv{channels[1]} -> pool -> conv"
             f"{channels[2]} -> pool -> 10, training step, batch {batch}, float32", steps,
             quick=quick, functions={"graphdiff": f, FUSED: f2})
 
-
-def _check_first_step(steps: dict[str, Step], variables: dict) -> None:
-    import graphdiff as gd
-
-    losses = {name: float(step()) for name, step in steps.items()}
-    for name, loss in losses.items():
-        check_close(f"{name} loss", loss, losses["graphdiff"])
-    want = gd.get_value(variables["w1"])
-    check_close("numpy w1", steps["numpy"].params["w1"], want)  # type: ignore[attr-defined]
-    if "torch eager" in steps:
-        got = steps["torch eager"].params["w1"].detach().numpy()  # type: ignore[attr-defined]
-        check_close("torch w1", got, want)
-    if "jax jit" in steps:
-        check_close("jax w1", steps["jax jit"].state[0]["w1"], want)  # type: ignore

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
+from benchmarks._harness import FUSED, Step, check_first_step, compare, fused_passes, have
 
 LR = 0.05
 GATES = ("i", "f", "o", "g")
@@ -169,21 +169,7 @@ def run(quick: bool) -> None:
         steps["torch eager"] = torch_step(params, xs, h0, c0, y)
     if have("jax"):
         steps["jax jit"] = jax_step(params, xs, h0, c0, y)
-    _check_first_step(steps, variables)
+    check_first_step(steps, variables, ("Whf",))
     compare(f"LSTM unrolled {steps_t} steps, batch {batch}, {d} -> {hidden} -> {out}, "
             "training step, float32", steps, quick=quick, functions={"graphdiff": f, FUSED: f2})
 
-
-def _check_first_step(steps: dict[str, Step], variables: dict) -> None:
-    import graphdiff as gd
-
-    losses = {name: float(step()) for name, step in steps.items()}
-    for name, loss in losses.items():
-        check_close(f"{name} loss", loss, losses["graphdiff"])
-    want = gd.get_value(variables["Whf"])
-    check_close("numpy Whf", steps["numpy"].params["Whf"], want)  # type: ignore[attr-defined]
-    if "torch eager" in steps:
-        got = steps["torch eager"].params["Whf"].detach().numpy()  # type: ignore[attr-defined]
-        check_close("torch Whf", got, want)
-    if "jax jit" in steps:
-        check_close("jax Whf", steps["jax jit"].state[0]["Whf"], want)  # type: ignore

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
+from benchmarks._harness import FUSED, Step, check_first_step, compare, fused_passes, have
 
 LR = 0.01
 EPS = 1e-5
@@ -240,23 +240,8 @@ def run(quick: bool) -> None:
         steps["torch eager"] = torch_step(params, x, y, shape)
     if have("jax"):
         steps["jax jit"] = jax_step(params, x, y, shape)
-    _check_first_step(steps, variables)
+    check_first_step(steps, variables, ("Wq", "ln1_w"))
     compare(f"transformer block, batch {batch} x {tokens} tokens, width {width}, 4 heads, "
             f"MLP {4 * width}, training step, float32", steps, quick=quick,
             functions={"graphdiff": f, FUSED: f2})
 
-
-def _check_first_step(steps: dict[str, Step], variables: dict) -> None:
-    import graphdiff as gd
-
-    losses = {name: float(step()) for name, step in steps.items()}
-    for name, loss in losses.items():
-        check_close(f"{name} loss", loss, losses["graphdiff"])
-    for param in ("Wq", "ln1_w"):
-        want = gd.get_value(variables[param])
-        check_close(f"numpy {param}", steps["numpy"].params[param], want)  # type: ignore
-        if "torch eager" in steps:
-            got = steps["torch eager"].params[param].detach().numpy()  # type: ignore
-            check_close(f"torch {param}", got, want)
-        if "jax jit" in steps:
-            check_close(f"jax {param}", steps["jax jit"].state[0][param], want)  # type: ignore
