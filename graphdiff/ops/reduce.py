@@ -47,14 +47,19 @@ def expand_reduced(g: Node, x: Node, axes: tuple[int, ...], keepdims: bool) -> N
     return broadcast_to(g, shape=x.shape)
 
 
-def _sum_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
-                out: np.ndarray | None = None) -> np.ndarray:
-    # ufunc.reduce is what np.sum runs, without np.sum's Python-level wrapper (~3 us a call)
-    return np.add.reduce(x, axis=axes, keepdims=keepdims, out=out)
+def _reduce_kernel(reducer):
+    """The kernel of a reduction: ``reducer`` is a ufunc's reduce (``np.add.reduce`` is what
+    ``np.sum`` runs, without np.sum's Python-level wrapper, about 3 us a call)."""
+
+    def kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
+               out: np.ndarray | None = None) -> np.ndarray:
+        return reducer(x, axis=axes, keepdims=keepdims, out=out)
+
+    return kernel
 
 
 sum_ = defop(
-    "sum", _accumulator_type, _sum_kernel, out_arg=True,
+    "sum", _accumulator_type, _reduce_kernel(np.add.reduce), out_arg=True,
     onnx=lambda ctx, n, i: ctx.reduce("ReduceSum", n, i),
     doc="Sum over axes.",
     vjp=lambda node, g: [expand_reduced(g, node.inputs[0], **node.attrs)],
@@ -80,14 +85,6 @@ def _extremum_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
     return sum_(E.mul(tangents[0], _extremum_share(node)), **node.attrs)
 
 
-def _extremum_kernel(reducer):
-    def kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
-               out: np.ndarray | None = None) -> np.ndarray:
-        return reducer(x, axis=axes, keepdims=keepdims, out=out)
-
-    return kernel
-
-
 def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
     x = types[0]
     if any(x.shape[a] == 0 for a in attrs["axes"]):
@@ -95,11 +92,11 @@ def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
     return _reduce_type(types, **attrs)
 
 
-max_ = defop("max", _nonempty_reduce_type, _extremum_kernel(np.maximum.reduce), out_arg=True,
+max_ = defop("max", _nonempty_reduce_type, _reduce_kernel(np.maximum.reduce), out_arg=True,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMax", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Maximum over axes; NaN propagates as in numpy.")
-min_ = defop("min", _nonempty_reduce_type, _extremum_kernel(np.minimum.reduce), out_arg=True,
+min_ = defop("min", _nonempty_reduce_type, _reduce_kernel(np.minimum.reduce), out_arg=True,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMin", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Minimum over axes; NaN propagates as in numpy.")
@@ -129,13 +126,8 @@ def _prod_partial(node: Node) -> Node:
                    E.where(E.equal(zeros_in_slice, one), one_zero, zero))
 
 
-def _prod_kernel(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool,
-                 out: np.ndarray | None = None) -> np.ndarray:
-    return np.multiply.reduce(x, axis=axes, keepdims=keepdims, out=out)
-
-
 prod = defop(
-    "prod", _accumulator_type, _prod_kernel, out_arg=True,
+    "prod", _accumulator_type, _reduce_kernel(np.multiply.reduce), out_arg=True,
     onnx=lambda ctx, n, i: ctx.reduce("ReduceProd", n, i),
     doc="Product over axes.",
     vjp=lambda node, g: [E.mul(expand_reduced(g, node.inputs[0], **node.attrs),
