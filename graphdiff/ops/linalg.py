@@ -38,10 +38,6 @@ def _matmul_type(types: Sequence[TensorType]) -> TensorType:
     return TensorType(dtype, batch + (a.shape[-2], b.shape[-1]))
 
 
-def _matmul_kernel(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.matmul(a, b, out=out)
-
-
 def _matmul_vjp(node: Node, g: Node) -> list[Node]:
     a, b = node.inputs
     # d(a @ b) = da @ b + a @ db, so ga = g @ b^T and gb = a^T @ g, summed over broadcast batches
@@ -62,6 +58,7 @@ def _matmul_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     return terms[0] if len(terms) == 1 else add(terms[0], terms[1])
 
 
-matmul = defop("matmul", _matmul_type, _matmul_kernel, out_arg=True, onnx="MatMul",
+# np.matmul is a ufunc (out= positional or keyword): the kernel itself, no wrapper frame
+matmul = defop("matmul", _matmul_type, np.matmul, out_arg=True, onnx="MatMul",
                vjp=_matmul_vjp, jvp=_matmul_jvp,
                doc="Matrix product over the last two axes, batch axes broadcast.")

@@ -6,6 +6,7 @@ Attributes: ``axes`` (a sorted tuple of non-negative axes) and ``keepdims``. ``m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,8 +59,15 @@ def _reduce_kernel(reducer):
     return kernel
 
 
+def _bind_reduce(reducer):
+    """The runtime's binding of a reduction: the C-level reduce itself, attributes inside."""
+    return lambda attrs, types: functools.partial(reducer, axis=attrs["axes"],
+                                                  keepdims=attrs["keepdims"])
+
+
 sum_ = defop(
     "sum", _accumulator_type, _reduce_kernel(np.add.reduce), out_arg=True,
+    bind=_bind_reduce(np.add.reduce),
     onnx=lambda ctx, n, i: ctx.reduce("ReduceSum", n, i),
     doc="Sum over axes.",
     vjp=lambda node, g: [expand_reduced(g, node.inputs[0], **node.attrs)],
@@ -93,10 +101,12 @@ def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
 
 
 max_ = defop("max", _nonempty_reduce_type, _reduce_kernel(np.maximum.reduce), out_arg=True,
+             bind=_bind_reduce(np.maximum.reduce),
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMax", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Maximum over axes; NaN propagates as in numpy.")
 min_ = defop("min", _nonempty_reduce_type, _reduce_kernel(np.minimum.reduce), out_arg=True,
+             bind=_bind_reduce(np.minimum.reduce),
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMin", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp,
              doc="Minimum over axes; NaN propagates as in numpy.")
@@ -128,6 +138,7 @@ def _prod_partial(node: Node) -> Node:
 
 prod = defop(
     "prod", _accumulator_type, _reduce_kernel(np.multiply.reduce), out_arg=True,
+    bind=_bind_reduce(np.multiply.reduce),
     onnx=lambda ctx, n, i: ctx.reduce("ReduceProd", n, i),
     doc="Product over axes.",
     vjp=lambda node, g: [E.mul(expand_reduced(g, node.inputs[0], **node.attrs),
