@@ -280,3 +280,17 @@ def test_returned_arrays_are_recycled_only_when_nobody_holds_them() -> None:
     first_id = id(f(ones))  # dropped at once: the next call may write into the same array
     assert id(f(ones)) == first_id
     np.testing.assert_array_equal(gd.get_value(W), np.full(4, 6.0))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_large_program_form_reads_bound_values_from_a_tuple(seed: int, monkeypatch) -> None:
+    # programs past the closure limit bind their values through one tuple: force that form
+    from graphdiff.runtime import program
+
+    monkeypatch.setattr(program, "_CLOSURE_LIMIT", 0)
+    inputs, outputs, feeds = _random_graph(seed)
+    planned, reference = _both(inputs, outputs)
+    for batch in (5, 2):
+        sized = [f[:batch] for f in feeds]
+        _assert_same(planned(*sized), reference(*sized))
+    assert "_K[" in planned._last.source

@@ -13,6 +13,7 @@ exported to ONNX and checked against the unfused graph.
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,18 @@ class FusedBody:
 
     def __repr__(self) -> str:
         return f"<{len(self.instrs)} ops>"
+
+
+_BODIES: weakref.WeakValueDictionary[FusedBody, FusedBody] = weakref.WeakValueDictionary()
+
+
+def canonical_body(body: FusedBody) -> FusedBody:
+    """The one instance of bodies equal to ``body``: equal groups (every layer of a deep MLP)
+    then share their generated kernels, which are cached on the instance."""
+    existing = _BODIES.get(body)
+    if existing is None:
+        _BODIES[body] = existing = body
+    return existing
 
 
 def expand_body(body: FusedBody, inputs: Sequence[Node]) -> list[Node]:

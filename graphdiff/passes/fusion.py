@@ -25,7 +25,7 @@ import heapq
 from ..ir.graph import Graph
 from ..ir.node import OPS, Node, with_inputs
 from ..ops.core import expand_derived
-from ..ops.fused import FusedBody, Instr, fused, fused_multi, fused_output
+from ..ops.fused import FusedBody, Instr, canonical_body, fused, fused_multi, fused_output
 
 _REDUCTION_ROOTS = {"sum", "max", "min"}
 _CHEAP_UNARY = {"neg", "abs", "cast", "square", "relu", "sign", "stop_gradient"}
@@ -144,8 +144,8 @@ def _body(group: _Group, index: dict[Node, int]) -> tuple[FusedBody, list[Node]]
         instrs.append(Instr(node.op.name, tuple(position[v] for v in node.inputs),
                             tuple(sorted(node.attrs.items())), node.type))
         position[node] = len(inputs) + len(instrs) - 1
-    body = FusedBody(tuple(v.type for v in inputs), tuple(instrs),
-                     tuple(position[o] for o in group.outputs(index)))
+    body = canonical_body(FusedBody(tuple(v.type for v in inputs), tuple(instrs),
+                                    tuple(position[o] for o in group.outputs(index))))
     return body, inputs
 
 

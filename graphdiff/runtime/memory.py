@@ -23,6 +23,8 @@ using it or any alias]. Graph outputs stay live until step n (the end).
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -185,13 +187,21 @@ def _live_bytes(buffers: Sequence[Buffer] | object, steps: int) -> np.ndarray:
     return np.cumsum(delta[:-1])
 
 
+EXACT_PLACEMENT_LIMIT = 4000  # above this many buffers, place them in one sweep
+
+
 def place(buffers: Sequence[Buffer] | object) -> int:
     """Give each buffer an offset; returns the arena size.
 
-    Largest first (ties: earliest start); each goes into the smallest gap, among the buffers
-    already placed whose intervals overlap its own, that fits it, else above them all.
+    Up to ``EXACT_PLACEMENT_LIMIT`` buffers: largest first (ties: earliest start); each goes
+    into the smallest gap, among the buffers already placed whose intervals overlap its own,
+    that fits it, else above them all. That costs time quadratic in the number of buffers, so
+    larger plans use :func:`_place_by_sweep`, which is near linear.
     """
-    ordered = sorted(buffers, key=lambda b: (-b.nbytes, b.start))  # type: ignore[arg-type]
+    buffers = list(buffers)  # type: ignore[call-overload]
+    if len(buffers) > EXACT_PLACEMENT_LIMIT:
+        return _place_by_sweep(buffers)
+    ordered = sorted(buffers, key=lambda b: (-b.nbytes, b.start))
     starts = np.empty(len(ordered), dtype=np.int64)
     ends = np.empty_like(starts)
     lows = np.empty_like(starts)
@@ -208,13 +218,58 @@ def place(buffers: Sequence[Buffer] | object) -> int:
     return arena
 
 
+def _place_by_sweep(buffers: list[Buffer]) -> int:
+    """Simulate an allocator over the schedule: at each step free the buffers that died, then
+    give each new buffer (largest first) the smallest free block that fits (best fit, as XLA's
+    heap simulator does), else grow the arena. Free blocks are kept sorted and coalesced."""
+    free: list[list[int]] = []  # [offset, size], sorted by offset, never adjacent
+    live: list[tuple[int, int, int, int]] = []  # heap of (end, id, offset, size)
+    arena = 0
+    for index, buffer in enumerate(sorted(buffers, key=lambda b: (b.start, -b.nbytes))):
+        while live and live[0][0] < buffer.start:
+            _, _, offset, size = heapq.heappop(live)
+            _release(free, offset, size)
+        size = _aligned(buffer.nbytes)
+        fits = [i for i, (_, gap) in enumerate(free) if gap >= size]
+        if fits:
+            best = min(fits, key=lambda i: free[i][1])
+            offset = free[best][0]
+            free[best][0] += size
+            free[best][1] -= size
+            if free[best][1] == 0:
+                del free[best]
+        else:
+            offset = arena
+            arena += size
+        buffer.offset = offset
+        heapq.heappush(live, (buffer.end, index, offset, size))
+    return arena
+
+
+def _release(free: list[list[int]], offset: int, size: int) -> None:
+    """Return [offset, offset + size) to the sorted free list, merging with its neighbours."""
+    i = bisect.bisect_left(free, [offset, 0])
+    if i > 0 and free[i - 1][0] + free[i - 1][1] == offset:  # merge into the block before
+        i -= 1
+        free[i][1] += size
+    else:
+        free.insert(i, [offset, size])
+    if i + 1 < len(free) and free[i][0] + free[i][1] == free[i + 1][0]:  # and the one after
+        free[i][1] += free[i + 1][1]
+        del free[i + 1]
+
+
 def _best_gap(lows: np.ndarray, highs: np.ndarray, size: int) -> int:
-    """The lowest offset of the smallest free gap of at least ``size`` between [low, high)s."""
+    """The lowest offset of the smallest free gap of at least ``size`` between [low, high)s
+    (vectorized: the gap before each block, in offset order, is its low minus the highest
+    end below it)."""
+    if not len(lows):
+        return 0
     order = np.argsort(lows, kind="stable")
-    best, best_gap, top = -1, -1, 0
-    for low, high in zip(lows[order].tolist(), highs[order].tolist()):
-        gap = low - top
-        if gap >= size and (best < 0 or gap < best_gap):
-            best, best_gap = top, gap
-        top = max(top, high)
-    return best if best >= 0 else top
+    tops = np.maximum.accumulate(highs[order])  # highest end among the blocks so far
+    below = np.concatenate(([0], tops[:-1]))
+    gaps = lows[order] - below
+    fitting = np.flatnonzero(gaps >= size)
+    if not len(fitting):
+        return max(int(tops[-1]), 0)
+    return int(below[fitting[np.argmin(gaps[fitting])]])  # argmin: the first smallest gap

@@ -20,6 +20,7 @@ kernel raises, the traceback's line number inside the generated code names the f
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -304,6 +305,12 @@ class _Generator:
                     ["_t = _clock()", line, f"_seconds[{index}] += _clock() - _t"]
             bound = {**bound, "_clock": time.perf_counter, "_seconds": seconds}
         closure = sorted(bound)
+        values = [bound[name] for name in closure]
+        if len(closure) > _CLOSURE_LIMIT:
+            # CPython compiles a function with tens of thousands of free variables slowly (5 s
+            # for 100k): past the limit, the per-node values are read from one tuple instead
+            # (a subscript, ~20 ns, per use).
+            lines, closure, values = _through_tuple(lines, closure, values)
         body = "\n".join(f"        {line}" for line in lines)
         source = (f"def _make({', '.join(closure)}):\n"
                   f"    def run({', '.join(params)}):\n{body}\n"
@@ -311,5 +318,28 @@ class _Generator:
         filename = f"<graphdiff program {next(_programs)}>"
         namespace: dict[str, Any] = {}
         exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
-        run = namespace["_make"](**bound)
+        # positionally: CPython matches keyword arguments to parameters by a linear search each,
+        # which is quadratic for the tens of thousands of bound names of a large program
+        run = namespace["_make"](*values)
         return source, run.__code__, run
+
+
+_CLOSURE_LIMIT = 4096
+_NUMBERED = re.compile(r"\b(?:_[a-z]+|c)\d+\b")  # bound per-node names: _k12, _o3, c7, ...
+
+
+def _through_tuple(lines: list[str], closure: list[str],
+                   values: list[Any]) -> tuple[list[str], list[str], list[Any]]:
+    """Rewrite references to numbered bound names as ``_K[i]`` of one tuple ``_K``; the few
+    unnumbered helpers (``_copy``, ``_recycled``, ...) stay closure variables."""
+    numbered = [name for name in closure if _NUMBERED.fullmatch(name)]
+    position = {name: i for i, name in enumerate(numbered)}
+
+    def replace(match: re.Match) -> str:
+        name = match.group(0)
+        return f"_K[{position[name]}]" if name in position else name
+
+    value_of = dict(zip(closure, values))
+    helpers = [name for name in closure if name not in position]
+    return ([_NUMBERED.sub(replace, line) for line in lines], ["_K", *helpers],
+            [tuple(value_of[name] for name in numbered), *(value_of[n] for n in helpers)])

@@ -17,6 +17,7 @@ here and keeps the one whose plan has the smallest peak (``runtime/program.py``)
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 
 from ..ir.graph import topo_order
@@ -40,7 +41,13 @@ def dfs_reversed(computed: Sequence[Node], outputs: Sequence[Node],
 
 def greedy(computed: Sequence[Node], outputs: Sequence[Node],
            types: dict[Node, TensorType]) -> list[Node]:
-    """Memory-greedy list scheduling (see the module docstring)."""
+    """Memory-greedy list scheduling (see the module docstring).
+
+    The ready nodes sit in a heap keyed by (-gain, dfs rank). A node's gain only grows, when
+    one of its operands gets down to its last unfinished user; it is then pushed again, and
+    stale entries are skipped when popped. So a step costs O(log n), not a scan of every ready
+    node (which made planning quadratic on large graphs).
+    """
     rank = {node: i for i, node in enumerate(computed)}
     users: dict[Node, list[Node]] = {n: [] for n in computed}
     waiting: dict[Node, int] = {}
@@ -51,6 +58,7 @@ def greedy(computed: Sequence[Node], outputs: Sequence[Node],
             users[value].append(node)
     kept = {view_root(n) for n in outputs}
     remaining = {n: len(users[n]) for n in computed}  # unfinished users of each value
+    done: set[Node] = set()
 
     def size(node: Node) -> int:
         return 0 if node.op.view or node in kept else nbytes(types[node])
@@ -59,19 +67,30 @@ def greedy(computed: Sequence[Node], outputs: Sequence[Node],
         freed = sum(size(v) for v in set(node.inputs) if v in rank and remaining[v] == 1)
         return freed - size(node)
 
-    ready = [n for n in computed if waiting[n] == 0]
+    heap = [(-gain(n), rank[n], n) for n in computed if waiting[n] == 0]
+    heapq.heapify(heap)
     order: list[Node] = []
-    while ready:
-        best = max(range(len(ready)), key=lambda i: (gain(ready[i]), -rank[ready[i]]))
-        node = ready.pop(best)
+    while heap:
+        negative_gain, _, node = heapq.heappop(heap)
+        if node in done:
+            continue
+        current = gain(node)
+        if -negative_gain != current:  # stale: its gain grew since it was pushed
+            heapq.heappush(heap, (-current, rank[node], node))
+            continue
+        done.add(node)
         order.append(node)
         for value in set(node.inputs):
             if value in rank:
                 remaining[value] -= 1
+                if remaining[value] == 1:  # its last user now frees it: a better gain
+                    last = next(u for u in users[value] if u not in done)
+                    if waiting[last] == 0:
+                        heapq.heappush(heap, (-gain(last), rank[last], last))
         for user in users[node]:
             waiting[user] -= 1
             if waiting[user] == 0:
-                ready.append(user)
+                heapq.heappush(heap, (-gain(user), rank[user], user))
     return order
 
 
