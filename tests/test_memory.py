@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import graphdiff as gd
-from graphdiff.runtime import Function
-from graphdiff.runtime import memory
+from graphdiff.runtime import Function, memory
 from graphdiff.runtime.memory import ARENA, HEAP, Buffer, _aligned, place, plan_memory
 from graphdiff.runtime.schedule import ORDERS
 
