@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -200,3 +200,46 @@ def check_first_step(steps: dict[str, Step], variables: dict, names: tuple[str, 
             check_close(f"torch {param}", got, want)
         if "jax jit" in steps:
             check_close(f"jax {param}", steps["jax jit"].state[0][param], want)  # type: ignore
+
+
+def jax_sgd_step(loss_fn: Callable[..., Any], params: Any, data: Sequence[Any],
+                 lr: float) -> Step:
+    """A jitted SGD step of ``loss_fn(params, *data)``; params a dict or list of arrays (kept,
+    updated, in ``step.state[0]``)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def update(q: Any, *xs: Any) -> tuple:
+        loss, grads = jax.value_and_grad(loss_fn)(q, *xs)
+        return loss, jax.tree_util.tree_map(lambda p, g: p - lr * g, q, grads)
+
+    state = [jax.tree_util.tree_map(jnp.asarray, params)]
+    feeds = jax.tree_util.tree_map(jnp.asarray, list(data))
+
+    def step() -> float:
+        loss, state[0] = update(state[0], *feeds)
+        return float(loss)  # waits for the result
+
+    step.state = state  # type: ignore[attr-defined]
+    return step
+
+
+def torch_sgd_step(loss_fn: Callable[[], Any], params: Any, lr: float) -> Step:
+    """An eager PyTorch SGD step: ``loss_fn()`` reads the leaf tensors ``params`` (a dict or
+    list, kept in ``step.params``), then each takes ``lr`` times its gradient."""
+    import torch
+
+    values = list(params.values()) if isinstance(params, dict) else list(params)
+
+    def step() -> float:
+        loss = loss_fn()
+        loss.backward()
+        with torch.no_grad():
+            for value in values:
+                value -= lr * value.grad
+                value.grad = None
+        return loss.item()
+
+    step.params = params  # type: ignore[attr-defined]
+    return step

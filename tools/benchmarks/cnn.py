@@ -12,7 +12,16 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from benchmarks._harness import FUSED, Step, check_first_step, compare, fused_passes, have
+from benchmarks._harness import (
+    FUSED,
+    Step,
+    check_first_step,
+    compare,
+    fused_passes,
+    have,
+    jax_sgd_step,
+    torch_sgd_step,
+)
 
 LR = 0.01
 
@@ -128,19 +137,12 @@ def torch_step(params: dict, x: np.ndarray, y: np.ndarray) -> Step:
     p = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
-    def step() -> float:
+    def loss() -> Any:
         h = F.max_pool2d(F.relu(F.conv2d(tx, p["w1"], p["b1"], padding=1)), 2)
         h = F.max_pool2d(F.relu(F.conv2d(h, p["w2"], p["b2"], padding=1)), 2)
-        loss = F.cross_entropy(h.reshape(h.shape[0], -1) @ p["wd"] + p["bd"], ty)
-        loss.backward()
-        with torch.no_grad():
-            for value in p.values():
-                value -= LR * value.grad
-                value.grad = None
-        return loss.item()
+        return F.cross_entropy(h.reshape(h.shape[0], -1) @ p["wd"] + p["bd"], ty)
 
-    step.params = p  # type: ignore[attr-defined]
-    return step
+    return torch_sgd_step(loss, p, LR)
 
 
 def jax_step(params: dict, x: np.ndarray, y: np.ndarray) -> Step:
@@ -163,20 +165,7 @@ def jax_step(params: dict, x: np.ndarray, y: np.ndarray) -> Step:
         logp = jax.nn.log_softmax(logits, axis=1)
         return -jnp.mean(jnp.take_along_axis(logp, ys[:, None], axis=1))
 
-    @jax.jit
-    def update(q: dict, xs: Any, ys: Any) -> tuple:
-        loss, grads = jax.value_and_grad(loss_fn)(q, xs, ys)
-        return loss, {name: q[name] - LR * grads[name] for name in q}
-
-    state = [{name: jnp.asarray(value) for name, value in params.items()}]
-    jx, jy = jnp.asarray(x), jnp.asarray(y)
-
-    def step() -> float:
-        loss, state[0] = update(state[0], jx, jy)
-        return float(loss)
-
-    step.state = state  # type: ignore[attr-defined]
-    return step
+    return jax_sgd_step(loss_fn, params, [x, y], LR)
 
 
 def run(quick: bool) -> None:

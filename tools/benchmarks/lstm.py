@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import FUSED, Step, check_first_step, compare, fused_passes, have
+from benchmarks._harness import (
+    FUSED,
+    Step,
+    check_first_step,
+    compare,
+    fused_passes,
+    have,
+    jax_sgd_step,
+    torch_sgd_step,
+)
 
 LR = 0.05
 GATES = ("i", "f", "o", "g")
@@ -114,18 +123,7 @@ def torch_step(params: dict, xs: list, h0: Any, c0: Any, y: Any) -> Step:
     p = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
     txs = [torch.from_numpy(x) for x in xs]
     th, tc, ty = torch.from_numpy(h0), torch.from_numpy(c0), torch.from_numpy(y)
-
-    def step() -> float:
-        loss = _loss(torch, txs, th, tc, ty, p)
-        loss.backward()
-        with torch.no_grad():
-            for value in p.values():
-                value -= LR * value.grad
-                value.grad = None
-        return loss.item()
-
-    step.params = p  # type: ignore[attr-defined]
-    return step
+    return torch_sgd_step(lambda: _loss(torch, txs, th, tc, ty, p), p, LR)
 
 
 def jax_step(params: dict, xs: list, h0: Any, c0: Any, y: Any) -> Step:
@@ -137,20 +135,8 @@ def jax_step(params: dict, xs: list, h0: Any, c0: Any, y: Any) -> Step:
         tanh = staticmethod(jnp.tanh)
         mean = staticmethod(jnp.mean)
 
-    @jax.jit
-    def update(p: dict, xs: list, h: Any, c: Any, y: Any) -> tuple:
-        loss, grads = jax.value_and_grad(lambda q: _loss(ops, xs, h, c, y, q))(p)
-        return loss, {name: p[name] - LR * grads[name] for name in p}
-
-    state = [{name: jnp.asarray(value) for name, value in params.items()}]
-    feeds = [[jnp.asarray(x) for x in xs], jnp.asarray(h0), jnp.asarray(c0), jnp.asarray(y)]
-
-    def step() -> float:
-        loss, state[0] = update(state[0], *feeds)
-        return float(loss)
-
-    step.state = state  # type: ignore[attr-defined]
-    return step
+    return jax_sgd_step(lambda q, xs, h, c, y: _loss(ops, xs, h, c, y, q), params,
+                        [list(xs), h0, c0, y], LR)
 
 
 def run(quick: bool) -> None:

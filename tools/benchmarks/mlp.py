@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import FUSED, Step, check_close, compare, fused_passes, have
+from benchmarks._harness import (
+    FUSED,
+    Step,
+    check_close,
+    compare,
+    fused_passes,
+    have,
+    jax_sgd_step,
+    torch_sgd_step,
+)
 
 LR = 0.01
 
@@ -93,23 +102,16 @@ def torch_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> Step:
     tensors = [torch.tensor(p, requires_grad=True) for p in params]
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
-    def step() -> float:
+    def loss() -> Any:
         h = tx
         layers = len(tensors) // 2
         for i in range(layers):
             h = h @ tensors[2 * i] + tensors[2 * i + 1]
             if i < layers - 1:
                 h = torch.relu(h)
-        loss = torch.nn.functional.cross_entropy(h, ty)
-        loss.backward()
-        with torch.no_grad():
-            for p in tensors:
-                p -= LR * p.grad
-                p.grad = None
-        return float(loss)
+        return torch.nn.functional.cross_entropy(h, ty)
 
-    step.params = tensors  # type: ignore[attr-defined]
-    return step
+    return torch_sgd_step(loss, tensors, LR)
 
 
 def jax_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> Step:
@@ -126,20 +128,7 @@ def jax_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> Step:
         logp = jax.nn.log_softmax(h, axis=1)
         return -jnp.mean(jnp.take_along_axis(logp, ys[:, None], axis=1))
 
-    @jax.jit
-    def update(ps: list, xs: Any, ys: Any) -> tuple:
-        loss, grads = jax.value_and_grad(loss_fn)(ps, xs, ys)
-        return loss, [p - LR * g for p, g in zip(ps, grads)]
-
-    state = [[jnp.asarray(p) for p in params]]
-    jx, jy = jnp.asarray(x), jnp.asarray(y)
-
-    def step() -> float:
-        loss, state[0] = update(state[0], jx, jy)
-        return float(loss)  # waits for the result
-
-    step.state = state  # type: ignore[attr-defined]
-    return step
+    return jax_sgd_step(loss_fn, list(params), [x, y], LR)
 
 
 def pytensor_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> Step:

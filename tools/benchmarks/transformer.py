@@ -12,7 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._harness import FUSED, Step, check_first_step, compare, fused_passes, have
+from benchmarks._harness import (
+    FUSED,
+    Step,
+    check_first_step,
+    compare,
+    fused_passes,
+    have,
+    jax_sgd_step,
+    torch_sgd_step,
+)
 
 LR = 0.01
 EPS = 1e-5
@@ -178,18 +187,7 @@ def torch_step(params: dict, x: np.ndarray, y: np.ndarray, shape: tuple) -> Step
 
     p = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step() -> float:
-        loss = torch.mean((_block(lib, tx, p, shape) - ty) ** 2)
-        loss.backward()
-        with torch.no_grad():
-            for value in p.values():
-                value -= LR * value.grad
-                value.grad = None
-        return loss.item()
-
-    step.params = p  # type: ignore[attr-defined]
-    return step
+    return torch_sgd_step(lambda: torch.mean((_block(lib, tx, p, shape) - ty) ** 2), p, LR)
 
 
 def jax_step(params: dict, x: np.ndarray, y: np.ndarray, shape: tuple) -> Step:
@@ -208,21 +206,8 @@ def jax_step(params: dict, x: np.ndarray, y: np.ndarray, shape: tuple) -> Step:
         reshape = staticmethod(jnp.reshape)
         transpose = staticmethod(jnp.transpose)
 
-    @jax.jit
-    def update(q: dict, xs: Any, ys: Any) -> tuple:
-        loss, grads = jax.value_and_grad(
-            lambda r: jnp.mean((_block(lib, xs, r, shape) - ys) ** 2))(q)
-        return loss, {name: q[name] - LR * grads[name] for name in q}
-
-    state = [{name: jnp.asarray(value) for name, value in params.items()}]
-    jx, jy = jnp.asarray(x), jnp.asarray(y)
-
-    def step() -> float:
-        loss, state[0] = update(state[0], jx, jy)
-        return float(loss)
-
-    step.state = state  # type: ignore[attr-defined]
-    return step
+    return jax_sgd_step(lambda q, xs, ys: jnp.mean((_block(lib, xs, q, shape) - ys) ** 2),
+                        params, [x, y], LR)
 
 
 def run(quick: bool) -> None:
