@@ -36,29 +36,10 @@ def _trilu(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [E.where(gd.constant(mask), x, gd.constant(np.zeros((), x.dtype)))]
 
 
-@onnx_import("CumSum")
-def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    x = ctx.tensor(node, 0)
-    axis = normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
-    size = x.shape[axis]
-    _static(node, size)
-    # out[j] = sum of x[i] over i <= j: x @ T with T[i, j] = [i <= j] (strict when exclusive,
-    # mirrored when reversed)
-    node.check_size(size, size)
-    exclusive = 1 if node.int("exclusive", 0) else 0
-    ones = np.ones((size, size), x.dtype)
-    if node.int("reverse", 0):
-        triangle = np.tril(ones, -exclusive)
-    else:
-        triangle = np.triu(ones, exclusive)
-    moved = gd.swapaxes(x, axis, -1)
-    return [gd.swapaxes(gd.matmul(moved, gd.constant(triangle)), axis, -1)]
-
-
-@onnx_import("CumProd")
-def _cumprod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    """out[j] = product of x[i] over the i that CumSum would sum: x spread over a new axis,
-    ones where the triangle excludes, then a product."""
+def _cumulative(ctx: ImportContext, node: OnnxNode) -> tuple[Node, int, np.ndarray]:
+    """CumSum/CumProd's operand moved to the last axis, and the bool matrix T with
+    T[i, j] = [x[i] takes part in out[j]]: i <= j (strict when exclusive, mirrored when
+    reversed)."""
     x = ctx.tensor(node, 0)
     axis = normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
     size = x.shape[axis]
@@ -67,10 +48,26 @@ def _cumprod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     exclusive = 1 if node.int("exclusive", 0) else 0
     ones = np.ones((size, size), bool)
     triangle = np.tril(ones, -exclusive) if node.int("reverse", 0) else np.triu(ones, exclusive)
-    moved = gd.swapaxes(x, axis, -1)
+    return gd.swapaxes(x, axis, -1), axis, triangle
+
+
+@onnx_import("CumSum")
+def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """out = x @ T along the axis."""
+    moved, axis, triangle = _cumulative(ctx, node)
+    summed = gd.matmul(moved, gd.constant(triangle.astype(moved.dtype)))
+    return [gd.swapaxes(summed, axis, -1)]
+
+
+@onnx_import("CumProd")
+def _cumprod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """out[j] = product of x[i] over the i that CumSum would sum: x spread over a new axis,
+    ones where the triangle excludes, then a product."""
+    moved, axis, triangle = _cumulative(ctx, node)
+    size = triangle.shape[0]
     spread = gd.broadcast_to(gd.expand_dims(moved, -1), moved.shape + (size,))
-    picked = E.where(gd.constant(triangle), spread, gd.constant(np.ones((), x.dtype)))
-    product = gd.astype(gd.prod(picked, axis=-2), x.dtype)  # numpy widens small ints
+    picked = E.where(gd.constant(triangle), spread, gd.constant(np.ones((), moved.dtype)))
+    product = gd.astype(gd.prod(picked, axis=-2), moved.dtype)  # numpy widens small ints
     return [gd.swapaxes(product, axis, -1)]
 
 
