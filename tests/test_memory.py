@@ -199,3 +199,40 @@ def test_random_graph_plans_hold_their_invariants(case) -> None:
     optimized = Function(list(case.inputs), list(case.outputs), {}, executor="planned")
     optimized(*case.feeds)
     _check_plan(optimized)
+
+
+def test_chain_ending_in_a_returned_value_is_computed_in_it() -> None:
+    x = gd.placeholder((6, 5), "float64", name="x")
+    g = gd.placeholder((6, 3), "float64", name="g")
+    W = gd.variable(np.ones((5, 3)), name="W")
+    product = gd.transpose(x) @ g
+    scaled = product * 0.5
+    new_W = W - scaled
+    out = gd.exp(x) * 2.0  # exp's buffer becomes the returned array too
+    f = Function([x, g], [out], {W: new_W}, passes="none", executor="planned")
+    rng = np.random.default_rng(0)
+    feeds = [rng.normal(size=(6, 5)), rng.normal(size=(6, 3))]
+    first = f(*feeds)[0]
+    kept_W = gd.get_value(W)
+    plan = f._last.plan
+    for node in (product, scaled, new_W):
+        assert plan.buffer_of[node].kind == HEAP and plan.buffer_of[node].end == len(plan.schedule)
+    assert plan.inplace[new_W] is scaled and plan.inplace[scaled] is product
+    assert plan.buffer_of[out] is plan.buffer_of[out.inputs[0]]
+    assert plan.arena_size == 0
+    _check_plan(f)
+    np.testing.assert_allclose(kept_W, 1.0 - 0.5 * feeds[0].T @ feeds[1], rtol=1e-12)
+    second = f(*[2.0 * a for a in feeds])[0]  # the caller still holds first and kept_W
+    np.testing.assert_allclose(first, 2.0 * np.exp(feeds[0]), rtol=1e-12)
+    np.testing.assert_allclose(second, 2.0 * np.exp(2.0 * feeds[0]), rtol=1e-12)
+    np.testing.assert_allclose(kept_W, 1.0 - 0.5 * feeds[0].T @ feeds[1], rtol=1e-12)
+    np.testing.assert_allclose(gd.get_value(W), kept_W - 2.0 * feeds[0].T @ feeds[1],
+                               rtol=1e-12)
+    del first, second, kept_W
+    for _ in range(2):  # nobody holds last call's arrays: they are reused, values stay right
+        W_before = gd.get_value(W).copy()
+        result = f(*feeds)[0]
+        np.testing.assert_allclose(result, 2.0 * np.exp(feeds[0]), rtol=1e-12)
+        np.testing.assert_allclose(gd.get_value(W), W_before - 0.5 * feeds[0].T @ feeds[1],
+                                   rtol=1e-12)
+        del result

@@ -11,7 +11,9 @@ planner decides where each value lives:
 - a value whose kernel has no ``out=`` form also lives on the heap (numpy allocates it; the
   report counts those bytes);
 - an **elementwise** value takes over the buffer of an input that dies at this step when the
-  type matches exactly (in place, as ``np.add(a, b, out=a)``);
+  type matches exactly (in place, as ``np.add(a, b, out=a)``); when that value is returned, the
+  whole chain is computed in the returned array (``W - lr * (x.T @ g)`` runs as matmul, then
+  multiply and subtract in place, all in the new ``W``), so the chain never occupies the arena;
 - every other value gets its own **arena** buffer, and the arena buffers are placed at offsets
   inside one byte array, largest first at the best-fitting gap among the buffers whose intervals
   overlap (the greedy-by-size strategy of TFLite's ``simple_memory_arena`` and XLA's heap
@@ -138,7 +140,7 @@ def plan_memory(schedule: Sequence[Node], types: dict[Node, TensorType],
                 buffer_of[node] = source
                 source.end = max(source.end, end)
             continue
-        if node not in escaping and node.op.out_arg:
+        if node.op.out_arg:
             reused = _dying_input(node, step, types, buffer_of)
             if reused is not None:
                 inplace[node] = reused
@@ -146,6 +148,10 @@ def plan_memory(schedule: Sequence[Node], types: dict[Node, TensorType],
                 buffer.owner = node
                 buffer.end = max(buffer.end, end)
                 buffer_of[node] = buffer
+                if node in escaping:
+                    # the chain ends in a returned value: it is computed in the array handed
+                    # back (allocated where the chain starts), so it never takes arena room
+                    buffer.kind = HEAP
                 continue
         kind = HEAP if node in escaping or not node.op.out_arg else ARENA
         buffer = Buffer(kind, nbytes(types[node]), step, end, node)

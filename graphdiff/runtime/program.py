@@ -128,7 +128,8 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     frees = _heap_frees(plan)
     steps: list[Step] = []
     line_step: dict[int, int] = {}
-    spares: dict[Node, str] = {}
+    spares: dict[Node, str] = {}  # returned value -> the list holding last call's array
+    returned_arrays: dict[int, str] = {}  # id(buffer) -> the local naming its returned array
     for index, node in enumerate(plan.schedule):
         name = f"t{index}"
         gen.names[node] = name
@@ -139,12 +140,15 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
             out_name = gen.bind("_o", out)
         elif buffer is not None and buffer.end == len(plan.schedule) and node.op.out_arg \
                 and not node.op.view:
-            # handed back to the caller: a fresh array, or last call's if nobody kept it
-            spares[node] = gen.bind("_r", [None])
-            out_name = f"u{index}"
-            t = types[node]
-            gen.line(f"{out_name} = _recycled({spares[node]}, {gen.bind('_a', _dims(t))}, "
-                     f"{gen.bind('_a', t.dtype)})")
+            # handed back to the caller: a fresh array, or last call's if nobody kept it; an
+            # in-place chain ending in the returned value is computed in that array
+            out_name = returned_arrays.get(id(buffer))
+            if out_name is None:
+                out_name = returned_arrays[id(buffer)] = f"u{index}"
+                spares[buffer.owner] = gen.bind("_r", [None])
+                t = types[node]
+                gen.line(f"{out_name} = _recycled({spares[buffer.owner]}, "
+                         f"{gen.bind('_a', _dims(t))}, {gen.bind('_a', t.dtype)})")
         line_step[gen.line(gen.call(name, node, attrs[node], out_name))] = index
         steps.append(Step(node, node.op.kernel, node.inputs, attrs[node], out))
         for value in frees.get(index, ()):
