@@ -334,6 +334,31 @@ def test_max_pool_ties_route_to_the_first_maximum_like_torch() -> None:
     np.testing.assert_array_equal(got, tx.grad.numpy())
 
 
+def _max_pool_grad_by_loops(x: np.ndarray, g: np.ndarray, k: int, s: int) -> np.ndarray:
+    """Each output's cotangent goes to the first maximum of its window, in row-major order."""
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*g.shape):
+        window = x[n, c, i * s:i * s + k, j * s:j * s + k]
+        p, q = np.unravel_index(np.argmax(window), window.shape)  # argmax: the first maximum
+        dx[n, c, i * s + p, j * s + q] += g[n, c, i, j]
+    return dx
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k, s, side", [(2, 2, 6), (3, 3, 6), (2, 2, 5), (3, 1, 5)])
+def test_max_pool_grad_with_many_ties_against_loops(dtype: str, k: int, s: int,
+                                                    side: int) -> None:
+    # (2, 2, 6) and (3, 3, 6) tile the input exactly (the kernel's fast path); the others do not
+    rng = np.random.default_rng(k + s + side)
+    x = rng.integers(0, 3, (2, 3, side, side)).astype(dtype)  # three values: ties everywhere
+    X = gd.placeholder(x.shape, dtype)
+    pooled = gd.max_pool2d(X, k, s)
+    g = rng.normal(size=pooled.shape).astype(dtype)
+    got = gd.function([X], gd.grad(gd.sum(pooled * g), X))(x)
+    # overlapping windows add several cotangents into one element, in another order than loops
+    np.testing.assert_allclose(got, _max_pool_grad_by_loops(x, g, k, s), rtol=1e-6, atol=0)
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 X4 = gd.placeholder((None, 4, 6, 6), "float32", name="x4")

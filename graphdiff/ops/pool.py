@@ -110,36 +110,64 @@ def _max_pool2d_kernel(x: np.ndarray, *, kernel_hw: Pair, stride: Pair,
     return out
 
 
-def _first_argmax_tap(xpad: np.ndarray, out_hw: Pair, kernel_hw: Pair,
-                      stride: Pair) -> np.ndarray:
-    """For each output, the index (into ``_taps``) of the first maximum of its window.
+def _first_argmax_tap(tap_values: Sequence[np.ndarray]) -> np.ndarray:
+    """For each output, the index (into ``tap_values``, one array per kernel tap, in ``_taps``
+    order) of the first maximum of its window.
 
     Masked numpy writes (``copyto(where=)``, ``np.where``) cost ~30x plain arithmetic on random
     masks, so the scan is arithmetic: taps come in increasing order, hence the index of the last
     strict improvement is ``maximum(index, improved * position)``.
     """
-    taps = _taps(kernel_hw)
-    best = xpad[tap_slice(*taps[0], out_hw, stride, _NO_DILATION)].copy()
-    index = np.zeros(best.shape, dtype=np.int32)
+    best = tap_values[0].copy()
+    index_type = np.int8 if len(tap_values) <= 127 else np.int32
+    index = np.zeros(best.shape, dtype=index_type)
     improved = np.empty(best.shape, dtype=bool)
-    for position, tap in enumerate(taps[1:], start=1):
-        values = xpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)]
+    step = np.empty(best.shape, dtype=index_type)
+    for position, values in enumerate(tap_values[1:], start=1):
         np.greater(values, best, out=improved)  # strict: a later tie keeps the first max
         np.maximum(best, values, out=best)
-        np.maximum(index, improved * np.int32(position), out=index)
+        np.multiply(improved, index_type(position), out=step)
+        np.maximum(index, step, out=index)
     return index
+
+
+def _tiled(shape: Sequence[int], kernel_hw: Pair, stride: Pair, padding: Pads) -> bool:
+    """Do the windows tile the input exactly (stride = kernel, no padding, nothing left over)?"""
+    return tuple(stride) == tuple(kernel_hw) and not any(padding) \
+        and shape[2] % kernel_hw[0] == 0 and shape[3] % kernel_hw[1] == 0
+
+
+def _tap_views(x: np.ndarray, out_hw: Pair, kernel_hw: Pair, stride: Pair,
+               padding: Pads) -> list[np.ndarray]:
+    """One strided view of the (padded) input per kernel tap, each shaped like the output."""
+    xpad = pad_nchw(x, padding, -np.inf)
+    return [xpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] for tap in _taps(kernel_hw)]
 
 
 def _max_pool2d_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, stride: Pair,
                             padding: Pads) -> np.ndarray:
     out_hw = g.shape[2:]
-    index = _first_argmax_tap(pad_nchw(x, padding, -np.inf), out_hw, kernel_hw, stride)
+    # g times a 0/1 mask, not np.where (see _first_argmax_tap); a NaN in g spreads over its
+    # window, where PyTorch keeps it at the maximum
+    if _tiled(x.shape, kernel_hw, stride, padding):
+        # every input element is in exactly one window: each tap writes its own elements of
+        # dx once (no zero fill, no accumulation)
+        (n, c, h, w), (kh, kw) = x.shape, kernel_hw
+        tiles = (n, c, h // kh, kh, w // kw, kw)
+        x_tiles = x.reshape(tiles)
+        dx = np.empty(x.shape, dtype=g.dtype)
+        dx_tiles = dx.reshape(tiles)
+        index = _first_argmax_tap([x_tiles[:, :, :, p, :, q] for p, q in _taps(kernel_hw)])
+        mask = np.empty(index.shape, dtype=bool)
+        for position, (p, q) in enumerate(_taps(kernel_hw)):
+            np.equal(index, position, out=mask)
+            np.multiply(g, mask, out=dx_tiles[:, :, :, p, :, q])
+        return dx
+    index = _first_argmax_tap(_tap_views(x, out_hw, kernel_hw, stride, padding))
     top, bottom, left, right = padding
     dxpad = np.zeros(x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right),
                      dtype=g.dtype)
     for position, tap in enumerate(_taps(kernel_hw)):
-        # g times a 0/1 mask, not np.where (see _first_argmax_tap); a NaN in g spreads over its
-        # window, where PyTorch keeps it at the maximum
         dxpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] += g * (index == position)
     return dxpad[:, :, top:top + x.shape[2], left:left + x.shape[3]]
 
@@ -147,7 +175,7 @@ def _max_pool2d_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, st
 def _max_pool2d_gather_kernel(x: np.ndarray, t: np.ndarray, *, kernel_hw: Pair, stride: Pair,
                               padding: Pads) -> np.ndarray:
     out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
-    index = _first_argmax_tap(pad_nchw(x, padding, -np.inf), out_hw, kernel_hw, stride)
+    index = _first_argmax_tap(_tap_views(x, out_hw, kernel_hw, stride, padding))
     tpad = pad_nchw(t, padding)
     out = np.zeros(index.shape, dtype=t.dtype)
     for position, tap in enumerate(_taps(kernel_hw)):
