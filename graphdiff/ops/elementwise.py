@@ -70,8 +70,29 @@ def _sigmoid_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.multiply(out, 0.5, out=out)
 
 
+_ZERO_ROW = 16384  # elements per row of the zeros relu compares large arrays against
+_zero_rows: dict[np.dtype, np.ndarray] = {}
+
+
 def _relu_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.maximum(x, 0, out=out)  # keeps NaN, like numpy and PyTorch
+    # np.maximum keeps NaN, like PyTorch. Against a scalar 0 it runs ~3x slower than against an
+    # array of zeros (numpy 2.x vectorizes only the array-array loop; 225 vs 77 us on 800K
+    # float32), so large contiguous arrays are compared row by row with a block of zeros.
+    if x.size < 2 * _ZERO_ROW or x.dtype.kind != "f" or not x.flags.c_contiguous \
+            or (out is not None and not out.flags.c_contiguous):
+        return np.maximum(x, 0, out=out)
+    if out is None:
+        out = np.empty_like(x)
+    zeros = _zero_rows.get(x.dtype)
+    if zeros is None:
+        zeros = _zero_rows[x.dtype] = np.zeros(_ZERO_ROW, x.dtype)
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    rows = x.size // _ZERO_ROW
+    whole = rows * _ZERO_ROW
+    np.maximum(flat_x[:whole].reshape(rows, _ZERO_ROW), zeros,
+               out=flat_out[:whole].reshape(rows, _ZERO_ROW))
+    np.maximum(flat_x[whole:], zeros[:x.size - whole], out=flat_out[whole:])
+    return out
 
 
 # --- unary --------------------------------------------------------------------------------------
