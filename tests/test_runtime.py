@@ -294,3 +294,17 @@ def test_large_program_form_reads_bound_values_from_a_tuple(seed: int, monkeypat
         sized = [f[:batch] for f in feeds]
         _assert_same(planned(*sized), reference(*sized))
     assert "_K[" in planned._last.source
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("size", [40000, 2 * 16384])  # a partial last row of zeros, and none
+def test_relu_on_large_arrays_keeps_nan_inf_and_signed_zero(dtype: str, size: int) -> None:
+    # large contiguous arrays take relu's row-of-zeros path (see ops/elementwise.py)
+    x = np.random.default_rng(size).normal(size=size).astype(dtype)
+    x[::7], x[::11], x[::13], x[::17] = np.nan, -np.inf, -0.0, np.inf
+    X = gd.placeholder((size,), dtype)
+    got_plain, got_in_place = gd.function([X], [gd.relu(X), gd.relu(X * 2.0)])(x)
+    want = np.maximum(x, 0)
+    np.testing.assert_array_equal(got_plain, want)
+    np.testing.assert_array_equal(np.signbit(got_plain), np.signbit(want))
+    np.testing.assert_array_equal(got_in_place, np.maximum(x * 2.0, 0))
