@@ -10,10 +10,18 @@ import graphdiff as gd
 from graphdiff.ir import Graph
 from graphdiff.ops import fused_codegen
 from graphdiff.passes.fusion import fuse, unfuse
+from graphdiff.runtime import unfuse as unfuse_module
 
 from .opcases import all_cases
 from .strategies import RandomGraph, random_graphs
 from .test_fuzz import FUZZ, _run, assert_agree
+
+
+@pytest.fixture(autouse=True)
+def _run_every_group_as_its_kernel(monkeypatch) -> None:
+    """These tests use small arrays, which by default run as the primitives (runtime/unfuse.py):
+    run even those through the generated kernels, which are what is tested here."""
+    monkeypatch.setattr(unfuse_module, "UNFUSE_AT_MOST_BYTES", -1)
 
 
 def _fused_nodes(graph: Graph) -> list[gd.Node]:
@@ -214,3 +222,25 @@ def test_a_matmul_head_never_reads_a_value_of_its_own_group() -> None:
     tv = np.tanh(np.tanh(xv))
     np.testing.assert_allclose(gd.function([x, w], graph.outputs[0], passes="none")(xv, wv),
                                tv ** 2 * ((tv @ wv) * 2.0), rtol=1e-14)
+
+
+def test_groups_that_fit_in_one_block_run_as_their_primitives(monkeypatch) -> None:
+    monkeypatch.setattr(unfuse_module, "UNFUSE_AT_MOST_BYTES", fused_codegen.BLOCK_BYTES)
+    x = gd.placeholder(("n", 64), "float32", name="x")
+    y = gd.sum(gd.tanh(x * 2.0 + 1.0), axis=1)
+    z = gd.exp(x) - 1.0
+    f = gd.function([x], [y, z], passes="fused")
+    assert _fused_nodes(f.graph)  # the function's graph keeps its groups
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(4, 64)).astype(np.float32)  # 1 KiB: expanded
+    large = rng.normal(size=(2048, 64)).astype(np.float32)  # 512 KiB: blocked kernels
+    for a in (small, large):
+        got = f(a)
+        np.testing.assert_allclose(got[0], np.tanh(a * 2 + 1).sum(axis=1), rtol=1e-5)
+        np.testing.assert_allclose(got[1], np.exp(a) - 1, rtol=1e-6)
+    ops = {shape: {s.node.op.name for s in program.steps}
+           for shape, program in [(small.shape, f._programs[(small.shape,)]),
+                                  (large.shape, f._programs[(large.shape,)])]}
+    assert not ops[small.shape] & {"fused", "fused_multi", "fused_output"}
+    assert {"tanh", "exp"} <= ops[small.shape]
+    assert "fused" in ops[large.shape] and "tanh" not in ops[large.shape]

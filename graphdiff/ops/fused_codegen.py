@@ -76,6 +76,12 @@ def _concrete_shapes(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> li
     return [t.shape for t in body_types(body, types)]
 
 
+def value_bytes(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> list[int]:
+    """Bytes of every value of ``body`` (inputs, then instructions) on inputs of ``shapes``."""
+    return [int(np.prod(shape, dtype=np.int64)) * body.value_type(i).dtype.itemsize
+            for i, shape in enumerate(_concrete_shapes(body, shapes))]
+
+
 _REDUCE_UFUNCS = {"sum": np.add.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
 
 

@@ -26,6 +26,7 @@ from .profile import MemoryReport, Profile, memory_report, profile_program
 from .program import Program, build_program
 from .reference import Interpreter, step_error
 from .specialize import bind_shape, specialize
+from .unfuse import expand_groups, small_groups
 
 try:  # numpy's own error-state switch: errstate() costs ~0.7 us per call, this ~0.1 us
     from numpy._core.umath import _extobj_contextvar, _make_extobj
@@ -110,25 +111,36 @@ class Function:
 
     # --- specialization ------------------------------------------------------------------------
 
-    def _specialize(self, feeds: Sequence[np.ndarray]) -> tuple[dict, dict]:
+    def _specialize(self, feeds: Sequence[np.ndarray],
+                    graph: Graph | None = None) -> tuple[dict, dict]:
         """Concrete types and attributes of every node for these feeds (checks the shapes)."""
+        graph = self.graph if graph is None else graph
         env: dict[str, int] = {}
         for placeholder, array in zip(self.inputs, feeds):
             bind_shape(placeholder.shape, array.shape, env, f"input {_label(placeholder)}")
         shapes = {p: a.shape for p, a in zip(self.inputs, feeds)}
         source_types = {n: TensorType(n.dtype, shapes[n]) if n in shapes else n.type
-                        for n in self.sources}
-        return specialize(self.graph.nodes, source_types, env)
+                        for n in graph.nodes if n.op.source}
+        return specialize(graph.nodes, source_types, env)
 
     def _program(self, feeds: Sequence[np.ndarray]) -> Program:
         signature = tuple([a.shape for a in feeds])
         program = self._programs.get(signature)
         if program is None:
+            graph = self.graph
             types, attrs = self._specialize(feeds)
+            small = small_groups(graph.nodes, types)
+            if small:  # fused groups that fit in cache run faster as their primitives
+                graph = Graph(self.inputs, expand_groups(graph.outputs, small))
+                types, attrs = self._specialize(feeds, graph)
             n_out = len(self.outputs)
+            updates = [(variable, value) for (variable, _), value in
+                       zip(self._update_pairs, graph.outputs[n_out:])]
+            copies = self._copies if graph is self.graph else _needs_copy(graph.outputs)
+            sources = [n for n in graph.nodes if n.op.source]
             program = build_program(
-                self.inputs, self.sources, self.graph.outputs[:n_out], self._update_pairs,
-                self.graph.nodes, types, attrs, self._single, self._copies)
+                self.inputs, sources, graph.outputs[:n_out], updates, graph.nodes, types, attrs,
+                self._single, copies)
             self._programs[signature] = program
         self._last = program
         return program

@@ -30,10 +30,10 @@ def _gelu_step(rows: int, cols: int):
 
 
 def _layer_norm_step(rows: int, cols: int):
-    x = gd.placeholder((None, cols), "float32", name="x")
+    x = gd.placeholder(("n", cols), "float32", name="x")  # x and r share their batch size
     g = gd.variable(np.ones(cols, np.float32), name="g")
     b = gd.variable(np.zeros(cols, np.float32), name="b")
-    r = gd.placeholder((None, cols), "float32", name="r")
+    r = gd.placeholder(("n", cols), "float32", name="r")
     loss = gd.sum(gd.layer_norm(x, g, b) * r)
     rng = np.random.default_rng(0)
     return [x, r], [loss, *gd.grad(loss, [x, g, b])], [

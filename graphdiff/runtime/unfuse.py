@@ -1,0 +1,48 @@
+"""Small fused groups run as their primitive ops.
+
+A fused kernel pays off only when its arrays do not fit in the cache: it then reads and writes
+each block while it is still in cache, where numpy runs about twice as fast as on whole arrays in
+memory. When every value of a group fits in one block, the generated kernel runs the same numpy
+calls as the unfused ops, plus its own frame, its output tuple and the ``fused_output`` nodes,
+and its scratch buffers sit outside the memory planner (measured in ``tools/bench.py fusion``:
+3-8% slower at 64x64). So, per call signature, such groups are expanded back into their
+primitives before the program is generated; the function's graph keeps them, as printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..ir.graph import topo_order
+from ..ir.node import Node, with_inputs
+from ..ir.types import TensorType
+from ..ops.fused_codegen import BLOCK_BYTES, value_bytes
+
+GROUP_OPS = ("fused", "fused_multi")
+UNFUSE_AT_MOST_BYTES = BLOCK_BYTES  # groups whose largest value is this small are expanded
+
+
+def largest_value_bytes(group: Node, types: dict[Node, TensorType]) -> int:
+    """Bytes of the largest value (input, intermediate or output) of a fused group."""
+    shapes = tuple(tuple(int(d) for d in types[v].shape) for v in group.inputs)
+    return max(value_bytes(group.attrs["body"], shapes), default=0)
+
+
+def small_groups(nodes: Sequence[Node], types: dict[Node, TensorType]) -> set[Node]:
+    """The fused groups whose values all fit in ``UNFUSE_AT_MOST_BYTES`` for these types."""
+    return {n for n in nodes if n.op.name in GROUP_OPS
+            and largest_value_bytes(n, types) <= UNFUSE_AT_MOST_BYTES}
+
+
+def expand_groups(outputs: Sequence[Node], groups: set[Node]) -> list[Node]:
+    """``outputs`` rebuilt with each group in ``groups`` (and its ``fused_output`` nodes)
+    replaced by the primitive ops it stands for."""
+    mapped: dict[Node, Node] = {}
+    for node in topo_order(outputs):
+        inputs = tuple(mapped[v] for v in node.inputs)
+        now = node if inputs == node.inputs else with_inputs(node, inputs)
+        group = node.inputs[0] if node.op.name == "fused_output" else node
+        if group in groups:
+            now = now.op.expand(now)
+        mapped[node] = now
+    return [mapped[o] for o in outputs]
