@@ -244,3 +244,17 @@ def test_groups_that_fit_in_one_block_run_as_their_primitives(monkeypatch) -> No
     assert not ops[small.shape] & {"fused", "fused_multi", "fused_output"}
     assert {"tanh", "exp"} <= ops[small.shape]
     assert "fused" in ops[large.shape] and "tanh" not in ops[large.shape]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_where_never_writes_over_its_operands_in_a_fused_kernel(dtype: str) -> None:
+    # a and b die at the where: their scratch must not be where's output (its kernel is not a
+    # ufunc and writes the mask into out before reading them); 8192 columns: the bit path
+    x = gd.placeholder(("n", 8192), dtype, name="x")
+    y = gd.where(x > 0.0, gd.exp(x) * 2.0, gd.sin(x) - 1.0) * 3.0
+    f = gd.function([x], y, passes="fused")
+    assert _fused_nodes(f.graph)
+    a = np.random.default_rng(0).normal(size=(4, 8192)).astype(dtype)
+    a[0, :7] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-30, -1e-30]
+    want = np.where(a > 0, np.exp(a) * 2, np.sin(a) - 1) * 3
+    np.testing.assert_allclose(f(a), want, rtol=1e-6, equal_nan=True)

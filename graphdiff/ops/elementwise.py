@@ -307,7 +307,49 @@ def _where_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     return where(node.inputs[0], zero if ta is None else ta, zero if tb is None else tb)
 
 
-where = defop("where", _where_type, np.where, elementwise=True, onnx="Where",
+_SAME_SIZE_INT = {2: np.int16, 4: np.int32, 8: np.int64}
+_SELECT_ON_BITS_FROM = 4096  # elements; below, np.where's fixed cost is the smaller one
+
+
+def _is_zero_bits(value: np.ndarray) -> bool:
+    return value.ndim == 0 and not value.view(_SAME_SIZE_INT[value.dtype.itemsize])
+
+
+def _where_kernel(cond: np.ndarray, a: np.ndarray, b: np.ndarray,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """cond ? a : b. ``out`` must not overlap an operand (see inplace_safe in runtime/memory.py).
+
+    np.where has no vectorized loop: 33 us per 64K float32 elements with a predictable mask,
+    190 us with a random one, where a multiply takes 6. So large arrays select on the bits,
+    out = b ^ ((a ^ b) & -cond), which is exact by construction (NaN payloads, -0.0); with a
+    zero operand it is a single AND with the mask (where(c, g, 0) in every VJP of a where).
+    """
+    a, b, cond = np.asarray(a), np.asarray(b), np.asarray(cond)
+    int_type = _SAME_SIZE_INT.get(a.dtype.itemsize)
+    if out is None:
+        shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
+        if math.prod(shape) < _SELECT_ON_BITS_FROM or int_type is None or a.dtype.kind == "b":
+            return np.where(cond, a, b)
+        out = np.empty(shape, a.dtype)
+    elif out.size < _SELECT_ON_BITS_FROM or int_type is None or a.dtype.kind == "b":
+        np.copyto(out, np.where(cond, a, b))
+        return out
+    bits, flag = out.view(int_type), cond.view(np.int8)
+    if _is_zero_bits(a):
+        np.subtract(flag, 1, out=bits, casting="unsafe")  # all ones where cond is False
+        np.bitwise_and(bits, b.view(int_type), out=bits)
+        return out
+    np.negative(flag, out=bits, casting="unsafe")  # all ones where cond is True
+    if _is_zero_bits(b):
+        np.bitwise_and(bits, a.view(int_type), out=bits)
+        return out
+    b_bits = b.view(int_type)
+    np.bitwise_and(bits, np.bitwise_xor(a.view(int_type), b_bits), out=bits)
+    np.bitwise_xor(bits, b_bits, out=bits)
+    return out
+
+
+where = defop("where", _where_type, _where_kernel, elementwise=True, out_arg=True, onnx="Where",
               vjp=_where_vjp, jvp=_where_jvp, doc="cond ? a : b, elementwise, broadcasting.")
 
 

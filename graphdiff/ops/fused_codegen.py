@@ -190,12 +190,18 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
         elif not any(varying[a] for a in instr.args):
             before.append(f"v{k} = {kernel}({full_args})")  # invariant: computed once
         else:  # elementwise, or a reduction within rows: per block, into scratch or an output
-            # Operands dying here give their scratch buffers back first: an elementwise op may
-            # write over an operand of its own shape (numpy ufuncs allow out= aliasing an input).
-            for arg in set(instr.args):
-                if last_use[arg] == k and arg in scratch_of:
+            # Operands dying here give their scratch buffers back first when the kernel may
+            # write over an operand (numpy ufuncs allow out= aliasing an input; other kernels
+            # only with one operand, the contract of memory.inplace_safe), else afterwards.
+            overwrites = isinstance(OPS[instr.op].kernel, np.ufunc) or len(set(instr.args)) == 1
+            dying = [arg for arg in set(instr.args) if last_use[arg] == k and arg in scratch_of]
+
+            def give_back(args: list[int]) -> None:
+                for arg in args:
                     key = (value_shapes[arg][1:], body.value_type(arg).dtype)
                     free_scratch.setdefault(key, []).append(scratch_of[arg])
+
+            give_back(dying if overwrites else [])
             varying[index] = True
             block_name[index] = f"b_v{k}"
             if index in outputs:
@@ -216,6 +222,7 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
             else:
                 loop.append(f"b_v{k} = {target}")
                 loop.append(f"np.copyto(b_v{k}, {kernel}({args}), casting='unsafe')")
+            give_back([] if overwrites else dying)
     results = [name[o] for o in body.outputs]
     if not any(line.startswith(f"{results[0]} = out if out") for line in before):
         # computed whole or accumulated: copy into the caller's buffer
