@@ -308,3 +308,27 @@ def test_relu_on_large_arrays_keeps_nan_inf_and_signed_zero(dtype: str, size: in
     np.testing.assert_array_equal(got_plain, want)
     np.testing.assert_array_equal(np.signbit(got_plain), np.signbit(want))
     np.testing.assert_array_equal(got_in_place, np.maximum(x * 2.0, 0))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int32", "int64", "bool"])
+@pytest.mark.parametrize("shapes", [((64, 128),) * 3, ((64, 1), (64, 128), ()),
+                                    ((64, 128), (), (1, 128)), ((64, 128), (), ()), ((5,),) * 3])
+@pytest.mark.parametrize("zero", [None, "a", "b"])
+def test_where_kernel_is_np_where_bit_for_bit(dtype: str, shapes: tuple, zero: str | None) -> None:
+    # 8192 elements take the kernel's select-on-bits path, 5 take np.where
+    from graphdiff.ops.elementwise import _where_kernel
+
+    rng = np.random.default_rng(len(shapes[1]))
+    cond = rng.random(shapes[0]) < 0.5
+    a, b = (np.asarray(rng.normal(size=s) * 10).astype(dtype) for s in shapes[1:])
+    if a.dtype.kind == "f" and a.ndim:
+        a.flat[::5], a.flat[::7], a.flat[::9] = np.nan, -0.0, -np.inf
+    if zero:
+        a, b = (np.zeros((), dtype), b) if zero == "a" else (a, np.zeros((), dtype))
+    want = np.where(cond, a, b)
+    got = _where_kernel(cond, a, b)
+    out = np.empty(want.shape, want.dtype)
+    assert _where_kernel(cond, a, b, out=out) is out
+    for result in (got, out):
+        assert result.dtype == want.dtype and result.shape == want.shape
+        assert result.tobytes() == want.tobytes()
