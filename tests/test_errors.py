@@ -10,6 +10,7 @@ input's name); and, for build-time errors, it names this file and the lambda's l
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -287,3 +288,20 @@ def test_every_error_class_derives_from_graphdiff_error() -> None:
                and issubclass(v, Exception)]
     assert len(classes) >= 8
     assert all(issubclass(c, gd.GraphdiffError) for c in classes)
+
+
+@pytest.mark.parametrize("bad_label", [5, -6])
+def test_cross_entropy_label_out_of_range_names_the_gather_and_changes_nothing(
+        bad_label: int) -> None:
+    z = gd.placeholder((None, 5), "float64", name="z")
+    y = gd.placeholder((None,), "int64", name="y")
+    w = gd.variable(np.ones(5), name="w")
+    loss = gd.mean(gd.softmax_cross_entropy(z * w, y))
+    line = sys._getframe().f_lineno - 1  # the line building the loss
+    f = gd.function([z, y], loss, updates={w: w - 0.1 * gd.grad(loss, w)})
+    with pytest.raises(gd.GraphdiffError) as info:
+        f(np.zeros((2, 5)), np.array([1, bad_label]))
+    message = str(info.value)
+    assert "take_along_axis" in message and f"index {bad_label} is out of bounds" in message
+    assert f"{__file__}:{line}" in message, message
+    np.testing.assert_array_equal(gd.get_value(w), np.ones(5))  # no half-applied update

@@ -32,6 +32,7 @@ from ..ops import softmax as SM
 from . import math as M
 from .convert import TensorLike, as_tensor, cast_to
 from .creation import arange, uniform
+from .indexing import take_along_axis
 from .shape import expand_dims, squeeze
 
 __all__ = [
@@ -125,8 +126,10 @@ def softmax_cross_entropy(logits: TensorLike, labels: TensorLike, axis: int = -1
     if labels.ndim != logits.ndim - 1:
         raise ShapeError(f"labels {labels.shape} must have the logits' shape without the "
                          f"class axis, {logits.shape[:-1]} (at {user_location()})")
-    picked = M.sum(M.where(_class_mask(labels, depth), logits, 0.0), -1)
-    return logsumexp(logits, -1) - picked
+    # a gather, not a sum over a one-hot mask: O(batch) instead of O(batch x classes), and its
+    # gradient is a scatter into zeros (labels out of range are an IndexError, as in PyTorch)
+    picked = take_along_axis(logits, expand_dims(labels, -1), -1)
+    return logsumexp(logits, -1) - squeeze(picked, -1)
 
 
 def softplus(x: TensorLike) -> Node:

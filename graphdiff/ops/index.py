@@ -146,7 +146,8 @@ def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape]
     gather = defop(name, gather_type, kernel, onnx=onnx, doc=doc, vjp=gather_vjp,
                    jvp=linear_jvp)
     scatter = defop(scatter_name, scatter_type, scatter_kernel, shape_attrs=("shape",),
-                    onnx=scatter_onnx, doc=scatter_doc, vjp=scatter_vjp, jvp=linear_jvp)
+                    out_arg=True, onnx=scatter_onnx, doc=scatter_doc, vjp=scatter_vjp,
+                    jvp=linear_jvp)
     return gather, scatter
 
 
@@ -166,9 +167,18 @@ def _take_kernel(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray
     return np.take(x, indices, axis=axis)
 
 
+def _zeros_into(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Zeros in the planned buffer ``out`` if there is one (a fresh large array costs page
+    faults on every call), else new ones. Scatters write all of out: it may not alias g."""
+    if out is None:
+        return np.zeros(shape, dtype=dtype)
+    out.fill(0)
+    return out
+
+
 def _scatter_add_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
-                        shape: tuple[int, ...]) -> np.ndarray:
-    out = np.zeros(shape, dtype=g.dtype)
+                        shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
+    out = _zeros_into(out, shape, g.dtype)
     # add.at accumulates repeated indices, which a plain fancy assignment would overwrite
     np.add.at(out, (slice(None),) * axis + (indices,), g)
     return out
@@ -199,8 +209,8 @@ def _take_along_kernel(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.n
 
 
 def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
-                          shape: tuple[int, ...]) -> np.ndarray:
-    out = np.zeros(shape, dtype=g.dtype)
+                          shape: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
+    out = _zeros_into(out, shape, g.dtype)
     # out[i0, .., indices[i0, .., ik], .., in] += g[i0, .., in], with repeats accumulating
     grid = list(np.ogrid[tuple(slice(n) for n in g.shape)])
     grid[axis] = indices
