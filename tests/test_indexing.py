@@ -401,3 +401,26 @@ def test_basic_indexing_on_a_symbolic_axis_matches_numpy_or_refuses_a_short_axis
                 continue
             np.testing.assert_array_equal(got, value[key], err_msg=str(key))
     assert refused < 60
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_index_per_row_gather_and_scatter_fast_path(dtype: str) -> None:
+    # indices of shape (..., 1) along the last axis are bound to one advanced-indexing call
+    # each way (ops/index.py); negative indices count back like np.take_along_axis
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 5)).astype(dtype)
+    idx = np.array([[[0], [4], [-1]], [[2], [-5], [3]]])
+    X = gd.placeholder((None, 3, 5), dtype, name="x")
+    Idx = gd.placeholder((None, 3, 1), "int64", name="i")
+    w = rng.normal(size=(2, 3, 1)).astype(dtype)
+    picked = gd.take_along_axis(X, Idx, axis=-1)
+    f = gd.function([X, Idx], [picked, gd.grad(gd.sum(picked * w), X)])
+    got, grad = f(x, idx)
+    np.testing.assert_array_equal(got, np.take_along_axis(x, idx, axis=-1))
+    want = np.zeros_like(x)
+    np.put_along_axis(want, idx % 5, w, axis=-1)
+    np.testing.assert_array_equal(grad, want)
+    kernels = {getattr(v, "__name__", "") for v in f._last.gen.bound.values()}
+    assert {"take_one_per_row", "scatter_one_per_row"} <= kernels
+    with pytest.raises(gd.GraphdiffError, match="take_along_axis.*index 5 is out of bounds"):
+        f(x, np.full((2, 3, 1), 5))

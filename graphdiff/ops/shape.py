@@ -11,7 +11,8 @@ runtime binds reshape and transpose as C-level method calls (``bind``): on small
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from operator import methodcaller
 
 import numpy as np
@@ -105,12 +106,25 @@ def _broadcast_to_kernel(x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray
     return np.broadcast_to(x, shape)
 
 
+def _unchanged(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _bind_broadcast_to(attrs: dict, types: Sequence[TensorType]) -> Callable:
+    """No call at all when the shapes agree for these inputs (two symbols, ``?0`` and ``?1``,
+    bound to one size: the graph broadcasts one to the other, numpy has nothing to do)."""
+    shape = tuple(attrs["shape"])
+    if tuple(types[0].shape) == shape:
+        return _unchanged
+    return functools.partial(np.broadcast_to, shape=shape)
+
+
 def _broadcast_to_vjp(node: Node, g: Node) -> list[Node]:
     return [sum_to(g, node.inputs[0].shape)]
 
 
 broadcast_to = defop("broadcast_to", _broadcast_to_type, _broadcast_to_kernel, view=True,
-                     shape_attrs=("shape",), vjp=_broadcast_to_vjp,
+                     shape_attrs=("shape",), vjp=_broadcast_to_vjp, bind=_bind_broadcast_to,
                      onnx=lambda ctx, n, i: ctx.op("Expand", [i[0], ctx.shape(n.shape)]),
                      jvp=lambda node, t: broadcast_to(t[0], shape=node.shape),
                      doc="Broadcast to a shape, numpy rules (a read-only view).")
