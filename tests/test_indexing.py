@@ -420,7 +420,7 @@ def test_one_index_per_row_gather_and_scatter_fast_path(dtype: str) -> None:
     want = np.zeros_like(x)
     np.put_along_axis(want, idx % 5, w, axis=-1)
     np.testing.assert_array_equal(grad, want)
-    kernels = {getattr(v, "__name__", "") for v in f._last.gen.bound.values()}
+    kernels = {getattr(v, "__name__", "") for v in f._last.generator.bound.values()}
     assert {"take_one_per_row", "scatter_one_per_row"} <= kernels
     with pytest.raises(gd.GraphdiffError, match="take_along_axis.*index 5 is out of bounds"):
         f(x, np.full((2, 3, 1), 5))
