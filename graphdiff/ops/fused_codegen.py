@@ -117,7 +117,8 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
     block = rows if rows * row_size <= block_elements else max(1, block_elements // row_size)
     blocked = block < rows
     rows_slice = "[lo:hi]" if blocked else ""  # one block: whole arrays, no slicing
-    scratch_slice = "[:hi - lo]" if blocked else ""
+    # scratch holds one block; only a shorter last block needs a slice of it
+    scratch_slice = "[:hi - lo]" if blocked and rows % block else ""
 
     def spans_rows(index: int) -> bool:
         shape = value_shapes[index]
@@ -218,7 +219,10 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
                 scratch_of[index] = pool.pop()
                 target = f"{scratch_of[index]}{scratch_slice}"
             if OPS[instr.op].out_arg:
-                loop.append(f"b_v{k} = {kernel}({args}, out={target})")
+                # a ufunc takes out positionally, which numpy parses faster than out=
+                positional = isinstance(namespace[kernel], np.ufunc) and not keywords
+                out_arg = target if positional else f"out={target}"
+                loop.append(f"b_v{k} = {kernel}({args}, {out_arg})")
             else:
                 loop.append(f"b_v{k} = {target}")
                 loop.append(f"np.copyto(b_v{k}, {kernel}({args}), casting='unsafe')")
@@ -233,7 +237,8 @@ def generate(body: FusedBody, shapes: tuple[tuple[int, ...], ...]) -> tuple[str,
     source += ["    " + line for line in before]
     if blocked:
         source.append(f"    for lo in range(0, {rows}, {block}):")
-        source.append(f"        hi = min(lo + {block}, {rows})")
+        source.append(f"        hi = min(lo + {block}, {rows})" if rows % block else
+                      f"        hi = lo + {block}")
         source += ["        " + line for line in loop]
     else:
         source += ["    " + line for line in loop]

@@ -1,12 +1,16 @@
 """Small fused groups run as their primitive ops.
 
 A fused kernel pays off only when its arrays do not fit in the cache: it then reads and writes
-each block while it is still in cache, where numpy runs about twice as fast as on whole arrays in
-memory. When every value of a group fits in one block, the generated kernel runs the same numpy
-calls as the unfused ops, plus its own frame, its output tuple and the ``fused_output`` nodes,
-and its scratch buffers sit outside the memory planner (measured in ``tools/bench.py fusion``:
-3-8% slower at 64x64). So, per call signature, such groups are expanded back into their
-primitives before the program is generated; the function's graph keeps them, as printed.
+each block while it is still in cache. When every value of a group fits in one block, the
+generated kernel runs the same numpy calls as the unfused ops, plus its own frame, its output
+tuple and the ``fused_output`` nodes, and its scratch sits outside the memory planner (3-8%
+slower at 64x64). Up to a few MB, whole arrays still stream from the caches about as fast as
+numpy computes, so the blocks' extra calls are not paid back either: forward + gradient, float32,
+fused / unfused time, GELU 0.98-1.05, LayerNorm 0.90-0.94, softmax cross-entropy 0.85-0.88 from
+0.5 to 4 MB per array; at 16 MB 1.47, 1.13 and 0.89 (the size sweep of ``python tools/bench.py
+fusion``, which forces the kernels). So, per call signature, groups whose largest value is at most
+``UNFUSE_AT_MOST_BYTES`` are expanded back into their primitives before the program is
+generated; the function's graph keeps them, as printed.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from collections.abc import Sequence
 from ..ir.graph import topo_order
 from ..ir.node import Node, with_inputs
 from ..ir.types import TensorType
-from ..ops.fused_codegen import BLOCK_BYTES, value_bytes
+from ..ops.fused_codegen import value_bytes
 
 GROUP_OPS = ("fused", "fused_multi")
-UNFUSE_AT_MOST_BYTES = BLOCK_BYTES  # groups whose largest value is this small are expanded
+UNFUSE_AT_MOST_BYTES = 4 << 20  # groups whose largest value is this small are expanded
 
 
 def largest_value_bytes(group: Node, types: dict[Node, TensorType]) -> int:

@@ -7,13 +7,15 @@ the fusion pass (``passes="fused"``). A second table sweeps the fused kernels' b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 import graphdiff as gd
 from graphdiff.ops import fused_codegen
 from graphdiff.passes.pipeline import DEFAULT_PIPELINE, FUSED_PIPELINE
+from graphdiff.runtime import unfuse
 
 from ._harness import header, timings
 
@@ -104,7 +106,40 @@ def run(quick: bool) -> None:
             print(f"{name:<12} {f'{rows}x{cols}':>11} {t['unfused'] * 1e3:11.3f} "
                   f"{t['fused'] * 1e3:9.3f} {t['unfused'] / t['fused']:8.2f} "
                   f"{t_torch * 1e3:9.3f} {t_torch / t['fused']:11.2f}")
+    _size_sweep(quick)
     _block_sweep(quick)
+
+
+def _size_sweep(quick: bool) -> None:
+    """Where the generated kernels start to pay: fused (kernels forced at every size) / unfused.
+    Sets graphdiff.runtime.unfuse.UNFUSE_AT_MOST_BYTES."""
+    sizes = [(128, 1024), (512, 1024)] if quick else \
+        [(128, 1024), (256, 1024), (512, 1024), (1024, 1024), (1024, 2048), (2048, 2048)]
+    print("size sweep: unfused time / fused time with the kernels forced at every size")
+    print(f"{'workload':<12} " + " ".join(f"{f'{r * c * 4 / 2**20:g} MB':>8}" for r, c in sizes))
+    with _kernels_at_every_size():
+        for name, build in WORKLOADS.items():
+            ratios = []
+            for rows, cols in sizes:
+                inputs, outputs, arrays = build(rows, cols)
+                unfused = gd.function(inputs, outputs, passes=UNFUSED)
+                fused = gd.function(inputs, outputs, passes=FUSED)
+                t = timings({"unfused": lambda f=unfused, a=arrays: f(*a),
+                             "fused": lambda f=fused, a=arrays: f(*a)},
+                            3 if quick else 7, 0.05 if quick else 0.1)
+                ratios.append(t["unfused"] / t["fused"])
+            print(f"{name:<12} " + " ".join(f"{r:8.2f}" for r in ratios))
+
+
+@contextlib.contextmanager
+def _kernels_at_every_size() -> Iterator[None]:
+    """Run fused groups through their kernels even where the runtime would expand them."""
+    original = unfuse.UNFUSE_AT_MOST_BYTES
+    unfuse.UNFUSE_AT_MOST_BYTES = -1
+    try:
+        yield
+    finally:
+        unfuse.UNFUSE_AT_MOST_BYTES = original
 
 
 def _block_sweep(quick: bool) -> None:
@@ -113,13 +148,14 @@ def _block_sweep(quick: bool) -> None:
     original = fused_codegen.BLOCK_BYTES
     print(f"block size sweep (gelu step, {rows}x{cols}, float32):")
     try:
-        for block in (1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 22):
-            fused_codegen.BLOCK_BYTES = block
-            f = gd.function(inputs, outputs, passes=FUSED)
-            for node in f.graph.nodes:  # interned bodies keep their kernels: regenerate
-                if node.op.name in ("fused", "fused_multi"):
-                    node.attrs["body"].kernels.clear()
-            t = timings({"fused": lambda f=f: f(*arrays)}, 3 if quick else 5, 0.1)["fused"]
-            print(f"  {block // 1024:>6} KiB per block: {t * 1e3:8.2f} ms")
+        with _kernels_at_every_size():
+            for block in (1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 22):
+                fused_codegen.BLOCK_BYTES = block
+                f = gd.function(inputs, outputs, passes=FUSED)
+                for node in f.graph.nodes:  # interned bodies keep their kernels: regenerate
+                    if node.op.name in ("fused", "fused_multi"):
+                        node.attrs["body"].kernels.clear()
+                t = timings({"fused": lambda f=f: f(*arrays)}, 3 if quick else 5, 0.1)["fused"]
+                print(f"  {block // 1024:>6} KiB per block: {t * 1e3:8.2f} ms")
     finally:
         fused_codegen.BLOCK_BYTES = original
