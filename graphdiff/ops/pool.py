@@ -99,8 +99,25 @@ def _out_hw(hw: Sequence[int], kernel_hw: Pair, stride: Pair, padding: Pads) -> 
     return output_hw((hw[0], hw[1]), kernel_hw, stride, padding, _NO_DILATION)
 
 
+def _maximum_of(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Elementwise maximum of equally shaped arrays, in a new array (NaN propagates)."""
+    if len(arrays) == 1:
+        return arrays[0].copy()
+    out = np.maximum(arrays[0], arrays[1])
+    for array in arrays[2:]:
+        np.maximum(out, array, out=out)
+    return out
+
+
 def _max_pool2d_kernel(x: np.ndarray, *, kernel_hw: Pair, stride: Pair,
                        padding: Pads) -> np.ndarray:
+    if _tiled(x.shape, kernel_hw, stride, padding):
+        # windows tiling the input: first the maximum over the kernel's rows, reading whole
+        # image rows (contiguous), then over the columns of the smaller result
+        (n, c, h, w), (kh, kw) = x.shape, kernel_hw
+        tiles = x.reshape(n, c, h // kh, kh, w // kw, kw)
+        rows = _maximum_of([tiles[:, :, :, p] for p in range(kh)])
+        return _maximum_of([rows[..., q] for q in range(kw)])
     out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
     xpad = pad_nchw(x, padding, -np.inf)
     taps = _taps(kernel_hw)
