@@ -332,3 +332,45 @@ def test_where_kernel_is_np_where_bit_for_bit(dtype: str, shapes: tuple, zero: s
     for result in (got, out):
         assert result.dtype == want.dtype and result.shape == want.shape
         assert result.tobytes() == want.tobytes()
+
+
+def _planned_and_reference(inputs: list, outputs: list, feeds: list) -> tuple[list, list]:
+    planned = Function(inputs, outputs, {}, passes="default", executor="planned")
+    reference = Function(inputs, outputs, {}, passes="none", executor="reference")
+    return planned(*feeds), reference(*feeds)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_reductions_over_length_one_axes_are_copies_of_the_same_values(dtype: str) -> None:
+    # bound to a reshape-and-copy when every reduced axis has length 1 (ops/reduce.py)
+    x = gd.placeholder((None, 3, 1), dtype, name="x")
+    outputs = [gd.sum(x, axis=0), gd.sum(x, axis=(0, 2), keepdims=True), gd.max(x, axis=2),
+               gd.min(x, axis=(0, 2)), gd.prod(x, axis=0), gd.sum(x * 2.0, axis=2)]
+    value = np.array([[[np.nan], [-0.0], [np.inf]]], dtype)
+    got, want = _planned_and_reference([x], outputs, [value])
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)  # NaN, inf; -0.0 == 0.0 (numpy's sum gives 0.0)
+        assert np.signbit(g.ravel()[1]), "reducing one -0.0 gives -0.0"
+    bigger = np.arange(6, dtype=dtype).reshape(2, 3, 1)  # batch 2: the reductions proper
+    got, want = _planned_and_reference([x], outputs, [bigger])
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_matmul_bindings_agree_with_the_reference(dtype: str) -> None:
+    # two float matrices run as np.dot (ops/linalg.py); batches and integers as np.matmul
+    rng = np.random.default_rng(0)
+    a = gd.placeholder((None, 5), dtype, name="a")
+    b = gd.placeholder((5, 4), dtype, name="b")
+    c = gd.placeholder((2, None, 5), dtype, name="c")
+    outputs = [a @ b, gd.transpose(a) @ a, (a @ b) * 2, c @ b, gd.transpose(b) @ gd.transpose(a)]
+    feeds = [(rng.normal(size=s) * 4).astype(dtype) for s in [(1, 5), (5, 4), (2, 1, 5)]]
+    for batch in (1, 3):
+        feeds[0] = (rng.normal(size=(batch, 5)) * 4).astype(dtype)
+        feeds[2] = (rng.normal(size=(2, batch, 5)) * 4).astype(dtype)
+        got, want = _planned_and_reference([a, b, c], outputs, feeds)
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=1e-6)

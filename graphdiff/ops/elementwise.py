@@ -324,6 +324,10 @@ def _where_kernel(cond: np.ndarray, a: np.ndarray, b: np.ndarray,
     out = b ^ ((a ^ b) & -cond), which is exact by construction (NaN payloads, -0.0); with a
     zero operand it is a single AND with the mask (where(c, g, 0) in every VJP of a where).
     """
+    if out is not None and out.size < _SELECT_ON_BITS_FROM:  # small: two copies, no checks
+        np.copyto(out, b)
+        np.copyto(out, a, where=cond)
+        return out
     a, b, cond = np.asarray(a), np.asarray(b), np.asarray(cond)
     int_type = _SAME_SIZE_INT.get(a.dtype.itemsize)
     if out is None:
@@ -331,7 +335,7 @@ def _where_kernel(cond: np.ndarray, a: np.ndarray, b: np.ndarray,
         if math.prod(shape) < _SELECT_ON_BITS_FROM or int_type is None or a.dtype.kind == "b":
             return np.where(cond, a, b)
         out = np.empty(shape, a.dtype)
-    elif out.size < _SELECT_ON_BITS_FROM or int_type is None or a.dtype.kind == "b":
+    elif int_type is None or a.dtype.kind == "b":
         np.copyto(out, np.where(cond, a, b))
         return out
     bits, flag = out.view(int_type), cond.view(np.int8)

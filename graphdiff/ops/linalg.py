@@ -6,7 +6,7 @@ reshapes around it, so the rules here stay simple.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -59,6 +59,16 @@ def _matmul_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
 
 
 # np.matmul is a ufunc (out= positional or keyword): the kernel itself, no wrapper frame
+def _bind_matmul(attrs: dict, types: Sequence[TensorType]) -> Callable:
+    """np.dot for two float matrices: the same BLAS product with half of matmul's call cost
+    (0.37 vs 0.72 us at 1x16 @ 16x32, 0.55 vs 1.70 us for a 32x1 @ 1x32 outer product); the
+    generalized ufunc for everything else (batches, vectors, integers)."""
+    a, b = types
+    if a.ndim == 2 and b.ndim == 2 and a.dtype.kind == "f":
+        return np.dot
+    return np.matmul
+
+
 matmul = defop("matmul", _matmul_type, np.matmul, out_arg=True, onnx="MatMul",
-               vjp=_matmul_vjp, jvp=_matmul_jvp,
+               vjp=_matmul_vjp, jvp=_matmul_jvp, bind=_bind_matmul,
                doc="Matrix product over the last two axes, batch axes broadcast.")
