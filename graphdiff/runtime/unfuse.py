@@ -5,12 +5,13 @@ each block while it is still in cache. When every value of a group fits in one b
 generated kernel runs the same numpy calls as the unfused ops, plus its own frame, its output
 tuple and the ``fused_output`` nodes, and its scratch sits outside the memory planner (3-8%
 slower at 64x64). Up to a few MB, whole arrays still stream from the caches about as fast as
-numpy computes, so the blocks' extra calls are not paid back either: forward + gradient, float32,
-fused / unfused time, GELU 0.98-1.05, LayerNorm 0.90-0.94, softmax cross-entropy 0.85-0.88 from
-0.5 to 4 MB per array; at 16 MB 1.47, 1.13 and 0.89 (the size sweep of ``python tools/bench.py
-fusion``, which forces the kernels). So, per call signature, groups whose largest value is at most
-``UNFUSE_AT_MOST_BYTES`` are expanded back into their primitives before the program is
-generated; the function's graph keeps them, as printed.
+numpy computes, so the blocks' extra calls are not paid back either. The size sweep of
+``python tools/bench.py fusion`` (forward + gradient, float32, unfused time / fused time with
+the kernels forced) measured, at 0.5 / 1 / 2 / 4 / 8 / 16 MB per array: GELU 0.88 / 0.99 /
+1.07 / 1.24 / 1.34 / 1.68, LayerNorm 0.95 / 0.93 / 0.95 / 0.96 / 1.10 / 1.17, softmax
+cross-entropy 0.88 / 0.88 / 0.90 / 0.85 / 0.85 / 0.89. So, per call signature, groups whose
+largest value is at most ``UNFUSE_AT_MOST_BYTES`` (2 MB) are expanded back into their
+primitives before the program is generated; the function's graph keeps them, as printed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..ir.types import TensorType
 from ..ops.fused_codegen import value_bytes
 
 GROUP_OPS = ("fused", "fused_multi")
-UNFUSE_AT_MOST_BYTES = 4 << 20  # groups whose largest value is this small are expanded
+UNFUSE_AT_MOST_BYTES = 2 << 20  # groups whose largest value is this small are expanded
 
 
 def largest_value_bytes(group: Node, types: dict[Node, TensorType]) -> int:
