@@ -130,7 +130,7 @@ class Function:
             graph = self.graph
             types, attrs = self._specialize(feeds)
             small = small_groups(graph.nodes, types)
-            if small:  # fused groups that fit in cache run faster as their primitives
+            if small:  # small fused groups run faster as their primitives (unfuse.py)
                 graph = Graph(self.inputs, expand_groups(graph.outputs, small))
                 types, attrs = self._specialize(feeds, graph)
             n_out = len(self.outputs)
