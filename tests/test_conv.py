@@ -14,6 +14,7 @@ import pytest
 import graphdiff as gd
 from graphdiff.ops import conv as C
 from graphdiff.ops import pool as P
+from graphdiff.runtime import Function
 
 RNG = np.random.default_rng(0)
 
@@ -407,3 +408,32 @@ def test_symbolic_diagonal_gradient_is_refused_clearly() -> None:
     a = gd.placeholder(("n", "n"), "float64")
     with pytest.raises(gd.ShapeError, match="gradient of a diagonal needs a static size"):
         gd.grad(gd.einsum("ii->", a), a)
+
+
+@pytest.mark.parametrize("shape, weight, groups", [
+    ((3, 4, 6, 6), (6, 2, 3, 3), 2),      # 36-pixel maps: batch-last columns
+    ((2, 2, 10, 10), (4, 2, 3, 3), 1),    # 100 pixels, K = 18: per-sample columns
+    ((2, 16, 9, 9), (4, 16, 3, 3), 1),    # 81 pixels, K = 144: batch-last (deep columns)
+    ((2, 4, 12, 12), (4, 2, 3, 3), 2),    # per-sample columns with groups
+])
+def test_conv_and_pool_kernels_write_into_planned_buffers(shape, weight, groups) -> None:
+    # conv2d, its two gradients, max_pool2d and its gradient have out= forms: the planned
+    # executor hands them arena buffers; the reference executor lets them allocate
+    rng = np.random.default_rng(len(shape) + weight[0])
+    X = gd.placeholder(shape, "float64", name="x")
+    W = gd.placeholder(weight, "float64", name="w")
+    y = gd.conv2d(X, W, padding=1, groups=groups)
+    z = gd.max_pool2d(gd.relu(y), 2) if shape[2] % 2 == 0 else gd.max_pool2d(gd.relu(y), 3, 2)
+    loss = gd.sum(z * z)
+    gx, gw = gd.grad(loss, [X, W])
+    # the gradients are read through random projections, so they stay intermediates (returned
+    # values are never in the arena) and every element still counts
+    outputs = [loss, gd.sum(gx * rng.normal(size=shape)), gd.sum(gw * rng.normal(size=weight))]
+    feeds = [rng.normal(size=shape), rng.normal(size=weight)]
+    planned = Function([X, W], outputs, {}, passes="default", executor="planned")
+    reference = Function([X, W], outputs, {}, passes="none", executor="reference")
+    for got, want in zip(planned(*feeds), reference(*feeds)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    arena_ops = {s.node.op.name for s in planned._last.steps if s.out is not None}
+    assert {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d",
+            "max_pool2d_grad"} <= arena_ops

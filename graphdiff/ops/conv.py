@@ -178,22 +178,35 @@ def _rows_batch_last(g: np.ndarray, groups: int) -> np.ndarray:
     return g.transpose(1, 2, 3, 0).reshape(groups, g.shape[1] // groups, -1)
 
 
+def _into(out: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+    """``value`` (often a transposed view) as a C-ordered array: copied into the planned buffer
+    ``out`` when there is one, else into a new array."""
+    if out is None:
+        return np.ascontiguousarray(value)
+    np.copyto(out, value)
+    return out
+
+
 def _conv2d_kernel(x: np.ndarray, w: np.ndarray, *, stride: Pair, padding: Pads,
-                   dilation: Pair, groups: int) -> np.ndarray:
+                   dilation: Pair, groups: int, out: np.ndarray | None = None) -> np.ndarray:
     n, c_out, kernel_hw = x.shape[0], w.shape[0], w.shape[2:]
     out_hw = output_hw(x.shape[2:], kernel_hw, stride, padding, dilation)
     w_rows = w.reshape(groups, c_out // groups, -1)  # (G, Og, K)
     if _batch_last(w_rows.shape[2], out_hw[0] * out_hw[1]):
         cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups, "batch_last")
         y = np.matmul(w_rows, cols).reshape(c_out, *out_hw, n)
-        return np.ascontiguousarray(y.transpose(3, 0, 1, 2))
+        return _into(out, y.transpose(3, 0, 1, 2))
     cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups, "sample")
     # (G, Og, K) @ (N, G, K, L) -> (N, G, Og, L): one BLAS product per (sample, group)
-    return np.matmul(w_rows, cols).reshape(n, c_out, *out_hw)
+    if out is None:
+        return np.matmul(w_rows, cols).reshape(n, c_out, *out_hw)
+    np.matmul(w_rows, cols, out=out.reshape(n, groups, c_out // groups, -1))
+    return out
 
 
 def _conv2d_input_grad_kernel(g: np.ndarray, w: np.ndarray, *, input_hw: Pair, stride: Pair,
-                              padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+                              padding: Pads, dilation: Pair, groups: int,
+                              out: np.ndarray | None = None) -> np.ndarray:
     n, c_out, out_hw = g.shape[0], w.shape[0], g.shape[2:]
     c_per_group, kh, kw = w.shape[1:]
     w_cols = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)  # (G, K, Og)
@@ -208,11 +221,12 @@ def _conv2d_input_grad_kernel(g: np.ndarray, w: np.ndarray, *, input_hw: Pair, s
         for q in range(kw):
             xpad[tap_slice(p, q, out_hw, stride, dilation)[1:]] += cols[:, p, q]
     crop = xpad[:, top:top + input_hw[0], left:left + input_hw[1]]
-    return np.ascontiguousarray(crop.transpose(3, 0, 1, 2))
+    return _into(out, crop.transpose(3, 0, 1, 2))
 
 
 def _conv2d_weight_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, stride: Pair,
-                               padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+                               padding: Pads, dilation: Pair, groups: int,
+                               out: np.ndarray | None = None) -> np.ndarray:
     n, c_in = x.shape[:2]
     c_out, out_hw = g.shape[1], g.shape[2:]
     if _batch_last(c_in // groups * kernel_hw[0] * kernel_hw[1], out_hw[0] * out_hw[1]):
@@ -222,8 +236,11 @@ def _conv2d_weight_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair,
         cols = _columns(x, kernel_hw, out_hw, stride, padding, dilation, groups, "group")
         g_rows = g.reshape(n, groups, c_out // groups, -1).transpose(1, 2, 0, 3)
     # dw[g, o, k] = sum over samples and pixels of g[g, o, .] cols[g, k, .]: one product/group
-    dw = np.matmul(g_rows.reshape(groups, c_out // groups, -1), cols.transpose(0, 2, 1))
-    return dw.reshape(c_out, c_in // groups, *kernel_hw)
+    products = (g_rows.reshape(groups, c_out // groups, -1), cols.transpose(0, 2, 1))
+    if out is None:
+        return np.matmul(*products).reshape(c_out, c_in // groups, *kernel_hw)
+    np.matmul(*products, out=out.reshape(groups, c_out // groups, -1))
+    return out
 
 
 # --- shape-and-dtype rules ----------------------------------------------------------------------
@@ -327,18 +344,18 @@ def _weight_grad_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None
 
 
 conv2d = defop(
-    "conv2d", _conv2d_type, _conv2d_kernel,
+    "conv2d", _conv2d_type, _conv2d_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.op("Conv", i, **ctx.conv_attrs(n)), vjp=_conv2d_vjp, jvp=_conv2d_jvp,
     doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
         "without bias). ONNX Conv: strides, dilations, group; pads=(top, left, bottom, right).")
 conv2d_input_grad = defop(
-    "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel,
+    "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.conv_input_grad(i[0], i[1], n),
     vjp=_input_grad_vjp, jvp=_input_grad_jvp,
     doc="Transposed convolution: the adjoint of conv2d in its input, restoring ``input_hw``. "
         "ONNX ConvTranspose with output_shape=input_hw and conv2d's other attributes.")
 conv2d_weight_grad = defop(
-    "conv2d_weight_grad", _conv2d_weight_grad_type, _conv2d_weight_grad_kernel,
+    "conv2d_weight_grad", _conv2d_weight_grad_type, _conv2d_weight_grad_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.conv_weight_grad(i[0], i[1], n),
     vjp=_weight_grad_vjp, jvp=_weight_grad_jvp,
     doc="The adjoint of conv2d in its weight: correlation of the input with the output "

@@ -99,32 +99,31 @@ def _out_hw(hw: Sequence[int], kernel_hw: Pair, stride: Pair, padding: Pads) -> 
     return output_hw((hw[0], hw[1]), kernel_hw, stride, padding, _NO_DILATION)
 
 
-def _maximum_of(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Elementwise maximum of equally shaped arrays, in a new array (NaN propagates)."""
+def _maximum_of(arrays: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """Elementwise maximum of equally shaped arrays, into ``out`` or a new array (NaN
+    propagates)."""
     if len(arrays) == 1:
-        return arrays[0].copy()
-    out = np.maximum(arrays[0], arrays[1])
+        if out is None:
+            return arrays[0].copy()
+        np.copyto(out, arrays[0])
+        return out
+    out = np.maximum(arrays[0], arrays[1], out=out)
     for array in arrays[2:]:
         np.maximum(out, array, out=out)
     return out
 
 
-def _max_pool2d_kernel(x: np.ndarray, *, kernel_hw: Pair, stride: Pair,
-                       padding: Pads) -> np.ndarray:
+def _max_pool2d_kernel(x: np.ndarray, *, kernel_hw: Pair, stride: Pair, padding: Pads,
+                       out: np.ndarray | None = None) -> np.ndarray:
     if _tiled(x.shape, kernel_hw, stride, padding):
         # windows tiling the input: first the maximum over the kernel's rows, reading whole
         # image rows (contiguous), then over the columns of the smaller result
         (n, c, h, w), (kh, kw) = x.shape, kernel_hw
         tiles = x.reshape(n, c, h // kh, kh, w // kw, kw)
         rows = _maximum_of([tiles[:, :, :, p] for p in range(kh)])
-        return _maximum_of([rows[..., q] for q in range(kw)])
+        return _maximum_of([rows[..., q] for q in range(kw)], out)
     out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
-    xpad = pad_nchw(x, padding, -np.inf)
-    taps = _taps(kernel_hw)
-    out = xpad[tap_slice(*taps[0], out_hw, stride, _NO_DILATION)].copy()
-    for tap in taps[1:]:
-        np.maximum(out, xpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)], out=out)
-    return out
+    return _maximum_of(_tap_views(x, out_hw, kernel_hw, stride, padding), out)
 
 
 def _first_argmax_tap(tap_values: Sequence[np.ndarray]) -> np.ndarray:
@@ -162,7 +161,7 @@ def _tap_views(x: np.ndarray, out_hw: Pair, kernel_hw: Pair, stride: Pair,
 
 
 def _max_pool2d_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, stride: Pair,
-                            padding: Pads) -> np.ndarray:
+                            padding: Pads, out: np.ndarray | None = None) -> np.ndarray:
     out_hw = g.shape[2:]
     # g times a 0/1 mask, not np.where (see _first_argmax_tap); a NaN in g spreads over its
     # window, where PyTorch keeps it at the maximum
@@ -172,7 +171,7 @@ def _max_pool2d_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, st
         (n, c, h, w), (kh, kw) = x.shape, kernel_hw
         tiles = (n, c, h // kh, kh, w // kw, kw)
         x_tiles = x.reshape(tiles)
-        dx = np.empty(x.shape, dtype=g.dtype)
+        dx = np.empty(x.shape, dtype=g.dtype) if out is None else out
         dx_tiles = dx.reshape(tiles)
         index = _first_argmax_tap([x_tiles[:, :, :, p, :, q] for p, q in _taps(kernel_hw)])
         mask = np.empty(index.shape, dtype=bool)
@@ -186,7 +185,11 @@ def _max_pool2d_grad_kernel(x: np.ndarray, g: np.ndarray, *, kernel_hw: Pair, st
                      dtype=g.dtype)
     for position, tap in enumerate(_taps(kernel_hw)):
         dxpad[tap_slice(*tap, out_hw, stride, _NO_DILATION)] += g * (index == position)
-    return dxpad[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+    dx = dxpad[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+    if out is None:
+        return dx
+    np.copyto(out, dx)
+    return out
 
 
 def _max_pool2d_gather_kernel(x: np.ndarray, t: np.ndarray, *, kernel_hw: Pair, stride: Pair,
@@ -245,14 +248,14 @@ def _window_attrs(node: Node) -> dict:
 
 
 max_pool2d = defop(
-    "max_pool2d", _pool_type, _max_pool2d_kernel,
+    "max_pool2d", _pool_type, _max_pool2d_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.op("MaxPool", i, **ctx.pool_attrs(n)),
     vjp=lambda node, g: [max_pool2d_grad(node.inputs[0], g, **node.attrs)],
     jvp=lambda node, t: max_pool2d_gather(node.inputs[0], t[0], **node.attrs),
     doc="Maximum over each window, -inf padding. ONNX MaxPool: kernel_shape, strides, "
         "pads=(top, left, bottom, right).")
 max_pool2d_grad = defop(
-    "max_pool2d_grad", _max_grad_type, _max_pool2d_grad_kernel,
+    "max_pool2d_grad", _max_grad_type, _max_pool2d_grad_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.max_pool_grad(i[0], i[1], n),
     # linear in g with adjoint gather; zero derivative in x almost everywhere
     vjp=lambda node, c: [None, max_pool2d_gather(node.inputs[0], c, **node.attrs)],
