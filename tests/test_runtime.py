@@ -13,6 +13,7 @@ import pytest
 
 import graphdiff as gd
 from graphdiff.ir.node import OpDef, make_node
+from graphdiff.ops.elementwise import _extremum_with_scalar
 from graphdiff.runtime import Function
 
 from .opcases import Case, all_cases
@@ -308,6 +309,24 @@ def test_relu_on_large_arrays_keeps_nan_inf_and_signed_zero(dtype: str, size: in
     np.testing.assert_array_equal(got_plain, want)
     np.testing.assert_array_equal(np.signbit(got_plain), np.signbit(want))
     np.testing.assert_array_equal(got_in_place, np.maximum(x * 2.0, 0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("size", [40000, 2 * 16384])
+def test_maximum_and_minimum_with_a_scalar_on_large_arrays(dtype: str, size: int) -> None:
+    # one scalar operand and a large array: bound to the row-by-row comparison (relu's path)
+    x = np.random.default_rng(size).normal(size=size).astype(dtype)
+    x[::7], x[::11], x[::13] = np.nan, -np.inf, -0.0
+    X = gd.placeholder((size,), dtype)
+    outputs = [gd.clip(X, -0.5, 0.5), gd.maximum(0.25, X), gd.minimum(X, -0.0), gd.maximum(X, X)]
+    f = gd.function([X], outputs)
+    wants = [np.minimum(np.maximum(x, -0.5), 0.5), np.maximum(np.asarray(0.25, dtype), x),
+             np.minimum(x, np.asarray(-0.0, dtype)), x]
+    for _ in range(2):  # the second call reuses the rows of copies of each scalar
+        for got, want in zip(f(x), wants):
+            assert got.tobytes() == want.tobytes()
+    bound = {getattr(v, "func", None) for v in f._last.generator.bound.values()}
+    assert _extremum_with_scalar in bound
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int32", "int64", "bool"])

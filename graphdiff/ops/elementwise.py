@@ -12,6 +12,7 @@ A smooth unary op is declared by its derivative ``d(x, y) = dy/dx`` as graph nod
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -70,29 +71,76 @@ def _sigmoid_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.multiply(out, 0.5, out=out)
 
 
-_ZERO_ROW = 16384  # elements per row of the zeros relu compares large arrays against
-_zero_rows: dict[np.dtype, np.ndarray] = {}
+_SCALAR_ROW = 16384  # elements per row of the copies of a scalar that large arrays meet
+_scalar_rows: dict[np.dtype, tuple[bytes, np.ndarray]] = {}  # dtype -> (scalar's bytes, row)
+
+
+def _row_of(scalar: np.ndarray) -> np.ndarray:
+    """A row of copies of ``scalar``: one kept per dtype, replaced when the value changes (a
+    row in use by another call is never written)."""
+    key = scalar.tobytes()
+    cached = _scalar_rows.get(scalar.dtype)
+    if cached is None or cached[0] != key:
+        cached = _scalar_rows[scalar.dtype] = (key, np.full(_SCALAR_ROW, scalar, scalar.dtype))
+    return cached[1]
+
+
+def _extremum_with_scalar(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray,
+                          out: np.ndarray | None = None) -> np.ndarray:
+    """``ufunc`` (np.maximum or np.minimum) of a large float array and a 0-d one, in that order.
+
+    Against a scalar numpy's maximum and minimum run ~3x slower than against an array (numpy 2.x
+    vectorizes only the array-array loop: 225 vs 77 us on 800K float32), so a large contiguous
+    array is compared row by row with a row holding the scalar. Same values, NaN kept.
+    """
+    scalar_first = a.ndim == 0
+    array, scalar = (b, a) if scalar_first else (a, b)
+    if array.size < 2 * _SCALAR_ROW or array.dtype.kind != "f" or scalar.dtype != array.dtype \
+            or not array.flags.c_contiguous or (out is not None and not out.flags.c_contiguous):
+        return ufunc(a, b, out=out)
+    if out is None:
+        out = np.empty_like(array)
+    row = _row_of(scalar)
+
+    def compare(part: np.ndarray, part_row: np.ndarray, part_out: np.ndarray) -> None:
+        if scalar_first:
+            ufunc(part_row, part, out=part_out)
+        else:
+            ufunc(part, part_row, out=part_out)
+
+    rows = array.size // _SCALAR_ROW
+    whole = rows * _SCALAR_ROW
+    flat, flat_out = array.reshape(-1), out.reshape(-1)
+    compare(flat[:whole].reshape(rows, _SCALAR_ROW), row,
+            flat_out[:whole].reshape(rows, _SCALAR_ROW))
+    compare(flat[whole:], row[:array.size - whole], flat_out[whole:])
+    return out
+
+
+def _bind_extremum(ufunc: np.ufunc) -> Callable:
+    """The ufunc itself, or :func:`_extremum_with_scalar` when one operand is a scalar and the
+    other large enough for the row-by-row comparison to pay."""
+
+    def bind(attrs: dict, types: Sequence[TensorType]) -> Callable:
+        a, b = types
+        array = b if a.ndim == 0 else a
+        if (a.ndim == 0) != (b.ndim == 0) \
+                and math.prod(int(d) for d in array.shape) >= 2 * _SCALAR_ROW:
+            return functools.partial(_extremum_with_scalar, ufunc)
+        return ufunc
+
+    return bind
+
+
+_ZERO: dict[np.dtype, np.ndarray] = {}  # dtype -> a 0-d zero of it
 
 
 def _relu_kernel(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    # np.maximum keeps NaN, like PyTorch. Against a scalar 0 it runs ~3x slower than against an
-    # array of zeros (numpy 2.x vectorizes only the array-array loop; 225 vs 77 us on 800K
-    # float32), so large contiguous arrays are compared row by row with a block of zeros.
-    if x.size < 2 * _ZERO_ROW or x.dtype.kind != "f" or not x.flags.c_contiguous \
-            or (out is not None and not out.flags.c_contiguous):
-        return np.maximum(x, 0, out=out)
-    if out is None:
-        out = np.empty_like(x)
-    zeros = _zero_rows.get(x.dtype)
-    if zeros is None:
-        zeros = _zero_rows[x.dtype] = np.zeros(_ZERO_ROW, x.dtype)
-    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
-    rows = x.size // _ZERO_ROW
-    whole = rows * _ZERO_ROW
-    np.maximum(flat_x[:whole].reshape(rows, _ZERO_ROW), zeros,
-               out=flat_out[:whole].reshape(rows, _ZERO_ROW))
-    np.maximum(flat_x[whole:], zeros[:x.size - whole], out=flat_out[whole:])
-    return out
+    # np.maximum keeps NaN, like PyTorch; large arrays take the row-by-row comparison
+    zero = _ZERO.get(x.dtype)
+    if zero is None:
+        zero = _ZERO[x.dtype] = np.zeros((), x.dtype)
+    return _extremum_with_scalar(np.maximum, x, zero, out)
 
 
 # --- unary --------------------------------------------------------------------------------------
@@ -211,11 +259,12 @@ def _product_rules(partials: Partials) -> dict:
 
 
 def binary(name: str, kernel: Callable, *, onnx: OnnxMapping, partials: Partials | None = None,
-           infer: Callable = binary_same, commutative: bool = False, **rules) -> OpDef:
+           infer: Callable = binary_same, commutative: bool = False, bind: Callable | None = None,
+           **rules) -> OpDef:
     if partials is not None:
         rules = _product_rules(partials)
     return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
-                 commutative=commutative, differentiable=bool(rules), **rules)
+                 commutative=commutative, differentiable=bool(rules), bind=bind, **rules)
 
 
 def _add_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
@@ -265,8 +314,10 @@ def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
 
 
 maximum = binary("maximum", np.maximum, onnx="Max", commutative=True,
+                 bind=_bind_extremum(np.maximum),
                  partials=_choice_partials(lambda a, b: greater(a, b)))
 minimum = binary("minimum", np.minimum, onnx="Min", commutative=True,
+                 bind=_bind_extremum(np.minimum),
                  partials=_choice_partials(lambda a, b: less(a, b)))
 
 
