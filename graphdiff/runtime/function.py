@@ -111,28 +111,30 @@ class Function:
 
     # --- specialization ------------------------------------------------------------------------
 
-    def _specialize(self, feeds: Sequence[np.ndarray],
-                    graph: Graph | None = None) -> tuple[dict, dict]:
-        """Concrete types and attributes of every node for these feeds (checks the shapes)."""
-        graph = self.graph if graph is None else graph
+    def _specialize(self, feeds: Sequence[np.ndarray]) -> tuple[dict, dict, dict]:
+        """Concrete types and attributes of every node for these feeds (checks the shapes), and
+        the symbols bound on the way."""
         env: dict[str, int] = {}
         for placeholder, array in zip(self.inputs, feeds):
             bind_shape(placeholder.shape, array.shape, env, f"input {_label(placeholder)}")
         shapes = {p: a.shape for p, a in zip(self.inputs, feeds)}
         source_types = {n: TensorType(n.dtype, shapes[n]) if n in shapes else n.type
-                        for n in graph.nodes if n.op.source}
-        return specialize(graph.nodes, source_types, env)
+                        for n in self.sources}
+        types, attrs = specialize(self.graph.nodes, source_types, env)
+        return types, attrs, env
 
     def _program(self, feeds: Sequence[np.ndarray]) -> Program:
         signature = tuple([a.shape for a in feeds])
         program = self._programs.get(signature)
         if program is None:
             graph = self.graph
-            types, attrs = self._specialize(feeds)
+            types, attrs, env = self._specialize(feeds)
             small = small_groups(graph.nodes, types)
             if small:  # small fused groups run faster as their primitives (unfuse.py)
                 graph = Graph(self.inputs, expand_groups(graph.outputs, small))
-                types, attrs = self._specialize(feeds, graph)
+                # only the expanded primitives are new: every other node keeps its type
+                types, new_attrs = specialize(graph.nodes, types, env)
+                attrs.update(new_attrs)
             n_out = len(self.outputs)
             updates = [(variable, value) for (variable, _), value in
                        zip(self._update_pairs, graph.outputs[n_out:])]
