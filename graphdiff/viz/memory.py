@@ -94,7 +94,7 @@ def memory_timeline(function: Any, inputs: Sequence[Any]) -> MemoryTimeline:
         return MemoryTimeline(list(plan.schedule), _interval_sums(arena, steps),
                               _interval_sums(heap, steps), plan.arena_size, resident,
                               placements)
-    types, _attrs = function._specialize(feeds)
+    types = function._specialize(feeds)[0]
     schedule = [n for n in function.graph.nodes if not n.op.source]
     last = last_uses(schedule, set(function.graph.outputs))
     heap = [(step, last.get(node, step), 0 if node.op.view else nbytes(types[node]))
