@@ -13,6 +13,7 @@ import graphdiff as gd
 
 from ...ir.node import Node
 from ...ops import elementwise as E
+from ...ops.core import scalar
 from ..dtypes import numpy_dtype
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
 from .shape import dims_arithmetic, product_dim
@@ -119,7 +120,7 @@ def _variadic(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     for other in tensors[1:]:
         result = combine[node.proto.op_type](result, other)
     if node.proto.op_type == "Mean":
-        result = E.div(result, gd.constant(np.asarray(len(tensors), result.dtype)))
+        result = E.div(result, scalar(len(tensors), result))
     if len(tensors) == 1:
         result = gd.broadcast_to(result, result.shape)
     return [result]
@@ -166,8 +167,8 @@ def _clip(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     if node.opset < 11:
         low, high = node.float("min"), node.float("max")
-        low = None if low is None else gd.constant(np.asarray(low, x.dtype))
-        high = None if high is None else gd.constant(np.asarray(high, x.dtype))
+        low = None if low is None else scalar(low, x)
+        high = None if high is None else scalar(high, x)
     else:
         low, high = ctx.tensor(node, 1, optional=True), ctx.tensor(node, 2, optional=True)
     if low is not None:
@@ -179,19 +180,15 @@ def _clip(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 
 # --- activations (composites of primitives) ------------------------------------------------------
 
-def _scalar(x: Node, value: float) -> Node:
-    return gd.constant(np.asarray(value, x.dtype))
-
-
 @onnx_import("LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softsign",
              "Softplus", "ThresholdedRelu", "Mish", "Gelu", "Swish", "PRelu", "Tan", "Sinh",
              "Cosh", "Asinh", "Acosh", "Atanh", "Shrink")
 def _activation(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     op = node.proto.op_type
-    zero, one = _scalar(x, 0), _scalar(x, 1)
+    zero, one = scalar(0, x), scalar(1, x)
     if op == "LeakyRelu":
-        return [E.where(E.less(x, zero), E.mul(x, _scalar(x, node.float("alpha", 0.01))), x)]
+        return [E.where(E.less(x, zero), E.mul(x, scalar(node.float("alpha", 0.01), x)), x)]
     if op == "PRelu":
         slope = ctx.tensor(node, 1)
         if node.opset < 7 and slope.ndim == 1 and x.ndim > 2:  # one slope per channel
@@ -201,9 +198,9 @@ def _activation(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         alpha = node.float("alpha", {"Elu": 1.0, "Celu": 1.0,
                                      "Selu": 1.67326319217681884765625}[op])
         gamma = node.float("gamma", 1.05070102214813232421875) if op == "Selu" else 1.0
-        inner = E.div(x, _scalar(x, alpha)) if op == "Celu" else x
-        negative = E.mul(_scalar(x, alpha), E.expm1(inner))
-        return [E.mul(_scalar(x, gamma), E.where(E.less(x, zero), negative, x))]
+        inner = E.div(x, scalar(alpha, x)) if op == "Celu" else x
+        negative = E.mul(scalar(alpha, x), E.expm1(inner))
+        return [E.mul(scalar(gamma, x), E.where(E.less(x, zero), negative, x))]
     if op == "HardSigmoid":
         line = x * node.float("alpha", 0.2) + node.float("beta", 0.5)
         return [E.minimum(E.maximum(line, zero), one)]
@@ -214,7 +211,7 @@ def _activation(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     if op == "Softplus":
         return [gd.softplus(x)]
     if op == "ThresholdedRelu":
-        return [E.where(E.greater(x, _scalar(x, node.float("alpha", 1.0))), x, zero)]
+        return [E.where(E.greater(x, scalar(node.float("alpha", 1.0), x)), x, zero)]
     if op == "Mish":
         return [x * E.tanh(gd.softplus(x))]
     if op == "Swish":
@@ -222,10 +219,10 @@ def _activation(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     if op == "Gelu":
         return [gd.gelu(x, approximate=node.string("approximate", "none"))]
     if op == "Shrink":
-        bias, lambd = _scalar(x, node.float("bias", 0.0)), _scalar(x, node.float("lambd", 0.5))
+        bias, lambd = scalar(node.float("bias", 0.0), x), scalar(node.float("lambd", 0.5), x)
         return [E.where(E.less(x, E.neg(lambd)), E.add(x, bias),
                         E.where(E.greater(x, lambd), E.sub(x, bias), zero))]
-    half = _scalar(x, 0.5)
+    half = scalar(0.5, x)
     formulas = {
         "Tan": lambda: E.div(E.sin(x), E.cos(x)),
         "Sinh": lambda: E.mul(half, E.sub(E.exp(x), E.exp(E.neg(x)))),
@@ -256,9 +253,9 @@ def _gemm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     y = gd.matmul(a, b)
     alpha, beta = node.float("alpha", 1.0), node.float("beta", 1.0)
     if alpha != 1.0:
-        y = E.mul(y, _scalar(y, alpha))
+        y = E.mul(y, scalar(alpha, y))
     if c is not None:
-        y = E.add(y, c if beta == 1.0 else E.mul(c, _scalar(c, beta)))
+        y = E.add(y, c if beta == 1.0 else E.mul(c, scalar(beta, c)))
     return [y]
 
 

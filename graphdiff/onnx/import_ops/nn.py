@@ -15,6 +15,7 @@ import graphdiff as gd
 from ...ir.node import Node
 from ...ir.types import normalize_axis
 from ...ops import elementwise as E
+from ...ops.core import scalar
 from ..importer import ImportContext, OnnxNode, onnx_import
 from .shape import product_dim
 from .windows import window_conv, window_pool
@@ -158,17 +159,13 @@ def _per_channel(value: Node, ndim: int) -> Node:
     return gd.reshape(value, (value.shape[0],) + (1,) * (ndim - 2))
 
 
-def _scalar(x: Node, value: float) -> Node:
-    return gd.constant(np.asarray(value, x.dtype))
-
-
 @onnx_import("BatchNormalization")
 def _batch_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     if node.int("training_mode", 0) or len([o for o in node.proto.output if o]) > 1:
         raise node.fail("BatchNormalization in training mode is not supported")
     x = ctx.tensor(node, 0)
     scale, bias, mean, var = (_per_channel(ctx.tensor(node, i), x.ndim) for i in range(1, 5))
-    inv = E.div(scale, E.sqrt(E.add(var, _scalar(var, node.float("epsilon", 1e-5)))))
+    inv = E.div(scale, E.sqrt(E.add(var, scalar(node.float("epsilon", 1e-5), var))))
     return [E.add(E.mul(E.sub(x, mean), inv), bias)]
 
 
@@ -177,7 +174,7 @@ def _normalize(x: Node, axes: tuple[int, ...], epsilon: float) -> tuple[Node, No
     mean = gd.mean(x, axes, keepdims=True)
     centered = E.sub(x, mean)
     var = gd.mean(E.mul(centered, centered), axes, keepdims=True)
-    inv_std = E.reciprocal(E.sqrt(E.add(var, _scalar(var, epsilon))))
+    inv_std = E.reciprocal(E.sqrt(E.add(var, scalar(epsilon, var))))
     return E.mul(centered, inv_std), mean, inv_std
 
 
@@ -224,8 +221,8 @@ def _lp_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         norm = E.sqrt(gd.sum(E.mul(x, x), axis, keepdims=True))
     else:
         raise node.fail(f"p must be 1 or 2, got {p}")
-    zero = _scalar(norm, 0)
-    safe = E.where(E.equal(norm, zero), _scalar(norm, 1), norm)
+    zero = scalar(0, norm)
+    safe = E.where(E.equal(norm, zero), scalar(1, norm), norm)
     return [E.div(x, safe)]
 
 
@@ -235,7 +232,7 @@ def _rms_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     axis = normalize_axis(node.int("axis", -1), x.ndim)
     wide = gd.astype(x, np.float32) if x.dtype == np.float16 else x
     mean_square = gd.mean(E.mul(wide, wide), tuple(range(axis, x.ndim)), keepdims=True)
-    epsilon = _scalar(mean_square, node.float("epsilon", 1e-5))
+    epsilon = scalar(node.float("epsilon", 1e-5), mean_square)
     y = E.div(wide, E.sqrt(E.add(mean_square, epsilon)))
     return [gd.astype(y, x.dtype) * ctx.tensor(node, 1)]
 
