@@ -32,7 +32,7 @@ import numpy as np
 
 from ..ir.node import Node
 from ..ir.types import TensorType
-from .memory import ARENA, HEAP, MemoryPlan, plan_memory, view_root
+from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
 from .schedule import ORDERS
 
 _programs = itertools.count()
@@ -232,10 +232,7 @@ def _arena_view(arena: np.ndarray, offset: int, t: TensorType) -> np.ndarray:
 
 def _heap_frees(plan: MemoryPlan) -> dict[int, list[Node]]:
     """After which step to drop each local holding heap memory (the value or a view of it)."""
-    last: dict[Node, int] = {}
-    for step, node in enumerate(plan.schedule):
-        for value in node.inputs:
-            last[value] = step
+    last = last_uses(plan.schedule, set())
     frees: dict[int, list[Node]] = {}
     for node, buffer in plan.buffer_of.items():
         if buffer.kind == HEAP and node in last and buffer.end < len(plan.schedule):
