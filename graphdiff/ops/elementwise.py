@@ -33,7 +33,6 @@ from .core import (
     unary_float,
     unary_numeric,
 )
-from .source import fill
 
 Derivative = Callable[[Node, Node], Node]  # (x, y) -> dy/dx, elementwise
 OnnxMapping = str | Callable | None  # an ONNX op type, or a lowering (see docs/onnx.md)
@@ -406,8 +405,3 @@ def _where_kernel(cond: np.ndarray, a: np.ndarray, b: np.ndarray,
 
 where = defop("where", _where_type, _where_kernel, elementwise=True, out_arg=True, onnx="Where",
               vjp=_where_vjp, jvp=_where_jvp, doc="cond ? a : b, elementwise, broadcasting.")
-
-
-def zero_of(node: Node) -> Node:
-    """A materialized zero of ``node``'s type (the symbolic zero made concrete)."""
-    return fill(0.0, node.type)
