@@ -74,11 +74,10 @@ def _pick(draw: Draw, pool: list[Node], accept: Callable[[Node], bool] = lambda 
 
 
 def _broadcastable(a: Node, b: Node) -> bool:
-    try:
-        broadcast_shapes(a.shape, b.shape)
-    except gd.ShapeError:
-        return False
-    return True
+    """Do the shapes broadcast for every size of their symbols? (The graph's own rule also
+    accepts a symbol against an int or another symbol, assuming them equal at run time, which
+    the feeds here, with their own batch sizes, would contradict.)"""
+    return all(x == y or x == 1 or y == 1 for x, y in zip(reversed(a.shape), reversed(b.shape)))
 
 
 def _unary(function: Callable[[Node], Node]) -> OpBuilder:
