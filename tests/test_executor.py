@@ -255,7 +255,8 @@ def test_every_intermediate_is_freed_exactly_once_after_its_last_use() -> None:
     assert not kept & set(freed), "an output is freed"
     # and at run time the freed slots are empty at the end while the outputs hold values
     f = gd.function([x], outputs, passes="none")
-    steps = interpreter.bind(f._specialize([np.ones((2, 4))])[1])
+    types, attrs, _ = f._specialize([np.ones((2, 4))])
+    steps = interpreter.bind(attrs, types)
     sources = {x: np.ones((2, 4)), W: gd.get_value(W)}
     sources.update({n: n.data for n in graph.nodes if n.op.name == "constant"})
     values = interpreter.run(steps, sources)

@@ -3,7 +3,8 @@
 Each module lists its public names in ``__all__``; this package re-exports them all.
 """
 
-from . import conv, creation, indexing, math, nn, operators, shape
+from . import control, conv, creation, indexing, math, nn, operators, shape
+from .control import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .convert import as_tensor
 from .creation import *  # noqa: F403
@@ -14,5 +15,5 @@ from .shape import *  # noqa: F403
 
 operators.install()
 
-__all__ = ["as_tensor", *conv.__all__, *creation.__all__, *indexing.__all__, *math.__all__,
+__all__ = ["as_tensor", *control.__all__, *conv.__all__, *creation.__all__, *indexing.__all__, *math.__all__,
            *nn.__all__, *shape.__all__]

@@ -7,7 +7,7 @@ and return a new Graph; the old one stays valid.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from .node import Node
@@ -42,18 +42,60 @@ def topo_order(outputs: Iterable[Node], leaves: Collection[Node] = ()) -> list[N
     return order
 
 
+class StructureKey:
+    """A region's structure as a hashable value with its hash computed once (node interning
+    hashes a loop's key at every lookup)."""
+
+    __slots__ = ("value", "_hash")
+
+    def __init__(self, value: tuple) -> None:
+        self.value = value
+        self._hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StructureKey) and self._hash == other._hash \
+            and self.value == other.value
+
+
 class Graph:
     """Inputs, outputs and the topological order of the nodes between them.
 
+    A graph is also what a node owns as a region (a loop body, a branch, a fused group): its
+    inputs are the region's parameters and its outputs the region's results.
     ``print(graph)`` gives the typed SSA text form; ``graph.to_networkx()`` a networkx DiGraph.
     """
 
-    __slots__ = ("inputs", "outputs", "nodes")
+    __slots__ = ("inputs", "outputs", "nodes", "_structure")
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node]) -> None:
         self.inputs: tuple[Node, ...] = tuple(inputs)
         self.outputs: tuple[Node, ...] = tuple(outputs)
-        self.nodes: list[Node] = topo_order(self.outputs)
+        self.nodes: list[Node] = topo_order(self.outputs, self.inputs)
+        self._structure: StructureKey | None = None
+
+    def structure(self) -> StructureKey:
+        """The graph up to the identity of its parameters: equal for two regions built from
+        equal code over fresh parameters of the same types (interning and CSE compare it)."""
+        if self._structure is None:
+            index: dict[Node, int] = {}
+            entries: list[tuple] = [("param", p.type) for p in self.inputs]
+            for position, p in enumerate(self.inputs):
+                index.setdefault(p, position)
+            for node in self.nodes:
+                if node in index:
+                    continue
+                index[node] = len(entries)
+                if node.op.source or node.op.effectful:
+                    entries.append((node,))  # compared by identity
+                else:
+                    entries.append((node.op.name, tuple(index[v] for v in node.inputs))
+                                   + node._key[2:])
+            outputs = tuple(index[o] for o in self.outputs)
+            self._structure = StructureKey((tuple(entries), outputs))
+        return self._structure
 
     def with_outputs(self, outputs: Sequence[Node]) -> Graph:
         """The same inputs with new outputs (what a pass returns)."""
@@ -68,8 +110,9 @@ class Graph:
         return result
 
     def op_counts(self) -> dict[str, int]:
+        """How many nodes of each op, regions included."""
         counts: dict[str, int] = {}
-        for node in self.nodes:
+        for node in region_walk(self):
             counts[node.op.name] = counts.get(node.op.name, 0) + 1
         return counts
 
@@ -106,3 +149,17 @@ class Graph:
             for position, value in enumerate(node.inputs):
                 result.add_edge(names[value], names[node], operand=position)
         return result
+
+
+def region_walk(graph: Graph) -> Iterator[Node]:
+    """Every node of ``graph`` and, depth first, of the regions its nodes own: the one helper
+    through which walks step into loop bodies, branches and fused groups."""
+    stack: list[Iterator[Node]] = [iter(graph.nodes)]
+    while stack:
+        for node in stack[-1]:
+            yield node
+            if node.regions:
+                stack.extend(iter(r.nodes) for r in reversed(node.regions))
+                break
+        else:
+            stack.pop()

@@ -20,12 +20,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import GraphdiffError, ImmutableError, ShapeError, user_location
-from .types import TensorType
+from .types import TensorType, TupleType
+
+if TYPE_CHECKING:
+    from .graph import Graph
 
 # ---------------------------------------------------------------------------------------------
 # Op declarations
@@ -36,11 +39,16 @@ class OpDef:
     """One op, declared once.
 
     infer:  ``(input_types, **attrs) -> TensorType``; raises ShapeError/DTypeError on bad input.
-    kernel: ``(*arrays, **attrs) -> np.ndarray``, the numpy implementation.
+            An op with regions (``regions=True``) gets them as ``regions=`` too, and checks
+            each region's signature against its operands; a node with several results has a
+            :class:`TupleType`.
+    kernel: ``(*arrays, **attrs) -> np.ndarray``, the numpy implementation (``regions=`` too
+            for an op with regions; a tuple of arrays for a node with several results).
     expand: ``(node) -> node`` rebuilding the value from primitives (fused groups); autodiff
             differentiates the expansion of an op that has no rules of its own.
     bind:   ``(attrs, input_types) -> kernel`` for ops whose kernel is made per concrete shapes
             (fused groups): the runtime calls the result with the operands (and ``out=``).
+            An op with regions gets ``regions=`` too (a loop plans its body's sub-program).
     out_arg: the kernel also accepts ``out=array`` and writes its result there (numpy ``out=``).
     vjp:    ``(node, cotangent) -> [input cotangent or None, ...]`` building graph nodes.
     jvp:    ``(node, [input tangent or None, ...]) -> output tangent`` building graph nodes.
@@ -64,11 +72,12 @@ class OpDef:
     differentiable: bool = True  # False: derivative is zero (comparisons, argmax, int ops)
     view: bool = False  # the output may alias input 0's memory (reshape, transpose, slicing)
     source: bool = False  # placeholder, variable, constant: no inputs, no kernel
+    regions: bool = False  # nodes own graphs (branches, loop bodies, fused groups)
     shape_attrs: tuple[str, ...] = ()
     doc: str = ""
 
-    def __call__(self, *inputs: Node, **attrs: Any) -> Node:
-        return make_node(self, inputs, attrs)
+    def __call__(self, *inputs: Node, regions: Sequence[Graph] = (), **attrs: Any) -> Node:
+        return make_node(self, inputs, attrs, regions=regions)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -106,30 +115,35 @@ def _freeze(value: Any) -> Any:
 class Node:
     """One value of the graph: an op applied to input nodes. Immutable and interned.
 
-    Attributes: ``op``, ``inputs``, ``attrs`` (a read-only mapping), ``type``, ``name`` (a
-    user's name or None), ``location`` (the user's ``file:line`` that created it) and ``data``
-    (the array of a constant or the state of a variable, else None).
+    Attributes: ``op``, ``inputs``, ``attrs`` (a read-only mapping), ``regions`` (the graphs the
+    node owns: a loop's body, a branch, a fused group; empty for most ops), ``type`` (a
+    TensorType, or a TupleType for a node with several results), ``name`` (a user's name or
+    None), ``location`` (the user's ``file:line`` that created it) and ``data`` (the array of a
+    constant or the state of a variable, else None).
     """
 
-    __slots__ = ("op", "inputs", "attrs", "type", "name", "location", "data", "uid", "_key",
-                 "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "regions", "type", "name", "location", "data", "uid",
+                 "_key", "__weakref__")
 
     op: OpDef
     inputs: tuple[Node, ...]
     attrs: MappingProxyType[str, Any]
-    type: TensorType
+    regions: tuple[Graph, ...]
+    type: TensorType | TupleType
     name: str | None
     location: str
     data: Any
     uid: int
 
     def __init__(self, op: OpDef, inputs: tuple[Node, ...], attrs: Mapping[str, Any],
-                 type_: TensorType, *, name: str | None = None, data: Any = None,
-                 location: str | None = None, key: tuple | None = None) -> None:
+                 type_: TensorType | TupleType, *, name: str | None = None, data: Any = None,
+                 location: str | None = None, key: tuple | None = None,
+                 regions: tuple[Graph, ...] = ()) -> None:
         init = object.__setattr__
         init(self, "op", op)
         init(self, "inputs", inputs)
         init(self, "attrs", MappingProxyType(dict(attrs)))
+        init(self, "regions", regions)
         init(self, "type", type_)
         init(self, "name", name)
         init(self, "data", data)
@@ -148,15 +162,27 @@ class Node:
 
     @property
     def shape(self) -> tuple:
-        return self.type.shape
+        return self._tensor_type().shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.type.dtype
+        return self._tensor_type().dtype
 
     @property
     def ndim(self) -> int:
-        return len(self.type.shape)
+        return len(self._tensor_type().shape)
+
+    @property
+    def is_tuple(self) -> bool:
+        """True for a node with several results (read through ``result`` nodes)."""
+        return type(self.type) is TupleType
+
+    def _tensor_type(self) -> TensorType:
+        if type(self.type) is TupleType:
+            raise GraphdiffError(
+                f"{self.op.name} (created at {self.location}) has several results "
+                f"{self.type}; read one with graphdiff.ops.core.result(node, index)")
+        return self.type
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
@@ -164,8 +190,10 @@ class Node:
 
     def __bool__(self) -> bool:
         raise GraphdiffError(
-            "the truth value of a symbolic tensor is unknown when the graph is built; "
-            f"use gd.where for a data-dependent choice (at {user_location()})")
+            "the truth value of a symbolic tensor is unknown when the graph is built: Python's "
+            "if, while, and, or cannot branch on it. Use gd.where for an elementwise choice, "
+            "gd.cond or gd.switch for a branch, gd.while_loop, gd.fori_loop or gd.scan for a "
+            f"loop (at {user_location()})")
 
     __hash__ = object.__hash__
 
@@ -175,12 +203,14 @@ def describe_operands(types: Sequence[TensorType]) -> str:
 
 
 def make_node(op: OpDef, inputs: Sequence[Node], attrs: dict[str, Any], *,
-              name: str | None = None, data: Any = None, location: str | None = None) -> Node:
+              name: str | None = None, data: Any = None, location: str | None = None,
+              regions: Sequence[Graph] = ()) -> Node:
     """Apply ``op`` to ``inputs``: infer the output type, then return the interned node.
 
     Pure nodes are looked up by structure first, so building an expression twice costs one dict
-    lookup and yields the same node. Errors from the op's rule are re-raised with the op name,
-    the operand types and the user's line.
+    lookup and yields the same node. Regions enter the key by their structure (their nodes
+    with parameters numbered), so two loops over equal bodies are one node too. Errors from the
+    op's rule are re-raised with the op name, the operand types and the user's line.
     """
     for position, value in enumerate(inputs):
         if not isinstance(value, Node):
@@ -188,17 +218,23 @@ def make_node(op: OpDef, inputs: Sequence[Node], attrs: dict[str, Any], *,
                 f"op {op.name!r}: operand {position} is {type(value).__name__}, not a tensor "
                 f"(at {user_location()})")
     inputs = tuple(inputs)
+    regions = tuple(regions)
+    if bool(regions) and not op.regions:
+        raise GraphdiffError(f"op {op.name!r} takes no regions")
     frozen = {k: _freeze(v) for k, v in attrs.items()}
     if op.effectful or op.source:
         key = None
     else:
         key = (op.name, inputs, tuple(sorted(frozen.items())))
+        if regions:
+            key += tuple(r.structure() for r in regions)
         existing = _INTERN.get(key)
         if existing is not None:
             return existing
     types = [i.type for i in inputs]
     try:
-        out_type = op.infer(types, **frozen)
+        out_type = op.infer(types, regions=regions, **frozen) if op.regions \
+            else op.infer(types, **frozen)
     except GraphdiffError as exc:
         where = location or user_location()
         raise type(exc)(
@@ -208,7 +244,8 @@ def make_node(op: OpDef, inputs: Sequence[Node], attrs: dict[str, Any], *,
         where = location or user_location()
         raise ShapeError(
             f"{op.name}: {exc} (operands: {describe_operands(types)}; at {where})") from None
-    node = Node(op, inputs, frozen, out_type, name=name, data=data, location=location, key=key)
+    node = Node(op, inputs, frozen, out_type, name=name, data=data, location=location, key=key,
+                regions=regions)
     if key is not None:
         _INTERN[key] = node
     return node
@@ -229,13 +266,14 @@ def with_inputs(node: Node, inputs: tuple[Node, ...]) -> Node:
     op = node.op
     if op.effectful or op.source or node._key is None or \
             any(new.type != old.type for new, old in zip(inputs, node.inputs)):
-        return make_node(op, inputs, node.attrs, name=node.name, location=node.location)
-    key = (op.name, inputs, node._key[2])
+        return make_node(op, inputs, node.attrs, name=node.name, location=node.location,
+                         regions=node.regions)
+    key = (op.name, inputs) + node._key[2:]
     existing = _INTERN.get(key)
     if existing is not None:
         return existing
     rebuilt = Node(op, inputs, node.attrs, node.type, name=node.name, location=node.location,
-                   key=key)
+                   key=key, regions=node.regions)
     _INTERN[key] = rebuilt
     return rebuilt
 

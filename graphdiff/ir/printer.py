@@ -8,7 +8,17 @@
     }
 
 Placeholders and variables print under their names; every other node gets ``%n`` in schedule
-order. Attributes print in brackets after the op name, sorted by name. Drawings (``graphdiff.viz``)
+order. A node that owns regions (a loop body, a branch) prints each as a nested block after its
+operands, with parameters and values named ``%r.n`` for the block ``r``:
+
+    %2: (f64[2], f64[?0,2]) = scan[length=('?0',), n_carry=1, n_consts=1, reverse=False] W, %1, xs {
+      region 0 (%0.0: f64[2,2], %0.1: f64[2], %0.2: f64[2]) {
+        %0.3: f64[2] = matmul %0.1, %0.0
+        ...
+        return %0.5, %0.6
+      }
+    }
+ Attributes print in brackets after the op name, sorted by name. Drawings (``graphdiff.viz``)
 render the same names, so a line of text and a box in a picture can be matched.
 """
 
@@ -60,8 +70,9 @@ def format_value(value: object) -> str:
     return repr(value)
 
 
-def format_node(node: Node, names: dict[Node, str]) -> str:
-    """One line: ``name: type = op[attrs] operands``."""
+def format_node(node: Node, names: dict[Node, str], indent: str = "  ",
+                blocks: list[int] | None = None) -> str:
+    """One line: ``name: type = op[attrs] operands`` (then the node's regions as blocks)."""
     text = f"{names[node]}: {node.type} = {node.op.name}"
     body = node.attrs.get("body")  # a fused group prints its subgraph as an indented block
     shown = {k: v for k, v in node.attrs.items() if k != "body"}
@@ -74,7 +85,35 @@ def format_node(node: Node, names: dict[Node, str]) -> str:
         text += " " + format_value(node.data)
     if body is not None:
         text += " {\n" + "\n".join("      " + line for line in body.format_lines()) + "\n    }"
+    if node.regions:
+        blocks = [0] if blocks is None else blocks
+        inner = indent + "  "
+        lines = []
+        for k, region in enumerate(node.regions):
+            block = blocks[0]
+            blocks[0] += 1
+            lines += _format_region(region, k, block, inner, blocks)
+        text += " {\n" + "\n".join(lines) + f"\n{indent}}}"
     return text
+
+
+def _format_region(region: Graph, k: int, block: int, indent: str,
+                   blocks: list[int]) -> list[str]:
+    names = dict(zip(region.inputs, (f"%{block}.{i}" for i in range(len(region.inputs)))))
+    counter = len(region.inputs)
+    for node in region.nodes:
+        if node not in names:
+            names[node] = f"%{block}.{counter}"
+            counter += 1
+    header = ", ".join(f"{names[p]}: {p.type}" for p in region.inputs)
+    lines = [f"{indent}region {k} ({header}) {{"]
+    params = set(region.inputs)
+    for node in region.nodes:
+        if node not in params:
+            lines.append(indent + "  " + format_node(node, names, indent + "  ", blocks))
+    lines.append(f"{indent}  return " + ", ".join(names[o] for o in region.outputs))
+    lines.append(indent + "}")
+    return lines
 
 
 def format_graph(graph: Graph) -> str:
@@ -82,9 +121,10 @@ def format_graph(graph: Graph) -> str:
     header = ", ".join(f"{names[p]}: {p.type}" for p in graph.inputs)
     lines = [f"graph({header}) {{"]
     inputs = set(graph.inputs)
+    blocks = [0]
     for node in graph.nodes:
         if node not in inputs:
-            lines.append("  " + format_node(node, names))
+            lines.append("  " + format_node(node, names, "  ", blocks))
     lines.append("  return " + ", ".join(names[o] for o in graph.outputs))
     lines.append("}")
     return "\n".join(lines)

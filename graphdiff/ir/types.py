@@ -128,6 +128,21 @@ class TensorType:
         return short_dtype(self.dtype) + format_shape(self.shape)
 
 
+@dataclass(frozen=True, slots=True)
+class TupleType:
+    """The type of a node with several results (a loop, a branch, a fused group with several
+    outputs): one TensorType per result. Such a node is read only through ``result`` nodes
+    (``graphdiff.ops.core.result``), each of which is an ordinary tensor."""
+
+    types: tuple[TensorType, ...]
+
+    def __str__(self) -> str:
+        return "(" + ", ".join(str(t) for t in self.types) + ")"
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+
 def broadcast_dims(a: Dim, b: Dim) -> Dim:
     """Broadcast two dimensions, assuming symbols are not 1; raise ValueError if they clash."""
     if a == b or b == 1:

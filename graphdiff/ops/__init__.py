@@ -4,12 +4,14 @@ Families: ``source`` (placeholder, variable, constant, fill), ``elementwise``, `
 ``shape``, ``index`` (slicing, take), ``join`` (concatenate, pad), ``linalg``, ``random``,
 ``conv``, ``pool``, ``einsum``, ``softmax``; ``special`` holds kernels numpy lacks (erf);
 ``custom`` holds the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint);
-``fused`` holds fused groups (made by the fusion pass) and ``fused_codegen`` their generated
+``control`` holds the ops that own regions (switch, while_loop, scan); ``fused`` holds fused
+groups (made by the fusion pass) and ``fused_codegen`` their generated
 kernels.
 """
 
 from ..ir.node import OPS
 from . import (
+    control,
     conv,
     custom,
     einsum,
@@ -27,5 +29,5 @@ from . import (
     special,
 )
 
-__all__ = ["OPS", "conv", "custom", "einsum", "elementwise", "fused", "index", "join", "linalg",
+__all__ = ["OPS", "control", "conv", "custom", "einsum", "elementwise", "fused", "index", "join", "linalg",
            "pool", "random", "reduce", "shape", "softmax", "source", "special"]

@@ -6,6 +6,7 @@ derivatives and ONNX mapping. The helpers here keep those declarations short.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..errors import DTypeError
 from ..ir.node import Node, OpDef, register
-from ..ir.types import TensorType, broadcast_shapes
+from ..ir.types import TensorType, TupleType, broadcast_shapes
 
 
 def defop(name: str, infer: Callable[..., TensorType], kernel: Callable[..., Any] | None,
@@ -118,3 +119,31 @@ def expand_derived(outputs: Sequence[Node]) -> dict[Node, Node]:
             node_now = node.op.expand(node_now)
         mapped[node] = node_now
     return mapped
+
+
+# --- several results --------------------------------------------------------------------------
+
+def _result_type(types: Sequence[TensorType], *, index: int) -> TensorType:
+    (whole,) = types
+    if not isinstance(whole, TupleType):
+        raise DTypeError(f"result reads a node with several results, got {whole}")
+    if not 0 <= index < len(whole.types):
+        raise DTypeError(f"result index {index} of a node with {len(whole.types)} results")
+    return whole.types[index]
+
+
+def _result_kernel(values: tuple, *, index: int) -> Any:
+    return values[index]
+
+
+# The derivative drivers handle ``result`` themselves (a node with several results gets one
+# cotangent or tangent per result), so it declares no rules of its own.
+result = defop("result", _result_type, _result_kernel,
+               bind=lambda attrs, types: operator.itemgetter(attrs["index"]),
+               doc="Result ``index`` of a node with several results (a loop, a branch, a fused "
+                   "group with several outputs).")
+
+
+def results(node: Node) -> list[Node]:
+    """Every result of a node with several results, as tensors."""
+    return [result(node, index=i) for i in range(len(node.type.types))]

@@ -219,7 +219,8 @@ class Function:
         signature = tuple(a.shape for a in feeds)
         steps = self._reference_steps.get(signature)
         if steps is None:
-            steps = self._interpreter.bind(self._specialize(feeds)[1])
+            types, attrs, _ = self._specialize(feeds)
+            steps = self._interpreter.bind(attrs, types)
             self._reference_steps[signature] = steps
         sources: dict[Node, Any] = dict(zip(self.inputs, feeds))
         for node in self.sources:

@@ -77,6 +77,10 @@ class MemoryPlan:
 
 
 def nbytes(t: TensorType) -> int:
+    """Bytes of a value of type ``t``; a node with several results (or a stack) owns none
+    itself: its arrays are counted where ``result`` nodes read them."""
+    if not isinstance(t, TensorType):
+        return 0
     size = 1
     for d in t.shape:
         size *= int(d)

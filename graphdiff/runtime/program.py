@@ -30,8 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from .specialize import bind_shape, specialize
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
 from .schedule import ORDERS
 
@@ -187,7 +189,7 @@ def fold_constants(nodes: Sequence[Node], attrs: dict[Node, dict[str, Any]]) -> 
             if node.op.name == "constant":
                 values[node] = node.data
             continue
-        if node.op.effectful or not all(v in values for v in node.inputs):
+        if node.op.effectful or node.op.regions or not all(v in values for v in node.inputs):
             continue
         try:
             with np.errstate(all="ignore"):
@@ -269,7 +271,11 @@ class _Generator:
 
     def call(self, name: str, node: Node, attrs: dict[str, Any], out: str | None) -> str:
         kernel = node.op.kernel
-        if node.op.bind is not None:  # a kernel made for these shapes, attributes bound in it
+        if node.op.regions:  # a loop or branch: its regions become sub-programs
+            kernel = node.op.bind(attrs, [self.types[v] for v in node.inputs],
+                                  regions=node.regions, compile_region=planned_region)
+            attrs = {}
+        elif node.op.bind is not None:  # a kernel made for these shapes, attributes bound in it
             kernel = node.op.bind(attrs, [self.types[v] for v in node.inputs])
             attrs = {}
         k = self.bind("_k", kernel)
@@ -344,3 +350,36 @@ def _through_tuple(lines: list[str], closure: list[str],
     helpers = [name for name in closure if name not in position]
     return ([_NUMBERED.sub(replace, line) for line in lines], ["_K", *helpers],
             [tuple(value_of[name] for name in numbered), *(value_of[n] for n in helpers)])
+
+
+def planned_region(region: Graph, param_types: Sequence[TensorType]) -> Callable[..., list]:
+    """A region (loop body, branch) as its own planned program for these parameter types:
+    specialized and memory-planned once, then called once per iteration. Its results never
+    share memory with its parameters (a carry passed through is copied)."""
+    types, attrs = specialize_region(region, param_types)
+    sources = [n for n in region.nodes if n.op.source and n not in set(region.inputs)]
+    copies = [_shares_memory(o, region.inputs, region.outputs[:i])
+              for i, o in enumerate(region.outputs)]
+    program = build_program(region.inputs, sources, region.outputs, [], region.nodes, types,
+                            attrs, False, copies)
+    return program.run
+
+
+def specialize_region(region: Graph, param_types: Sequence[TensorType]
+                      ) -> tuple[dict[Node, TensorType], dict[Node, dict[str, Any]]]:
+    """Concrete types and attributes of a region's nodes, given its parameters' types."""
+    env: dict[str, int] = {}
+    source_types: dict[Node, Any] = {}
+    for param, t in zip(region.inputs, param_types):
+        if isinstance(t, TensorType):
+            bind_shape(param.shape, t.shape, env, "region parameter")
+        source_types[param] = t
+    for node in region.nodes:
+        if node.op.source and node not in source_types:
+            source_types[node] = node.type
+    return specialize(region.nodes, source_types, env)
+
+
+def _shares_memory(node: Node, params: Sequence[Node], earlier: Sequence[Node]) -> bool:
+    root = view_root(node)
+    return root.op.source or any(view_root(e) is root for e in earlier)

@@ -11,7 +11,10 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import GraphdiffError
+from ..ir.graph import Graph
 from ..ir.node import Node
 
 Step = tuple[Callable[..., Any], tuple[int, ...], int, tuple[int, ...]]
@@ -35,12 +38,16 @@ class Interpreter:
                 frees[step].append(slot)
         self.frees = [tuple(f) for f in frees]
 
-    def bind(self, attrs: dict[Node, dict[str, Any]]) -> list[Step]:
-        """The steps of one signature: each kernel with its resolved attributes bound."""
+    def bind(self, attrs: dict[Node, dict[str, Any]], types: dict[Node, Any]) -> list[Step]:
+        """The steps of one signature: each kernel with its resolved attributes bound (a loop
+        or branch runs its regions through this interpreter too)."""
         steps = []
         for node, free in zip(self.schedule, self.frees):
             kernel = node.op.kernel
-            if attrs[node]:
+            if node.op.regions:
+                kernel = node.op.bind(attrs[node], [types[v] for v in node.inputs],
+                                      regions=node.regions, compile_region=reference_region)
+            elif attrs[node]:
                 kernel = functools.partial(kernel, **attrs[node])
             steps.append((kernel, tuple(self.slot[v] for v in node.inputs), self.slot[node],
                           free))
@@ -70,3 +77,21 @@ def step_error(node: Node, exc: Exception) -> GraphdiffError:
     """The error reported when ``node``'s kernel raised ``exc`` during a call."""
     return GraphdiffError(f"running {node.op.name} (created at {node.location}) failed: "
                           f"{type(exc).__name__}: {exc}")
+
+
+def reference_region(region: Graph, param_types: Sequence[Any]) -> Callable[..., list]:
+    """A region run by the interpreter, for the reference executor's loops and branches."""
+    from .program import specialize_region
+
+    types, attrs = specialize_region(region, param_types)
+    interpreter = Interpreter(region.nodes, region.outputs)
+    steps = interpreter.bind(attrs, types)
+    constants = {n: n.data for n in region.nodes if n.op.source and n.op.name == "constant"}
+    params = region.inputs
+    slots = [interpreter.slot[o] for o in region.outputs]
+
+    def run(*arrays: Any) -> list:
+        values = interpreter.run(steps, {**constants, **dict(zip(params, arrays))})
+        # fresh arrays: a result never shares memory with a parameter or another result
+        return [np.array(values[s], copy=True) for s in slots]
+    return run

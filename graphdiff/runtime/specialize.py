@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import GraphdiffError, InputError
 from ..ir.dims import evaluate_dim
 from ..ir.node import Node
-from ..ir.types import Shape, TensorType, format_shape
+from ..ir.types import Shape, TensorType, TupleType, format_shape
 
 
 def bind_shape(static: Shape, concrete: Sequence[int], env: dict[str, int], what: str) -> None:
@@ -71,19 +71,30 @@ def specialize(nodes: Sequence[Node], source_types: dict[Node, TensorType],
             continue
         resolved = resolve_attrs(node, env)
         try:
-            concrete = node.op.infer([types[v] for v in node.inputs], **resolved)
+            operands = [types[v] for v in node.inputs]
+            concrete = node.op.infer(operands, regions=node.regions, **resolved) \
+                if node.op.regions else node.op.infer(operands, **resolved)
         except (GraphdiffError, ValueError) as exc:
             raise InputError(f"the inputs do not fit {node.op.name} created at "
                              f"{node.location}: {exc}") from None
         if node.op.elementwise:
             _check_no_symbolic_broadcast(node, [types[v] for v in node.inputs], concrete)
-        bind_shape(node.shape, concrete.shape, env,
-                   f"{node.op.name} created at {node.location}")
+        _bind_type(node.type, concrete, env, f"{node.op.name} created at {node.location}")
         if any(d == -1 for name in node.op.shape_attrs for d in resolved[name]):
             resolved = resolve_attrs(node, env)  # the op inferred the one unknown symbol
         types[node] = concrete
         attrs[node] = resolved
     return types, attrs
+
+
+def _bind_type(static: Any, concrete: Any, env: dict[str, int], what: str) -> None:
+    """bind_shape for every tensor a value holds (a node with several results holds several;
+    a stack's length is not a shape)."""
+    if isinstance(static, TensorType):
+        bind_shape(static.shape, concrete.shape, env, what)
+    elif isinstance(static, TupleType):
+        for s, c in zip(static.types, concrete.types):
+            _bind_type(s, c, env, what)
 
 
 def _check_no_symbolic_broadcast(node: Node, operands: Sequence[TensorType],

@@ -1,0 +1,79 @@
+"""Closing a region over the values it uses from outside.
+
+A loop body or branch is built by calling user code on fresh parameters; that code may use any
+tensor in scope (a weight, an input, a value of an enclosing body). A region must be closed (its
+graph may reach nothing but its parameters and constants), so :func:`close_region` finds the
+values it reads from outside and turns each into an extra parameter; the node that owns the
+region takes them as operands. A value computed inside that depends on no parameter (a weight's
+transpose) moves out with them, so loop-invariant work is done once, outside the loop.
+
+Values built before the region began (``start``, a node uid) are outside by definition, so the
+walk never descends into the enclosing graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .graph import Graph
+from .node import Node, _unique, with_inputs
+
+
+def next_uid() -> int:
+    """A mark: nodes created after it have larger uids (pass it as ``start``)."""
+    return next(_unique)
+
+
+def close_region(params: Sequence[Node], outputs: Sequence[Node], start: int,
+                 make_param: Callable[[Node], Node]) -> tuple[Graph, list[Node]]:
+    """The closed region computing ``outputs`` from ``params``, and the outside values it reads
+    (in the order its extra parameters follow ``params``).
+
+    ``make_param(node)`` makes the fresh parameter standing for the outside value ``node``.
+    """
+    param_set = set(params)
+    inside: dict[Node, bool] = {}  # node -> depends on a parameter (or must stay inside)
+    order: list[Node] = []
+    stack = [(o, False) for o in reversed(outputs)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in inside and not expanded:
+            continue
+        if node in param_set:
+            inside[node] = True
+            continue
+        if node.uid < start or node.op.source:
+            inside[node] = node.op.name == "constant"  # a constant stays a constant
+            continue
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((v, False) for v in node.inputs if v not in inside)
+            continue
+        if node in inside:
+            continue
+        inside[node] = node.op.effectful or any(
+            inside[v] and not _is_constant(v) for v in node.inputs)
+        order.append(node)
+
+    mapping: dict[Node, Node] = {p: p for p in params}
+    free: list[Node] = []
+
+    def value_of(node: Node) -> Node:
+        if node not in mapping:
+            if inside.get(node):  # a constant (inside nodes are mapped before their users)
+                mapping[node] = node
+            else:
+                free.append(node)
+                mapping[node] = make_param(node)
+        return mapping[node]
+
+    for node in order:
+        if inside[node]:
+            mapping[node] = with_inputs(node, tuple(value_of(v) for v in node.inputs))
+    new_outputs = [value_of(o) for o in outputs]
+    extra = [mapping[f] for f in free]
+    return Graph(list(params) + extra, new_outputs), free
+
+
+def _is_constant(node: Node) -> bool:
+    return node.op.source and node.op.name == "constant"

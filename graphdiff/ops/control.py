@@ -1,0 +1,250 @@
+"""Control flow: ops that own regions and run them, once, on a choice, or in a loop.
+
+``switch(index, *operands)`` runs one of its branch regions; ``while_loop(*consts, *init)`` runs
+its body region while its condition region says so; ``scan(*consts, *init, *xs)`` runs its body
+once per slice of ``xs`` along axis 0, threading a carry and stacking per-step outputs. Each
+node has several results (a :class:`TupleType`), read through ``result`` nodes.
+
+The op says how to choose or loop; how a region's graph runs is the runtime's business: ``bind``
+receives ``compile_region(graph, param_types) -> run(*arrays) -> list`` from the executor that
+called it (a planned sub-program, or the reference interpreter), once per signature.
+
+A ``stack`` is the value a loop with a run-time trip count saves for its derivative: one
+tuple of arrays per iteration, in order. Its type is a :class:`StackType` (element types only:
+the length is not a shape), so no shape downstream depends on the data. A ``scan`` whose ``xs``
+is one stack runs once per element (the reverse-mode loop of a ``while_loop``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ..ir.dims import evaluate_dim
+from ..ir.graph import Graph
+from ..ir.types import Dim, Shape, TensorType, TupleType, format_shape
+from .core import defop
+
+CompileRegion = Callable[[Graph, Sequence[TensorType]], Callable[..., list]]
+
+
+@dataclass(frozen=True, slots=True)
+class StackType:
+    """The type of a stack: what each pushed element holds (its length is known at run time)."""
+
+    types: tuple[TensorType, ...]
+
+    def __str__(self) -> str:
+        return "stack(" + ", ".join(str(t) for t in self.types) + ")"
+
+
+# --- matching a region's parameters with operands -------------------------------------------
+
+def match_types(params: Sequence[TensorType], actual: Sequence[Any], what: str) -> dict:
+    """Bind the symbols of ``params`` (a region's parameter types) to the dims of ``actual``;
+    raise ShapeError naming both types where they cannot be the same."""
+    env: dict[str, Dim] = {}
+    if len(params) != len(actual):
+        raise ShapeError(f"{what}: {len(params)} parameters for {len(actual)} operands")
+    for position, (p, a) in enumerate(zip(params, actual)):
+        if not isinstance(a, TensorType) or p.dtype != a.dtype or p.ndim != a.ndim:
+            raise ShapeError(f"{what}: parameter {position} is {p}, the operand is {a}")
+        for dim, size in zip(p.shape, a.shape):
+            if isinstance(dim, int):
+                if dim != size:
+                    raise ShapeError(f"{what}: parameter {position} is {p}, the operand is {a}")
+            elif env.setdefault(dim, size) != size:
+                raise ShapeError(f"{what}: dimension {dim!r} of parameter {position} ({p}) is "
+                                 f"both {env[dim]} and {size}")
+    return env
+
+
+def substitute(t: TensorType, env: dict) -> TensorType:
+    """``t`` with the symbols bound in ``env`` replaced (derived dims evaluated when concrete)."""
+    concrete = {k: v for k, v in env.items() if isinstance(v, int)}
+    shape = []
+    for dim in t.shape:
+        if isinstance(dim, str) and dim in env:
+            dim = env[dim]
+        elif isinstance(dim, str):
+            value = evaluate_dim(dim, concrete)
+            dim = dim if value is None else value
+        shape.append(dim)
+    return TensorType(t.dtype, tuple(shape))
+
+
+def region_results(region: Graph, operand_types: Sequence[Any], what: str) -> list[TensorType]:
+    """The result types of ``region`` applied to operands of ``operand_types``."""
+    env = match_types([p.type for p in region.inputs], operand_types, what)
+    return [substitute(o.type, env) for o in region.outputs]
+
+
+def _same_types(a: Sequence[TensorType], b: Sequence[TensorType], what: str) -> None:
+    if len(a) != len(b) or any(x != y for x, y in zip(a, b)):
+        raise ShapeError(f"{what}: ({', '.join(map(str, a))}) vs ({', '.join(map(str, b))})")
+
+
+# --- switch -----------------------------------------------------------------------------------
+
+def _switch_type(types: Sequence[Any], *, regions: Sequence[Graph]) -> TupleType:
+    index, operands = types[0], types[1:]
+    if index.ndim != 0 or index.dtype.kind not in "biu":
+        raise DTypeError(f"the branch index must be a bool or integer scalar, got {index}")
+    if index.dtype == np.bool_ and len(regions) != 2:
+        raise ShapeError(f"a bool predicate chooses between 2 branches, not {len(regions)}")
+    if not regions:
+        raise ShapeError("switch needs at least one branch")
+    first = region_results(regions[0], operands, "branch 0")
+    for k, branch in enumerate(regions[1:], start=1):
+        _same_types(first, region_results(branch, operands, f"branch {k}"),
+                    f"branch {k} returns other types than branch 0")
+    return TupleType(tuple(first))
+
+
+def _switch_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Graph],
+                 compile_region: CompileRegion) -> Callable[..., tuple]:
+    runs = [compile_region(branch, types[1:]) for branch in regions]
+    last = len(runs) - 1
+
+    def run_switch(index: Any, *operands: np.ndarray) -> tuple:
+        # an index out of range is clamped, as lax.switch does (documented in control-flow.md)
+        return tuple(runs[min(max(int(index), 0), last)](*operands))
+    return run_switch
+
+
+switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
+               doc="Run branch ``index`` (clamped into range; a bool picks branch 1 when true) "
+                   "on the operands; its results are the node's.")
+
+
+# --- while_loop -------------------------------------------------------------------------------
+
+def _while_type(types: Sequence[Any], *, regions: Sequence[Graph], n_cond: int, n_body: int,
+                stack: int) -> TupleType:
+    cond, body = regions
+    carry = list(types[n_cond + n_body:])
+    (test,) = region_results(cond, list(types[:n_cond]) + carry, "the loop condition") \
+        if len(cond.outputs) == 1 else [None]
+    if test is None or test.dtype != np.bool_ or test.ndim != 0:
+        raise DTypeError(f"the loop condition must return one bool scalar, got "
+                         f"{', '.join(str(o.type) for o in cond.outputs)}")
+    new = region_results(body, list(types[n_cond:n_cond + n_body]) + carry, "the loop body")
+    _same_types(carry, new[:len(carry)], "the loop body returns a carry of other types than "
+                                         "it was given")
+    if len(new) != len(carry) + stack:
+        raise ShapeError(f"the loop body returns {len(new)} values for {len(carry)} carries "
+                         f"and {stack} saved")
+    saved = (StackType(tuple(new[len(carry):])),) if stack else ()
+    return TupleType(tuple(carry) + saved)
+
+
+def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Graph],
+                compile_region: CompileRegion) -> Callable[..., tuple]:
+    n_cond, n_body, n_stack = attrs["n_cond"], attrs["n_body"], attrs["stack"]
+    carry_types = list(types[n_cond + n_body:])
+    test = compile_region(regions[0], list(types[:n_cond]) + carry_types)
+    body = compile_region(regions[1], list(types[n_cond:n_cond + n_body]) + carry_types)
+    n_carry = len(carry_types)
+
+    def run_while(*arrays: np.ndarray) -> tuple:
+        cond_consts, body_consts = arrays[:n_cond], arrays[n_cond:n_cond + n_body]
+        carry = list(arrays[n_cond + n_body:])
+        pushed: list[tuple] = []
+        while test(*cond_consts, *carry)[0]:
+            out = body(*body_consts, *carry)
+            carry = out[:n_carry]
+            if n_stack:
+                pushed.append(tuple(out[n_carry:]))
+        carry = _owned(carry, arrays)
+        return tuple(carry) + ((pushed,) if n_stack else ())
+    return run_while
+
+
+while_loop = defop(
+    "while_loop", _while_type, None, regions=True, bind=_while_bind,
+    doc="Run the body region on the carry while the condition region returns true. Operands: "
+        "the condition's constants (n_cond), the body's (n_body), then the initial carry. With "
+        "stack=k the body also returns k values per iteration, pushed onto a stack (the last "
+        "result) for the reverse-mode loop.")
+
+
+# --- scan -------------------------------------------------------------------------------------
+
+def _scan_type(types: Sequence[Any], *, regions: Sequence[Graph], n_consts: int, n_carry: int,
+               length: Shape, reverse: bool) -> TupleType:
+    (body,) = regions
+    consts = list(types[:n_consts])
+    carry = list(types[n_consts:n_consts + n_carry])
+    xs = list(types[n_consts + n_carry:])
+    (steps,) = length
+    if len(xs) == 1 and isinstance(xs[0], StackType):
+        slices, steps = list(xs[0].types), None  # one step per element pushed
+    else:
+        slices = []
+        for position, x in enumerate(xs):
+            if not isinstance(x, TensorType) or x.ndim == 0 or x.shape[0] != steps:
+                raise ShapeError(f"scanned input {position} is {x}; its leading dimension "
+                                 f"must be the length {steps}")
+            slices.append(TensorType(x.dtype, x.shape[1:]))
+    new = region_results(body, consts + carry + slices, "the scan body")
+    _same_types(carry, new[:n_carry], "the scan body returns a carry of other types than it "
+                                      "was given")
+    ys = new[n_carry:]
+    if steps is None and ys:
+        raise ShapeError("a scan over a stack has no per-step outputs (its length is known only "
+                         "at run time)")
+    return TupleType(tuple(carry) + tuple(TensorType(y.dtype, (steps, *y.shape)) for y in ys))
+
+
+def _scan_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Graph],
+               compile_region: CompileRegion) -> Callable[..., tuple]:
+    n_consts, n_carry, reverse = attrs["n_consts"], attrs["n_carry"], attrs["reverse"]
+    xs_types = list(types[n_consts + n_carry:])
+    over_stack = len(xs_types) == 1 and isinstance(xs_types[0], StackType)
+    slices = list(xs_types[0].types) if over_stack else \
+        [TensorType(x.dtype, x.shape[1:]) for x in xs_types]
+    body = compile_region(regions[0], list(types[:n_consts + n_carry]) + slices)
+    out_types = _scan_type(types, regions=regions, **attrs).types[n_carry:]
+    n_xs = len(xs_types)
+
+    def run_scan(*arrays: Any) -> tuple:
+        consts = arrays[:n_consts]
+        carry = list(arrays[n_consts:n_consts + n_carry])
+        xs = arrays[n_consts + n_carry:]
+        if over_stack:
+            pushed = xs[0]
+            for element in reversed(pushed) if reverse else pushed:
+                carry = body(*consts, *carry, *element)[:n_carry]
+            return tuple(_owned(carry, arrays))
+        steps = int(attrs["length"][0])
+        ys = [np.empty(tuple(int(d) for d in t.shape), t.dtype) for t in out_types]
+        for t in range(steps - 1, -1, -1) if reverse else range(steps):
+            out = body(*consts, *carry, *[x[t] for x in xs]) if n_xs else \
+                body(*consts, *carry)
+            carry = out[:n_carry]
+            for y, value in zip(ys, out[n_carry:]):
+                y[t] = value
+        return tuple(_owned(carry, arrays)) + tuple(ys)
+    return run_scan
+
+
+scan = defop(
+    "scan", _scan_type, None, regions=True, bind=_scan_bind, shape_attrs=("length",),
+    doc="Run the body region once per step, threading a carry: operands are the body's "
+        "constants (n_consts), the initial carry (n_carry), then the scanned inputs; results "
+        "are the final carry, then each per-step output stacked along a new axis 0.")
+
+
+def _owned(carry: Sequence[np.ndarray], operands: Sequence[Any]) -> list[np.ndarray]:
+    """The final carry, with any array that is one of the loop's operands copied (a loop that
+    ran zero times, or a carry passed through unchanged): results never alias operands."""
+    ids = {id(a) for a in operands}
+    return [np.array(c, copy=True) if id(c) in ids else c for c in carry]
+
+
+def describe_length(length: Shape) -> str:
+    return format_shape(length)
