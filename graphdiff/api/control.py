@@ -153,7 +153,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     test_region, test_consts = _consts_first(*test.close(), len(carry))
     body_region, body_consts = _consts_first(*body.close(), len(carry))
     node = C.while_loop(*test_consts, *body_consts, *carry, regions=(test_region, body_region),
-                        n_cond=len(test_consts), n_body=len(body_consts), stack=0)
+                        n_cond=len(test_consts), n_body=len(body_consts), stack=False)
     return unflatten(carry_tree, results(node))
 
 

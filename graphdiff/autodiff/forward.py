@@ -30,6 +30,7 @@ from ..ir.types import is_float
 from ..ops import elementwise as E
 from ..ops.shape import broadcast_to
 from ..ops.source import zeros_like
+from .reverse import carries_derivative
 
 Unconnected = Literal["raise", "zero"]
 
@@ -69,7 +70,7 @@ def push_tangents(outputs: Sequence[Node], seeds: dict[Node, Node],
     tangents: dict[Node, Node] = {}
     for node in topo_order(outputs, leaves):
         tangent = None
-        if not node.op.source and node.op.differentiable and is_float(node.dtype):
+        if not node.op.source and node.op.differentiable and carries_derivative(node):
             incoming = [tangents.get(value) for value in node.inputs]
             if any(t is not None for t in incoming):
                 tangent = _apply_rule(node, incoming)
@@ -93,7 +94,9 @@ def _apply_rule(node: Node, incoming: list[Node | None]) -> Node | None:
     else:
         raise GradientError(f"op {node.op.name} has no JVP rule (node created at "
                             f"{node.location})")
-    return None if tangent is None else _fit_to(tangent, node)
+    if tangent is None or node.is_tuple:  # several results: a list, a tangent or None each
+        return tangent
+    return _fit_to(tangent, node)
 
 
 @collector_paused()

@@ -19,6 +19,7 @@ from typing import Literal
 from ..errors import GradientError, ShapeError, user_location
 from ..ir.graph import topo_order
 from ..ir.node import Node, collector_paused
+from ..ir.types import TensorType
 from ..ops import elementwise as E
 from ..ops.core import expand_derived
 from ..ops.shape import sum_to
@@ -27,7 +28,9 @@ from ..ops.source import zeros_like
 Unconnected = Literal["raise", "zero"]
 
 
-def _carries_derivative(node: Node) -> bool:
+def carries_derivative(node: Node) -> bool:
+    if node.is_tuple:  # a node with several results: if any of them does
+        return any(t.dtype.kind == "f" for t in node.type.types if isinstance(t, TensorType))
     return node.dtype.kind == "f"
 
 
@@ -41,14 +44,20 @@ def path_nodes(outputs: Sequence[Node], wrt: Sequence[Node],
     for node in order:
         if node in wrt_set:
             depends.add(node)
-        elif (node.op.differentiable and _carries_derivative(node)
+        elif (node.op.differentiable and carries_derivative(node)
               and any(value in depends for value in node.inputs)):
             depends.add(node)
     return order, depends
 
 
 def add_all(terms: list[Node]) -> Node:
-    """Sum cotangent contributions as a balanced tree of adds (short dependency chains)."""
+    """Sum cotangent contributions as a balanced tree of adds (short dependency chains).
+
+    A node with several results receives one list per contribution (a cotangent or None per
+    result, from its ``result`` nodes); they are summed result by result."""
+    if isinstance(terms[0], list):
+        return [None if not parts else add_all(parts)
+                for parts in ([t for t in column if t is not None] for column in zip(*terms))]
     while len(terms) > 1:
         paired = [E.add(terms[i], terms[i + 1]) for i in range(0, len(terms) - 1, 2)]
         if len(terms) % 2:
@@ -59,6 +68,8 @@ def add_all(terms: list[Node]) -> Node:
 
 def _fit_to(cotangent: Node, value: Node, node: Node) -> Node:
     """Make a rule's cotangent match its operand: undo broadcasting, keep the dtype."""
+    if value.is_tuple:
+        return cotangent
     if cotangent.shape != value.shape:
         if not node.op.elementwise:
             raise GradientError(
@@ -98,7 +109,7 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
     cotangents = [v if isinstance(v, Node) else as_tensor(v, y.dtype)
                   for y, v in zip(outputs, cotangents)]
     for x in inputs:
-        if not _carries_derivative(x):
+        if not carries_derivative(x):
             raise GradientError(
                 f"cannot differentiate with respect to {x.name or x.op.name} of dtype "
                 f"{x.dtype.name}: integer and bool tensors have no gradient "
@@ -175,7 +186,7 @@ def grad(y: Node, wrt: Node | Sequence[Node], *,
     if y.ndim != 0:
         raise GradientError(f"grad needs a scalar output, got shape {y.shape}; use gd.vjp or "
                             f"gd.jacobian for non-scalars (at {user_location()})")
-    if not _carries_derivative(y):
+    if not carries_derivative(y):
         raise GradientError(f"grad: the output is {y.type}; it must be a float "
                             f"(at {user_location()})")
     single = isinstance(wrt, Node)

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import DTypeError, ShapeError
 from ..ir.dims import evaluate_dim
 from ..ir.graph import Graph
-from ..ir.types import Dim, Shape, TensorType, TupleType, format_shape
+from ..ir.types import Dim, Shape, TensorType, TupleType
 from .core import defop
 
 CompileRegion = Callable[[Graph, Sequence[TensorType]], Callable[..., list]]
@@ -40,6 +40,17 @@ class StackType:
 
     def __str__(self) -> str:
         return "stack(" + ", ".join(str(t) for t in self.types) + ")"
+
+
+def _rule(name: str) -> Callable[..., Any]:
+    """A derivative rule of ``graphdiff/autodiff/control_rules.py``, imported when it runs:
+    these rules differentiate regions, which needs the derivative drivers (a later layer)."""
+    def rule(node: Any, cotangents_or_tangents: Any) -> Any:
+        from ..autodiff import control_rules
+
+        return getattr(control_rules, name)(node, cotangents_or_tangents)
+    rule.__name__ = name
+    return rule
 
 
 # --- matching a region's parameters with operands -------------------------------------------
@@ -117,6 +128,7 @@ def _switch_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[
 
 
 switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
+               vjp=_rule("switch_vjp"), jvp=_rule("switch_jvp"),
                doc="Run branch ``index`` (clamped into range; a bool picks branch 1 when true) "
                    "on the operands; its results are the node's.")
 
@@ -124,20 +136,18 @@ switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
 # --- while_loop -------------------------------------------------------------------------------
 
 def _while_type(types: Sequence[Any], *, regions: Sequence[Graph], n_cond: int, n_body: int,
-                stack: int) -> TupleType:
+                stack: bool) -> TupleType:
     cond, body = regions
     carry = list(types[n_cond + n_body:])
-    (test,) = region_results(cond, list(types[:n_cond]) + carry, "the loop condition") \
-        if len(cond.outputs) == 1 else [None]
-    if test is None or test.dtype != np.bool_ or test.ndim != 0:
+    test = region_results(cond, list(types[:n_cond]) + carry, "the loop condition")
+    if len(test) != 1 or test[0].dtype != np.bool_ or test[0].ndim != 0:
         raise DTypeError(f"the loop condition must return one bool scalar, got "
-                         f"{', '.join(str(o.type) for o in cond.outputs)}")
+                         f"{', '.join(map(str, test))}")
     new = region_results(body, list(types[n_cond:n_cond + n_body]) + carry, "the loop body")
     _same_types(carry, new[:len(carry)], "the loop body returns a carry of other types than "
                                          "it was given")
-    if len(new) != len(carry) + stack:
-        raise ShapeError(f"the loop body returns {len(new)} values for {len(carry)} carries "
-                         f"and {stack} saved")
+    if len(new) != len(carry) and not stack:
+        raise ShapeError(f"the loop body returns {len(new)} values for {len(carry)} carries")
     saved = (StackType(tuple(new[len(carry):])),) if stack else ()
     return TupleType(tuple(carry) + saved)
 
@@ -166,9 +176,10 @@ def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[G
 
 while_loop = defop(
     "while_loop", _while_type, None, regions=True, bind=_while_bind,
+    vjp=_rule("while_vjp"), jvp=_rule("while_jvp"),
     doc="Run the body region on the carry while the condition region returns true. Operands: "
         "the condition's constants (n_cond), the body's (n_body), then the initial carry. With "
-        "stack=k the body also returns k values per iteration, pushed onto a stack (the last "
+        "stack=True the body also returns values per iteration, pushed onto a stack (the last "
         "result) for the reverse-mode loop.")
 
 
@@ -234,6 +245,7 @@ def _scan_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Gr
 
 scan = defop(
     "scan", _scan_type, None, regions=True, bind=_scan_bind, shape_attrs=("length",),
+    vjp=_rule("scan_vjp"), jvp=_rule("scan_jvp"),
     doc="Run the body region once per step, threading a carry: operands are the body's "
         "constants (n_consts), the initial carry (n_carry), then the scanned inputs; results "
         "are the final carry, then each per-step output stacked along a new axis 0.")
@@ -245,6 +257,3 @@ def _owned(carry: Sequence[np.ndarray], operands: Sequence[Any]) -> list[np.ndar
     ids = {id(a) for a in operands}
     return [np.array(c, copy=True) if id(c) in ids else c for c in carry]
 
-
-def describe_length(length: Shape) -> str:
-    return format_shape(length)

@@ -136,9 +136,18 @@ def _result_kernel(values: tuple, *, index: int) -> Any:
     return values[index]
 
 
-# The derivative drivers handle ``result`` themselves (a node with several results gets one
-# cotangent or tangent per result), so it declares no rules of its own.
-result = defop("result", _result_type, _result_kernel,
+def _result_vjp(node: Node, g: Node) -> list:
+    # a node with several results receives a list: a cotangent or None per result
+    index, count = node.attrs["index"], len(node.inputs[0].type.types)
+    return [[g if i == index else None for i in range(count)]]
+
+
+def _result_jvp(node: Node, tangents: Sequence[Any]) -> Node | None:
+    (whole,) = tangents  # the tangents of a node with several results: a list, None each zero
+    return None if whole is None else whole[node.attrs["index"]]
+
+
+result = defop("result", _result_type, _result_kernel, vjp=_result_vjp, jvp=_result_jvp,
                bind=lambda attrs, types: operator.itemgetter(attrs["index"]),
                doc="Result ``index`` of a node with several results (a loop, a branch, a fused "
                    "group with several outputs).")
