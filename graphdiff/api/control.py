@@ -91,13 +91,20 @@ def _check_carry(what: str, location: str, given: TreeDef, given_types: list[Ten
 # --- scan ---------------------------------------------------------------------------------
 
 def scan(f: Callable, init: Any, xs: Any = None, length: int | str | None = None,
-         reverse: bool = False) -> tuple[Any, Any]:
+         reverse: bool = False, checkpoint: int | str | None = None) -> tuple[Any, Any]:
     """``carry, ys = scan(f, init, xs)``: ``f(carry, x) -> (carry, y)`` once per slice of ``xs``
     along axis 0 (from the last slice with ``reverse=True``); ``ys`` stacks the ``y`` s.
 
     ``xs`` may have a symbolic leading dimension: one compiled function then runs sequences of
     any length. Without ``xs``, ``length`` (an int or a symbolic dimension) says how many steps.
+
+    ``checkpoint=k`` (or ``"sqrt"``: k near the square root of the length) trades time for
+    memory in reverse mode: the steps run in segments of k, only the carry at each segment's
+    start is kept, and the backward pass recomputes one segment at a time, so a length-T scan
+    keeps O(T/k + k) steps of residuals instead of O(T). It needs a static length.
     """
+    if checkpoint is not None:
+        return _segmented_scan(f, init, xs, length, reverse, checkpoint)
     carry, carry_tree = _leaves_as_tensors(init, "scan: init")
     xs_leaves, xs_tree = _leaves_as_tensors(xs, "scan: xs")
     for x in xs_leaves:
@@ -113,6 +120,11 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | str | None = None
                          f"({detail}; length={length}) (at {user_location()})" if lengths else
                          f"scan: give xs or length (at {user_location()})")
     (steps,) = lengths
+    return _scan(f, carry, carry_tree, xs_leaves, xs_tree, steps, reverse)
+
+
+def _scan(f: Callable, carry: list[Node], carry_tree: TreeDef, xs_leaves: list[Node],
+          xs_tree: TreeDef, steps: int | str, reverse: bool, remat: bool = False) -> tuple:
     slice_types = [TensorType(x.dtype, x.shape[1:]) for x in xs_leaves]
     carry_types = [c.type for c in carry]
     args_tree = TreeDef("tuple", (carry_tree, xs_tree))
@@ -129,9 +141,55 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | str | None = None
     n_own = len(traced.params)
     body = Graph(body.inputs[n_own:] + body.inputs[:n_own], body.outputs)
     node = C.scan(*consts, *carry, *xs_leaves, regions=(body,), n_consts=len(consts),
-                  n_carry=n_carry, length=(steps,), reverse=bool(reverse))
+                  n_carry=n_carry, length=(steps,), reverse=bool(reverse), remat=bool(remat))
     values = results(node)
     return (unflatten(carry_tree, values[:n_carry]), unflatten(y_tree, values[n_carry:]))
+
+
+def _segmented_scan(f: Callable, init: Any, xs: Any, length: int | None, reverse: bool,
+                    checkpoint: int | str) -> tuple[Any, Any]:
+    """A scan of T steps as an outer scan over segments of k steps whose body, an inner scan,
+    reverse mode recomputes from the segment's first carry (the outer scan has remat=True);
+    the T mod k steps left over run as a plain scan after (or, reversed, before) them."""
+    xs_leaves, xs_tree = _leaves_as_tensors(xs, "scan: xs")
+    steps = xs_leaves[0].shape[0] if xs_leaves else length
+    if not isinstance(steps, int):
+        raise ShapeError(f"scan: checkpoint= needs a static length, got {steps!r} "
+                         f"(at {user_location()})")
+    k = max(1, round(steps ** 0.5)) if checkpoint == "sqrt" else checkpoint
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ShapeError(f"scan: checkpoint must be a positive int or 'sqrt', got {checkpoint!r} "
+                         f"(at {user_location()})")
+    segments, tail = divmod(steps, k)
+    from .indexing import concatenate, getitem
+    from .shape import reshape
+
+    def part(lo: int, hi: int) -> list[Node]:
+        return [getitem(x, slice(lo, hi)) for x in xs_leaves]
+
+    def segment(carry: Any, xseg: Any) -> tuple[Any, Any]:
+        return scan(f, carry, xseg, length=None if xs_leaves else k, reverse=reverse)
+
+    body_span = (tail, steps) if reverse else (0, segments * k)
+    tail_span = (0, tail) if reverse else (segments * k, steps)
+    seg_xs = [reshape(x, (segments, k, *x.shape[1:])) for x in part(*body_span)]
+    carry, carry_tree = _leaves_as_tensors(init, "scan: init")
+    if segments:
+        carry_values, ys_seg = _scan(segment, carry, carry_tree, seg_xs, xs_tree, segments,
+                                     reverse, remat=True)
+        carry, _ = _leaves_as_tensors(carry_values, "scan")
+        ys_seg_leaves, y_tree = flatten(ys_seg)
+        ys_seg_leaves = [reshape(y, (segments * k, *y.shape[2:])) for y in ys_seg_leaves]
+    if not tail:
+        return unflatten(carry_tree, carry), unflatten(y_tree, ys_seg_leaves)
+    tail_xs = part(*tail_span)
+    final, ys_tail = _scan(f, carry, carry_tree, tail_xs, xs_tree, tail, reverse)
+    if not segments:
+        return final, ys_tail
+    ys_tail_leaves, _ = flatten(ys_tail)
+    joined = [concatenate([t, s] if reverse else [s, t]) for s, t in
+              zip(ys_seg_leaves, ys_tail_leaves)]
+    return final, unflatten(y_tree, joined)
 
 
 # --- while_loop and fori_loop ------------------------------------------------------------------

@@ -115,7 +115,7 @@ def scan_jvp(node: Node, tangents: Tangents) -> list[Node | None]:
                 *xs, *(t for t in t_xs if t is not None)]
     new = C.scan(*operands, regions=(new_body,), n_consts=n_consts + len(tc),
                  n_carry=n_carry + len(carried), length=node.attrs["length"],
-                 reverse=node.attrs["reverse"])
+                 reverse=node.attrs["reverse"], remat=node.attrs["remat"])
     values = results(new)
     width = n_carry + len(carried)
     tangents_out: list[Node | None] = [None] * len(node.type.types)
@@ -202,10 +202,12 @@ class _SplitVjp:
 
     ``body`` maps (consts, carry, per-step inputs) to (carry, per-step outputs). Values that
     depend on the carry or the per-step inputs and that the backward step reads are residuals;
-    values that depend on constants alone are recomputed inside the backward step.
+    values that depend on constants alone are recomputed inside the backward step. With
+    ``remat`` only the carry is saved, and the backward step recomputes the rest from it.
     """
 
-    def __init__(self, body: Graph, n_consts: int, n_carry: int, given_ys: Sequence[int]) -> None:
+    def __init__(self, body: Graph, n_consts: int, n_carry: int, given_ys: Sequence[int],
+                 remat: bool = False) -> None:
         p_consts, p_carry, p_xs = _split(body.inputs, n_consts, n_carry)
         self.float_consts = [i for i, p in enumerate(p_consts) if _is_float(p)]
         self.float_carry = [k for k, p in enumerate(p_carry) if _is_float(p)]
@@ -225,7 +227,7 @@ class _SplitVjp:
 
         # per-step values: the carry and the inputs, and what depends on them
         varying = set(p_carry) | set(p_xs)
-        for n in body.nodes:
+        for n in () if remat else body.nodes:
             if n not in varying and any(v in varying for v in n.inputs):
                 varying.add(n)
         read = topo_order(grads, varying | set(body.inputs))
@@ -254,7 +256,7 @@ def scan_vjp(node: Node, g: list[Node | None]) -> list[Node | None]:
     consts, carry, xs = _split(node.inputs, n_consts, n_carry)
     g_carry, g_ys = g[:n_carry], g[n_carry:]
     given = [k for k, c in enumerate(g_ys) if c is not None]
-    split = _SplitVjp(body, n_consts, n_carry, given)
+    split = _SplitVjp(body, n_consts, n_carry, given, node.attrs["remat"])
     # the forward scan again, returning the residuals as extra per-step outputs (the loop
     # merge pass runs it once, together with the primal scan)
     forward = C.scan(*node.inputs, regions=(Graph(body.inputs, [*body.outputs, *split.saved]),),
@@ -267,7 +269,7 @@ def scan_vjp(node: Node, g: list[Node | None]) -> list[Node | None]:
     backward = C.scan(*consts, *init, *stacks, *fed, *(g_ys[k] for k in given),
                       regions=(split.backward_body(),), n_consts=n_consts,
                       n_carry=len(init), length=node.attrs["length"],
-                      reverse=not node.attrs["reverse"])
+                      reverse=not node.attrs["reverse"], remat=False)
     values = results(backward)
     return _scatter_cotangents(len(node.inputs), n_consts, split, values,
                                first_xs=n_consts + n_carry)
@@ -286,7 +288,8 @@ def while_vjp(node: Node, g: list[Node | None]) -> list[Node | None]:
     init = [g[k] if g[k] is not None else zeros_like(carry[k]) for k in split.float_carry] + \
         [zeros_like(body_consts[i]) for i in split.float_consts]
     backward = C.scan(*body_consts, *init, stack, regions=(split.backward_body(),),
-                      n_consts=n_body, n_carry=len(init), length=(-1,), reverse=True)
+                      n_consts=n_body, n_carry=len(init), length=(-1,), reverse=True,
+                      remat=False)
     values = results(backward)
     cotangents = _scatter_cotangents(len(node.inputs) - n_cond, n_body, split, values,
                                      first_xs=len(node.inputs))

@@ -186,7 +186,7 @@ while_loop = defop(
 # --- scan -------------------------------------------------------------------------------------
 
 def _scan_type(types: Sequence[Any], *, regions: Sequence[Graph], n_consts: int, n_carry: int,
-               length: Shape, reverse: bool) -> TupleType:
+               length: Shape, reverse: bool, remat: bool) -> TupleType:
     (body,) = regions
     consts = list(types[:n_consts])
     carry = list(types[n_consts:n_consts + n_carry])
@@ -248,7 +248,9 @@ scan = defop(
     vjp=_rule("scan_vjp"), jvp=_rule("scan_jvp"),
     doc="Run the body region once per step, threading a carry: operands are the body's "
         "constants (n_consts), the initial carry (n_carry), then the scanned inputs; results "
-        "are the final carry, then each per-step output stacked along a new axis 0.")
+        "are the final carry, then each per-step output stacked along a new axis 0. With "
+        "remat=True reverse mode saves only the carry of each step and recomputes the body "
+        "(gd.scan's checkpoint= builds segments of such scans).")
 
 
 def _owned(carry: Sequence[np.ndarray], operands: Sequence[Any]) -> list[np.ndarray]:
