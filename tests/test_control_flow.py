@@ -325,3 +325,37 @@ def test_checkpoint_needs_a_static_length() -> None:
     xs = gd.placeholder((None, 2), "float64")
     with pytest.raises(gd.ShapeError, match="static length"):
         gd.scan(lambda c, x: (c + x, None), gd.zeros(2, "float64"), xs, checkpoint=4)
+
+
+# --- regions in the IR -----------------------------------------------------------------------
+
+def test_equal_bodies_intern_to_one_node_and_print_as_nested_blocks() -> None:
+    xs = gd.placeholder((None, 2), "float64", name="xs")
+    W = gd.variable(np.eye(2), name="W")
+
+    def run():
+        return gd.scan(lambda c, x: (gd.tanh(c @ W + x), c * 2.0), gd.zeros(2, "float64"), xs)
+    (h1, ys1), (h2, ys2) = run(), run()
+    assert h1 is h2 and ys1 is ys2  # bodies traced twice, over fresh parameters: one node
+    text = str(gd.Graph([xs], [h1, ys1]))
+    assert "= scan[" in text and "region 0 (%0.0: f64[2,2], %0.1: f64[2], %0.2: f64[2]) {" in text
+    assert "  return %0." in text
+    ops = gd.Graph([xs], [h1]).op_counts()  # counts step into regions
+    assert ops["tanh"] == 1 and ops["scan"] == 1
+
+
+def test_the_verifier_checks_regions() -> None:
+    from graphdiff.ir.verify import verify
+    from graphdiff.ops import control as C
+    from graphdiff.ops.core import result
+
+    xs = gd.placeholder((None, 2), "float64", name="xs")
+    W = gd.variable(np.eye(2), name="W")
+    h, ys = gd.scan(lambda c, x: (gd.tanh(c @ W + x), c * 2.0), gd.zeros(2, "float64"), xs)
+    verify(gd.Graph([xs], [h, *gd.grad(gd.sum(ys), [W])]))
+    p, outside, x = (gd.placeholder((2,), "float64") for _ in range(3))
+    open_body = gd.Graph([p, x], [p + outside, p])  # reads a placeholder it does not declare
+    node = C.scan(gd.zeros(2, "float64"), xs, regions=(open_body,), n_consts=0, n_carry=1,
+                  length=(xs.shape[0],), reverse=False, remat=False)
+    with pytest.raises(gd.GraphError, match="region 0.*not an input"):
+        verify(gd.Graph([xs], [result(node, index=0)]))

@@ -2,7 +2,9 @@
 
 It checks that each node's op is registered, that its inputs come before it, that its recorded
 type is what the op's rule infers from its inputs today, and that every placeholder the outputs
-depend on is a declared input. Tests run it after every pass.
+depend on is a declared input. Regions are checked the same way, recursively: a region is closed
+(its placeholders are its parameters), and the op's rule checks its signature against the
+node's operands and results. Tests run it after every pass.
 """
 
 from __future__ import annotations
@@ -39,8 +41,18 @@ def verify(graph: Graph) -> None:
             _fail(graph, names, node, f"placeholder {names[node]} is used but is not an input")
         if node.op.source:
             continue
+        if bool(node.regions) != node.op.regions:
+            wanted = "needs" if node.op.regions else "takes no"
+            _fail(graph, names, node, f"op {node.op.name} {wanted} regions")
+        for k, region in enumerate(node.regions):
+            try:
+                verify(region)
+            except GraphError as exc:
+                _fail(graph, names, node, f"region {k}: {exc}")
         try:
-            expected = node.op.infer([v.type for v in node.inputs], **node.attrs)
+            operands = [v.type for v in node.inputs]
+            expected = node.op.infer(operands, regions=node.regions, **node.attrs) \
+                if node.op.regions else node.op.infer(operands, **node.attrs)
         except GraphdiffError as exc:
             _fail(graph, names, node, f"the op's rule rejects its operands: {exc}")
         if expected != node.type:
