@@ -6,7 +6,8 @@ graph is compiled with ``gd.function``. Models here classify the bundled 8x8 dig
 
 - :class:`MLP`: dense layers with ReLU, on flat (n, 64) pixels;
 - :class:`LeNet`: two conv + ReLU + max-pool stages then two dense layers, on (n, 1, 8, 8);
-- :class:`LSTMClassifier`: an LSTM unrolled over the 8 image rows, read as a sequence;
+- :class:`LSTMClassifier`, :class:`GRUClassifier`: the 8 image rows read as a sequence by an
+  LSTM or a GRU, each one ``gd.scan`` over the rows (one cell in the graph, not one per row);
 - :class:`TransformerClassifier`: rows as tokens through one pre-LayerNorm transformer block.
 """
 
@@ -123,10 +124,13 @@ class LeNet(Sequential):
 
 
 class LSTM(Layer):
-    """An LSTM over (n, steps, features), unrolled: one copy of the cell per time step.
+    """An LSTM over (n, steps, features) as one ``gd.scan`` over the steps: the graph holds one
+    copy of the cell whatever the sequence length, and a symbolic length runs any sequence.
 
     i, f, o = sigmoid(x W + h U + b) per gate; g = tanh(...); c <- f c + i g; h <- o tanh(c).
-    The forget gate's bias starts at 1 so early gradients flow through time.
+    The input projections x W + b of every step are computed before the loop (one matmul per
+    gate over the whole sequence, as cuDNN and Flax do); the loop only carries the recurrent
+    part. The forget gate's bias starts at 1 so early gradients flow through time.
     Returns the last hidden state, shape (n, hidden).
     """
 
@@ -142,30 +146,89 @@ class LSTM(Layer):
                   for g in self.GATES}
         self.params = [d[g] for d in (self.W, self.U, self.b) for g in self.GATES]
 
+    def step(self, carry: tuple[Node, Node],
+             x: dict[str, Node]) -> tuple[tuple[Node, Node], None]:
+        """One time step: ``x`` holds the input projection of each gate at this step."""
+        h, c = carry
+        pre = {g: x[g] + h @ self.U[g] for g in self.GATES}
+        c = gd.sigmoid(pre["forget"]) * c + gd.sigmoid(pre["input"]) * gd.tanh(pre["cell"])
+        h = gd.sigmoid(pre["output"]) * gd.tanh(c)
+        return (h, c), None
+
     def __call__(self, x: Node) -> Node:
-        n, steps = x.shape[0], x.shape[1]
-        h = c = gd.broadcast_to(gd.constant(np.zeros((), np.float32)), (n, self.hidden))
-        for t in range(steps):
-            x_t = x[:, t, :]
-            pre = {g: x_t @ self.W[g] + h @ self.U[g] + self.b[g] for g in self.GATES}
-            c = gd.sigmoid(pre["forget"]) * c + gd.sigmoid(pre["input"]) * gd.tanh(pre["cell"])
-            h = gd.sigmoid(pre["output"]) * gd.tanh(c)
+        xs = gd.transpose(x, (1, 0, 2))  # (steps, n, features): scan runs along axis 0
+        projected = {g: xs @ self.W[g] + self.b[g] for g in self.GATES}
+        zeros = _state(x.shape[0], self.hidden)
+        (h, _), _ = gd.scan(self.step, (zeros, zeros), projected)
         return h
 
 
-class LSTMClassifier(Layer):
-    """Reads an 8x8 image as 8 rows of 8 pixels, classifies from the last hidden state."""
+class GRU(Layer):
+    """A GRU over (n, steps, features), one ``gd.scan`` over the steps (PyTorch's variant: the
+    reset gate scales the recurrent part of the candidate, after its matmul).
 
-    def __init__(self, rng: np.random.Generator, hidden: int = 64, n_classes: int = 10,
-                 side: int = 8) -> None:
+    r, z = sigmoid(x W + h U + b) per gate; n = tanh(x W_n + b_n + r * (h U_n));
+    h <- (1 - z) n + z h. Returns the last hidden state, shape (n, hidden).
+    """
+
+    GATES = ("reset", "update", "new")
+
+    def __init__(self, n_in: int, hidden: int, rng: np.random.Generator, name: str = "gru"):
+        self.hidden = hidden
+        self.W = {g: _weights(rng, (n_in, hidden), n_in, f"{name}.W_{g}", 1.0)
+                  for g in self.GATES}
+        self.U = {g: _weights(rng, (hidden, hidden), hidden, f"{name}.U_{g}", 1.0)
+                  for g in self.GATES}
+        self.b = {g: _zeros((hidden,), f"{name}.b_{g}") for g in self.GATES}
+        self.params = [d[g] for d in (self.W, self.U, self.b) for g in self.GATES]
+
+    def step(self, h: Node, x: dict[str, Node]) -> tuple[Node, None]:
+        """One time step: ``x`` holds the input projection of each gate at this step."""
+        r = gd.sigmoid(x["reset"] + h @ self.U["reset"])
+        z = gd.sigmoid(x["update"] + h @ self.U["update"])
+        candidate = gd.tanh(x["new"] + r * (h @ self.U["new"]))
+        return (1.0 - z) * candidate + z * h, None
+
+    def __call__(self, x: Node) -> Node:
+        xs = gd.transpose(x, (1, 0, 2))
+        projected = {g: xs @ self.W[g] + self.b[g] for g in self.GATES}
+        h, _ = gd.scan(self.step, _state(x.shape[0], self.hidden), projected)
+        return h
+
+
+def _state(batch: object, hidden: int) -> Node:
+    """A zero recurrent state of shape (batch, hidden); ``batch`` may be symbolic."""
+    return gd.broadcast_to(gd.constant(np.zeros((), np.float32)), (batch, hidden))
+
+
+class RowsClassifier(Layer):
+    """Reads an 8x8 image as 8 rows of 8 pixels through a recurrent layer (``LSTM`` or
+    ``GRU``), classifies from the last hidden state."""
+
+    def __init__(self, rng: np.random.Generator, cell: type[LSTM | GRU], hidden: int = 64,
+                 n_classes: int = 10, side: int = 8) -> None:
         self.side = side
-        self.lstm = LSTM(side, hidden, rng)
+        self.rnn = cell(side, hidden, rng)
         self.head = Dense(hidden, n_classes, rng, "head", gain=1.0)
-        self.params = self.lstm.parameters() + self.head.parameters()
+        self.params = self.rnn.parameters() + self.head.parameters()
 
     def __call__(self, x: Node) -> Node:
         rows = gd.reshape(x, (x.shape[0], self.side, self.side))
-        return self.head(self.lstm(rows))
+        return self.head(self.rnn(rows))
+
+
+class LSTMClassifier(RowsClassifier):
+    """The rows of an 8x8 image through an :class:`LSTM`."""
+
+    def __init__(self, rng: np.random.Generator, **kwargs: int) -> None:
+        super().__init__(rng, LSTM, **kwargs)
+
+
+class GRUClassifier(RowsClassifier):
+    """The rows of an 8x8 image through a :class:`GRU`."""
+
+    def __init__(self, rng: np.random.Generator, **kwargs: int) -> None:
+        super().__init__(rng, GRU, **kwargs)
 
 
 class LayerNorm(Layer):
