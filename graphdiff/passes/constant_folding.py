@@ -17,7 +17,10 @@ Limits, so compiling stays cheap and a huge constant is never materialized:
 - effectful ops (random numbers), sources, and ops whose kernel is made per call signature
   (``bind``: fused groups) are never folded;
 - a kernel that raises is left in the graph, so the error is reported at run time with the
-  node's context, as it would be without optimization.
+  node's context, as it would be without optimization;
+- a node that owns regions (a loop, a branch) has no kernel of its own and is never run here;
+  its bodies are folded inside (``passes/regions.py``), and ``simplify`` inlines the branch a
+  constant index chooses.
 
 >>> import graphdiff as gd
 >>> from graphdiff.ir import Graph
@@ -33,7 +36,9 @@ import numpy as np
 
 from ..ir.graph import Graph
 from ..ir.node import Node
+from ..ir.types import TensorType
 from ..ops.source import constant
+from .regions import region_pass
 from .rewrite import rewrite_graph
 
 MAX_FOLD_ELEMENTS = 4096
@@ -45,7 +50,7 @@ def foldable(node: Node) -> bool:
     """True if ``node`` can be evaluated now: a pure kernel over constants, within the caps."""
     op = node.op
     if op.source or op.effectful or op.kernel is None or op.bind is not None \
-            or op.name in _NOT_FOLDED:
+            or op.regions or op.name in _NOT_FOLDED or type(node.type) is not TensorType:
         return False
     if any(value.op.name != "constant" for value in node.inputs):
         return False
@@ -71,6 +76,7 @@ def fold(node: Node) -> Node | None:
     return constant(value)
 
 
+@region_pass
 def constant_folding(graph: Graph) -> tuple[Graph, bool]:
-    """Replace every foldable node by the constant it evaluates to."""
-    return rewrite_graph(graph, fold)
+    """Replace every foldable node by the constant it evaluates to (in regions too)."""
+    return rewrite_graph(graph, fold, regions=constant_folding)

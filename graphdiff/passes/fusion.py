@@ -13,7 +13,9 @@ could have inside the group has been decided before it. A candidate elementwise 
 A reduction over axes other than the first that keeps its rank (the statistics of LayerNorm and
 softmax) joins like an elementwise op: each block of rows holds whole slices. A matmul whose only
 users are in the group and whose result has the group's full shape joins as the group's head (the
-matmul epilogue: bias, activation). Groups need two ops or more.
+matmul epilogue: bias, activation). Groups need two ops or more. Loop bodies and branches are
+fused inside, by the same pass (``passes/regions.py``); a loop or branch node never joins a
+group (it is not elementwise), and no group reaches into or out of a region.
 
 ``unfuse`` expands every fused node back into its primitives (for ONNX export and for checks).
 """
@@ -26,6 +28,7 @@ from ..ir.graph import Graph
 from ..ir.node import OPS, Node, with_inputs
 from ..ops.core import expand_derived
 from ..ops.fused import FusedBody, Instr, canonical_body, fused, fused_multi, fused_output
+from .regions import has_regions, region_pass, rewrite_regions
 
 _REDUCTION_ROOTS = {"sum", "max", "min"}
 _CHEAP_UNARY = {"neg", "abs", "cast", "square", "relu", "sign", "stop_gradient"}
@@ -149,8 +152,10 @@ def _body(group: _Group, index: dict[Node, int]) -> tuple[FusedBody, list[Node]]
     return body, inputs
 
 
+@region_pass
 def fuse(graph: Graph) -> tuple[Graph, bool]:
-    """Replace fusible groups by fused nodes."""
+    """Replace fusible groups by fused nodes (in the regions of loops and branches too: a
+    group never spans a region's boundary)."""
     order = graph.nodes
     index = {node: i for i, node in enumerate(order)}
     users = graph.users()
@@ -173,7 +178,7 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
             for copy in group.copies:  # the copy's operands must stay available to this group
                 for value in copy.inputs:
                     copy_readers.setdefault(value, []).append(index[node])
-    if not groups:
+    if not groups and not has_regions(graph):
         return graph, False
 
     mapped: dict[Node, Node] = {}
@@ -193,11 +198,16 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
                     mapped[out] = fused_output(new, index=i, dtype=out.dtype, shape=out.shape)
             continue
         mapped[node] = _rebuild(node, mapped)
-    return graph.with_outputs([mapped[o] for o in graph.outputs]), True
+    outputs = [mapped[o] for o in graph.outputs]
+    if all(new is old for new, old in zip(outputs, graph.outputs)):
+        return graph, False
+    return graph.with_outputs(outputs), True
 
 
 def _rebuild(node: Node, mapped: dict[Node, Node]) -> Node:
     inputs = tuple(mapped[v] for v in node.inputs)
+    if node.regions:
+        return rewrite_regions(node, fuse, inputs)
     return node if inputs == node.inputs else with_inputs(node, inputs)
 
 

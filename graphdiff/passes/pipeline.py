@@ -7,13 +7,21 @@ functions), in order. Order matters and is written down once, here:
 1. ``constant_folding``: evaluate nodes whose operands are all constants (size-capped), so the
    rules below see literal values (``where(2.0 == 0, ...)`` from ``x ** 2`` becomes a choice).
 2. ``simplify``: the algebraic rule table, applied to a fixed point in one walk. It folds
-   constants too, since a rewrite can expose new constant subexpressions.
+   constants too, since a rewrite can expose new constant subexpressions. It first merges
+   each loop into a larger twin (``merge_loops``: the forward loop reverse mode runs again for
+   its residuals), moves loop-invariant values out of loop bodies and inlines the branch a
+   constant index chooses.
 3. ``cse``: merges what interning misses: commutative ops with permuted operands (``b * a``
-   becomes the ``a * b`` seen first) and equal large constants.
-4. ``dce``: keep only what the outputs depend on.
+   becomes the ``a * b`` seen first), equal large constants, and loops or branches whose
+   regions are equal up to such permutations.
+4. ``dce``: keep only what the outputs depend on, and drop the carries, per-step outputs and
+   operands of loops (and the outputs of branches) that nothing reads.
 5. ``fuse`` (with ``passes="fused"``): convex groups of elementwise ops (with reductions and a
    matmul head) become one ``fused`` node with a generated, cache-blocked kernel
    (``docs/fusion.md``). Last, because the rewrites above see primitives only.
+
+Every pass also runs inside the regions of loops and branches (``passes/regions.py``), nested
+ones included.
 
 ``gd.optimize(graph, trace=True)`` prints one line per pass (node counts and time), so a user
 can watch what each pass did:
@@ -44,12 +52,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GraphdiffError
-from ..ir.graph import Graph
+from ..ir.graph import Graph, region_walk
 from ..ir.node import collector_paused
 from .constant_folding import constant_folding
 from .cse import cse
 from .dce import dce
 from .fusion import fuse
+from .loops import hoist
+from .merge import merge_loops
 from .remat import remat
 from .simplify import simplify
 
@@ -62,6 +72,9 @@ PASSES: dict[str, Pass] = {
     "dce": dce,
     "fuse": fuse,
     "remat": remat,
+    # run by simplify (and cse), registered to run alone too
+    "merge_loops": merge_loops,
+    "hoist": hoist,
 }
 
 DEFAULT_PIPELINE: tuple[str, ...] = ("constant_folding", "simplify", "cse", "dce")
@@ -122,7 +135,7 @@ def run_pipeline(graph: Graph, passes: Any = "default", trace: Trace = None, *,
     if trace not in (None, False, True, "graphs") and not isinstance(trace, list):
         raise GraphdiffError(f"trace must be a bool, 'graphs' or a list, got {trace!r}")
     if trace and not isinstance(trace, list):
-        print(f"input: {len(graph)} nodes", file=sys.stdout)
+        print(f"input: {graph_size(graph)} nodes", file=sys.stdout)
     with collector_paused():
         return _run(graph, resolve(passes), trace, verify)
 
@@ -134,7 +147,8 @@ def _run(graph: Graph, passes: list[tuple[str, Pass]], trace: Trace, verify: boo
         seconds = time.perf_counter() - start
         if verify:
             new_graph.verify()
-        record = PassRecord(name, new_graph, changed, len(graph), len(new_graph), seconds)
+        record = PassRecord(name, new_graph, changed, graph_size(graph), graph_size(new_graph),
+                            seconds)
         if isinstance(trace, list):
             trace.append(record)
         elif trace:
@@ -143,6 +157,13 @@ def _run(graph: Graph, passes: list[tuple[str, Pass]], trace: Trace, verify: boo
                 print(new_graph, file=sys.stdout)
         graph = new_graph
     return graph
+
+
+def graph_size(graph: Graph) -> int:
+    """Nodes of the graph, those of its regions included (what the trace lines count)."""
+    if not any(node.regions for node in graph.nodes):
+        return len(graph)
+    return sum(1 for _ in region_walk(graph))
 
 
 def optimize(graph: Graph, passes: Any = "default", *, trace: Trace = None,

@@ -28,6 +28,11 @@ symbolic dims come from ``dims``, else count as ``DEFAULT_DIM``): ``budget_bytes
 (``changed=False``) when that estimate is within the budget; with no budget it takes the
 policy's best plan. Recompute late means more work: ``sqrt`` re-runs about one forward pass.
 
+Loops and branches are kept, never recomputed, and the pass does not step into their regions:
+a value inside a body lives for one iteration, so there is no forward/backward split to trade
+there; what a loop keeps for its derivative are its stacked residuals, which ``gd.scan``'s
+``checkpoint=`` already trades for recomputation, one segment at a time.
+
 >>> import numpy as np, graphdiff as gd
 >>> x = gd.placeholder((4, 8), "float64", name="x")
 >>> W = gd.variable(np.full((8, 8), 0.1), name="W")
@@ -55,6 +60,7 @@ from ..errors import GraphdiffError
 from ..ir.dims import evaluate_dim
 from ..ir.graph import Graph, topo_order
 from ..ir.node import OPS, Node, with_inputs
+from ..ir.types import TensorType
 from ..ops.custom import remat_input
 
 POLICIES = ("sqrt", "elementwise")
@@ -160,12 +166,15 @@ def _constant_derived(nodes: Sequence[Node]) -> set[Node]:
     for node in nodes:
         if node.op.name == "constant" or (
                 not node.op.source and not node.op.effectful and node.inputs
-                and all(v in free for v in node.inputs)):
+                and not node.regions and all(v in free for v in node.inputs)):
             free.add(node)
     return free
 
 
 def _nbytes(node: Node, env: Mapping[str, int]) -> int:
+    if type(node.type) is not TensorType:
+        return 0  # several results (counted at their result nodes) or a stack (its length
+        #           is known only at run time)
     size = node.dtype.itemsize
     for dim in node.shape:
         value = evaluate_dim(dim, env)
@@ -190,7 +199,11 @@ def _cheap(node: Node) -> bool:
 
 
 def _recomputable(node: Node) -> bool:
-    return not node.op.effectful and not node.op.source
+    """Pure computed tensors; loops and branches, and the results read from them, are kept
+    (recomputing a loop in the backward pass would re-run every step)."""
+    return not node.op.effectful and not node.op.source and not node.regions and \
+        type(node.type) is TensorType and not (node.op.name == "result"
+                                               and node.inputs[0].regions)
 
 
 # --- policies: each returns the groups to recompute, and the plan's estimate -----------------

@@ -48,10 +48,17 @@ def build(op: OpDef, inputs: tuple[Node, ...] | list[Node], attrs: dict[str, Any
 
 
 def rewrite_graph(graph: Graph, rewrite_node: NodeRewrite,
-                  on_final: Callable[[Node, Node], None] | None = None) -> tuple[Graph, bool]:
+                  on_final: Callable[[Node, Node], None] | None = None,
+                  regions: Callable[[Graph], tuple[Graph, bool]] | None = None
+                  ) -> tuple[Graph, bool]:
     """Rewrite every node of ``graph`` to a fixed point; return the new graph and whether any
     output changed. ``on_final(original, final)`` is called once per node of ``graph`` when
-    its final replacement is known (``simplify`` uses it to carry use counts over)."""
+    its final replacement is known (``simplify`` uses it to carry use counts over).
+    ``regions``: the pass to run inside the regions of a node that owns some (loop bodies,
+    branches), before the node is offered to ``rewrite_node`` (usually the calling pass
+    itself, which recurses into nested regions; ``passes/regions.py``)."""
+    if regions is not None:
+        from .regions import rewrite_regions
     originals = set(graph.nodes) if on_final is not None else ()
     memo: dict[Node, Node] = {}
     # Stack entries are nodes to rewrite, or (original, replacement) pairs: once the
@@ -75,6 +82,8 @@ def rewrite_graph(graph: Graph, rewrite_node: NodeRewrite,
             continue
         stack.pop()
         rebuilt = rebuild(item, tuple(memo[value] for value in item.inputs))
+        if rebuilt.regions and regions is not None:
+            rebuilt = rewrite_regions(rebuilt, regions)
         replacement = rewrite_node(rebuilt)
         if replacement is None or replacement is rebuilt:
             memo[item] = rebuilt

@@ -27,6 +27,7 @@ from ..ops import elementwise as E
 from ..ops import linalg as L
 from ..ops import shape as S
 from ..ops.source import constant
+from .loops import hoist_invariants, known_control
 from .patterns import (
     filled,
     fit,
@@ -361,6 +362,7 @@ def elementwise_of_broadcasts(n: Node) -> Node | None:
 def table(single_use: Callable[[Node], bool]) -> list[tuple[str, Rule]]:
     """The rules, in the order they are tried. ``single_use(node)`` says whether a node has one
     user (a rule that looks through a computing node must not duplicate its work)."""
+    inlined: dict[Node, list[Node]] = {}  # a switch's chosen branch, inlined once per run
     return [
         ("mul", mul_by_one),                        # x * 1 -> x
         ("mul", mul_by_minus_one),                  # x * -1 -> -x
@@ -402,4 +404,8 @@ def table(single_use: Callable[[Node], bool]) -> list[tuple[str, Rule]]:
         ("fill", fill_to_broadcast),                # fill(v, s) -> broadcast_to(v: [], s)
         ("sum", sum_of_size_one_axes),              # sum over size-1 axes -> reshape
         (ELEMENTWISE, elementwise_of_broadcasts),   # f(bcast a, b) -> bcast(f(a, b))
+        ("scan", hoist_invariants),                 # loop-invariant values -> extra consts
+        ("while_loop", hoist_invariants),           # (the same, condition and body)
+        ("result",                                  # switch(c, ...)[k] -> branch c's output k;
+         lambda n: known_control(n, inlined)),      # a loop that never runs: carry k's init
     ]

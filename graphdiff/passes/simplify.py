@@ -6,6 +6,11 @@ then the rules for every elementwise op. The first rule that returns a replaceme
 the replacement is walked again, so ``x * 1 * 1`` or ``transpose(transpose(transpose(x)))``
 simplify completely in one pass.
 
+The regions of a loop or branch are simplified first (the same pass, on each region, with the
+region's own use counts), then the node's own rules run: a loop's invariant values move out of
+its body, a constant index chooses its branch. Before its walk the pass merges each loop into a
+larger twin (``passes/merge.py``), while their bodies are still copies of each other.
+
 >>> import graphdiff as gd
 >>> from graphdiff.ir import Graph
 >>> x = gd.placeholder((2, 3), "float64", name="x")
@@ -22,6 +27,8 @@ from collections.abc import Container
 from ..ir.graph import Graph
 from ..ir.node import Node
 from .constant_folding import fold
+from .merge import merge_twins
+from .regions import region_pass, symbols
 from .rewrite import rewrite_graph
 from .rules import ELEMENTWISE, Rule, table
 
@@ -38,16 +45,19 @@ def resolvable(node: Node, input_symbols: set[str], known: Container[Node],
     if node in known:
         return True
     for name in node.op.shape_attrs:
-        bound = input_symbols.union(*({d for d in v.shape if isinstance(d, str)}
-                                      for v in node.inputs))
+        bound = input_symbols.union(*(symbols(v) for v in node.inputs))
         if any(isinstance(d, str) and d not in bound for d in node.attrs[name]):
             return False
     return depth == 0 or all(resolvable(v, input_symbols, known, depth - 1)
                              for v in node.inputs)
 
 
+@region_pass
 def simplify(graph: Graph) -> tuple[Graph, bool]:
-    """Apply constant folding and the algebraic rules until none applies."""
+    """Apply constant folding and the algebraic rules until none applies (in regions too:
+    a region is simplified with its own use counts and parameters as inputs). Loops are
+    merged into their larger twins first (``passes/merge.py``)."""
+    graph, merged = merge_twins(graph)
     uses: Counter[Node] = Counter(graph.outputs)
     for node in graph.nodes:
         uses.update(node.inputs)
@@ -67,7 +77,7 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
     elementwise_rules = by_op.pop(ELEMENTWISE, [])
     no_rules: list[Rule] = []
 
-    input_symbols = {d for p in graph.inputs for d in p.shape if isinstance(d, str)}
+    input_symbols = set().union(*(symbols(p) for p in graph.inputs))
 
     def rewrite_node(node: Node) -> Node | None:
         folded = fold(node)
@@ -82,4 +92,5 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
                 return replacement
         return None
 
-    return rewrite_graph(graph, rewrite_node, carry_uses)
+    new, changed = rewrite_graph(graph, rewrite_node, carry_uses, regions=simplify)
+    return new, changed or merged
