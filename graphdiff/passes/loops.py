@@ -75,14 +75,14 @@ def _hoist(region: Graph, n_invariant: int, operands: Sequence[Node]
     varies: dict[Node, bool] = {}
     free: set[Node] = set()  # constants, and views of constants: rules read them, they stay
     for node in region.nodes:
-        if node in per_step:
+        if node in per_step or node.op.effectful:  # a random draw differs per iteration
             varies[node] = True
         elif node.op.source or not node.inputs:
             varies[node] = False
             if node.op.name == "constant" or not node.op.source:  # a constant, a fill
                 free.add(node)
         else:
-            varies[node] = node.op.effectful or any(varies[v] for v in node.inputs)
+            varies[node] = any(varies[v] for v in node.inputs)
             if node.op.view and all(v in free for v in node.inputs):
                 free.add(node)
     boundary: list[Node] = []
