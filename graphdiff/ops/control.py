@@ -220,27 +220,66 @@ def _scan_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Gr
         [TensorType(x.dtype, x.shape[1:]) for x in xs_types]
     body = compile_region(regions[0], list(types[:n_consts + n_carry]) + slices)
     out_types = _scan_type(types, regions=regions, **attrs).types[n_carry:]
-    n_xs = len(xs_types)
+    steps = None if over_stack else int(attrs["length"][0])
+    return _scan_loop(body, n_consts, n_carry, len(slices) if over_stack else len(xs_types),
+                      [(tuple(int(d) for d in t.shape), t.dtype) for t in out_types],
+                      steps, reverse)
 
-    def run_scan(*arrays: Any) -> tuple:
-        consts = arrays[:n_consts]
-        carry = list(arrays[n_consts:n_consts + n_carry])
-        xs = arrays[n_consts + n_carry:]
-        if over_stack:
-            pushed = xs[0]
-            for element in reversed(pushed) if reverse else pushed:
-                carry = body(*consts, *carry, *element)[:n_carry]
-            return tuple(_owned(carry, arrays))
-        steps = int(attrs["length"][0])
-        ys = [np.empty(tuple(int(d) for d in t.shape), t.dtype) for t in out_types]
-        for t in range(steps - 1, -1, -1) if reverse else range(steps):
-            out = body(*consts, *carry, *[x[t] for x in xs]) if n_xs else \
-                body(*consts, *carry)
-            carry = out[:n_carry]
-            for y, value in zip(ys, out[n_carry:]):
-                y[t] = value
-        return tuple(_owned(carry, arrays)) + tuple(ys)
-    return run_scan
+
+def _scan_loop(body: Callable[..., list], n_consts: int, n_carry: int, n_xs: int,
+               ys: Sequence[tuple[tuple[int, ...], np.dtype]], steps: int | None,
+               reverse: bool) -> Callable[..., tuple]:
+    """The loop of one scan signature as generated straight-line Python, for example::
+
+        def run_scan(k0, h0, x0):
+            y0 = _empty(_shape0, _dtype0)
+            for t in _steps:                 # range(T), or reversed
+                h0, v0 = _body(k0, h0, x0[t])
+                y0[t] = v0
+            return (*_owned([h0], (k0, h0, x0)), y0)
+
+    Operands, carries and per-step values are locals, the body's results are unpacked straight
+    into them: an iteration costs the body's call, one view per scanned input and one copy per
+    per-step output, and nothing else (no argument lists built and spread, no slicing).
+    ``steps`` None: ``x0`` is a stack, one tuple of ``n_xs`` arrays per element."""
+    consts = [f"k{i}" for i in range(n_consts)]
+    carry = [f"h{i}" for i in range(n_carry)]
+    outputs = [f"v{i}" for i in range(len(ys))]
+    stacked = [f"y{i}" for i in range(len(ys))]
+    bound: dict[str, Any] = {"_body": body, "_owned": _owned, "_empty": np.empty}
+    if steps is None:
+        params = [*consts, *carry, "x0"]
+        elements = [f"e{i}" for i in range(n_xs)]
+        lines = [f"for {_targets(elements)} in (reversed(x0) if {reverse} else x0):",
+                 f"    {_targets(carry)} = _body({', '.join(consts + carry + elements)})"]
+    else:
+        xs = [f"x{i}" for i in range(n_xs)]
+        params = [*consts, *carry, *xs]
+        bound["_steps"] = range(steps - 1, -1, -1) if reverse else range(steps)
+        lines = []
+        for i, (shape, dtype) in enumerate(ys):
+            bound[f"_shape{i}"], bound[f"_dtype{i}"] = shape, dtype
+            lines.append(f"y{i} = _empty(_shape{i}, _dtype{i})")
+        lines.append("for t in _steps:")
+        lines.append(f"    {_targets(carry + outputs)} = "
+                     f"_body({', '.join(consts + carry + [f'{x}[t]' for x in xs])})")
+        lines += [f"    y{i}[t] = v{i}" for i in range(len(ys))]
+    owned = f"*_owned([{', '.join(carry)}], ({', '.join(params)},))," if carry else ""
+    lines.append(f"return ({owned}{''.join(f' {y},' for y in stacked)})")
+    body_text = "\n".join(f"        {line}" for line in lines)
+    source = (f"def _make({', '.join(bound)}):\n"
+              f"    def run_scan({', '.join(params)}):\n{body_text}\n"
+              f"    return run_scan\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<graphdiff scan loop>", "exec"), namespace)  # noqa: S102 - ours
+    return namespace["_make"](*bound.values())
+
+
+def _targets(names: Sequence[str]) -> str:
+    """An assignment target unpacking a list of ``len(names)`` values (``_`` for none)."""
+    if not names:
+        return "_"
+    return ", ".join(names) + ("," if len(names) == 1 else "")
 
 
 scan = defop(
