@@ -1,7 +1,8 @@
 """What each node of a drawn graph is: the kind decides its colour and border.
 
 Kinds: ``input`` (placeholders), ``variable``, ``constant`` (constants and fills), ``forward``,
-``gradient``, ``update`` (optimizer arithmetic) and ``fused`` (a node standing for a fused group).
+``gradient``, ``update`` (optimizer arithmetic), ``fused`` (a node standing for a fused group) and
+``parameter`` (a region's parameter: what a loop body or branch receives).
 
 How forward, gradient and update nodes are told apart, given the graph's forward outputs (a
 compiled function's declared outputs; the rest of its outputs are update values):
@@ -14,6 +15,9 @@ compiled function's declared outputs; the rest of its outputs are update values)
 
 When the caller knows the gradients (``gradients=`` the nodes ``gd.grad`` returned), the split is
 exact instead: gradient = what the gradients depend on and the forward outputs do not.
+
+Inside a region (:func:`region_kinds`) a node takes the kind of the node that owns the region: the
+body of a scan that computes a gradient is gradient.
 """
 
 from __future__ import annotations
@@ -23,13 +27,18 @@ from collections.abc import Iterable, Sequence
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
 
-KINDS = ("input", "variable", "constant", "forward", "gradient", "update", "fused")
+KINDS = ("input", "variable", "constant", "forward", "gradient", "update", "fused",
+         "parameter")
 
 
 def is_fused(node: Node) -> bool:
     """A fused group: an op named ``fused...`` or one carrying a subgraph attribute."""
     return node.op.name.startswith("fused") or any(
         isinstance(value, Graph) for value in node.attrs.values())
+
+
+def _is_constant(node: Node) -> bool:
+    return node.op.name in ("constant", "fill") or (not node.inputs and not node.op.effectful)
 
 
 def _ancestors(roots: Iterable[Node]) -> set[Node]:
@@ -67,7 +76,7 @@ def classify(graph: Graph, forward_outputs: Sequence[Node] | None = None,
             kinds[node] = "input"
         elif node.op.name == "variable":
             kinds[node] = "variable"
-        elif node.op.name in ("constant", "fill") or (not node.inputs and not node.op.effectful):
+        elif _is_constant(node):
             kinds[node] = "constant"
         elif is_fused(node):
             kinds[node] = "fused"
@@ -77,4 +86,18 @@ def classify(graph: Graph, forward_outputs: Sequence[Node] | None = None,
             kinds[node] = "update"
         else:
             kinds[node] = "forward"
+    return kinds
+
+
+def region_kinds(region: Graph, owner_kind: str) -> dict[Node, str]:
+    """The kind of every node of a region whose owner has ``owner_kind``."""
+    params = set(region.inputs)
+    kinds: dict[Node, str] = {}
+    for node in [*region.inputs, *region.nodes]:
+        if node in params:
+            kinds[node] = "parameter"
+        elif _is_constant(node):
+            kinds[node] = "constant"
+        else:
+            kinds[node] = "fused" if is_fused(node) else owner_kind
     return kinds
