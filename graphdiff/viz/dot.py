@@ -3,6 +3,11 @@
 Each box reads ``name = op`` over the type, with the text form's names, so a box and a line of
 ``print(graph)`` match. The tooltip (shown on hover in Graphviz's SVG) holds the node's full text
 line and the user's file:line that created it.
+
+A region is a ``cluster_...`` subgraph nested where its owner is (a cond inside a scan body is a
+cluster inside the body's cluster) holding its parameters, its nodes and a return box; dashed
+edges join each of the owner's operands to the parameter it is passed as, and the return box to
+the owner.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import subprocess
 
 from ..errors import GraphdiffError
 from .drawing import Drawing
-from .style import OUTPUT_BORDER, STYLES
+from .style import OUTPUT_BORDER, REGION, RETURN, STYLES
 
 
 def _quote(text: str) -> str:
@@ -40,12 +45,32 @@ def _node_line(d: Drawing, node, prefix: str, locations: bool) -> str:
 
 
 def _body(d: Drawing, prefix: str, locations: bool, indent: str = "") -> list[str]:
-    lines = [indent + _node_line(d, node, prefix, locations) for node in d.graph.nodes]
-    for node in d.graph.nodes:
-        for value in node.inputs:
-            lines.append(f"{indent}  {_quote(prefix + d.names[value])} -> "
-                         f"{_quote(prefix + d.names[node])};")
+    lines = [indent + _node_line(d, node, prefix, locations) for node in d.nodes]
+    if d.block is not None:  # a region's return box, fed by its results
+        ret = {"label": d.return_label(), "shape": "invhouse", "style": "filled",
+               "fillcolor": RETURN.fill, "color": RETURN.border}
+        body = ", ".join(f"{key}={_quote(value)}" for key, value in ret.items())
+        lines.append(f"{indent}  {_quote(prefix + d.return_name)} [{body}];")
+    for node in d.nodes:
+        for region in d.regions.get(node, ()):
+            lines += _cluster(region, f"{d.label(node)}: {region.title}", prefix, locations,
+                              indent + "  ")
+    # edges out of a region are stated here, outside its cluster: an edge stated inside a
+    # cluster would pull its other end into that cluster too
+    for source, target, kind in d.edges():
+        dashed = " [style=dashed]" if kind != "data" else ""
+        lines.append(f"{indent}  {_quote(prefix + source)} -> {_quote(prefix + target)}{dashed};")
     return lines
+
+
+def _cluster(region: Drawing, label: str, prefix: str, locations: bool,
+             indent: str) -> list[str]:
+    return [f"{indent}subgraph {_quote(f'cluster_{prefix}block{region.block}')} {{",
+            f"{indent}  label={_quote(label)}; labeljust=l; fontname=Helvetica; "
+            f'fontsize=11; style="rounded,filled"; fillcolor={_quote(REGION.fill)}; '
+            f"color={_quote(REGION.border)};",
+            *_body(region, prefix, locations, indent),
+            f"{indent}}}"]
 
 
 _HEADER = [
