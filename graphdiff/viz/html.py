@@ -1,6 +1,7 @@
 """The self-contained interactive HTML page: one panel per graph (several side by side for
 ``--stage``), a details pane filled by clicking a node, the text form with the clicked line
-highlighted, and an optional memory view."""
+highlighted, and an optional memory view. Regions are clusters; clicking a cluster's title strip
+folds it (and unfolds it again)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import json
 from html import escape
 
 from .drawing import Drawing
-from .layout import SVG_STYLE, arrow_marker, layout, svg_body
+from .layout import SVG_STYLE, Cluster, arrange, arrow_marker, geometry, svg_body
 from .memory import MemoryTimeline
 from .page import CSS, SCRIPT
-from .style import STYLES
+from .style import legend_styles
 
 
-def _panel(index: int, title: str, d: Drawing) -> str:
-    boxes, width, height = layout(d)
+def _panel(index: int, title: str, root: Cluster) -> str:
+    d = root.drawing
     counts: dict[str, int] = {}
     for kind in d.kinds.values():
         counts[kind] = counts.get(kind, 0) + 1
@@ -25,23 +26,31 @@ def _panel(index: int, title: str, d: Drawing) -> str:
             '<button data-zoom="0.8" title="zoom in">+</button>'
             '<button data-zoom="1.25" title="zoom out">&minus;</button>'
             '<button data-zoom="reset" title="fit">fit</button></span></h2>'
-            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
-            f'preserveAspectRatio="xMidYMin meet"><defs>{arrow_marker(f"p{index}")}</defs>'
-            f"{svg_body(d, boxes, f'p{index}')}</svg></section>")
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {root.width:.0f} '
+            f'{root.height:.0f}" preserveAspectRatio="xMidYMin meet">'
+            f'<defs>{arrow_marker(f"p{index}")}</defs>'
+            f"{svg_body(root, f'p{index}')}</svg></section>")
 
 
 def _text_form(index: int, title: str, d: Drawing) -> str:
     from ..ir.printer import format_node
 
+    names = {name for level in d.walk() for name in level.names.values()}
     inputs = set(d.graph.inputs)
     header = ", ".join(f"{d.names[p]}: {p.type}" for p in d.graph.inputs)
-    lines = [f"graph({escape(header)}) {{"]
+    text = [f"graph({header}) {{"]
+    blocks = [0]  # numbered across the graph, as print(graph) does
     for node in d.graph.nodes:
         if node not in inputs:
-            lines.append(f'  <span data-name="{escape(d.names[node])}">'
-                         f"{escape(format_node(node, d.names))}</span>")
-    lines.append("  return " + escape(", ".join(d.names[o] for o in d.graph.outputs)))
-    lines.append("}")
+            text += ("  " + format_node(node, d.names, "  ", blocks)).split("\n")
+    text += ["  return " + ", ".join(d.names[o] for o in d.graph.outputs), "}"]
+    lines = []
+    for line in text:  # each node's line, in regions too, is highlighted by its name
+        body = line.lstrip()
+        name = body.split(": ", 1)[0]
+        lines.append(line[:len(line) - len(body)] + (
+            f'<span data-name="{escape(name)}">{escape(body)}</span>' if name in names
+            else escape(body)))
     return (f"<details><summary>text form: {escape(title)}</summary>"
             f'<pre class="text" data-panel="{index}">' + "\n".join(lines) + "</pre></details>")
 
@@ -139,12 +148,15 @@ def placement_svg(timeline: MemoryTimeline, names: dict, width: float = 680,
 def to_html(panels: list[tuple[str, Drawing]], title: str,
             memory: MemoryTimeline | None = None) -> str:
     """The page for one or more drawings (side by side), with an optional memory view."""
-    data = {"panels": [{"title": t, "nodes": [d.details(n) for n in d.graph.nodes]}
-                       for t, d in panels]}
+    roots = [arrange(d) for _, d in panels]
+    data = {"panels": [{"title": t, "geometry": geometry(root),
+                        "nodes": [level.details(n) for level in d.walk() for n in level.nodes]}
+                       for (t, d), root in zip(panels, roots, strict=True)]}
     legend = "".join(f'<span><i style="background:{s.fill};border-color:{s.border};'
                      f'{"border-style:dashed;" if s.dash else ""}'
                      f'{"border-style:double;border-width:3px;" if s.double else ""}"></i>'
-                     f"{escape(s.legend)}</span>" for s in STYLES.values())
+                     f"{escape(s.legend)}</span>"
+                     for s in legend_styles(any(d.regions for _, d in panels)))
     memory_html = ""
     if memory is not None:
         names = panels[-1][1].names
@@ -154,13 +166,14 @@ def to_html(panels: list[tuple[str, Drawing]], title: str,
                        f"{placement_svg(memory, names) if memory.placements else ''}</div>"
                        f"</section>")
     texts = "".join(_text_form(i, t, d) for i, (t, d) in enumerate(panels))
-    body = "".join(_panel(i, t, d) for i, (t, d) in enumerate(panels))
+    body = "".join(_panel(i, t, root) for i, ((t, _), root) in enumerate(zip(panels, roots)))
     # "</" inside the JSON would end the script element early
     payload = json.dumps(data).replace("</", "<\\/")
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
             f"<style>{CSS}{SVG_STYLE}</style></head><body>"
             f"<header><h1>{escape(title)}</h1><div class=\"legend\">{legend}</div>"
-            f"<small>drag to pan, wheel to zoom, click a node</small></header>"
+            f"<small>drag to pan, wheel to zoom, click a node (a region's title folds it)"
+            f"</small></header>"
             f'<main><div id="panels">{body}</div><aside><div id="details">'
             f"<h3>Click a node</h3><p>Its op, type and the line of your code that created it "
             f"show here.</p></div>{texts}</aside></main>{memory_html}"

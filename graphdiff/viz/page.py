@@ -1,7 +1,9 @@
 """The page's fixed parts: stylesheet and script (no network, no libraries: one file works
 offline). The script gives each panel pan (drag), zoom (wheel, buttons) and click-to-inspect,
 reading the node table the page embeds as JSON. ``page.html#node=%12`` opens with a node
-selected."""
+selected. Clicking a region's title strip folds the cluster to that strip: the rows below move
+up by the rule of ``layout.place`` (the page embeds the rows), and edges into the folded cluster
+end at its strip."""
 
 CSS = """
 body{margin:0;font-family:Helvetica,Arial,sans-serif;font-size:13px;color:#222;
@@ -22,6 +24,7 @@ main{flex:1;display:flex;min-height:0}
 .panel svg.dragging{cursor:grabbing}
 .node{cursor:pointer}.node:hover rect{filter:brightness(0.95)}
 .node.selected rect{stroke:#d69e2e !important;stroke-width:3.5px !important}
+.cluster-title:hover rect{filter:brightness(0.93)}
 aside{width:330px;border-left:1px solid #ddd;padding:10px;overflow:auto}
 aside h3{margin:4px 0 8px;font-size:14px}
 aside table{border-collapse:collapse;width:100%}
@@ -89,10 +92,12 @@ function select(panelIndex, nodeIndex){
   const g = document.querySelector(
     `.panel[data-panel="${panelIndex}"] g.node[data-node="${nodeIndex}"]`);
   if (g) g.classList.add('selected');
+  // a node with several results (a loop, a branch) has a type but no dtype or shape
   const rows = [['op', node.op], ['kind', node.kind], ['type', node.type],
-    ['dtype', node.dtype], ['shape', '[' + node.shape.join(', ') + ']'],
+    ['dtype', node.dtype], ['shape', node.shape && '[' + node.shape.join(', ') + ']'],
     ['created at', node.location], ['inputs', node.inputs.join(', ') || '-'],
-    ['users', node.users.join(', ') || '-']];
+    ['users', node.users.join(', ') || '-']].filter(([k, v]) => v !== null);
+  if (node.operand) rows.push(['operand', node.operand]);
   if (node.user_name) rows.splice(1, 0, ['name', node.user_name]);
   if (node.output) rows.push(['output', node.output]);
   for (const [k, v] of Object.entries(node.attrs)) rows.push(['attr ' + k, v]);
@@ -105,7 +110,73 @@ function select(panelIndex, nodeIndex){
     `pre.text[data-panel="${panelIndex}"] span[data-name="${CSS.escape(node.name)}"]`);
   if (line) { line.classList.add('hl'); line.scrollIntoView({block: 'nearest'}); }
 }
+function setupClusters(panel){
+  const G = DATA.panels[Number(panel.dataset.panel)].geometry;
+  const els = {}, drawn = {}, x = {}, pos = {}, shut = new Set();
+  panel.querySelectorAll('[data-key]').forEach(e => { els[e.dataset.key] = e; });
+  (function index(level) {
+    for (const row of level.rows) for (const b of row) {
+      drawn[b.key] = b.y; x[b.key] = b.x;
+      for (const c of b.clusters) {
+        drawn['block:' + c.block] = c.y; x['block:' + c.block] = c.x; index(c);
+      }
+    }
+  })(G.root);
+  // a box moves to y with height h; inside a folded cluster (rep: its key) it hides
+  function show(key, y, h, rep) {
+    pos[key] = {key: rep || key, y, h};
+    const e = els[key];
+    e.style.display = rep ? 'none' : '';
+    e.setAttribute('transform', `translate(0,${y - drawn[key]})`);
+    const frame = e.querySelector(':scope > rect.frame');
+    if (frame) frame.setAttribute('height', h.toFixed(1));
+  }
+  function place(level, top, rep) {  // layout.py's place(), folding included
+    let y = top;
+    for (const row of level.rows) {
+      let tallest = G.box;
+      for (const b of row) {
+        let bottom = y + G.box;
+        for (const c of b.clusters) {
+          bottom = Math.max(bottom, placeCluster(c, y + G.box + G.pad, rep) + G.pad);
+        }
+        show(b.key, y, bottom - y, rep);
+        tallest = Math.max(tallest, bottom - y);
+      }
+      y += tallest + G.gap;
+    }
+    return y - G.gap;
+  }
+  function placeCluster(c, top, rep) {
+    const key = 'block:' + c.block, folded = shut.has(c.block);
+    const bottom = place(c, top + G.title + G.pad, rep || (folded ? key : null)) + G.pad;
+    const end = folded ? top + G.title : bottom;
+    show(key, top, end - top, rep);
+    return end;
+  }
+  function redraw() {
+    place(G.root, G.margin, null);
+    panel.querySelectorAll('path.edge').forEach(path => {
+      const a = pos[pos[path.dataset.from].key], b = pos[pos[path.dataset.to].key];
+      path.style.display = a === b ? 'none' : '';  // both ends folded into one cluster
+      const x1 = x[a.key], y1 = a.y + a.h, x2 = x[b.key], y2 = b.y;  // layout.py's _edge
+      const bend = Math.max(12, (y2 - y1) / 2), f = (v) => v.toFixed(1);
+      path.setAttribute('d', `M${f(x1)},${f(y1)} C${f(x1)},${f(y1 + bend)} ` +
+        `${f(x2)},${f(y2 - bend)} ${f(x2)},${f(y2 - 2)}`);
+    });
+  }
+  panel.querySelectorAll('g.cluster > .cluster-title').forEach(t => t.addEventListener('click',
+    (event) => {
+      event.stopPropagation();
+      const block = Number(t.parentNode.dataset.block);
+      if (shut.has(block)) shut.delete(block); else shut.add(block);
+      t.parentNode.classList.toggle('folded', shut.has(block));
+      t.querySelector('.fold').textContent = shut.has(block) ? '\u25b8' : '\u25be';
+      redraw();
+    }));
+}
 document.querySelectorAll('.panel').forEach(setupPanel);
+document.querySelectorAll('.panel').forEach(setupClusters);
 // a bar of the memory view selects the node its step computes (in the last panel)
 function selectByName(name) {
   const last = DATA.panels.length - 1;
