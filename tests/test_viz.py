@@ -1,6 +1,6 @@
 """graphdiff.viz: golden DOT, node kinds, the built-in SVG, the HTML page (also in a real
-headless chromium when /usr/bin/chromium exists), pass stages, the memory view, ONNX sources and
-tools/visualize.py."""
+headless chromium when /usr/bin/chromium exists), pass stages, the memory view, ONNX sources,
+regions drawn as nested clusters, and tools/visualize.py."""
 
 from __future__ import annotations
 
@@ -287,11 +287,225 @@ def test_drawing_rejects_what_holds_no_graph():
         viz.drawing(3)
 
 
+# --- regions ------------------------------------------------------------------------------------
+
+def lstm_scan_cond():
+    """An LSTM-like cell scanned over a sequence, then a cond on the last hidden state."""
+    H = 3
+    xs = gd.placeholder(("T", 2), "float64", name="xs")
+    Wx = gd.variable(np.full((2, 4 * H), 0.1), name="Wx")
+    Wh = gd.variable(np.full((H, 4 * H), 0.1), name="Wh")
+
+    def cell(carry, x):
+        h, c = carry
+        z = x @ Wx + h @ Wh
+        i, f, o, g = (z[k * H:(k + 1) * H] for k in range(4))
+        c = gd.sigmoid(f) * c + gd.sigmoid(i) * gd.tanh(g)
+        h = gd.sigmoid(o) * gd.tanh(c)
+        return (h, c), h
+    (h, _), hs = gd.scan(cell, (gd.zeros(H, "float64"), gd.zeros(H, "float64")), xs)
+    out = gd.cond(gd.sum(h) > 0, lambda a: a * 2.0, lambda a: -a, h)
+    return gd.Graph([xs], [out, hs])
+
+
+def scan_in_scan():
+    """A scan whose body holds a scan and a cond."""
+    xs = gd.placeholder((4, 3, 2), "float64", name="xs")
+
+    def outer(c, x):
+        inner, _ = gd.scan(lambda a, r: (a + r, None), c, x)
+        inner = gd.cond(gd.sum(inner) > 0, lambda v: v * 2.0, lambda v: v, inner)
+        return inner, gd.sum(inner)
+    total, sums = gd.scan(outer, gd.zeros(2, "float64"), xs)
+    return gd.Graph([xs], [total, sums])
+
+
+def region_count(graph):
+    return sum(len(n.regions) for n in gd.ir.region_walk(graph))
+
+
+def dot_clusters(text):
+    """Each DOT node's enclosing clusters (outermost first), from the subgraph nesting."""
+    stack, inside = [], {}
+    for line in text.splitlines():
+        opened = re.match(r'\s*subgraph "(cluster_[^"]+)" \{', line)
+        if opened:
+            stack.append(opened.group(1))
+        elif line.strip() == "}":
+            stack = stack[:-1]
+        node = re.match(r'\s*"([^"]+)" \[', line)
+        if node:
+            inside[node.group(1)] = tuple(stack)
+    return inside
+
+
+def test_dot_draws_each_region_as_a_nested_cluster():
+    graph = scan_in_scan()
+    text = viz.to_dot(graph, locations=False)
+    assert text.count("subgraph") == region_count(graph) == 4
+    inside = dot_clusters(text)
+    # names as print(graph) gives them: block 0 the outer body, 1 the inner scan's, 2 and 3
+    # the cond's branches (both inside the outer body)
+    printed = set(re.findall(r"^\s*(%\d+\.\d+): ", str(graph), re.M))
+    assert printed <= set(inside)
+    assert inside["%1.2"] == ("cluster_block0", "cluster_block1")  # the inner body's add
+    assert inside["%3.2"] == ("cluster_block0", "cluster_block3")  # the true branch's mul
+    assert inside["%0.4"] == ("cluster_block0",) and inside["%1"] == ()  # the outer scan
+    for block in range(4):  # every region has its parameters and its return box
+        cluster = f"cluster_block{block}"
+        assert inside[f"%{block}.0"][-1] == inside[f"%{block}.return"][-1] == cluster
+    assert 'label="%1 = scan: body"' in text and 'label="%0.7 = switch: branch 1 (true)"' in text
+    # each operand joins the parameter it is passed as, each return box its owner
+    assert '"xs" -> "%0.1" [style=dashed];' in text and '"%0.1" -> "%1.1" [style=dashed];' in text
+    assert '"%1.return" -> "%0.2" [style=dashed];' in text
+    assert '"%0.6" -> "%0.7";' in text  # the cond's predicate is passed to no branch
+
+
+def test_lstm_scan_and_cond_draw_with_operands_bound_to_parameters():
+    graph = lstm_scan_cond()
+    d = viz.drawing(graph)
+    body = next(level for level in d.walk() if level.block == 0)
+    assert body.feeds == ["Wh", "Wx", "%0", "%0", "xs"]  # consts, carry (h, c), the slice
+    assert {body.kinds[n] for n in body.nodes} == {"parameter", "forward"}
+    inside = dot_clusters(viz.to_dot(graph))
+    matmuls = [body.names[n] for n in body.nodes if n.op.name == "matmul"]
+    assert len(matmuls) == 2 and all(inside[m] == ("cluster_block0",) for m in matmuls)
+    false, true = (level for level in d.walk() if level.block in (1, 2))
+    assert (false.title, true.title) == ("branch 0 (false)", "branch 1 (true)")
+
+
+def test_nodes_with_several_results_have_details_without_dtype():
+    d = viz.drawing(lstm_scan_cond())
+    scan = next(n for n in d.nodes if n.op.name == "scan")
+    info = d.details(scan)
+    assert info["dtype"] is None and info["shape"] is None
+    assert info["type"] == "(f64[3], f64[3], f64[T,3])"
+    assert info["text"].startswith("%1: (f64[3], f64[3], f64[T,3]) = scan[")
+    assert info["body"][0].startswith("  region 0 (%0.0: f64[3,12]")  # the text form's block
+    assert d.label(d.graph.outputs[1]) == "%8 = result[2]"
+    body = d.regions[scan][0]
+    assert body.details(body.graph.inputs[4])["operand"] == "xs"
+
+
+def svg_rects(root):
+    """Every g.cluster's frame and every box, by data-key, as (x0, y0, x1, y1)."""
+    rects = {}
+    for g in root.iter(SVG + "g"):
+        key = g.get("data-key")
+        rect = g.find(SVG + "rect")
+        if key is not None:
+            x, y = float(rect.get("x")), float(rect.get("y"))
+            rects[key] = (x, y, x + float(rect.get("width")), y + float(rect.get("height")))
+    return rects
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def contains(outer, inner):
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and \
+        inner[3] <= outer[3]
+
+
+def test_builtin_svg_nests_clusters_inside_their_owners():
+    graph = scan_in_scan()
+    d = viz.drawing(graph)
+    root = ET.fromstring(viz.to_svg(graph, engine="builtin"))
+    rects = svg_rects(root)
+    assert sum(1 for g in root.iter(SVG + "g") if g.get("class") == "cluster") == 4
+    for level in d.walk():
+        if level.block is None:
+            continue
+        frame = rects[f"block:{level.block}"]
+        for node in level.nodes:
+            assert contains(frame, rects[level.names[node]])
+        assert contains(frame, rects[level.return_name])
+    assert contains(rects["block:0"], rects["block:1"])  # the inner scan's body
+    assert contains(rects["%1"], rects["block:0"]) and contains(rects["%0.7"], rects["block:3"])
+    edges = [p for p in root.iter(SVG + "path") if "param" in p.get("class", "").split()]
+    fed = sum(1 for level in d.walk() for feed in level.feeds if feed is not None)
+    assert len(edges) == fed == 6
+    nodes = [g for g in root.iter(SVG + "g") if "node" in g.get("class", "").split()]
+    assert len(nodes) == sum(len(level.nodes) for level in d.walk())
+
+
+def test_layout_of_regions_keeps_boxes_apart_and_edges_downward():
+    from graphdiff.viz.layout import RETURN_KEY, arrange
+
+    root = arrange(viz.drawing(lstm_scan_cond()))
+    for cluster in root.walk():
+        rows: dict[float, list] = {}
+        for box in cluster.boxes.values():
+            rows.setdefault(box.y, []).append(box)
+        for row in rows.values():
+            row.sort(key=lambda b: b.x)
+            for a, b in zip(row, row[1:], strict=False):
+                assert a.x + a.width / 2 <= b.x - b.width / 2 + 1e-6
+        for node in cluster.drawing.nodes:
+            for value in node.inputs:
+                assert cluster.boxes[value].y + cluster.boxes[value].height <= \
+                    cluster.boxes[node].y
+        if cluster.drawing.block is not None:  # parameters first, the return box last
+            first, last = min(rows), max(rows)
+            assert all(cluster.boxes[p].y == first for p in cluster.drawing.graph.inputs)
+            assert cluster.boxes[RETURN_KEY].y == last
+
+
+def test_html_regions_are_foldable_clusters():
+    graph = scan_in_scan()
+    d = viz.drawing(graph)
+    text = viz.to_html(graph)
+    for block in range(4):
+        assert f'<g class="cluster" data-key="block:{block}" data-block="{block}">' in text
+    assert text.count('<g class="cluster-title">') == 4 and "setupClusters" in text
+    (panel,) = page_data(text)["panels"]
+    assert [n["name"] for n in panel["nodes"]] == \
+        [level.names[n] for level in d.walk() for n in level.nodes]
+    boxes = {b["key"]: b for row in panel["geometry"]["root"]["rows"] for b in row}
+    body = boxes["%1"]["clusters"][0]  # the outer scan's body, the rows the page re-places
+    assert body["block"] == 0 and [c["block"] for r in body["rows"] for b in r
+                                   for c in b["clusters"]] == [1, 2, 3]
+    # the text form prints the regions too, each node's line selectable by its name
+    assert '<span data-name="%3.2">%3.2: f64[2] = mul %3.0, %3.1</span>' in text
+
+
+def test_regions_draw_without_graphviz(monkeypatch):
+    import graphdiff.viz.dot as dot
+
+    monkeypatch.setattr(dot, "dot_available", lambda: False)
+    for graph in (lstm_scan_cond(), scan_in_scan()):
+        svg = viz.to_svg(graph)  # "auto" falls back to the built-in layout
+        assert 'class="cluster"' in svg and ET.fromstring(svg) is not None
+
+
+def test_regions_render_with_graphviz_when_installed():
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz is not installed")
+    svg = viz.to_svg(lstm_scan_cond(), engine="dot")
+    root = ET.fromstring(svg)
+    titles = [t.text for t in root.iter(SVG + "title")]
+    assert {"cluster_block0", "cluster_block1", "cluster_block2"} <= set(titles)
+    # Graphviz renames ids that start with "%" in its output; the labels keep the names
+    texts = [t.text for t in root.iter(SVG + "text")]
+    assert "%0.11 = add" in texts and "return %0.24, %0.22, %0.24" in texts
+
+
+def test_a_compiled_function_with_regions_draws_with_its_memory_view():
+    graph = lstm_scan_cond()
+    for passes in ("default", "none"):  # the planned runtime and the reference interpreter
+        f = gd.function(list(graph.inputs), list(graph.outputs), passes=passes)
+        page = viz.to_html(f, memory_inputs=[(5, 2)])
+        timeline = viz.memory_timeline(f, [(5, 2)])
+        assert page.count('class="bar"') == len(timeline.steps)
+        assert any(n.op.name == "scan" for n in timeline.steps)
+        assert page.count('<g class="cluster"') == 3
+
+
 # --- tools/visualize.py -----------------------------------------------------------------------
 
-def run_tool(*args: str) -> subprocess.CompletedProcess:
+def run_tool(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "tools" / "visualize.py"), *args],
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=300, check=False, env=env)
 
 
 def test_tool_draws_a_bundled_model_with_memory(tmp_path):
@@ -315,6 +529,27 @@ def test_tool_draws_a_python_builder_and_stages(tmp_path):
     assert run_tool(f"{script}:build", "--stage", "-o", str(stages)).returncode == 0
     assert "cluster_0" in stages.read_text()
     assert run_tool("--model", "cnn", "extra").returncode != 0  # source and --model clash
+
+
+def test_tool_draws_a_graph_with_regions(tmp_path):
+    script = tmp_path / "build.py"
+    script.write_text("import graphdiff as gd\n"
+                      "def build():\n"
+                      "    xs = gd.placeholder(('T', 2), 'float64', name='xs')\n"
+                      "    c0 = gd.zeros(2, 'float64')\n"
+                      "    c, ys = gd.scan(lambda c, x: (c + x, gd.tanh(c)), c0, xs)\n"
+                      "    y = gd.cond(gd.sum(c) > 0, lambda a: a * 2.0, lambda a: -a, c)\n"
+                      "    return gd.function([xs], [y, ys])\n")
+    no_dot = {**os.environ, "PATH": os.path.dirname(sys.executable)}
+    for ext in ("dot", "svg", "html"):
+        out = tmp_path / f"g.{ext}"
+        result = run_tool(f"{script}:build", "-o", str(out), env=no_dot)
+        assert result.returncode == 0, result.stderr
+        assert "cluster_block0" in out.read_text() if ext == "dot" else \
+            'class="cluster"' in out.read_text()
+    stages = tmp_path / "stages.html"
+    result = run_tool(f"{script}:build", "--stage", "--unoptimized", "-o", str(stages))
+    assert result.returncode == 0, result.stderr
 
 
 # --- the page in a real browser -----------------------------------------------------------------
@@ -351,14 +586,12 @@ HARNESS = """
 """
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
-def test_html_page_in_headless_chromium(tmp_path):
-    f, _ = sgd_step()
-    page = viz.to_html(f, memory_inputs=[(5, 2)])
+def run_in_chromium(page: str, harness: str, tmp_path: Path) -> dict:
+    """Load ``page`` with ``harness`` appended in headless chromium; the harness's results."""
     page = page.replace("<head>", "<head><script>window.__errors = [];"
                         "window.addEventListener('error', e => __errors.push(e.message));"
                         "</script>", 1)
-    page = page.replace("</body>", HARNESS + "</body>")
+    page = page.replace("</body>", harness + "</body>")
     path = tmp_path / "page.html"
     path.write_text(page)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -368,7 +601,13 @@ def test_html_page_in_headless_chromium(tmp_path):
                             capture_output=True, text=True, timeout=120, check=False)
     match = re.search(r'data-results="([^"]*)"', result.stdout)
     assert match, result.stderr[-2000:]
-    results = json.loads(html.unescape(match.group(1)))
+    return json.loads(html.unescape(match.group(1)))
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_html_page_in_headless_chromium(tmp_path):
+    f, _ = sgd_step()
+    results = run_in_chromium(viz.to_html(f, memory_inputs=[(5, 2)]), HARNESS, tmp_path)
     assert results["errors"] == []
     initial = [float(v) for v in results["initial"].split()]
     zoomed = [float(v) for v in results["zoomed"].split()]
@@ -380,3 +619,45 @@ def test_html_page_in_headless_chromium(tmp_path):
     assert results["location"].endswith(f"test_viz.py:{sgd_step.__code__.co_firstlineno + 3}")
     assert results["selected"] and results["line"] == "%1: f64[n,1] = tanh %0"
     assert results["fromBar"] == "%2"  # a bar of the memory view selects its node
+
+
+FOLD_HARNESS = """
+<script>
+(function () {
+  const results = {errors: window.__errors};
+  const q = (s) => document.querySelector(s);
+  const title = q('g.cluster[data-block="0"] > .cluster-title');
+  const frame = q('g.cluster[data-block="0"] > rect.frame');
+  const state = () => ({below: q('g.node[data-name="%7"]').getAttribute('transform'),
+    inner: q('g.node[data-name="%0.11"]').style.display,
+    edge: q('path.edge[data-to="%0.4"]').getAttribute('d'),
+    frame: frame.getAttribute('height'), fold: title.querySelector('.fold').textContent});
+  const before = state();
+  title.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  results.folded = state();
+  title.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  results.unfolded = state();
+  results.before = before;
+  results.frameY = Number(frame.getAttribute('y'));
+  q('g.node[data-name="%1"]').dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  results.scanType = (q('#details td.f-type') || {}).textContent;
+  results.scanDtype = q('#details td.f-dtype') === null;
+  document.body.setAttribute('data-results', JSON.stringify(results));
+})();
+</script>
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_html_clusters_fold_in_headless_chromium(tmp_path):
+    results = run_in_chromium(viz.to_html(lstm_scan_cond()), FOLD_HARNESS, tmp_path)
+    assert results["errors"] == []
+    before, folded, unfolded = results["before"], results["folded"], results["unfolded"]
+    assert before["inner"] == "" and folded["inner"] == "none"  # the body's nodes hide
+    shift = float(re.search(r"translate\(0,(-?[\d.]+)\)", folded["below"]).group(1))
+    assert shift < -300  # what is below the scan moves up by most of the body's height
+    assert float(folded["frame"]) < 20 < float(before["frame"]) and folded["fold"] != before["fold"]
+    end = float(folded["edge"].split()[-1].split(",")[1])  # xs now ends at the title strip
+    assert abs(end - (results["frameY"] - 2)) < 0.5
+    assert unfolded == {**before, "below": "translate(0,0)"}  # exactly as drawn, unfolded
+    assert results["scanType"] == "(f64[3], f64[3], f64[T,3])" and results["scanDtype"]

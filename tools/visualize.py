@@ -7,7 +7,8 @@
 
 The output format follows the extension of ``-o`` (.dot, .svg, .html; default: DOT on stdout).
 A ``file.py:function`` source is imported and the function called with no arguments; it may
-return a Graph, a compiled function, or anything ``graphdiff.viz`` draws.
+return a Graph, a compiled function, or anything ``graphdiff.viz`` draws. Loop bodies and branches
+(gd.scan, gd.cond, ...) are drawn as nested clusters; in the HTML page a cluster's title folds it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 import graphdiff as gd  # noqa: E402
 from graphdiff import viz  # noqa: E402
 
-MODELS = ("mlp", "cnn", "lstm", "transformer")  # models/zoo.py RECIPES
+MODELS = ("mlp", "cnn", "lstm", "gru", "transformer")  # models/zoo.py RECIPES
 
 
 def model_step(name: str, batch: int = 32) -> tuple[Any, list[Any]]:
