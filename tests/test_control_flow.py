@@ -65,8 +65,8 @@ def test_scan_gradient_matches_finite_differences_at_any_length(rnn) -> None:
     for length in (1, 6):
         seq = RNG.standard_normal((length, 3))
         gw, gh, gx = grads(w, h, seq)
-        np.testing.assert_allclose(gw, _fd_grad(lambda a: _rnn_loss_np(a, h, seq), w), rtol=1e-6)
-        np.testing.assert_allclose(gh, _fd_grad(lambda a: _rnn_loss_np(w, a, seq), h), rtol=1e-6)
+        np.testing.assert_allclose(gw, _fd_grad(lambda a, s=seq: _rnn_loss_np(a, h, s), w), rtol=1e-6)
+        np.testing.assert_allclose(gh, _fd_grad(lambda a, s=seq: _rnn_loss_np(w, a, s), h), rtol=1e-6)
         np.testing.assert_allclose(gx, _fd_grad(lambda a: _rnn_loss_np(w, h, a), seq), rtol=1e-6)
 
 
@@ -130,7 +130,7 @@ def test_fori_loop_with_a_bound_from_the_data_differentiates_both_ways() -> None
     tangent = gd.function([x, n], gd.jvp(loss, x, gd.ones(3, "float64")))
     value = np.array([0.3, -0.2, 0.9])
     for steps in (0, 1, 5):
-        want = _fd_grad(lambda a: _power_loop_np(a, steps), value)
+        want = _fd_grad(lambda a, n=steps: _power_loop_np(a, n), value)
         np.testing.assert_allclose(grad(value, np.int64(steps)), want, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(tangent(value, np.int64(steps)), want.sum(), rtol=1e-6)
 

@@ -1,11 +1,12 @@
 """Gradient checkpointing: recompute a region's forward values in the backward pass.
 
-``gd.checkpoint(fn)`` returns a function computing ``fn``'s value as usual, marked with one
-``custom_call[rule='checkpoint']`` node whose operands are the region's output and its boundary:
-the arguments, plus the values the region reads from outside (closed-over weights, random masks;
-constants excepted). Reverse mode does not differentiate the original region. The rule instead
-clones it on ``remat_input(boundary value, g)`` nodes, where ``g`` is the cotangent arriving at
-the region, and differentiates the clone. So:
+``gd.checkpoint(fn)`` returns a function whose value is one ``custom[kind='checkpoint']`` node
+owning ``fn``'s graph as a region; its operands are the arguments plus the values the function
+reads from outside (closed-over weights, random masks; constants excepted). Reverse mode does not
+differentiate the forward values. The rule (``custom_vjp_rule`` in ``autodiff/custom.py``)
+instead inlines the region on ``remat_input(operand, g)`` nodes, where ``g`` is the cotangent
+arriving at the node, and differentiates that copy. The optimizing pipeline inlines the forward
+region like any custom function. So:
 
 * the clone is new nodes (its leaves are effectful ``remat_input`` nodes, which interning and
   passes never merge), not the forward nodes again;
@@ -15,8 +16,8 @@ the region, and differentiates the clone. So:
 * the values are bit-for-bit those of the forward pass (same ops on the same inputs), so
   gradients are identical to those without checkpointing.
 
-Effectful nodes (random draws) inside the region are boundary values, never cloned: a second
-draw would be a different mask.
+Effectful nodes (random draws) inside the function are operands of the node, never recomputed:
+a second draw would be a different mask.
 
 >>> import numpy as np, graphdiff as gd
 >>> x = gd.placeholder((3,), "float64", name="x")
@@ -35,11 +36,8 @@ from typing import Any
 from ..errors import GradientError, user_location
 from ..ir.graph import topo_order
 from ..ir.node import Node, make_node
-from ..ir.types import is_float
-from ..ops.custom import custom_call, register_rule, remat_input
-from .reverse import vjp as reverse_vjp
-
-RULE_ID = "checkpoint"
+from ..ops.custom import remat_input
+from .custom import Traced, make_custom
 
 
 def _region(out: Node, boundary: set[Node]) -> list[Node]:
@@ -58,18 +56,6 @@ def _region(out: Node, boundary: set[Node]) -> list[Node]:
             inside.add(node)
             region.append(node)
     return region
-
-
-def _captured(region: Sequence[Node], args: Sequence[Node]) -> list[Node]:
-    """Values the region reads from outside itself: effectful nodes, weights, earlier results.
-    Constants are left out: the clone may share them."""
-    members = set(region) | set(args)
-    captured: dict[Node, None] = {}
-    for node in region:
-        for value in node.inputs:
-            if value not in members and value.op.name != "constant":
-                captured[value] = None
-    return list(captured)
 
 
 def clone_region(region: Sequence[Node], boundary: Iterable[Node], after: Node,
@@ -91,30 +77,9 @@ def clone_region(region: Sequence[Node], boundary: Iterable[Node], after: Node,
         clone[value] = leaves[value]
     for member in region:
         inputs = [clone.get(value, value) for value in member.inputs]
-        clone[member] = make_node(member.op, inputs, dict(member.attrs), location=member.location)
+        clone[member] = make_node(member.op, inputs, dict(member.attrs), location=member.location,
+                                  regions=member.regions)
     return clone
-
-
-class _CheckpointRule:
-    """The VJP of a checkpointed region: clone it on fresh inputs, differentiate the clone."""
-
-    name = RULE_ID
-
-    def vjp(self, node: Node, g: Node) -> list[Node | None]:
-        out, boundary = node.inputs[0], node.inputs[1:]
-        clone = clone_region(_region(out, set(boundary)), boundary, g)
-        fresh = {value: clone[value] for value in boundary}
-        targets = [fresh[value] for value in boundary if is_float(value.dtype)]
-        cotangents = iter(reverse_vjp([clone[out]], targets, [g], unconnected="zero",
-                                      leaves=set(fresh.values())))
-        return [None] + [next(cotangents) if is_float(value.dtype) else None
-                         for value in boundary]
-
-    def jvp(self, node: Node, tangents: Sequence[Node | None]) -> Node | None:
-        return tangents[0]  # forward mode keeps every value anyway: the original region's
-
-
-register_rule(_CheckpointRule(), RULE_ID)
 
 
 def checkpoint(fn: Callable[..., Node]) -> Callable[..., Node]:
@@ -134,10 +99,9 @@ def checkpoint(fn: Callable[..., Node]) -> Callable[..., Node]:
             raise GradientError(f"checkpoint: {getattr(fn, '__name__', 'the function')} must "
                                 f"return one tensor, got {type(out).__name__} "
                                 f"(at {user_location()})")
-        region = _region(out, set(primals))
-        if out not in region:
+        if out not in _region(out, set(primals)):
             return out  # the output does not depend on the arguments: nothing to recompute
-        boundary = list(dict.fromkeys(primals)) + _captured(region, primals)
-        return custom_call(out, *boundary, rule=RULE_ID, n_args=len(boundary))
+        body = Traced(primals, lambda p, _: [fn(*p)])
+        return make_custom(primals, [body], "checkpoint", getattr(fn, "__name__", "block"))
 
     return wrapped

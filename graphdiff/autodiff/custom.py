@@ -1,9 +1,10 @@
 """Custom derivatives: give a function your own JVP or VJP rule (cf. ``jax.custom_jvp/vjp``).
 
-A wrapped function computes its value with ordinary nodes and marks the result with one
-``custom_call`` node whose ``rule`` attribute names the registered rule. Differentiating the
-graph calls the rule, never the function's body, and the rule builds ordinary nodes, so the
-derivative prints, optimizes, exports and differentiates again like any other.
+A wrapped function is one ``custom`` node (``graphdiff/ops/custom.py``) that owns the function
+and its rule as regions, traced once per call on fresh parameters. Differentiating the graph
+inlines the rule, never the function's body, and the rule builds ordinary nodes, so the
+derivative prints, optimizes, exports and differentiates again like any other. The optimizing
+pipeline then inlines the function too (``passes/inline.py``).
 
 ``custom_jvp(fn)`` with ``@f.defjvp`` rule ``(primals, tangents) -> output tangent``. It serves
 both modes: reverse mode transposes the rule (the rule must be linear in the tangents, as any
@@ -31,11 +32,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import GradientError, user_location
-from ..ir.graph import topo_order
+from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
+from ..ir.region import close_region, next_uid
 from ..ir.types import is_float
-from ..ops.custom import custom_call, register_rule
+from ..ops.custom import custom, inline, remat_input
 from ..ops.source import placeholder, zeros_like
+from .forward import push_tangents
 from .reverse import vjp as reverse_vjp
 
 JvpRule = Callable[[tuple[Node, ...], tuple[Node | None, ...]], Any]
@@ -47,6 +50,10 @@ def _as_tensors(args: Sequence[Any]) -> list[Node]:
     from ..api.convert import as_tensor
 
     return [as_tensor(a) for a in args]
+
+
+def _param(node: Node) -> Node:
+    return placeholder(node.shape, node.dtype)
 
 
 def _output(value: Any, name: str) -> Node:
@@ -69,25 +76,44 @@ def _check_cotangent(value: Any, x: Node, name: str, position: int) -> Node | No
     return value
 
 
-class _Custom:
-    """The part common to both kinds: a registered id, and calling the wrapped function."""
+class Traced:
+    """User code run on fresh parameters standing for ``values``; ``extra`` more parameters
+    (tangents, residuals, a cotangent) follow them."""
 
-    name: str
-    rule_id: str
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        functools.update_wrapper(self, fn)
-        self.fn = fn
-        self.name = getattr(fn, "__name__", "custom")
-        if self.name == "<lambda>":
-            self.name = "lambda"
-        self.rule_id = register_rule(self)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.rule_id}>"
+    def __init__(self, values: Sequence[Node], build: Callable[..., list[Node]],
+                 extra: Sequence[Node] = ()) -> None:
+        self.start = next_uid()
+        self.params = [_param(v) for v in values]
+        self.extra = [_param(v) for v in extra]
+        self.outputs = build(self.params, self.extra)
 
 
-class custom_jvp(_Custom):  # noqa: N801 - a decorator, named like jax.custom_jvp
+def make_custom(args: Sequence[Node], traced: Sequence[Traced], kind: str, name: str) -> Node:
+    """The ``custom`` node owning ``traced`` as regions over the same parameters: the
+    arguments, the outside values any of them reads, then each region's own extra ones.
+    Random draws are outside values: a rule, or a recomputation, sees the forward's."""
+    closed = [close_region(t.params + t.extra, t.outputs, t.start, _param,
+                           hoist_effectful=True) for t in traced]
+    outside: list[Node] = []
+    for _, free in closed:
+        outside += [v for v in free if v not in outside]
+    regions = []
+    for (region, free), t in zip(closed, traced):
+        own = len(t.params) + len(t.extra)
+        found = dict(zip(free, region.inputs[own:]))
+        shared = [found[v] if v in found else _param(v) for v in outside]
+        regions.append(Graph([*region.inputs[:len(t.params)], *shared,
+                              *region.inputs[len(t.params):own]], region.outputs))
+    return custom(*args, *outside, regions=tuple(regions), kind=kind, n_args=len(args),
+                  name=name)
+
+
+def _name(fn: Callable) -> str:
+    name = getattr(fn, "__name__", "custom")
+    return "lambda" if name == "<lambda>" else name
+
+
+class custom_jvp:  # noqa: N801 - a decorator, named like jax.custom_jvp
     """``fn`` with a forward-mode rule of your own, used by forward and reverse mode.
 
     The rule receives the primal arguments and their tangents (a zero tensor for a float
@@ -96,7 +122,9 @@ class custom_jvp(_Custom):  # noqa: N801 - a decorator, named like jax.custom_jv
     """
 
     def __init__(self, fn: Callable[..., Any], jvp: JvpRule | None = None) -> None:
-        super().__init__(fn)
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = _name(fn)
         self.rule: JvpRule | None = jvp
 
     def defjvp(self, rule: JvpRule) -> JvpRule:
@@ -109,56 +137,38 @@ class custom_jvp(_Custom):  # noqa: N801 - a decorator, named like jax.custom_jv
             raise GradientError(f"custom_jvp {self.name} has no rule: define one with "
                                 f"@{self.name}.defjvp (at {user_location()})")
         primals = _as_tensors(args)
-        out = _output(self.fn(*primals), self.name)
-        return custom_call(out, *primals, rule=self.rule_id, n_args=len(primals))
+        function = Traced(primals, lambda p, _: [_output(self.fn(*p), self.name)])
+        floats = [x for x in primals if is_float(x.dtype)]
+        rule = Traced(primals, lambda p, t: [self._tangent(p, t)], floats)
+        return make_custom(primals, [function, rule], "jvp", self.name)
 
-    def _tangent(self, primals: Sequence[Node], tangents: Sequence[Node | None]) -> Node | None:
+    def _tangent(self, primals: Sequence[Node], tangents: Sequence[Node]) -> Node:
         assert self.rule is not None
-        full = tuple(None if not is_float(x.dtype) else zeros_like(x) if t is None else t
-                     for x, t in zip(primals, tangents, strict=True))
+        given = iter(tangents)
+        full = tuple(next(given) if is_float(x.dtype) else None for x in primals)
         tangent = self.rule(tuple(primals), full)
-        return None if tangent is None else _output(tangent, f"the JVP rule of {self.name}")
+        if tangent is None:
+            return zeros_like(self.fn(*primals))
+        return _output(tangent, f"the JVP rule of {self.name}")
 
-    def jvp(self, node: Node, tangents: Sequence[Node | None]) -> Node | None:
-        n = node.attrs["n_args"]
-        return self._tangent(node.inputs[1:1 + n], tangents[1:1 + n])
-
-    def vjp(self, node: Node, g: Node) -> list[Node | None]:
-        """The transpose of the JVP rule: differentiate its (linear) tangent output in reverse
-        mode with respect to stand-in tangents, which the result must not depend on."""
-        n = node.attrs["n_args"]
-        primals = node.inputs[1:1 + n]
-        positions = [i for i, x in enumerate(primals) if is_float(x.dtype)]
-        stand_ins = [placeholder(primals[i].shape, primals[i].dtype, name=f"tangent{i}")
-                     for i in positions]
-        tangents: list[Node | None] = [None] * n
-        for i, stand_in in zip(positions, stand_ins, strict=True):
-            tangents[i] = stand_in
-        tangent = self._tangent(primals, tangents)
-        result: list[Node | None] = [None] * len(node.inputs)
-        if tangent is None or not stand_ins:
-            return result
-        cotangents = reverse_vjp([tangent], stand_ins, [g], unconnected="zero")
-        if set(stand_ins) & set(topo_order(cotangents)):
-            raise GradientError(f"the JVP rule of custom_jvp {self.name} is not linear in the "
-                                f"tangents, so reverse mode cannot transpose it")
-        for i, cotangent in zip(positions, cotangents, strict=True):
-            result[1 + i] = cotangent
-        return result
+    def __repr__(self) -> str:
+        return f"<custom_jvp {self.name}>"
 
 
-class custom_vjp(_Custom):  # noqa: N801 - a decorator, named like jax.custom_vjp
+class custom_vjp:  # noqa: N801 - a decorator, named like jax.custom_vjp
     """``fn`` with a reverse-mode rule of your own (``defvjp(fwd, bwd)``).
 
     ``fwd(*primals) -> (out, residuals)`` computes the value and the tensors the backward rule
     needs; ``fwd=None`` means ``(fn(*primals), primals)``. ``bwd(residuals, g)`` returns one
-    cotangent per primal (None for zero). Residuals become operands of the call, so the
-    compiled function keeps them alive until the backward pass.
+    cotangent per primal (None for zero). Residuals are recomputed from the arguments where the
+    backward rule runs (the forward pass computes them once: interning merges the two).
     """
 
     def __init__(self, fn: Callable[..., Any], fwd: Fwd | None = None,
                  bwd: Bwd | None = None) -> None:
-        super().__init__(fn)
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = _name(fn)
         self.fwd = fwd
         self.bwd = bwd
 
@@ -172,31 +182,102 @@ class custom_vjp(_Custom):  # noqa: N801 - a decorator, named like jax.custom_vj
             raise GradientError(f"custom_vjp {self.name} has no rule: define one with "
                                 f"{self.name}.defvjp(fwd, bwd) (at {user_location()})")
         primals = _as_tensors(args)
-        if self.fwd is None:
-            out, residuals = self.fn(*primals), primals
-        else:
-            pair = self.fwd(*primals)
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise GradientError(f"the fwd rule of custom_vjp {self.name} must return "
-                                    f"(output, residuals) (at {user_location()})")
-            out, residuals = pair
-        out = _output(out, self.name)
-        return custom_call(out, *primals, *_as_tensors(residuals), rule=self.rule_id,
-                           n_args=len(primals))
+        out, residuals = self._forward(primals)
+        function = Traced(primals, lambda p, _: [_output(self.fn(*p), self.name)])
+        fwd = Traced(primals, lambda p, _: (lambda o, r: [o, *r])(*self._forward(p)))
+        bwd = Traced(primals, lambda p, extra: self._backward(p, extra), [*residuals, out])
+        return make_custom(primals, [function, fwd, bwd], "vjp", self.name)
 
-    def vjp(self, node: Node, g: Node) -> list[Node | None]:
+    def _forward(self, primals: Sequence[Node]) -> tuple[Node, list[Node]]:
+        if self.fwd is None:
+            return _output(self.fn(*primals), self.name), list(primals)
+        pair = self.fwd(*primals)
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise GradientError(f"the fwd rule of custom_vjp {self.name} must return "
+                                f"(output, residuals) (at {user_location()})")
+        return _output(pair[0], self.name), _as_tensors(pair[1])
+
+    def _backward(self, primals: Sequence[Node], extra: Sequence[Node]) -> list[Node]:
         assert self.bwd is not None
-        n = node.attrs["n_args"]
-        primals, residuals = node.inputs[1:1 + n], node.inputs[1 + n:]
-        cotangents = self.bwd(tuple(residuals), g)
+        residuals, g = tuple(extra[:-1]), extra[-1]
+        cotangents = self.bwd(residuals, g)
+        n = len(primals)
         if not isinstance(cotangents, Sequence) or len(cotangents) != n:
             raise GradientError(f"the bwd rule of custom_vjp {self.name} must return a tuple of "
-                                f"{n} cotangents (one per argument)")
+                                f"{n} cotangents (one per argument) (at {user_location()})")
         checked = [_check_cotangent(c, x, self.name, i)
                    for i, (c, x) in enumerate(zip(cotangents, primals, strict=True))]
-        return [None, *checked, *([None] * len(residuals))]
+        return [c if c is not None else zeros_like(x)
+                for c, x in zip(checked, primals) if is_float(x.dtype)]
 
-    def jvp(self, node: Node, tangents: Sequence[Node | None]) -> Node | None:
-        raise GradientError(f"custom_vjp {self.name} has only a reverse-mode rule, so forward "
-                            f"mode (jvp, jacobian(mode='fwd'), hessian, hvp) cannot go through "
-                            f"it; declare it with gd.custom_jvp to have both")
+    def __repr__(self) -> str:
+        return f"<custom_vjp {self.name}>"
+
+
+# --- the rules of the custom op, by kind ----------------------------------------------------
+
+def custom_jvp_rule(node: Node, tangents: Sequence[Node | None]) -> Node | None:
+    kind, n = node.attrs["kind"], node.attrs["n_args"]
+    if kind == "vjp":
+        raise GradientError(f"custom_vjp {node.attrs['name']} has only a reverse-mode rule, so "
+                            f"forward mode (jvp, jacobian(mode='fwd'), hessian, hvp) cannot go "
+                            f"through it; declare it with gd.custom_jvp to have both")
+    if kind == "checkpoint":  # forward mode keeps every value anyway: push through the body
+        body = node.regions[0]
+        (out,) = inline(body, node.inputs)
+        seeds = {v: t for v, t in zip(node.inputs, tangents) if t is not None}
+        return push_tangents([out], seeds, leaves=node.inputs).get(out)
+    rule = node.regions[1]
+    floats = [x for x in node.inputs[:n] if is_float(x.dtype)]
+    given = [t if t is not None else zeros_like(x)
+             for x, t in zip(node.inputs[:n], tangents[:n]) if is_float(x.dtype)]
+    assert len(given) == len(floats)
+    return inline(rule, [*node.inputs, *given])[0]
+
+
+def custom_vjp_rule(node: Node, g: Node) -> list[Node | None]:
+    kind, n = node.attrs["kind"], node.attrs["n_args"]
+    positions = [i for i, x in enumerate(node.inputs[:n]) if is_float(x.dtype)]
+    result: list[Node | None] = [None] * len(node.inputs)
+    if kind == "jvp":
+        cotangents = _transpose_rule(node, g, positions)
+    elif kind == "vjp":
+        _, fwd, bwd = node.regions
+        out, *residuals = inline(fwd, node.inputs)
+        cotangents = inline(bwd, [*node.inputs, *residuals, g])
+    else:
+        return _checkpoint_vjp(node, g)
+    for i, cotangent in zip(positions, cotangents, strict=True):
+        result[i] = cotangent
+    return result
+
+
+def _transpose_rule(node: Node, g: Node, positions: list[int]) -> list[Node]:
+    """The transpose of the JVP rule: its tangent output, in terms of stand-in tangents (the
+    rule region's own tangent parameters), differentiated in reverse mode with respect to them;
+    the result must not depend on them (the rule is linear)."""
+    rule = node.regions[1]
+    stand_ins = list(rule.inputs[len(node.inputs):])
+    (tangent,) = inline(rule, [*node.inputs, *stand_ins])
+    if not stand_ins:
+        return []
+    cotangents = reverse_vjp([tangent], stand_ins, [g], unconnected="zero")
+    if set(stand_ins) & set(topo_order(cotangents)):
+        raise GradientError(f"the JVP rule of custom_jvp {node.attrs['name']} is not linear in "
+                            f"the tangents, so reverse mode cannot transpose it")
+    return cotangents
+
+
+def _checkpoint_vjp(node: Node, g: Node) -> list[Node | None]:
+    """Recompute the body on ``remat_input(operand, g)`` (scheduled in the backward pass, never
+    merged with the forward values) and differentiate the copy."""
+    fresh = [remat_input(v, g) if v.op.name != "constant" else v for v in node.inputs]
+    (out,) = inline(node.regions[0], fresh)
+    wanted = [(i, f) for i, (v, f) in enumerate(zip(node.inputs, fresh))
+              if is_float(v.dtype) and f is not v]
+    cotangents = reverse_vjp([out], [f for _, f in wanted], [g], unconnected="zero",
+                             leaves=set(fresh))
+    result: list[Node | None] = [None] * len(node.inputs)
+    for (i, _), cotangent in zip(wanted, cotangents):
+        result[i] = cotangent
+    return result

@@ -25,11 +25,15 @@ def next_uid() -> int:
 
 
 def close_region(params: Sequence[Node], outputs: Sequence[Node], start: int,
-                 make_param: Callable[[Node], Node]) -> tuple[Graph, list[Node]]:
+                 make_param: Callable[[Node], Node], *,
+                 hoist_effectful: bool = False) -> tuple[Graph, list[Node]]:
     """The closed region computing ``outputs`` from ``params``, and the outside values it reads
     (in the order its extra parameters follow ``params``).
 
     ``make_param(node)`` makes the fresh parameter standing for the outside value ``node``.
+    An effectful node (a random draw) that depends on no parameter stays inside, so a loop
+    draws afresh at every step, unless ``hoist_effectful``: a checkpointed function recomputed
+    in the backward pass must see the draws of its forward pass.
     """
     param_set = set(params)
     inside: dict[Node, bool] = {}  # node -> depends on a parameter (or must stay inside)
@@ -51,7 +55,7 @@ def close_region(params: Sequence[Node], outputs: Sequence[Node], start: int,
             continue
         if node in inside:
             continue
-        inside[node] = node.op.effectful or any(
+        inside[node] = (node.op.effectful and not hoist_effectful) or any(
             inside[v] and not _is_constant(v) for v in node.inputs)
         order.append(node)
 

@@ -156,3 +156,18 @@ result = defop("result", _result_type, _result_kernel, vjp=_result_vjp, jvp=_res
 def results(node: Node) -> list[Node]:
     """Every result of a node with several results, as tensors."""
     return [result(node, index=i) for i in range(len(node.type.types))]
+
+
+def lazy_rule(module: str, name: str) -> Callable[..., Any]:
+    """A derivative rule defined in ``graphdiff.autodiff.<module>``, imported when it runs.
+
+    Rules of ops that own regions differentiate those regions, which needs the derivative
+    drivers: they live in the autodiff layer, which imports this one.
+    """
+    def rule(node: Node, cotangents_or_tangents: Any) -> Any:
+        import importlib
+
+        rules = importlib.import_module(f"graphdiff.autodiff.{module}")
+        return getattr(rules, name)(node, cotangents_or_tangents)
+    rule.__name__ = name
+    return rule

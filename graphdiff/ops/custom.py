@@ -1,66 +1,73 @@
-"""Ops that carry a user's derivative rule: ``custom_call`` and ``remat_input``.
+"""Functions with derivatives of their own: ``custom`` (a region op) and ``remat_input``.
 
-``custom_call(primal, *operands, rule=id, n_args=k)`` is the identity on ``primal``, a value
-computed by ordinary nodes. Its derivative rules are not its own: they look up the registered
-rule named by the ``rule`` attribute (``gd.custom_jvp``, ``gd.custom_vjp``, ``gd.checkpoint``
-register them), and that rule builds ordinary graph nodes. The first ``n_args`` operands after
-the primal are the function's arguments, the rest are values the rule needs (residuals). Since
-nodes are interned by (op, inputs, attrs), the rule id in the attributes keeps calls of different
-rules apart. The primal gets no derivative through this op, so differentiating a custom call
-never looks inside the function's body: the rule is what gets differentiated.
+``custom(*args, *captured)`` owns the function as a region and its derivative rule as more
+regions, all over the same parameters (the arguments, then the values the function and its
+rules read from outside); its value is the function's. ``kind`` says what the rule regions are:
+
+- ``"jvp"`` (``gd.custom_jvp``): regions (function, rule); the rule takes the parameters and
+  one tangent per float argument and returns the output tangent. Reverse mode transposes it.
+- ``"vjp"`` (``gd.custom_vjp``): regions (function, fwd, bwd); fwd returns the output and the
+  residuals, bwd takes the parameters, the residuals and the output cotangent and returns one
+  cotangent per float argument. There is no forward-mode rule.
+- ``"checkpoint"`` (``gd.checkpoint``): region (function,); reverse mode recomputes it in the
+  backward pass and differentiates the copy.
+
+Differentiation never looks inside the function: the rule regions are inlined (their parameters
+replaced by the node's operands) and what they compute is ordinary nodes, which print, optimize,
+export and differentiate again. The optimizing pipeline inlines the function itself
+(``expand``), so a compiled function runs its primitives, fused and planned like any others.
 
 ``remat_input(x, after)`` is ``x``, available only once ``after`` has been computed. Gradient
-checkpointing feeds a region's inputs through it, with ``after`` the region's output cotangent:
-the recomputed region then depends on a value of the backward pass, so it is scheduled there, and
-being effectful it is never merged with (nor folded into) the forward computation.
+checkpointing feeds the recomputed region's inputs through it, with ``after`` the cotangent
+arriving at the region: the copy then depends on a value of the backward pass, so it is
+scheduled there, and being effectful it is never merged with (nor folded into) the forward one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import GradientError
-from ..ir.node import Node
+from ..ir.graph import Graph, topo_order
+from ..ir.node import Node, with_inputs
 from ..ir.types import TensorType
-from .core import defop
+from .control import region_results
+from .core import defop, lazy_rule
+
+KINDS = {"jvp": 2, "vjp": 3, "checkpoint": 1}  # kind -> number of regions
 
 
-class CustomRule(Protocol):
-    """The derivative rules of one custom function, called with the ``custom_call`` node."""
-
-    name: str
-
-    def vjp(self, node: Node, g: Node) -> Sequence[Node | None]:
-        """Cotangents of every operand of ``node`` (None for the primal and residuals)."""
-
-    def jvp(self, node: Node, tangents: Sequence[Node | None]) -> Node | None:
-        """The output tangent given tangents of every operand of ``node``."""
-
-
-RULES: dict[str, CustomRule] = {}
+def inline(region: Graph, values: Sequence[Node]) -> list[Node]:
+    """The region's outputs computed from ``values`` in place of its parameters: its nodes,
+    rebuilt over the values (interning merges them with equal nodes already built)."""
+    memo: dict[Node, Node] = dict(zip(region.inputs, values))
+    for node in topo_order(region.outputs, region.inputs):
+        if node not in memo:
+            memo[node] = with_inputs(node, tuple(memo[v] for v in node.inputs)) \
+                if node.inputs else node
+    return [memo[o] for o in region.outputs]
 
 
-def register_rule(rule: CustomRule, key: str | None = None) -> str:
-    """Register ``rule`` and return the id its calls carry (``key``, else ``name#n``)."""
-    if key is None:
-        key = f"{rule.name}#{len(RULES)}"
-    if key in RULES:
-        raise GradientError(f"a custom derivative rule with id {key!r} already exists")
-    RULES[key] = rule
-    return key
+def _custom_type(types: Sequence[TensorType], *, regions: Sequence[Graph], kind: str,
+                 n_args: int, name: str) -> TensorType:
+    if KINDS.get(kind) != len(regions):
+        raise GradientError(f"custom function {name}: kind {kind!r} with {len(regions)} regions")
+    return region_results(regions[0], types, f"custom function {name}")[0]
 
 
-def rule_of(node: Node) -> CustomRule:
-    return RULES[node.attrs["rule"]]
+def _custom_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Graph],
+                 compile_region: Callable) -> Callable[..., Any]:
+    run = compile_region(regions[0], types)
+    return lambda *arrays: run(*arrays)[0]
 
 
-def _custom_type(types: Sequence[TensorType], *, rule: str, n_args: int) -> TensorType:
-    if rule not in RULES:
-        raise GradientError(f"no custom derivative rule is registered as {rule!r}")
-    if not 0 <= n_args < len(types):
-        raise GradientError(f"n_args={n_args} with {len(types) - 1} operands after the primal")
-    return types[0]
+custom = defop(
+    "custom", _custom_type, None, regions=True, bind=_custom_bind,
+    expand=lambda node: inline(node.regions[0], node.inputs)[0],
+    vjp=lazy_rule("custom", "custom_vjp_rule"), jvp=lazy_rule("custom", "custom_jvp_rule"),
+    onnx=lambda ctx, node, inputs: ctx.expand(node),
+    doc="A function (region 0) whose derivative rules are its other regions; see ``kind``.")
 
 
 def _first(primal: Any, *rest: Any, **attrs: Any) -> Any:
@@ -69,13 +76,6 @@ def _first(primal: Any, *rest: Any, **attrs: Any) -> Any:
 
 def _identity_onnx(ctx: Any, node: Node, inputs: Sequence[str]) -> str:
     return ctx.op("Identity", [inputs[0]])
-
-
-custom_call = defop(
-    "custom_call", _custom_type, _first, view=True, onnx=_identity_onnx,
-    vjp=lambda node, g: rule_of(node).vjp(node, g),
-    jvp=lambda node, tangents: rule_of(node).jvp(node, tangents),
-    doc="The primal (operand 0), differentiated by the registered rule named in ``rule``.")
 
 
 remat_input = defop(

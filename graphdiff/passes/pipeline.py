@@ -4,6 +4,9 @@
 pass; ``"none"`` returns the graph unchanged; a list runs exactly those passes (by name or as
 functions), in order. Order matters and is written down once, here:
 
+0. ``inline_custom``: functions with custom derivatives (``gd.custom_jvp``, ``gd.custom_vjp``,
+   ``gd.checkpoint``) become their primitives; their rules were applied when the graph was
+   differentiated, and the passes below should see what runs.
 1. ``constant_folding``: evaluate nodes whose operands are all constants (size-capped), so the
    rules below see literal values (``where(2.0 == 0, ...)`` from ``x ** 2`` becomes a choice).
 2. ``simplify``: the algebraic rule table, applied to a fixed point in one walk. It folds
@@ -32,7 +35,7 @@ can watch what each pass did:
 >>> records = []
 >>> small = gd.optimize(g, trace=records)
 >>> [r.name for r in records]
-['constant_folding', 'simplify', 'cse', 'dce']
+['inline_custom', 'constant_folding', 'simplify', 'cse', 'dce']
 >>> len(g), len(small)
 (12, 3)
 >>> print(small)
@@ -58,6 +61,7 @@ from .constant_folding import constant_folding
 from .cse import cse
 from .dce import dce
 from .fusion import fuse
+from .inline import inline_custom
 from .loops import hoist
 from .merge import merge_loops
 from .remat import remat
@@ -66,6 +70,7 @@ from .simplify import simplify
 Pass = Callable[[Graph], tuple[Graph, bool]]
 
 PASSES: dict[str, Pass] = {
+    "inline_custom": inline_custom,
     "constant_folding": constant_folding,
     "simplify": simplify,
     "cse": cse,
@@ -77,7 +82,8 @@ PASSES: dict[str, Pass] = {
     "hoist": hoist,
 }
 
-DEFAULT_PIPELINE: tuple[str, ...] = ("constant_folding", "simplify", "cse", "dce")
+DEFAULT_PIPELINE: tuple[str, ...] = ("inline_custom", "constant_folding", "simplify", "cse",
+                                     "dce")
 # Fusion pays on arrays larger than the cache and loses a little below (docs/fusion.md), so it
 # is opt-in: passes="fused" (the default pipeline, then fuse) or a list naming "fuse".
 FUSED_PIPELINE: tuple[str, ...] = (*DEFAULT_PIPELINE, "fuse")

@@ -1,4 +1,4 @@
-"""Cases for the ops that carry user derivative rules: custom_call (gd.custom_jvp, gd.custom_vjp,
+"""Cases for the ops that carry user derivative rules: custom (gd.custom_jvp, gd.custom_vjp,
 gd.checkpoint) and remat_input (in the gradient of a checkpointed region)."""
 
 import numpy as np
