@@ -238,17 +238,23 @@ def _slice(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
         raise node.fail("a step of 0 is not allowed")
     key = [slice(None)] * rank
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
-        key[axis] = slice(_clip_index(start), _clip_index(end), step)
+        key[axis] = slice(_clip_index(start, step, True), _clip_index(end, step, False), step)
     if isinstance(value, DimsValue):
         return [DimsValue(value.dims[key[0]])]
     return [gd.api.indexing.getitem(ctx.tensor(node, 0), tuple(key))]
 
 
-def _clip_index(index: int) -> int | None:
-    """ONNX uses INT64_MAX/MIN for "to the end"; Python slicing wants None for that."""
-    if index >= _INT64_MAX // 2 or index <= -(_INT64_MAX // 2):
-        return None if index > 0 else -(2**62)
-    return index
+def _clip_index(index: int, step: int, is_start: bool) -> int | None:
+    """ONNX uses INT64_MAX/MIN for "to the end" in either direction; Python slicing wants None
+    for the end the step starts from or runs to, and an out-of-range index for an empty
+    slice."""
+    if -(_INT64_MAX // 2) < index < _INT64_MAX // 2:
+        return index
+    # the far end in the step's direction (a stop) or the near one (a start): the whole axis
+    whole = (index > 0) == (step > 0) if not is_start else (index > 0) != (step > 0)
+    if whole:
+        return None
+    return 2**62 if index > 0 else -(2**62)
 
 
 @onnx_import("Gather")
@@ -274,6 +280,10 @@ def _gather_elements(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 @onnx_import("Range")
 def _range(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     start, limit, delta = (ctx.array(node, i) for i in range(3))
+    if any(np.size(v) != 1 for v in (start, limit, delta)):
+        raise node.fail("start, limit and delta must hold one element each")
+    # scalars, or one-element vectors as onnxruntime accepts (the AffineGrid function's)
+    start, limit, delta = (np.asarray(v).reshape(()) for v in (start, limit, delta))
     if float(delta) == 0:
         raise node.fail("delta must not be 0")
     node.check_size(max(np.ceil((float(limit) - float(start)) / float(delta)), 0))
