@@ -12,6 +12,15 @@ An op declares its ONNX mapping in its ``defop(..., onnx=...)``:
   reductions for the target opset, ``ctx.expand`` lowers a node through its op's ``expand``
   (fused nodes go back to standard ops this way).
 
+A node with several results (a :class:`TupleType`: a loop, a branch) has one ONNX value per
+result: its mapping returns the list of their names, and each ``result`` node's mapping picks
+one (``inputs[0][index]``). The value of a stack (what a ``while_loop`` saves for its derivative)
+is a tuple of names, one tensor per saved value with the iterations along a new axis 0.
+
+Regions become ONNX subgraphs through :meth:`ExportContext.scope`: a context for one subgraph
+(its own nodes and values) that shares the model's names, initializers and constants, and
+reads the values and symbolic dims of the enclosing graphs by name, as ONNX subgraphs may.
+
 >>> import numpy as np
 >>> ctx = ExportContext(opset=18)
 >>> ctx.declare_dims("x", ("n", 4))
@@ -35,44 +44,78 @@ from ..ir.types import Dim
 from .dims import DimExpr, parse_dim
 from .dtypes import onnx_elem_type
 from .lowering import Lowerings
+from .regions import RegionLowerings
 
 _DIM_OPERATORS = {"+": "Add", "-": "Sub", "*": "Mul", "//": "Div"}
 
+# The ONNX value of a graphdiff node: one name; a list of them for a node with several results;
+# a tuple of them for a stack (one tensor per saved value).
+OnnxValue = str | list | tuple
 
-class ExportContext(Lowerings):
-    """Accumulates the nodes and initializers of one ONNX graph being exported."""
 
-    def __init__(self, opset: int) -> None:
+class _Names:
+    """The value names of one model: ONNX wants them unique across all its subgraphs."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+        self.counter = 0
+
+    def fresh(self, hint: str) -> str:
+        self.counter += 1
+        name = f"{hint}_{self.counter}"
+        while name in self.taken:
+            self.counter += 1
+            name = f"{hint}_{self.counter}"
+        self.taken.add(name)
+        return name
+
+    def claim(self, name: str) -> str:
+        candidate, suffix = name, 1
+        while candidate in self.taken:
+            candidate = f"{name}_{suffix}"
+            suffix += 1
+        self.taken.add(candidate)
+        return candidate
+
+
+class ExportContext(Lowerings, RegionLowerings):
+    """Accumulates the nodes and initializers of one ONNX graph being exported.
+
+    ``scope()`` gives the context of a subgraph of this graph (see the module docstring).
+    """
+
+    def __init__(self, opset: int, parent: ExportContext | None = None,
+                 nodes: list[onnx.NodeProto] | None = None) -> None:
         self.opset = opset
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self.values: dict[Node, str] = {}
-        self._taken: set[str] = set()
-        self._counter = 0
+        self.parent = parent
+        self.nodes: list[onnx.NodeProto] = [] if nodes is None else nodes
+        self.values: dict[Node, OnnxValue] = {}
         self._dim_sources: dict[str, tuple[str, int]] = {}
         self._dim_values: dict[Dim, str] = {}
-        self._constants: dict[tuple, str] = {}
+        if parent is None:
+            self.initializers: list[onnx.TensorProto] = []
+            self._names = _Names()
+            self._constants: dict[tuple, str] = {}
+        else:  # initializers live in the main graph, where every subgraph sees them
+            self.initializers = parent.initializers
+            self._names = parent._names
+            self._constants = parent._constants
+
+    def scope(self, inline: bool = False) -> ExportContext:
+        """The context of a subgraph nested in this graph: its own nodes and values, this
+        model's names and initializers, and the values of the enclosing graphs by name. With
+        ``inline=True`` the nodes go into this graph (a region computed in place)."""
+        return ExportContext(self.opset, parent=self, nodes=self.nodes if inline else None)
 
     # --- names ----------------------------------------------------------------------------------
 
     def fresh(self, hint: str) -> str:
-        """A value name not used yet in this graph, derived from ``hint``."""
-        self._counter += 1
-        name = f"{hint}_{self._counter}"
-        while name in self._taken:
-            self._counter += 1
-            name = f"{hint}_{self._counter}"
-        self._taken.add(name)
-        return name
+        """A value name not used yet in this model, derived from ``hint``."""
+        return self._names.fresh(hint)
 
     def claim(self, name: str) -> str:
         """Reserve a user-visible name (an input, an output, a variable), made unique."""
-        candidate, suffix = name, 1
-        while candidate in self._taken:
-            candidate = f"{name}_{suffix}"
-            suffix += 1
-        self._taken.add(candidate)
-        return candidate
+        return self._names.claim(name)
 
     # --- emitting -------------------------------------------------------------------------------
 
@@ -125,7 +168,10 @@ class ExportContext(Lowerings):
                 self._dim_sources.setdefault(dim, (value, axis))
 
     def dim(self, dim: Dim) -> str:
-        """An int64 tensor of shape [1] holding ``dim``, computed in the graph when symbolic."""
+        """An int64 tensor of shape [1] holding ``dim``, computed in the graph when symbolic.
+
+        In a subgraph, a dim whose symbols only enclosing graphs define is computed there (once,
+        outside the loop); the subgraph's own inputs define the others."""
         if dim in self._dim_values:
             return self._dim_values[dim]
         if isinstance(dim, int):
@@ -134,16 +180,30 @@ class ExportContext(Lowerings):
             value, axis = self._dim_sources[dim]
             name = self.op("Shape", [value], start=axis, end=axis + 1)
         else:
-            name = self._dim_expression(parse_dim(dim), dim)
+            symbols = _symbols(parse_dim(dim))
+            if self.parent is not None and not symbols & set(self._dim_sources) and \
+                    all(self.parent._defines(s) for s in symbols):
+                name = self.parent.dim(dim)
+            else:
+                name = self._dim_expression(parse_dim(dim), dim)
         self._dim_values[dim] = name
         return name
+
+    def _defines(self, symbol: str) -> bool:
+        """Whether this graph (or an enclosing one) knows where ``symbol`` comes from."""
+        return symbol in self._dim_sources or \
+            (self.parent is not None and self.parent._defines(symbol))
+
+    def _known_symbols(self) -> set[str]:
+        known = set(self._dim_sources)
+        return known | self.parent._known_symbols() if self.parent is not None else known
 
     def _dim_expression(self, expr: DimExpr, text: str) -> str:
         if isinstance(expr, int):
             return self.dim(expr)
         if isinstance(expr, str):
-            if expr not in self._dim_sources:
-                known = ", ".join(sorted(self._dim_sources)) or "none"
+            if not self._defines(expr):
+                known = ", ".join(sorted(self._known_symbols())) or "none"
                 raise OnnxError(f"symbolic dimension {text!r} uses {expr!r}, which no graph "
                                 f"input defines (inputs define: {known})")
             return self.dim(expr)
@@ -185,3 +245,14 @@ class ExportContext(Lowerings):
             return self.op(op_type, [x, self.constant(np.array(axes, np.int64))],
                            keepdims=keepdims)
         return self.op(op_type, [x], axes=axes, keepdims=keepdims)
+
+
+def _symbols(expr: DimExpr) -> set[str]:
+    """The symbols a parsed dim expression uses."""
+    if isinstance(expr, str):
+        return {expr}
+    if isinstance(expr, int):
+        return set()
+    if expr[0] == "[]":
+        return _symbols(expr[1])
+    return _symbols(expr[1]) | _symbols(expr[2])

@@ -20,6 +20,7 @@ from ..errors import OnnxError, user_location
 from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ir.types import TensorType
+from ..ops.control import StackType
 from .context import ExportContext
 from .dtypes import onnx_elem_type
 
@@ -77,6 +78,13 @@ def build_model(inputs: Sequence[Node], outputs: Sequence[Node], output_names: S
     if len(output_names) != len(outputs):
         raise OnnxError(f"{len(output_names)} output names for {len(outputs)} outputs "
                         f"(at {user_location()})")
+    for position, node in enumerate(outputs):
+        if not isinstance(node.type, TensorType):
+            what = "a stack (the values a loop saves for its derivative)" \
+                if isinstance(node.type, StackType) else "a node with several results"
+            raise OnnxError(f"output {position} is {what}, {node.type}, not a tensor (created "
+                            f"at {node.location}); export its results (graphdiff.ops.core."
+                            f"result) instead")
     ctx = ExportContext(opset)
     graph_inputs = []
     for position, node in enumerate(list(inputs) + list(variable_inputs)):

@@ -128,6 +128,7 @@ def _switch_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[
 
 
 switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
+               onnx=lambda ctx, n, i: ctx.switch(n, i),
                vjp=_rule("switch_vjp"), jvp=_rule("switch_jvp"),
                doc="Run branch ``index`` (clamped into range; a bool picks branch 1 when true) "
                    "on the operands; its results are the node's.")
@@ -176,6 +177,7 @@ def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[G
 
 while_loop = defop(
     "while_loop", _while_type, None, regions=True, bind=_while_bind,
+    onnx=lambda ctx, n, i: ctx.while_loop(n, i),
     vjp=_rule("while_vjp"), jvp=_rule("while_jvp"),
     doc="Run the body region on the carry while the condition region returns true. Operands: "
         "the condition's constants (n_cond), the body's (n_body), then the initial carry. With "
@@ -284,6 +286,7 @@ def _targets(names: Sequence[str]) -> str:
 
 scan = defop(
     "scan", _scan_type, None, regions=True, bind=_scan_bind, shape_attrs=("length",),
+    onnx=lambda ctx, n, i: ctx.scan(n, i),
     vjp=_rule("scan_vjp"), jvp=_rule("scan_jvp"),
     doc="Run the body region once per step, threading a carry: operands are the body's "
         "constants (n_consts), the initial carry (n_carry), then the scanned inputs; results "
