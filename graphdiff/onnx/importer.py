@@ -12,7 +12,8 @@ inputs (Reshape, Expand, ConstantOfShape) understand.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,13 @@ class OnnxNode:
         value = self._get(name, onnx.AttributeProto.TENSOR, None)
         return None if value is None else tensor_to_array(value, f"{self.label} {name}", folder)
 
+    def graph(self, name: str) -> onnx.GraphProto:
+        """A required graph attribute (a branch, a loop body)."""
+        value = self._get(name, onnx.AttributeProto.GRAPH, None)
+        if value is None:
+            raise self.fail(f"the graph attribute {name!r} is required")
+        return value
+
     def fail(self, message: str) -> OnnxError:
         return OnnxError(f"{self.label}: {message}")
 
@@ -121,13 +129,54 @@ class OnnxNode:
 
 
 class ImportContext:
-    """The state of one import: values by ONNX name, and how to fold and materialize them."""
+    """The state of one import: values by ONNX name, and how to fold and materialize them.
+
+    A subgraph (a branch, a loop body) is imported in a :meth:`scope`, which sees the values
+    of the enclosing graphs by name, as ONNX subgraphs do.
+    """
 
     def __init__(self, opset: int, folder: str | None) -> None:
         self.opset = opset
         self.folder = folder
-        self.values: dict[str, Value] = {}
+        self.values: MutableMapping[str, Value] = {}
         self._dynamic: set[Node] = set()
+
+    def scope(self) -> ImportContext:
+        """The context of a subgraph: its own values over those of this graph."""
+        child = ImportContext(self.opset, self.folder)
+        child.values = ChainMap({}, self.values)
+        child._dynamic = self._dynamic
+        return child
+
+    def subgraph(self, graph: onnx.GraphProto, arguments: Sequence[Value],
+                 where: str) -> list[Value]:
+        """Import ``graph`` in a new scope with its inputs bound to ``arguments``; the values
+        of its outputs. Call it inside the function a control-flow API call traces, so that
+        the values it reads from enclosing graphs become operands of the region."""
+        if len(graph.input) != len(arguments):
+            raise OnnxError(f"{where}: the subgraph has {len(graph.input)} inputs, "
+                            f"{len(arguments)} are expected")
+        scope = self.scope()
+        own = scope.values.maps[0]  # type: ignore[attr-defined]
+        for info, value in zip(graph.input, arguments):
+            if not info.name or info.name in own:
+                raise OnnxError(f"{where}: subgraph input name {info.name!r} is empty or "
+                                "repeated")
+            own[info.name] = value
+        for tensor in graph.initializer:
+            if not tensor.name or tensor.name in own:
+                raise OnnxError(f"{where}: subgraph initializer name {tensor.name!r} is empty "
+                                "or repeated")
+            own[tensor.name] = constant(tensor_to_array(
+                tensor, f"{where}: initializer {tensor.name!r}", self.folder))
+        for proto in sorted_nodes(graph, set(scope.values)):
+            _import_node(scope, proto)
+        outputs = []
+        for info in graph.output:
+            if info.name not in scope.values:
+                raise OnnxError(f"{where}: subgraph output {info.name!r} is not computed")
+            outputs.append(scope.values[info.name])
+        return outputs
 
     # --- reading inputs -----------------------------------------------------------------------
 
@@ -295,7 +344,8 @@ def sorted_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.NodeP
     pending = [0] * len(graph.node)
     users: dict[int, list[int]] = {}
     for index, node in enumerate(graph.node):
-        for name in node.input:
+        # a node with subgraphs also waits for the values they read from this graph
+        for name in dict.fromkeys(list(node.input) + sorted(outer_reads(node))):
             if not name or name in available:
                 continue
             if name not in producers:
@@ -317,6 +367,24 @@ def sorted_nodes(graph: onnx.GraphProto, available: set[str]) -> list[onnx.NodeP
         stuck = sorted({graph.node[i].op_type for i, count in enumerate(pending) if count})
         raise OnnxError(f"the graph has a cycle (nodes never ready: {', '.join(stuck[:5])})")
     return [graph.node[i] for i in order]
+
+
+def outer_reads(node: onnx.NodeProto) -> set[str]:
+    """The names the subgraphs of ``node`` (a branch, a loop body, nested ones) read from the
+    enclosing graphs: what they use and do not define."""
+    reads: set[str] = set()
+    for attribute in node.attribute:
+        graphs = list(attribute.graphs) + ([attribute.g] if attribute.HasField("g") else [])
+        for graph in graphs:
+            defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+            used: set[str] = set()
+            for inner in graph.node:
+                used.update(n for n in inner.input if n)
+                used |= outer_reads(inner)
+                defined.update(inner.output)
+            used.update(o.name for o in graph.output)
+            reads |= used - defined
+    return reads
 
 
 def import_onnx(source: Any, *, initializers: str = "variables",
