@@ -144,27 +144,31 @@ def fused_passes() -> list[str]:
 
 def compare(title: str, steps: dict[str, Step], *, quick: bool,
             functions: dict[str, Any] | None = None,
-            traced: tuple[str, ...] = ("graphdiff", FUSED, "numpy")) -> dict[str, float]:
+            traced: tuple[str, ...] = ("graphdiff", FUSED, "numpy"),
+            base_name: str = "graphdiff", repeats: int | None = None) -> dict[str, float]:
     """Time ``steps`` side by side and print the table; returns the medians.
 
     ``functions`` maps step names to compiled graphdiff functions: each one's last plan is
-    reported, and its arena (allocated once and kept) is added to its traced peak.
+    reported, and its arena (allocated once and kept) is added to its traced peak. Ratios are
+    to the step ``base_name``; ``repeats`` overrides the number of samples of each.
     """
     header()
-    repeats, min_time = (5, 0.02) if quick else (15, 0.1)
-    medians = timings(steps, repeats, min_time)
-    base = medians.get("graphdiff")
+    default_repeats, min_time = (5, 0.02) if quick else (15, 0.1)
+    medians = timings(steps, repeats or default_repeats, min_time)
+    base = medians.get(base_name)
     peaks = {name: traced_peak(steps[name]) for name in traced if name in steps}
     reports = {name: f.memory_report() for name, f in (functions or {}).items()}
     for name, report in reports.items():
         if name in peaks:
             peaks[name] += report.arena
     print(f"-- {title}")
-    print(f"   {'implementation':<16} {'median':>11} {'x graphdiff':>12} {'peak MB':>9}")
+    width = max(16, *(len(name) for name in medians))
+    column = f"x {base_name}"
+    print(f"   {'implementation':<{width}} {'median':>11} {column:>12} {'peak MB':>9}")
     for name, seconds in medians.items():
-        ratio = f"{seconds / base:>12.2f}" if base else f"{'':>12}"
+        ratio = f"{seconds / base:>{len(column)}.2f}" if base else f"{'':>{len(column)}}"
         peak = f"{peaks[name] / 1e6:>9.3f}" if name in peaks else f"{'n/a':>9}"
-        print(f"   {name:<16} {_time(seconds):>11} {ratio} {peak}")
+        print(f"   {name:<{width}} {_time(seconds):>11} {ratio:>12} {peak}")
     for name, report in reports.items():
         print(f"   plan ({name}): {report}")
     return medians
