@@ -27,7 +27,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dims import evaluate_dim
 from ..ir.graph import Graph
 from ..ir.types import Dim, Shape, TensorType, TupleType
-from .core import defop
+from .core import defop, lazy_rule
 
 CompileRegion = Callable[[Graph, Sequence[TensorType]], Callable[..., list]]
 
@@ -40,17 +40,6 @@ class StackType:
 
     def __str__(self) -> str:
         return "stack(" + ", ".join(str(t) for t in self.types) + ")"
-
-
-def _rule(name: str) -> Callable[..., Any]:
-    """A derivative rule of ``graphdiff/autodiff/control_rules.py``, imported when it runs:
-    these rules differentiate regions, which needs the derivative drivers (a later layer)."""
-    def rule(node: Any, cotangents_or_tangents: Any) -> Any:
-        from ..autodiff import control_rules
-
-        return getattr(control_rules, name)(node, cotangents_or_tangents)
-    rule.__name__ = name
-    return rule
 
 
 # --- matching a region's parameters with operands -------------------------------------------
@@ -129,7 +118,8 @@ def _switch_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[
 
 switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
                onnx=lambda ctx, n, i: ctx.switch(n, i),
-               vjp=_rule("switch_vjp"), jvp=_rule("switch_jvp"),
+               vjp=lazy_rule("control_rules", "switch_vjp"),
+               jvp=lazy_rule("control_rules", "switch_jvp"),
                doc="Run branch ``index`` (clamped into range; a bool picks branch 1 when true) "
                    "on the operands; its results are the node's.")
 
@@ -178,7 +168,7 @@ def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[G
 while_loop = defop(
     "while_loop", _while_type, None, regions=True, bind=_while_bind,
     onnx=lambda ctx, n, i: ctx.while_loop(n, i),
-    vjp=_rule("while_vjp"), jvp=_rule("while_jvp"),
+    vjp=lazy_rule("control_rules", "while_vjp"), jvp=lazy_rule("control_rules", "while_jvp"),
     doc="Run the body region on the carry while the condition region returns true. Operands: "
         "the condition's constants (n_cond), the body's (n_body), then the initial carry. With "
         "stack=True the body also returns values per iteration, pushed onto a stack (the last "
@@ -287,7 +277,7 @@ def _targets(names: Sequence[str]) -> str:
 scan = defop(
     "scan", _scan_type, None, regions=True, bind=_scan_bind, shape_attrs=("length",),
     onnx=lambda ctx, n, i: ctx.scan(n, i),
-    vjp=_rule("scan_vjp"), jvp=_rule("scan_jvp"),
+    vjp=lazy_rule("control_rules", "scan_vjp"), jvp=lazy_rule("control_rules", "scan_jvp"),
     doc="Run the body region once per step, threading a carry: operands are the body's "
         "constants (n_consts), the initial carry (n_carry), then the scanned inputs; results "
         "are the final carry, then each per-step output stacked along a new axis 0. With "
