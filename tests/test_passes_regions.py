@@ -131,6 +131,16 @@ def test_dce_drops_unread_and_repeated_operands() -> None:
     check(dce, [w, h0, xs, xs2], [h], [expected])
 
 
+def test_dce_keeps_one_scanned_input_to_bind_a_symbolic_length() -> None:
+    seq = gd.placeholder(("n", 3), "float64", name="seq")
+    (counted,) = scan([], [h0], [seq, seq * 2.0], lambda cs, hs, x_: ([hs[0] + 1.0], []))
+    (expected,) = scan([], [h0], [seq], lambda cs, hs, x_: ([hs[0] + 1.0], []))
+    check(dce, [h0, seq], [counted], [expected])
+    (fixed,) = scan([], [h0], [xs], lambda cs, hs, x_: ([hs[0] + 1.0], []))
+    (none_left,) = scan([], [h0], [], lambda cs, hs, x_: ([hs[0] + 1.0], []), length=5)
+    check(dce, [h0, xs], [fixed], [none_left])
+
+
 def test_dce_turns_a_passed_through_carry_into_a_constant() -> None:
     # fori_loop with tensor bounds: the upper bound is a carry the body passes through
     i0 = gd.placeholder((), "int64", name="i0")
@@ -300,6 +310,19 @@ def test_hoist_keeps_random_draws_and_per_step_values_inside() -> None:
 
     before = scan([w], [h0], [xs], body)
     after, changed = hoist(Graph([w, h0, xs], before))
+    assert not changed and after.outputs == tuple(before)
+
+
+def test_hoist_leaves_a_shape_only_the_body_can_resolve() -> None:
+    # the body's parameter names its dim "k" where the operand says "n": a reshape to "k"
+    # would be unresolvable outside the loop
+    v = gd.placeholder(("n",), "float64", name="v")
+    pv, ph, px = gd.placeholder(("k",), "float64"), param(h0), slice_param(xs)
+    column = S.reshape(gd.exp(pv), shape=("k", 1))
+    body = Graph([pv, ph, px], [ph + px, column * 2.0])
+    before = results(C.scan(v, h0, xs, regions=(body,), n_consts=1, n_carry=1, length=(5,),
+                            reverse=False, remat=False))
+    after, changed = hoist(Graph([v, h0, xs], before))
     assert not changed and after.outputs == tuple(before)
 
 

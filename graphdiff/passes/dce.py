@@ -36,20 +36,21 @@ from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
 from ..ops.core import result
 from .loops import prune
-from .regions import has_regions, region_pass, result_readers
+from .regions import region_pass, result_readers
 from .rewrite import build, rebuild
 
 
 @region_pass
 def dce(graph: Graph) -> tuple[Graph, bool]:
     """Drop nodes no output depends on, and the unused parts of loops and branches."""
-    stale = topo_order(graph.outputs) != graph.nodes  # list equality: node identity, in order
-    if not has_regions(graph):
+    order = topo_order(graph.outputs)
+    stale = order != graph.nodes  # list equality: node identity, in order
+    if not any(node.regions for node in order):
         return (graph.with_outputs(graph.outputs), True) if stale else (graph, False)
-    read = result_readers(graph.nodes, graph.outputs)
+    read = result_readers(order, graph.outputs)
     mapped: dict[Node, Node] = {}
     moved: dict[Node, dict] = {}  # old node with several results -> where its results went
-    for node in topo_order(graph.outputs):
+    for node in order:
         inputs = tuple(mapped[v] for v in node.inputs)
         if node.regions:
             new, index_map = prune(rebuild(node, inputs), read.get(node), dce)

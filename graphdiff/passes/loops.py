@@ -20,11 +20,19 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..ir.graph import Graph
+from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
 from ..ops.source import placeholder
 from .patterns import uniform_value
-from .regions import inline, is_tensor, params_used, region_pass, remake, substitute
+from .regions import (
+    inline,
+    is_tensor,
+    params_used,
+    region_pass,
+    remake,
+    substitute,
+    symbols,
+)
 from .rewrite import rewrite_graph
 
 LOOPS = ("scan", "while_loop")
@@ -105,9 +113,24 @@ def _hoist(region: Graph, n_invariant: int, operands: Sequence[Node]
     position = {node: i for i, node in enumerate(region.nodes)}
     boundary.sort(key=position.__getitem__)
     outer = substitute(boundary, dict(zip(invariant_params, operands)))
+    if not _resolvable(outer, operands):
+        return None
     new_params = [placeholder(b.shape, b.dtype) for b in boundary]
     outputs = substitute(region.outputs, dict(zip(boundary, new_params)))
     return Graph([*invariant_params, *new_params, *params[n_invariant:]], outputs), outer
+
+
+def _resolvable(values: Sequence[Node], operands: Sequence[Node]) -> bool:
+    """True if the run time can resolve every symbolic shape attribute of the hoisted nodes
+    (from the loop's operands or the node's own operands: a symbol a region parameter names
+    but its operand does not would be unknown outside)."""
+    known = set().union(*(symbols(v) for v in operands))
+    for node in topo_order(values, set(operands)):
+        for name in node.op.shape_attrs:
+            bound = known.union(*(symbols(v) for v in node.inputs))
+            if any(isinstance(d, str) and d not in bound for d in node.attrs[name]):
+                return False
+    return True
 
 
 # --- choosing a branch, loops that do not run ---------------------------------------------------
@@ -237,6 +260,8 @@ def _prune_scan(node: Node, used: set[int] | None, dce_fn: Pass) -> tuple[Node, 
     first_x = n_consts + n_carry
     xs = list(range(first_x, n_params)) if over_stack else \
         [i for i in range(first_x, n_params) if params[i] in reads]
+    if not xs and n_params > first_x and not isinstance(node.attrs["length"][0], int):
+        xs = [first_x]  # the scanned input may be what binds a symbolic length: one stays
     # params and operands line up one to one except over a stack (several params, one operand)
     operand_of = list(range(n_params)) if not over_stack else \
         list(range(first_x)) + [first_x] * (n_params - first_x)
