@@ -498,6 +498,21 @@ def test_fuse_inside_a_scan_body(fused_kernels) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-13)
 
 
+def test_inline_custom_inside_a_scan_body() -> None:
+    def step(h, x):
+        return gd.checkpoint(lambda a, b: gd.tanh(a * 0.5 + b))(h, x), None
+
+    last, _ = gd.scan(step, gd.zeros(3, "float64"), xs)
+    loss = gd.sum(last)
+    graph = Graph([xs], [loss, gd.grad(loss, xs)])
+    assert any(n.op.name == "custom" for n in region_walk(graph))
+    after, changed = PASSES["inline_custom"](graph)
+    after.verify()
+    assert changed and not any(n.op.name == "custom" for n in region_walk(after))
+    assert PASSES["inline_custom"](after) == (after, False)
+    assert_same_values(graph, after)
+
+
 # --- every pass: graphs with loops, branches and several results -----------------------------
 
 def control_graph() -> Graph:

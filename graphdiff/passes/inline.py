@@ -10,9 +10,10 @@ memory planner see the primitives, and runs them without a sub-program call. The
 
 from __future__ import annotations
 
-from ..ir.graph import Graph
+from ..ir.graph import Graph, region_walk
 from ..ir.node import Node
 from ..ops.custom import custom
+from .regions import region_pass
 from .rewrite import rewrite_graph
 
 
@@ -20,8 +21,10 @@ def _inline(node: Node) -> Node | None:
     return node.op.expand(node) if node.op is custom else None
 
 
+@region_pass
 def inline_custom(graph: Graph) -> tuple[Graph, bool]:
-    """Replace every ``custom`` node by its function's nodes."""
-    if not any(node.op is custom for node in graph.nodes):
+    """Replace every ``custom`` node by its function's nodes (in loop bodies and branches too:
+    a checkpointed block inside a scan body)."""
+    if not any(node.op is custom for node in region_walk(graph)):
         return graph, False
-    return rewrite_graph(graph, _inline)
+    return rewrite_graph(graph, _inline, regions=inline_custom)
