@@ -513,6 +513,25 @@ def test_inline_custom_inside_a_scan_body() -> None:
     assert_same_values(graph, after)
 
 
+def test_remat_recomputes_around_a_loop_and_keeps_the_loop() -> None:
+    from graphdiff.passes.remat import rematerialize
+
+    rng = np.random.default_rng(6)
+    batch = f64("batch", (8, 16))
+    h, weights = batch, []
+    for i in range(6):
+        weights.append(gd.variable(rng.normal(size=(16, 16)) * 0.3, name=f"W{i}"))
+        h = gd.tanh(h @ weights[-1])
+    last, ys = gd.scan(lambda c_, r: (gd.tanh(c_ + r), c_ * r), gd.zeros(16, "float64"), h)
+    loss = gd.sum(last) + gd.sum(ys)
+    graph = Graph([batch], [loss, *gd.grad(loss, weights)])
+    after, changed = rematerialize(graph, policy="sqrt")
+    after.verify()
+    assert changed and after.op_counts()["tanh"] > graph.op_counts()["tanh"]
+    assert after.op_counts()["scan"] == graph.op_counts()["scan"]  # loops are never recomputed
+    assert_same_values(graph, after)  # bit for bit
+
+
 # --- every pass: graphs with loops, branches and several results -----------------------------
 
 def control_graph() -> Graph:
