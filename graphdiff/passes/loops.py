@@ -11,7 +11,8 @@ Layouts (``graphdiff/ops/control.py``):
 - ``switch(index, *operands)``: every branch takes all operands and returns the results.
 
 Each function here looks at one node (and its regions); the passes run them in their walks:
-``simplify`` hoists and chooses branches, ``dce`` prunes, ``merge_loops`` (and ``cse``) merge.
+``simplify`` hoists and chooses branches, ``dce`` prunes, ``merge.py`` merges twins (for
+``simplify``, ``cse`` and ``merge_loops``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .regions import (
     params_used,
     region_pass,
     remake,
+    rewrite_regions,
     substitute,
     symbols,
 )
@@ -177,8 +179,9 @@ def prune(node: Node, used: set[int] | None, dce_fn: Pass) -> tuple[Node, IndexM
     too). Dropped: a scan's or while_loop's carry whose result is unread and which nothing but
     its own new value reads in the body (and, for a while_loop, not the condition), a carry the
     body passes through unchanged (a constant: its result is the initial value), a scan's ys
-    output nothing reads, a while_loop's stack nothing reads, a switch's unread outputs;
-    constants, scanned inputs and switch operands no region reads, and repeated ones."""
+    output nothing reads (or that repeats another one), a while_loop's stack nothing reads, a
+    switch's unread outputs; constants, scanned inputs and switch operands no region reads, and
+    repeated ones."""
     name = node.op.name
     if name == "scan":
         return _prune_scan(node, used, dce_fn)
@@ -186,8 +189,7 @@ def prune(node: Node, used: set[int] | None, dce_fn: Pass) -> tuple[Node, IndexM
         return _prune_while(node, used, dce_fn)
     if name == "switch":
         return _prune_switch(node, used, dce_fn)
-    from .regions import rewrite_regions  # an op this module does not know: bodies only
-    return rewrite_regions(node, dce_fn), None
+    return rewrite_regions(node, dce_fn), None  # an op this module does not know: bodies only
 
 
 def _live(params: Sequence[Node], outputs: Sequence[Node], live: set[int],
