@@ -294,12 +294,7 @@ def test_trained_model_agrees_with_onnxruntime(name, tmp_path, data):
     ort = pytest.importorskip("onnxruntime")
     model, _, _ = zoo.train(name, data, epochs=1, progress=False)
     path = tmp_path / f"{name}.onnx"
-    try:
-        gd.export_onnx(path, [model.x], [model.logits])
-    except gd.GraphdiffError as exc:
-        if "'scan' has no ONNX mapping" not in str(exc):
-            raise
-        pytest.skip("the recurrent models are scans, which the ONNX exporter does not map yet")
+    gd.export_onnx(path, [model.x], [model.logits])  # the recurrent models: ONNX Scan
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x_test = zoo.RECIPES[name].inputs(data, "test")
     (logits,) = session.run(None, {session.get_inputs()[0].name: x_test})
