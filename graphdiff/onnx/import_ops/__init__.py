@@ -1,5 +1,6 @@
 """The ONNX -> graphdiff op table: importing a module registers its ops in ``IMPORTERS``."""
 
-from . import attention, control, losses, math, nn, resize, scatter, shape, tensor
+from . import attention, control, losses, math, nn, recurrent, resize, scatter, shape, tensor
 
-__all__ = ["attention", "control", "losses", "math", "nn", "resize", "scatter", "shape", "tensor"]
+__all__ = ["attention", "control", "losses", "math", "nn", "recurrent", "resize", "scatter",
+           "shape", "tensor"]
