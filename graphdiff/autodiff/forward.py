@@ -88,9 +88,11 @@ def _apply_rule(node: Node, incoming: list[Node | None]) -> Node | None:
     if node.op.jvp is not None:
         tangent = node.op.jvp(node, incoming)
     elif node.op.expand is not None:
-        expanded = node.op.expand(node)
+        expanded = node.op.expand(node)  # a list of results for a node with several
+        parts = expanded if node.is_tuple else [expanded]
         seeds = {value: t for value, t in zip(node.inputs, incoming, strict=True) if t is not None}
-        tangent = push_tangents([expanded], seeds, leaves=node.inputs).get(expanded)
+        pushed = push_tangents(parts, seeds, leaves=node.inputs)
+        tangent = [pushed.get(p) for p in parts] if node.is_tuple else pushed.get(expanded)
     else:
         raise GradientError(f"op {node.op.name} has no JVP rule (node created at "
                             f"{node.location})")

@@ -101,22 +101,34 @@ def scalar(value: float, like: Node | np.dtype) -> Node:
 
 # --- ops defined by an expansion (fused groups) ----------------------------------------------
 
-def expand_derived(outputs: Sequence[Node]) -> dict[Node, Node]:
+def expand_derived(outputs: Sequence[Node],
+                   chosen: Callable[[Node], bool] | None = None) -> dict[Node, Node]:
     """Map each node the outputs depend on to an equal node in which every op that has an
-    ``expand`` rule and no VJP of its own is replaced by the primitives it stands for.
+    ``expand`` rule and no VJP of its own is replaced by the primitives it stands for (or only
+    the nodes ``chosen`` says, when given).
 
     Autodiff uses this to differentiate optimized graphs (fused groups); ONNX export uses it to
-    lower them back to standard ops.
+    lower them back to standard ops, the runtime to run small groups as primitives. A node with
+    several results expands to one node per result: its ``result`` nodes map to those.
     """
     from ..ir.graph import topo_order
     from ..ir.node import with_inputs
 
     mapped: dict[Node, Node] = {}
+    parts: dict[Node, list[Node]] = {}  # expanded nodes with several results -> their results
     for node in topo_order(outputs):
+        if node.op is result and node.inputs[0] in parts:
+            mapped[node] = parts[node.inputs[0]][node.attrs["index"]]
+            continue
         inputs = tuple(mapped[v] for v in node.inputs)
         node_now = node if inputs == node.inputs else with_inputs(node, inputs)
-        if node.op.expand is not None and node.op.vjp is None:
-            node_now = node.op.expand(node_now)
+        derived = node.op.expand is not None and node.op.vjp is None
+        if chosen(node) if chosen is not None else derived:
+            expanded = node.op.expand(node_now)
+            if node.is_tuple:
+                parts[node] = expanded
+            else:
+                node_now = expanded
         mapped[node] = node_now
     return mapped
 

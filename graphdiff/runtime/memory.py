@@ -144,7 +144,8 @@ def plan_memory(schedule: Sequence[Node], types: dict[Node, TensorType],
                 buffer_of[node] = source
                 source.end = max(source.end, end)
             continue
-        if node.op.out_arg:
+        takes_out = node.op.out_arg and not node.is_tuple  # several results: fresh arrays
+        if takes_out:
             reused = _dying_input(node, step, types, buffer_of)
             if reused is not None:
                 inplace[node] = reused
@@ -157,7 +158,7 @@ def plan_memory(schedule: Sequence[Node], types: dict[Node, TensorType],
                     # back (allocated where the chain starts), so it never takes arena room
                     buffer.kind = HEAP
                 continue
-        kind = HEAP if node in escaping or not node.op.out_arg else ARENA
+        kind = HEAP if node in escaping or not takes_out else ARENA
         buffer = Buffer(kind, nbytes(types[node]), step, end, node)
         buffers.append(buffer)
         buffer_of[node] = buffer
