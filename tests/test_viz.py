@@ -167,8 +167,11 @@ def test_fused_nodes_are_their_own_kind():
     fused = [n for n in d.graph.nodes if n.op.name.startswith("fused")]
     assert fused and all(d.kinds[n] == "fused" for n in fused)
     assert 'peripheries="2"' in viz.to_dot(f)
-    body = d.details(fused[0])["body"]
-    assert body[0] == "t0: f64[4] = tanh in0" and body[-1] == "yield t3"
+    body = d.details(fused[0])["body"]  # the group's region, as the text form prints it
+    assert body[0].startswith("  region 0 (%0.0: f64[4]")
+    assert body[1] == "    %0.3: f64[4] = tanh %0.0" and body[-2] == "    return %0.6"
+    (group,) = d.regions[fused[0]]
+    assert group.title == "group"
 
 
 # --- SVG and HTML ------------------------------------------------------------------------------

@@ -44,11 +44,13 @@ class OpDef:
             :class:`TupleType`.
     kernel: ``(*arrays, **attrs) -> np.ndarray``, the numpy implementation (``regions=`` too
             for an op with regions; a tuple of arrays for a node with several results).
-    expand: ``(node) -> node`` rebuilding the value from primitives (fused groups); autodiff
-            differentiates the expansion of an op that has no rules of its own.
-    bind:   ``(attrs, input_types) -> kernel`` for ops whose kernel is made per concrete shapes
-            (fused groups): the runtime calls the result with the operands (and ``out=``).
-            An op with regions gets ``regions=`` too (a loop plans its body's sub-program).
+    expand: ``(node) -> node`` rebuilding the value from primitives (a list of nodes, one per
+            result, for a node with several results: fused groups); autodiff differentiates
+            the expansion of an op that has no rules of its own.
+    bind:   ``(attrs, input_types) -> kernel`` for ops whose kernel is made per concrete shapes:
+            the runtime calls the result with the operands (and ``out=``). An op with regions
+            gets ``regions=`` and ``compile_region=`` too (a loop plans its body's sub-program,
+            a fused group generates its kernel from its region).
     out_arg: the kernel also accepts ``out=array`` and writes its result there (numpy ``out=``).
     vjp:    ``(node, cotangent) -> [input cotangent or None, ...]`` building graph nodes.
     jvp:    ``(node, [input tangent or None, ...]) -> output tangent`` building graph nodes.

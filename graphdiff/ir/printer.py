@@ -74,17 +74,13 @@ def format_node(node: Node, names: dict[Node, str], indent: str = "  ",
                 blocks: list[int] | None = None) -> str:
     """One line: ``name: type = op[attrs] operands`` (then the node's regions as blocks)."""
     text = f"{names[node]}: {node.type} = {node.op.name}"
-    body = node.attrs.get("body")  # a fused group prints its subgraph as an indented block
-    shown = {k: v for k, v in node.attrs.items() if k != "body"}
-    if shown and not node.op.source:  # a source's attributes are its type
-        attrs = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(shown.items()))
+    if node.attrs and not node.op.source:  # a source's attributes are its type
+        attrs = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(node.attrs.items()))
         text += f"[{attrs}]"
     if node.inputs:
         text += " " + ", ".join(names[value] for value in node.inputs)
     if node.op.name == "constant":
         text += " " + format_value(node.data)
-    if body is not None:
-        text += " {\n" + "\n".join("      " + line for line in body.format_lines()) + "\n    }"
     if node.regions:
         blocks = [0] if blocks is None else blocks
         inner = indent + "  "

@@ -214,12 +214,13 @@ class Lowerings:
                        strides=list(node.attrs["stride"]), pads=[top, left, bottom, right],
                        output_padding=extra)
 
-    def expand(self, node: Node) -> str:
-        """Lower a fused group by rebuilding its value from primitives (``op.expand``). A group
-        with several outputs has no value of its own: its ``fused_output`` nodes lower it."""
+    def expand(self, node: Node) -> str | list[str]:
+        """Lower a node through the primitives it stands for (``op.expand``: a fused group, a
+        custom function). A group with several outputs expands to one value per result: it
+        maps to their names, which its ``result`` nodes pick."""
         from .export import emit_nodes
 
         expanded = node.op.expand(node)
-        if expanded is node:
-            return ""
-        return emit_nodes(self, [expanded])[0]  # type: ignore[arg-type]
+        if isinstance(expanded, list):
+            return emit_nodes(self, expanded)
+        return emit_nodes(self, [expanded])[0]

@@ -1,165 +1,127 @@
-"""Fused groups: one node that runs a small subgraph of elementwise ops without full temporaries.
+"""Fused groups: one node that owns a group of elementwise ops as a region.
 
 The fusion pass (``graphdiff/passes/fusion.py``) replaces a convex group of elementwise ops, with
-possibly a matmul at its head and reductions at its tail, by one ``fused`` node whose ``body``
-attribute holds the group as a list of instructions over the group's inputs. The kernel is Python
-source generated once per body and input shapes (see ``graphdiff/ops/fused_codegen.py``).
+possibly a matmul at its head and reductions at its tail, by one ``fused`` node. Its one region
+is an ordinary graph of the group: its parameters stand for the group's inputs (the node's
+operands, in order) and its outputs are the values that leave the group. A group with one output
+has that output's type; a group with several has a :class:`TupleType`, read through ``result``
+nodes, like a loop's results.
 
-A group with several outputs returns a tuple; ``fused_output`` nodes pick its elements. Both ops
-``expand`` back into the primitives they stand for, which is how they are differentiated,
-exported to ONNX and checked against the unfused graph.
+The kernel is Python source generated from the region's nodes, once per region structure and
+operand shapes (``graphdiff/ops/fused_codegen.py``): equal groups, such as every layer of a deep
+MLP, share their kernels. ``expand`` rebuilds the group's outputs from the primitives over the
+operands; that is how fused graphs are differentiated, exported to ONNX and checked against the
+unfused graph, and how the runtime runs small groups (``graphdiff/runtime/unfuse.py``). The
+fusion pass's docstring prints a fused node.
 """
 
 from __future__ import annotations
 
-import operator
-import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir.node import OPS, Node
-from ..ir.types import Shape, TensorType
+from ..ir.graph import Graph
+from ..ir.node import Node
+from ..ir.types import TensorType, TupleType
 from .core import defop
+from .custom import inline
+from .shape import reshape
 
 
-@dataclass(frozen=True)
-class Instr:
-    """One op of a fused body. ``args`` index the body's values: the group inputs first, then
-    the results of earlier instructions."""
-
-    op: str
-    args: tuple[int, ...]
-    attrs: tuple[tuple[str, Any], ...]
-    type: TensorType
-
-
-@dataclass(frozen=True)
-class FusedBody:
-    """The subgraph of a fused node: typed inputs, instructions, and which values leave it."""
-
-    input_types: tuple[TensorType, ...]
-    instrs: tuple[Instr, ...]
-    outputs: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        # Generated kernels by input shapes: looked up at every call, so kept on the body
-        # (hashing the whole body per call would cost more than a small kernel runs).
-        object.__setattr__(self, "kernels", {})
-
-    def value_type(self, index: int) -> TensorType:
-        n = len(self.input_types)
-        return self.input_types[index] if index < n else self.instrs[index - n].type
-
-    def format_lines(self) -> list[str]:
-        """The body in the text form's style, for printing inside the fused node."""
-        n = len(self.input_types)
-
-        def name(i: int) -> str:
-            return f"in{i}" if i < n else f"t{i - n}"
-
-        lines = []
-        for k, instr in enumerate(self.instrs):
-            attrs = ", ".join(f"{a}={v!r}" for a, v in instr.attrs)
-            text = f"t{k}: {instr.type} = {instr.op}" + (f"[{attrs}]" if attrs else "")
-            lines.append(text + " " + ", ".join(name(a) for a in instr.args))
-        lines.append("yield " + ", ".join(name(o) for o in self.outputs))
-        return lines
-
-    def __repr__(self) -> str:
-        return f"<{len(self.instrs)} ops>"
+def is_renaming(node: Node) -> bool:
+    """A reshape that only renames symbolic dims (same rank, same known sizes): the same array
+    at run time, so a group passes straight through it."""
+    if node.op is not reshape:
+        return False
+    before, after = node.inputs[0].shape, node.shape
+    return len(before) == len(after) and all(
+        a == b or not (isinstance(a, int) and isinstance(b, int)) for a, b in zip(before, after))
 
 
-_BODIES: weakref.WeakValueDictionary[FusedBody, FusedBody] = weakref.WeakValueDictionary()
+def region_types(region: Graph, types: Sequence[Any]) -> dict[Node, TensorType]:
+    """The type of every value of a fused region for operands of ``types`` (static, or the
+    concrete types of one call signature).
 
-
-def canonical_body(body: FusedBody) -> FusedBody:
-    """The one instance of bodies equal to ``body``: equal groups (every layer of a deep MLP)
-    then share their generated kernels, which are cached on the instance."""
-    existing = _BODIES.get(body)
-    if existing is None:
-        _BODIES[body] = existing = body
-    return existing
-
-
-def expand_body(body: FusedBody, inputs: Sequence[Node]) -> list[Node]:
-    """Rebuild the body's outputs from primitive nodes applied to ``inputs``."""
-    values = list(inputs)
-    for instr in body.instrs:
-        values.append(OPS[instr.op](*(values[a] for a in instr.args), **dict(instr.attrs)))
-    return [values[o] for o in body.outputs]
-
-
-def body_types(body: FusedBody, types: Sequence[TensorType]) -> list[TensorType]:
-    """The types of every value of ``body`` for operands of ``types`` (static or concrete)."""
-    if len(types) != len(body.input_types) or any(
-            t.dtype != b.dtype or t.ndim != b.ndim for t, b in zip(types, body.input_types)):
-        raise ShapeError("operand types differ from the fused body's inputs")
-    values = list(types)
-    for instr in body.instrs:
-        if instr.op == "reshape":  # renames symbolic dims only: the operand's concrete type
-            values.append(values[instr.args[0]])
+    Each node's rule is re-run on its operands' types; a reshape in a group only renames
+    symbolic dims (``is_renaming``), so it keeps the operand's concrete sizes and its own
+    names elsewhere.
+    """
+    params = region.inputs
+    if len(types) != len(params) or any(
+            not isinstance(t, TensorType) or t.dtype != p.dtype or t.ndim != p.ndim
+            for t, p in zip(types, params)):
+        raise ShapeError("operand types differ from the fused group's parameters: "
+                         f"({', '.join(map(str, types))}) for "
+                         f"({', '.join(str(p.type) for p in params)})")
+    values: dict[Node, TensorType] = dict(zip(params, types))
+    for node in region.nodes:
+        if node in values:
+            continue
+        if node.op.source:
+            values[node] = node.type
+        elif is_renaming(node):
+            values[node] = _renamed(node.type, values[node.inputs[0]])
         else:
-            values.append(OPS[instr.op].infer([values[a] for a in instr.args],
-                                              **dict(instr.attrs)))
+            values[node] = node.op.infer([values[v] for v in node.inputs], **node.attrs)
     return values
 
 
-def _fused_type(types: Sequence[TensorType], *, body: FusedBody) -> TensorType:
-    # A multi-output group's value is a tuple; its node carries the first output's type and
-    # is only read through fused_output.
-    return body_types(body, types)[body.outputs[0]]
+def _renamed(static: TensorType, operand: TensorType) -> TensorType:
+    """A renaming view's type: its own known sizes, else the operand's, else its own names."""
+    shape = tuple(d if isinstance(d, int) or not isinstance(o, int) else o
+                  for d, o in zip(static.shape, operand.shape))
+    return TensorType(static.dtype, shape)
 
 
-def _fused_kernel(*inputs: Any, body: FusedBody, out: np.ndarray | None = None) -> Any:
-    shapes = tuple([a.shape for a in inputs])
-    kernel = body.kernels.get(shapes)
-    if kernel is None:
-        kernel = fused_codegen.compiled(body, shapes)
-    return kernel(*inputs, out=out)
+def _fused_type(types: Sequence[Any], *, regions: Sequence[Graph]) -> TensorType | TupleType:
+    (region,) = regions
+    if all(t == p.type for t, p in zip(types, region.inputs)) and len(types) == len(
+            region.inputs):  # the region's own types: its nodes were inferred from these
+        outputs = [o.type for o in region.outputs]
+    else:
+        values = region_types(region, types)
+        outputs = [values[o] for o in region.outputs]
+    return outputs[0] if len(outputs) == 1 else TupleType(tuple(outputs))
 
 
-def _fused_bind(attrs: dict, types: Sequence[TensorType]) -> Any:
-    return fused_codegen.compiled(attrs["body"], tuple(t.shape for t in types))
+def expand_group(node: Node) -> Node | list[Node]:
+    """The group's outputs rebuilt from primitives over the node's operands: one node, or a
+    list of them (one per result) for a group with several outputs."""
+    outputs = inline(node.regions[0], node.inputs)
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
-fused = defop("fused", _fused_type, _fused_kernel, out_arg=True, bind=_fused_bind,
-              expand=lambda node: expand_body(node.attrs["body"], node.inputs)[0],
-              onnx=lambda ctx, n, i: ctx.expand(n),
-              doc="A fused group with one output (see graphdiff/passes/fusion.py); the runtime "
-                  "may hand it the output buffer.")
-
-# A group with several outputs returns a tuple of fresh arrays, so it takes no out= buffer and
-# its outputs (read through fused_output) alias nothing the memory planner manages.
-fused_multi = defop("fused_multi", _fused_type, _fused_kernel, bind=_fused_bind,
-                    expand=lambda node: node,  # read only through fused_output
-                    onnx=lambda ctx, n, i: ctx.expand(n),
-                    doc="A fused group with several outputs, read through fused_output.")
+def _fused_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Graph],
+                compile_region: Callable) -> Callable[..., Any]:
+    (region,) = regions
+    if fused_codegen.generates(region):
+        return fused_codegen.compiled(region, tuple(t.shape for t in types))
+    return _as_kernel(compile_region(region, types), len(region.outputs))
 
 
-def _output_type(types: Sequence[TensorType], *, index: int, dtype: np.dtype,
-                 shape: Shape) -> TensorType:
-    return TensorType(dtype, shape)
+def _as_kernel(run: Callable[..., list], n_outputs: int) -> Callable[..., Any]:
+    """A region the generator does not handle (a pass rewrote it into something other than a
+    group), run as a sub-program with the fused kernel's calling convention."""
+    def kernel(*arrays: np.ndarray, out: np.ndarray | None = None) -> Any:
+        values = run(*arrays)
+        if n_outputs > 1:
+            return tuple(values)
+        if out is None:
+            return values[0]
+        np.copyto(out, values[0])
+        return out
+    return kernel
 
 
-def _output_kernel(values: tuple, *, index: int, dtype: np.dtype, shape: tuple) -> Any:
-    return values[index]
+fused = defop(
+    "fused", _fused_type, None, regions=True, out_arg=True, bind=_fused_bind,
+    expand=expand_group, onnx=lambda ctx, n, i: ctx.expand(n),
+    doc="A fused group (region 0; see graphdiff/passes/fusion.py). With one output the runtime "
+        "may hand it the output buffer; several outputs are read through result.")
 
 
-def _output_expand(node: Node) -> Node:
-    group = node.inputs[0]
-    return expand_body(group.attrs["body"], group.inputs)[node.attrs["index"]]
-
-
-fused_output = defop("fused_output", _output_type, _output_kernel,
-                     expand=_output_expand, shape_attrs=("shape",),
-                     bind=lambda attrs, types: operator.itemgetter(attrs["index"]),
-                     onnx=lambda ctx, n, i: ctx.expand(n),
-                     doc="Output ``index`` of a fused group with several outputs.")
-
-
-# Imported last: the generator needs FusedBody and body_types from this module.
+# Imported last: the generator needs region_types from this module.
 from . import fused_codegen  # noqa: E402

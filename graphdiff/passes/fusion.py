@@ -1,5 +1,9 @@
 """Elementwise fusion: convex groups of elementwise ops become one ``fused`` node.
 
+The node owns the group as its region: an ordinary graph over one parameter per group input (the
+node's operands, in order) returning the values that leave the group; a group with several
+outputs has several results, read through ``result`` nodes.
+
 Groups grow from a root (an elementwise op, or a sum/max/min reduction of one) towards its
 inputs, visiting candidates in decreasing topological position so that every user a candidate
 could have inside the group has been decided before it. A candidate elementwise producer joins:
@@ -15,46 +19,56 @@ softmax) joins like an elementwise op: each block of rows holds whole slices. A 
 users are in the group and whose result has the group's full shape joins as the group's head (the
 matmul epilogue: bias, activation). Groups need two ops or more. Loop bodies and branches are
 fused inside, by the same pass (``passes/regions.py``); a loop or branch node never joins a
-group (it is not elementwise), and no group reaches into or out of a region.
+group (it is not elementwise), no group reaches into or out of a region, and a fused node's own
+region is never fused again.
 
 ``unfuse`` expands every fused node back into its primitives (for ONNX export and for checks).
+
+>>> import graphdiff as gd
+>>> x = gd.placeholder(("n", 4), "float64", name="x")
+>>> graph, _ = fuse(gd.Graph([x], [gd.tanh(x * 2.0)]))
+>>> print(graph)
+graph(x: f64[n,4]) {
+  %0: f64[] = constant 2.0
+  %1: f64[n,4] = fused x, %0 {
+    region 0 (%0.0: f64[n,4], %0.1: f64[]) {
+      %0.2: f64[n,4] = mul %0.0, %0.1
+      %0.3: f64[n,4] = tanh %0.2
+      return %0.3
+    }
+  }
+  return %1
+}
 """
 
 from __future__ import annotations
 
 import heapq
+import weakref
 
 from ..ir.graph import Graph
-from ..ir.node import OPS, Node, with_inputs
-from ..ops.core import expand_derived
-from ..ops.fused import FusedBody, Instr, canonical_body, fused, fused_multi, fused_output
+from ..ir.node import Node, make_node, with_inputs
+from ..ops import elementwise as E
+from ..ops.core import expand_derived, result
+from ..ops.fused import fused, is_renaming
+from ..ops.linalg import matmul
+from ..ops.reduce import max_, min_, sum_
+from ..ops.source import PLACEHOLDER
 from .regions import has_regions, region_pass, rewrite_regions
 
-_REDUCTION_ROOTS = {"sum", "max", "min"}
-_CHEAP_UNARY = {"neg", "abs", "cast", "square", "relu", "sign", "stop_gradient"}
+_REDUCTION_ROOTS = frozenset((sum_, max_, min_))
+_CHEAP_UNARY = frozenset((E.neg, E.abs_, E.cast, E.square, E.relu, E.sign, E.stop_gradient))
 
 
 def _is_member(node: Node) -> bool:
-    if OPS.get(node.op.name) is not node.op:  # bodies name their ops: registered ones only
-        return False
     return (node.op.elementwise and not node.op.effectful and not node.op.source) or \
-        _is_renaming(node)
-
-
-def _is_renaming(node: Node) -> bool:
-    """A reshape that only renames symbolic dims (same rank, same known sizes): the same array
-    at run time, so a group passes straight through it."""
-    if node.op.name != "reshape":
-        return False
-    before, after = node.inputs[0].shape, node.shape
-    return len(before) == len(after) and all(
-        a == b or not (isinstance(a, int) and isinstance(b, int)) for a, b in zip(before, after))
+        is_renaming(node)
 
 
 def _is_row_reduction(node: Node, iteration_shape: tuple) -> bool:
     """A reduction that keeps its rank and every row (axis 0) of the group's iteration space:
     a block of rows holds whole reduced slices, so it can run inside the blocked loop."""
-    if node.op.name not in _REDUCTION_ROOTS or not node.attrs["keepdims"]:
+    if node.op not in _REDUCTION_ROOTS or not node.attrs["keepdims"]:
         return False
     value = node.inputs[0]
     return (0 not in node.attrs["axes"] and value.ndim == len(iteration_shape) > 0
@@ -62,7 +76,7 @@ def _is_row_reduction(node: Node, iteration_shape: tuple) -> bool:
 
 
 def _is_cheap(node: Node) -> bool:
-    if node.op.name in _CHEAP_UNARY:
+    if node.op in _CHEAP_UNARY:
         return True
     return node.op.elementwise and len(node.inputs) == 2 and \
         any(value.ndim == 0 for value in node.inputs)
@@ -89,7 +103,7 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
     """The group rooted at ``root``. ``copy_readers`` holds, for operands of private copies in
     earlier groups, the positions of those groups' roots: readers the graph does not show."""
     group = _Group(root)
-    iteration_shape = root.inputs[0].shape if root.op.name in _REDUCTION_ROOTS else root.shape
+    iteration_shape = root.inputs[0].shape if root.op in _REDUCTION_ROOTS else root.shape
     heap = [(-index[v], v.uid, v) for v in root.inputs]
     heapq.heapify(heap)
     seen: set[Node] = set()
@@ -100,7 +114,7 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
             continue
         seen.add(node)
         if not (_is_member(node) or _is_row_reduction(node, iteration_shape)
-                or node.op.name == "matmul"):
+                or node.op is matmul):
             continue  # never joins: skip scanning its users (a shared constant has thousands)
         # users in a group that recomputes its own copy of this node do not read it
         outside = [index[u] for u in users[node] if u not in group.members
@@ -119,7 +133,7 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
                 continue  # its operands become group inputs: do not grow through a copy
             else:
                 continue
-        elif node.op.name == "matmul" and not used_outside and node.shape == iteration_shape:
+        elif node.op is matmul and not used_outside and node.shape == iteration_shape:
             # The head runs whole before the blocked loop, so its operands must come from
             # outside the group: they may never join it.
             group.members.add(node)
@@ -132,24 +146,39 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
     return group
 
 
-def _body(group: _Group, index: dict[Node, int]) -> tuple[FusedBody, list[Node]]:
+# (position, type) -> the parameter at that position of every group region of that type: the
+# regions of equal groups (every layer of a deep MLP) are then built from the same nodes, which
+# interning shares, instead of a copy of the group per region (half the cost of the pass).
+_PARAMS: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
+
+
+def _param(position: int, value: Node) -> Node:
+    """Parameter ``position`` of a group region, standing for ``value``."""
+    key = (position, value.type)
+    param = _PARAMS.get(key)
+    if param is None:
+        param = make_node(PLACEHOLDER, (), {"dtype": value.dtype, "shape": value.shape},
+                          location=value.location)
+        _PARAMS[key] = param
+    return param
+
+
+def _region(group: _Group, index: dict[Node, int]) -> tuple[Graph, list[Node]]:
+    """The group as a region, and the values its parameters stand for (the fused node's
+    operands, in order of first use)."""
     inside = group.members | group.copies
     ordered = sorted(inside, key=index.__getitem__)
     inputs: list[Node] = []
-    position: dict[Node, int] = {}
+    mapped: dict[Node, Node] = {}
     for node in ordered:
         for value in node.inputs:
-            if value not in position and value not in inside:
-                position[value] = len(inputs)
+            if value not in mapped and value not in inside:
+                mapped[value] = _param(len(inputs), value)
                 inputs.append(value)
-    instrs = []
+    params = [mapped[v] for v in inputs]
     for node in ordered:
-        instrs.append(Instr(node.op.name, tuple(position[v] for v in node.inputs),
-                            tuple(sorted(node.attrs.items())), node.type))
-        position[node] = len(inputs) + len(instrs) - 1
-    body = canonical_body(FusedBody(tuple(v.type for v in inputs), tuple(instrs),
-                                    tuple(position[o] for o in group.outputs(index))))
-    return body, inputs
+        mapped[node] = with_inputs(node, tuple(mapped[v] for v in node.inputs))
+    return Graph(params, [mapped[o] for o in group.outputs(index)]), inputs
 
 
 @region_pass
@@ -166,7 +195,7 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
     for node in reversed(order):
         if node in claimed:
             continue
-        root_ok = _is_member(node) or (node.op.name in _REDUCTION_ROOTS
+        root_ok = _is_member(node) or (node.op in _REDUCTION_ROOTS
                                         and _is_member(node.inputs[0]))
         if not root_ok:
             continue
@@ -187,15 +216,14 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
         if group is not None and node is not group.root:
             continue  # built with its group's root; extra outputs are mapped there
         if group is not None:
-            body, inputs = _body(group, index)
+            region, inputs = _region(group, index)
+            new = fused(*(mapped[v] for v in inputs), regions=(region,))
             outs = group.outputs(index)
-            op = fused if len(outs) == 1 else fused_multi
-            new = op(*(mapped[v] for v in inputs), body=body)
             if len(outs) == 1:
                 mapped[node] = new
-            else:
+            else:  # several results, read through result nodes
                 for i, out in enumerate(outs):
-                    mapped[out] = fused_output(new, index=i, dtype=out.dtype, shape=out.shape)
+                    mapped[out] = result(new, index=i)
             continue
         mapped[node] = _rebuild(node, mapped)
     outputs = [mapped[o] for o in graph.outputs]
@@ -206,7 +234,7 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
 
 def _rebuild(node: Node, mapped: dict[Node, Node]) -> Node:
     inputs = tuple(mapped[v] for v in node.inputs)
-    if node.regions:
+    if node.regions and node.op is not fused:  # a group is not fused again inside
         return rewrite_regions(node, fuse, inputs)
     return node if inputs == node.inputs else with_inputs(node, inputs)
 

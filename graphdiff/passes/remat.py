@@ -59,16 +59,19 @@ from ..autodiff.checkpoint import clone_region
 from ..errors import GraphdiffError
 from ..ir.dims import evaluate_dim
 from ..ir.graph import Graph, topo_order
-from ..ir.node import OPS, Node, with_inputs
+from ..ir.node import Node, with_inputs
 from ..ir.types import TensorType
+from ..ops.core import result
 from ..ops.custom import remat_input
+from ..ops.fused import fused
+from ..ops.reduce import max_, min_, prod, sum_
 
 POLICIES = ("sqrt", "elementwise")
 DEFAULT_POLICY = "sqrt"
 DEFAULT_DIM = 64  # the size assumed for a symbolic dim that ``dims`` does not give
 MAX_CHAIN = 16  # the most cheap ops the elementwise policy recomputes for one residual
 MAX_GATES = 8  # the most backward values one recomputation waits for
-REDUCTIONS = ("sum", "max", "min", "prod")  # cheap inside a fused group
+REDUCTIONS = frozenset((sum_, max_, min_, prod))  # cheap inside a fused group
 
 
 @dataclass
@@ -190,20 +193,24 @@ def _cheap(node: Node) -> bool:
         return False
     if op.elementwise or op.view:
         return True
-    if op.expand is None:
+    group = node.inputs[0] if op is result and node.inputs else node
+    if group.op is not fused:
         return False
-    group = node.inputs[0] if "body" not in node.attrs and node.inputs else node
-    instrs = getattr(group.attrs.get("body"), "instrs", None)
-    return instrs is not None and all(
-        OPS[i.op].elementwise or OPS[i.op].view or i.op in REDUCTIONS for i in instrs)
+    (region,) = group.regions
+    params = set(region.inputs)
+    return all(n.op.elementwise or n.op.view or n.op in REDUCTIONS
+               for n in region.nodes if n not in params)
 
 
 def _recomputable(node: Node) -> bool:
-    """Pure computed tensors; loops and branches, and the results read from them, are kept
-    (recomputing a loop in the backward pass would re-run every step)."""
-    return not node.op.effectful and not node.op.source and not node.regions and \
-        type(node.type) is TensorType and not (node.op.name == "result"
-                                               and node.inputs[0].regions)
+    """Pure computed tensors and fused groups; loops and branches, and the results read from
+    them, are kept (recomputing a loop in the backward pass would re-run every step)."""
+    if node.op.effectful or node.op.source:
+        return False
+    if node.op is fused:
+        return True
+    return not node.regions and type(node.type) is TensorType and not (
+        node.op is result and node.inputs[0].regions and node.inputs[0].op is not fused)
 
 
 # --- policies: each returns the groups to recompute, and the plan's estimate -----------------

@@ -26,7 +26,7 @@ from .profile import MemoryReport, Profile, memory_report, profile_program
 from .program import Program, build_program
 from .reference import Interpreter, step_error
 from .specialize import bind_shape, specialize
-from .unfuse import expand_groups, small_groups
+from .unfuse import without_small_groups
 
 try:  # numpy's own error-state switch: errstate() costs ~0.7 us per call, this ~0.1 us
     from numpy._core.umath import _extobj_contextvar, _make_extobj
@@ -127,11 +127,10 @@ class Function:
         signature = tuple([a.shape for a in feeds])
         program = self._programs.get(signature)
         if program is None:
-            graph = self.graph
             types, attrs, env = self._specialize(feeds)
-            small = small_groups(graph.nodes, types)
-            if small:  # small fused groups run faster as their primitives (unfuse.py)
-                graph = Graph(self.inputs, expand_groups(graph.outputs, small))
+            # small fused groups run faster as their primitives (unfuse.py)
+            graph = without_small_groups(self.graph, types)
+            if graph is not self.graph:
                 # only the expanded primitives are new: every other node keeps its type
                 types, new_attrs = specialize(graph.nodes, types, env)
                 attrs.update(new_attrs)

@@ -3,7 +3,7 @@
 A fused kernel pays off only when its arrays do not fit in the cache: it then reads and writes
 each block while it is still in cache. When every value of a group fits in one block, the
 generated kernel runs the same numpy calls as the unfused ops, plus its own frame, its output
-tuple and the ``fused_output`` nodes, and its scratch sits outside the memory planner (3-8%
+tuple and the ``result`` nodes reading it, and its scratch sits outside the memory planner (3-8%
 slower at 64x64). Up to a few MB, whole arrays still stream from the caches about as fast as
 numpy computes, so the blocks' extra calls are not paid back either. The size sweep of
 ``python tools/bench.py fusion`` (forward + gradient, float32, unfused time / fused time with
@@ -18,36 +18,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ir.graph import topo_order
-from ..ir.node import Node, with_inputs
+from ..ir.graph import Graph
+from ..ir.node import Node
 from ..ir.types import TensorType
+from ..ops.core import expand_derived
+from ..ops.fused import fused
 from ..ops.fused_codegen import value_bytes
 
-GROUP_OPS = ("fused", "fused_multi")
 UNFUSE_AT_MOST_BYTES = 2 << 20  # groups whose largest value is this small are expanded
 
 
 def largest_value_bytes(group: Node, types: dict[Node, TensorType]) -> int:
-    """Bytes of the largest value (input, intermediate or output) of a fused group."""
+    """Bytes of the largest value (operand, intermediate or output) of a fused group."""
     shapes = tuple(tuple(int(d) for d in types[v].shape) for v in group.inputs)
-    return max(value_bytes(group.attrs["body"], shapes), default=0)
+    return max(value_bytes(group.regions[0], shapes), default=0)
 
 
 def small_groups(nodes: Sequence[Node], types: dict[Node, TensorType]) -> set[Node]:
     """The fused groups whose values all fit in ``UNFUSE_AT_MOST_BYTES`` for these types."""
-    return {n for n in nodes if n.op.name in GROUP_OPS
+    return {n for n in nodes if n.op is fused
             and largest_value_bytes(n, types) <= UNFUSE_AT_MOST_BYTES}
 
 
 def expand_groups(outputs: Sequence[Node], groups: set[Node]) -> list[Node]:
-    """``outputs`` rebuilt with each group in ``groups`` (and its ``fused_output`` nodes)
+    """``outputs`` rebuilt with each group in ``groups`` (and the ``result`` nodes reading it)
     replaced by the primitive ops it stands for."""
-    mapped: dict[Node, Node] = {}
-    for node in topo_order(outputs):
-        inputs = tuple(mapped[v] for v in node.inputs)
-        now = node if inputs == node.inputs else with_inputs(node, inputs)
-        group = node.inputs[0] if node.op.name == "fused_output" else node
-        if group in groups:
-            now = now.op.expand(now)
-        mapped[node] = now
+    mapped = expand_derived(outputs, groups.__contains__)
     return [mapped[o] for o in outputs]
+
+
+def without_small_groups(graph: Graph, types: dict[Node, TensorType]) -> Graph:
+    """``graph`` (a compiled graph or a region) with its small groups expanded for these
+    concrete types; ``graph`` itself when it has none. The expanded primitives are new nodes,
+    to be specialized."""
+    small = small_groups(graph.nodes, types)
+    if not small:
+        return graph
+    return Graph(graph.inputs, expand_groups(graph.outputs, small))

@@ -112,13 +112,10 @@ class Drawing:
             "shape": [str(d) for d in node.type.shape] if tensor else None,
             "type": str(node.type), "location": node.location,
             "attrs": {k: format_value(v) for k, v in sorted(node.attrs.items())
-                      if not node.op.source and not hasattr(v, "format_lines")},
+                      if not node.op.source},
             "inputs": [self.names[v] for v in node.inputs], "users": users,
             "text": text.split(" {\n", 1)[0] if node.regions else text,
         }
-        for value in node.attrs.values():
-            if hasattr(value, "format_lines"):  # a fused group's body
-                info["body"] = value.format_lines()
         if node.regions:  # the regions as the text form prints them, block numbers included
             info["body"] = text.split("\n")[1:-1]
         if node in self.graph.inputs and self.block is not None:
@@ -204,6 +201,8 @@ def region_title(owner: Node, k: int) -> str:
     if owner.op.name == "switch":
         bool_index = owner.inputs[0].type.dtype == bool
         return f"branch {k}" + (f" ({'true' if k else 'false'})" if bool_index else "")
+    if owner.op.name == "fused":
+        return "group"
     if owner.op.name == "custom" and k < 3:  # a function with its derivative rules
         rules = {"jvp": "jvp rule", "vjp": ("fwd rule", "bwd rule")[k - 1] if k else ""}
         return "function" if k == 0 else rules.get(owner.attrs.get("kind"), f"rule {k}")
