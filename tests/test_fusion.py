@@ -332,6 +332,36 @@ def test_several_outputs_export_to_onnx() -> None:
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def _loop_with_groups() -> tuple[list[gd.Node], list[gd.Node]]:
+    start = gd.placeholder((4, 8), "float64", name="start")
+    rows = gd.placeholder((3, 4, 8), "float64", name="rows")
+
+    def step(h, x):
+        z = gd.tanh(h * 0.9 + x) * gd.sigmoid(x - h)
+        return z, gd.exp(-z * z) + 1.0
+
+    return [start, rows], list(gd.scan(step, start, rows))
+
+
+@pytest.mark.parametrize("at_most", [2 << 20, -1])
+def test_small_groups_in_a_loop_body_run_as_their_primitives(monkeypatch, at_most) -> None:
+    monkeypatch.setattr(unfuse_module, "UNFUSE_AT_MOST_BYTES", at_most)
+    generated = []
+    original = fused_codegen.compiled
+    monkeypatch.setattr(fused_codegen, "compiled",
+                        lambda region, shapes: generated.append(shapes) or
+                        original(region, shapes))
+    inputs, outputs = _loop_with_groups()
+    f = gd.function(inputs, outputs, passes="fused")
+    (loop,) = [n for n in f.graph.nodes if n.regions]
+    assert any(n.op is fused for n in loop.regions[0].nodes)  # the body keeps its groups
+    feeds = [np.random.default_rng(10).normal(size=p.shape) for p in inputs]
+    reference = gd.function(inputs, outputs, passes="none")
+    for got, want in zip(f(*feeds), reference(*feeds)):
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+    assert bool(generated) == (at_most < 0)  # 256-byte values: expanded unless forced
+
+
 def test_a_region_the_generator_does_not_handle_runs_as_a_sub_program() -> None:
     # a pass run after fusion may leave other ops in a group (here a transpose): the group then
     # runs its region as a planned sub-program, with the same results

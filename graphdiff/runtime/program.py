@@ -36,6 +36,7 @@ from ..ir.types import TensorType
 from .specialize import bind_shape, specialize
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
 from .schedule import ORDERS
+from .unfuse import without_small_groups
 
 _programs = itertools.count()
 
@@ -357,6 +358,10 @@ def planned_region(region: Graph, param_types: Sequence[TensorType]) -> Callable
     specialized and memory-planned once, then called once per iteration. Its results never
     share memory with its parameters (a carry passed through is copied)."""
     types, attrs = specialize_region(region, param_types)
+    expanded = without_small_groups(region, types)  # as in a compiled graph (unfuse.py)
+    if expanded is not region:
+        region = expanded
+        types, attrs = specialize_region(region, param_types)
     sources = [n for n in region.nodes if n.op.source and n not in set(region.inputs)]
     copies = [_shares_memory(o, region.inputs, region.outputs[:i])
               for i, o in enumerate(region.outputs)]

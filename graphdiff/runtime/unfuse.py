@@ -11,7 +11,8 @@ the kernels forced) measured, at 0.5 / 1 / 2 / 4 / 8 / 16 MB per array: GELU 0.8
 1.07 / 1.24 / 1.34 / 1.68, LayerNorm 0.95 / 0.93 / 0.95 / 0.96 / 1.10 / 1.17, softmax
 cross-entropy 0.88 / 0.88 / 0.90 / 0.85 / 0.85 / 0.89. So, per call signature, groups whose
 largest value is at most ``UNFUSE_AT_MOST_BYTES`` (2 MB) are expanded back into their
-primitives before the program is generated; the function's graph keeps them, as printed.
+primitives before the program is generated, in the compiled graph and in each loop body or
+branch planned as a sub-program; the function's graph keeps them, as printed.
 """
 
 from __future__ import annotations
