@@ -43,6 +43,8 @@ from .reduce import max_, min_, sum_
 BLOCK_BYTES = 1 << 18
 # The reductions a group may hold: the ufunc that reduces a block, and combines two blocks.
 _REDUCTIONS = {sum_: np.add, max_: np.maximum, min_: np.minimum}
+# ufuncs for which numpy deprecates a positional output argument (numpy 2.4)
+_KEYWORD_OUT = (np.maximum, np.minimum, np.fmax, np.fmin)
 _POOLED_BYTES = 1 << 20  # smaller outputs are cheap to allocate fresh
 _POOL_SIZE = 4  # earlier outputs kept per output position for reuse
 
@@ -269,7 +271,9 @@ class _Writer:
         call_args = ", ".join(self.block_name[a] for a in args) + keywords
         if node.op.out_arg:
             # a ufunc takes out positionally, which numpy parses faster than out=
-            positional = isinstance(self.namespace[f"k{k}"], np.ufunc) and not keywords
+            kernel = self.namespace[f"k{k}"]
+            positional = isinstance(kernel, np.ufunc) and not keywords \
+                and kernel not in _KEYWORD_OUT
             out_arg = target if positional else f"out={target}"
             self.loop.append(f"b_v{k} = k{k}({call_args}, {out_arg})")
         else:
