@@ -57,7 +57,7 @@ def dce(graph: Graph) -> tuple[Graph, bool]:
             mapped[node] = new
             if index_map is not None:
                 moved[node] = index_map
-        elif node.op.name == "result" and node.inputs[0] in moved:
+        elif node.op is result and node.inputs[0] in moved:
             value = moved[node.inputs[0]][node.attrs["index"]]
             mapped[node] = value if isinstance(value, Node) else \
                 build(result, inputs, {"index": value}, like=node)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
+from ..ops import control
 from ..ops.source import placeholder
 from .patterns import uniform_value
 from .regions import (
@@ -37,7 +38,7 @@ from .regions import (
 )
 from .rewrite import rewrite_graph
 
-LOOPS = ("scan", "while_loop")
+LOOPS = (control.scan, control.while_loop)
 IndexMap = dict[int, "int | Node"]
 Pass = Callable[[Graph], tuple[Graph, bool]]
 
@@ -50,7 +51,7 @@ def hoist_invariants(node: Node) -> Node | None:
     when there are none. Constants and views of constants stay inside (rules see them there),
     effectful values too (a random draw per iteration), and branches are never hoisted from
     (that would compute a branch's values whichever branch runs)."""
-    if node.op.name == "scan":
+    if node.op is control.scan:
         n = node.attrs["n_consts"]
         moved = _hoist(node.regions[0], n, node.inputs[:n])
         if moved is None:
@@ -58,7 +59,7 @@ def hoist_invariants(node: Node) -> Node | None:
         (region, outer) = moved
         return remake(node, (*node.inputs[:n], *outer, *node.inputs[n:]), (region,),
                       n_consts=n + len(outer))
-    if node.op.name == "while_loop":
+    if node.op is control.while_loop:
         nc, nb = node.attrs["n_cond"], node.attrs["n_body"]
         cond, body = node.regions
         moved_cond = _hoist(cond, nc, node.inputs[:nc])
@@ -144,8 +145,8 @@ def known_control(n: Node, inlined: dict[Node, list[Node]]) -> Node | None:
     condition is constantly false, or of a scan of length 0, is carry k's initial value."""
     (whole,) = n.inputs
     k = n.attrs["index"]
-    name = whole.op.name
-    if name == "switch":
+    op = whole.op
+    if op is control.switch:
         index = uniform_value(whole.inputs[0])
         if index is None:
             return None
@@ -154,13 +155,13 @@ def known_control(n: Node, inlined: dict[Node, list[Node]]) -> Node | None:
             chosen = whole.regions[min(max(int(index), 0), last)]
             inlined[whole] = inline(chosen, whole.inputs[1:])
         value = inlined[whole][k]
-    elif name == "while_loop":
+    elif op is control.while_loop:
         n_carry = len(whole.inputs) - whole.attrs["n_cond"] - whole.attrs["n_body"]
         test = whole.regions[0].outputs[0]
         if k >= n_carry or test.op.name != "constant" or bool(np.asarray(test.data)):
             return None
         value = whole.inputs[whole.attrs["n_cond"] + whole.attrs["n_body"] + k]
-    elif name == "scan":
+    elif op is control.scan:
         if k >= whole.attrs["n_carry"] or tuple(whole.attrs["length"]) != (0,):
             return None
         value = whole.inputs[whole.attrs["n_consts"] + k]
@@ -182,12 +183,12 @@ def prune(node: Node, used: set[int] | None, dce_fn: Pass) -> tuple[Node, IndexM
     output nothing reads (or that repeats another one), a while_loop's stack nothing reads, a
     switch's unread outputs; constants, scanned inputs and switch operands no region reads, and
     repeated ones."""
-    name = node.op.name
-    if name == "scan":
+    op = node.op
+    if op is control.scan:
         return _prune_scan(node, used, dce_fn)
-    if name == "while_loop":
+    if op is control.while_loop:
         return _prune_while(node, used, dce_fn)
-    if name == "switch":
+    if op is control.switch:
         return _prune_switch(node, used, dce_fn)
     return rewrite_regions(node, dce_fn), None  # an op this module does not know: bodies only
 
@@ -389,7 +390,7 @@ def twins(nodes: Sequence[Node]) -> dict[Node, Node]:
     creates exactly this, a copy of the primal loop that also returns its residuals."""
     groups: dict[tuple, list[Node]] = {}
     for node in nodes:
-        if node.op.name in LOOPS:
+        if node.op in LOOPS:
             attrs = tuple(sorted((k, v) for k, v in node.attrs.items() if k != "stack"))
             groups.setdefault((node.op.name, node.inputs, attrs), []).append(node)
     into: dict[Node, Node] = {}
@@ -410,7 +411,7 @@ def twins(nodes: Sequence[Node]) -> dict[Node, Node]:
 
 def _extends(big: Node, small: Node) -> bool:
     """True if ``big``'s results begin with ``small``'s (same operands and attributes given)."""
-    if big.op.name == "scan":
+    if big.op is control.scan:
         return _prefix(big.regions[0], small.regions[0], len(small.regions[0].outputs))
     if small.attrs["stack"] or not big.attrs["stack"]:
         return False

@@ -52,7 +52,7 @@ def merge_twins(graph: Graph) -> tuple[Graph, bool]:
             return graph, changed
 
         def redirect(n: Node, into: dict[Node, Node] = into) -> Node | None:
-            if n.op.name != "result" or n.inputs[0] not in into:
+            if n.op is not result or n.inputs[0] not in into:
                 return None
             return build(result, [into[n.inputs[0]]], dict(n.attrs), like=n)
 

@@ -28,6 +28,7 @@ from typing import Any
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node, make_node
 from ..ir.types import TensorType, TupleType
+from ..ops.core import result
 from .rewrite import rebuild
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
@@ -116,7 +117,7 @@ def result_readers(nodes: Iterable[Node], outputs: Iterable[Node]) -> dict[Node,
     for node in nodes:
         for value in node.inputs:
             if type(value.type) is TupleType:
-                if node.op.name == "result" and read.get(value, set()) is not None:
+                if node.op is result and read.get(value, set()) is not None:
                     read.setdefault(value, set()).add(node.attrs["index"])
                 else:
                     read[value] = None

@@ -23,6 +23,9 @@ from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.printer import format_node, format_value, node_names
 from ..ir.types import TensorType
+from ..ops import control
+from ..ops.core import result
+from ..ops.custom import custom
 from .classify import classify, region_kinds
 
 
@@ -94,7 +97,7 @@ class Drawing:
             return f"{name} = {_short(node.data.item())}"
         if node.op.source:
             return name
-        if node.op.name == "result":
+        if node.op is result:
             return f"{name} = result[{node.attrs['index']}]"
         return f"{name} = {node.op.name}"
 
@@ -179,13 +182,13 @@ def region_operands(owner: Node, k: int) -> list[Node | None]:
     operand order (graphdiff/ops/control.py); None for all when the op is not known."""
     params = owner.regions[k].inputs
     operands = owner.inputs
-    if owner.op.name == "while_loop":  # condition consts, body consts, then the carry
+    if owner.op is control.while_loop:  # condition consts, body consts, then the carry
         n_cond, n_body = owner.attrs["n_cond"], owner.attrs["n_body"]
         own = operands[:n_cond] if k == 0 else operands[n_cond:n_cond + n_body]
         operands = own + operands[n_cond + n_body:]
-    elif owner.op.name == "switch":  # the index chooses; every branch gets the rest
+    elif owner.op is control.switch:  # the index chooses; every branch gets the rest
         operands = operands[1:]
-    elif owner.op.name == "custom" and len(params) > len(operands):  # a rule: tangents after
+    elif owner.op is custom and len(params) > len(operands):  # a rule: tangents after
         return [*operands, *[None] * (len(params) - len(operands))]
     if len(operands) != len(params):
         return [None] * len(params)
@@ -194,16 +197,16 @@ def region_operands(owner: Node, k: int) -> list[Node | None]:
 
 def region_title(owner: Node, k: int) -> str:
     """What the region is to its owner: a scan's body, a cond's branch."""
-    if owner.op.name == "scan":
+    if owner.op is control.scan:
         return "body"
-    if owner.op.name == "while_loop":
+    if owner.op is control.while_loop:
         return ("condition", "body")[k]
-    if owner.op.name == "switch":
+    if owner.op is control.switch:
         bool_index = owner.inputs[0].type.dtype == bool
         return f"branch {k}" + (f" ({'true' if k else 'false'})" if bool_index else "")
     if owner.op.name == "fused":
         return "group"
-    if owner.op.name == "custom" and k < 3:  # a function with its derivative rules
+    if owner.op is custom and k < 3:  # a function with its derivative rules
         rules = {"jvp": "jvp rule", "vjp": ("fwd rule", "bwd rule")[k - 1] if k else ""}
         return "function" if k == 0 else rules.get(owner.attrs.get("kind"), f"rule {k}")
     return f"region {k}"
