@@ -359,3 +359,30 @@ def test_the_verifier_checks_regions() -> None:
                   length=(xs.shape[0],), reverse=False, remat=False)
     with pytest.raises(gd.GraphError, match="region 0.*not an input"):
         verify(gd.Graph([xs], [result(node, index=0)]))
+
+
+def test_max_steps_bounds_a_while_loop_in_both_modes_and_in_onnx() -> None:
+    import onnxruntime as ort
+
+    x = gd.placeholder((2,), "float64", name="x")
+    v, k = gd.while_loop(lambda c: c[1] < 100.0, lambda c: (gd.sin(c[0]) + x, c[1] + 1.0),
+                         (x, gd.as_tensor(0.0)), max_steps=3)
+    loss = gd.sum(v * v)
+    f = gd.function([x], [v, k, gd.grad(loss, x)])
+
+    def loss_np(a):
+        w = a
+        for _ in range(3):
+            w = np.sin(w) + a
+        return np.sum(w * w)
+    value = np.array([0.3, -0.7])
+    got_v, got_k, got_g = f(value)
+    assert float(got_k) == 3.0
+    np.testing.assert_allclose(got_g, _fd_grad(loss_np, value), rtol=1e-6)
+    model = gd.export_onnx(None, [x], [v, k])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    onnx_v, onnx_k = session.run(None, {session.get_inputs()[0].name: value})
+    np.testing.assert_allclose(onnx_v, got_v, rtol=1e-12)
+    assert float(onnx_k) == 3.0
+    with pytest.raises(gd.ShapeError, match="max_steps"):
+        gd.while_loop(lambda c: c < 1.0, lambda c: c, gd.as_tensor(0.0), max_steps=-1)

@@ -353,7 +353,7 @@ def test_a_stack_is_not_a_graph_output() -> None:
     p, q = gd.placeholder((2,), "float32"), gd.placeholder((2,), "float32")
     test = gd.Graph([p], [gd.sum(p) < 10.0])
     body = gd.Graph([q], [q * 2.0, q])
-    node = while_loop(x, regions=(test, body), n_cond=0, n_body=0, stack=True)
+    node = while_loop(x, regions=(test, body), n_cond=0, n_body=0, stack=True, max_steps=None)
     with pytest.raises(gd.OnnxError, match="stack"):
         gd.export_onnx(None, [x], [result(node, index=1)])
 

@@ -65,7 +65,8 @@ def while_loop(cond_consts: Sequence[Node], body_consts: Sequence[Node], carry: 
     test = Graph([*cc, *hc], [cond(cc, hc)])
     step = Graph([*cb, *hb], body(cb, hb))
     node = C.while_loop(*cond_consts, *body_consts, *carry, regions=(test, step),
-                        n_cond=len(cond_consts), n_body=len(body_consts), stack=False)
+                        n_cond=len(cond_consts), n_body=len(body_consts), stack=False,
+                        max_steps=None)
     return results(node)
 
 
@@ -158,7 +159,8 @@ def test_dce_drops_an_unread_stack() -> None:
 
     hc, hb = [param(h0)], [param(h0)]
     test, step = Graph(hc, [below_ten([], hc)]), Graph(hb, [hb[0] + 1.0, gd.exp(hb[0])])
-    final = results(C.while_loop(h0, regions=(test, step), n_cond=0, n_body=0, stack=True))[0]
+    final = results(C.while_loop(h0, regions=(test, step), n_cond=0, n_body=0, stack=True,
+                                 max_steps=None))[0]
     (expected,) = while_loop([], [], [h0], below_ten, lambda cs, carry: [carry[0] + 1.0])
     # values=False: -inf never reaches ten; the values are checked on finite numbers below
     check(dce, [h0], [final], [expected], values=False)

@@ -194,10 +194,19 @@ def _segmented_scan(f: Callable, init: Any, xs: Any, length: int | None, reverse
 
 # --- while_loop and fori_loop ------------------------------------------------------------------
 
-def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
+def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any, *,
+               max_steps: int | None = None) -> Any:
     """``while cond_fun(val): val = body_fun(val)``, returning the final ``val`` (a pytree whose
     leaves keep their types). The trip count may depend on the data; reverse mode pushes what
-    the body's derivative needs onto a stack (see docs/control-flow.md)."""
+    the body's derivative needs onto a stack (see docs/control-flow.md).
+
+    ``max_steps`` stops the loop after that many iterations even if ``cond_fun`` is still true
+    (as Equinox's bounded ``while_loop``): an engine that needs static sizes (XLA) sizes the
+    reverse-mode stack by it."""
+    if max_steps is not None and (not isinstance(max_steps, int | np.integer)
+                                  or isinstance(max_steps, bool) or max_steps < 0):
+        raise ShapeError(f"while_loop: max_steps must be a non-negative int or None, got "
+                         f"{max_steps!r} (at {user_location()})")
     carry, carry_tree = _leaves_as_tensors(init_val, "while_loop: init_val")
     carry_types = [c.type for c in carry]
     test = _Traced(cond_fun, carry_types, _single(carry_tree), "the loop condition")
@@ -211,7 +220,8 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     test_region, test_consts = _consts_first(*test.close(), len(carry))
     body_region, body_consts = _consts_first(*body.close(), len(carry))
     node = C.while_loop(*test_consts, *body_consts, *carry, regions=(test_region, body_region),
-                        n_cond=len(test_consts), n_body=len(body_consts), stack=False)
+                        n_cond=len(test_consts), n_body=len(body_consts), stack=False,
+                        max_steps=None if max_steps is None else int(max_steps))
     return unflatten(carry_tree, results(node))
 
 

@@ -148,7 +148,7 @@ def while_jvp(node: Node, tangents: Tangents) -> list[Node | None]:
                 *(t_carry[k] if t_carry[k] is not None else zeros_like(carry[k])
                   for k in carried)]
     new = C.while_loop(*operands, regions=(new_test, new_body), n_cond=n_cond,
-                       n_body=n_body + len(tb), stack=False)
+                       n_body=n_body + len(tb), stack=False, max_steps=node.attrs["max_steps"])
     values = results(new)
     tangents_out: list[Node | None] = [None] * len(node.type.types)
     for j, k in enumerate(carried):
@@ -283,7 +283,7 @@ def while_vjp(node: Node, g: list[Node | None]) -> list[Node | None]:
     split = _SplitVjp(body, n_body, len(carry), [])
     forward = C.while_loop(
         *node.inputs, regions=(test, Graph(body.inputs, [*body.outputs, *split.saved])),
-        n_cond=n_cond, n_body=n_body, stack=True)
+        n_cond=n_cond, n_body=n_body, stack=True, max_steps=node.attrs["max_steps"])
     stack = results(forward)[-1]
     init = [g[k] if g[k] is not None else zeros_like(carry[k]) for k in split.float_carry] + \
         [zeros_like(body_consts[i]) for i in split.float_consts]

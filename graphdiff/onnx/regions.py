@@ -144,7 +144,10 @@ class RegionLowerings:
             "while_body",
             [(iteration, _INT64_SCALAR), (condition, _BOOL_SCALAR)] + list(zip(carry, carry_types)),
             [again] + new, [_BOOL_SCALAR] + carry_types + saved_types)
-        outs = self.several("Loop", ["", first] + init, len(init) + len(saved_types), body=graph)
+        bound = node.attrs["max_steps"]  # the trip count M: the loop's bound, if it has one
+        trips = "" if bound is None else self.constant(np.array(bound, np.int64))
+        outs = self.several("Loop", [trips, first] + init, len(init) + len(saved_types),
+                            body=graph)
         final = outs[:len(init)]
         return (final + [tuple(outs[len(init):])]) if n_stack else final
 

@@ -127,7 +127,7 @@ switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
 # --- while_loop -------------------------------------------------------------------------------
 
 def _while_type(types: Sequence[Any], *, regions: Sequence[Graph], n_cond: int, n_body: int,
-                stack: bool) -> TupleType:
+                stack: bool, max_steps: int | None) -> TupleType:
     cond, body = regions
     carry = list(types[n_cond + n_body:])
     test = region_results(cond, list(types[:n_cond]) + carry, "the loop condition")
@@ -146,6 +146,7 @@ def _while_type(types: Sequence[Any], *, regions: Sequence[Graph], n_cond: int, 
 def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[Graph],
                 compile_region: CompileRegion) -> Callable[..., tuple]:
     n_cond, n_body, n_stack = attrs["n_cond"], attrs["n_body"], attrs["stack"]
+    bound = attrs["max_steps"]
     carry_types = list(types[n_cond + n_body:])
     test = compile_region(regions[0], list(types[:n_cond]) + carry_types)
     body = compile_region(regions[1], list(types[n_cond:n_cond + n_body]) + carry_types)
@@ -155,7 +156,9 @@ def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[G
         cond_consts, body_consts = arrays[:n_cond], arrays[n_cond:n_cond + n_body]
         carry = list(arrays[n_cond + n_body:])
         pushed: list[tuple] = []
-        while test(*cond_consts, *carry)[0]:
+        steps = 0
+        while (bound is None or steps < bound) and test(*cond_consts, *carry)[0]:
+            steps += 1
             out = body(*body_consts, *carry)
             carry = out[:n_carry]
             if n_stack:
@@ -172,7 +175,9 @@ while_loop = defop(
     doc="Run the body region on the carry while the condition region returns true. Operands: "
         "the condition's constants (n_cond), the body's (n_body), then the initial carry. With "
         "stack=True the body also returns values per iteration, pushed onto a stack (the last "
-        "result) for the reverse-mode loop.")
+        "result) for the reverse-mode loop. max_steps (an int, or None) stops the loop after "
+        "that many iterations whatever the condition says: a bound that engines needing static "
+        "sizes (XLA, an ONNX Loop's trip count) use for the stack.")
 
 
 # --- scan -------------------------------------------------------------------------------------
