@@ -65,8 +65,10 @@ def test_scan_gradient_matches_finite_differences_at_any_length(rnn) -> None:
     for length in (1, 6):
         seq = RNG.standard_normal((length, 3))
         gw, gh, gx = grads(w, h, seq)
-        np.testing.assert_allclose(gw, _fd_grad(lambda a, s=seq: _rnn_loss_np(a, h, s), w), rtol=1e-6)
-        np.testing.assert_allclose(gh, _fd_grad(lambda a, s=seq: _rnn_loss_np(w, a, s), h), rtol=1e-6)
+        np.testing.assert_allclose(gw, _fd_grad(lambda a, s=seq: _rnn_loss_np(a, h, s), w),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(gh, _fd_grad(lambda a, s=seq: _rnn_loss_np(w, a, s), h),
+                                   rtol=1e-6)
         np.testing.assert_allclose(gx, _fd_grad(lambda a: _rnn_loss_np(w, h, a), seq), rtol=1e-6)
 
 
