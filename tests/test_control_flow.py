@@ -388,3 +388,26 @@ def test_max_steps_bounds_a_while_loop_in_both_modes_and_in_onnx() -> None:
     assert float(onnx_k) == 3.0
     with pytest.raises(gd.ShapeError, match="max_steps"):
         gd.while_loop(lambda c: c < 1.0, lambda c: c, gd.as_tensor(0.0), max_steps=-1)
+
+
+def test_a_fixed_shape_carry_allocates_nothing_per_iteration(monkeypatch) -> None:
+    from graphdiff.runtime import program
+
+    xs = gd.placeholder((None, 64), "float64", name="xs")
+    W = gd.variable(np.eye(64) * 0.5, name="W")
+    h, _ = gd.scan(lambda c, x: (gd.tanh(c @ W + x), None), gd.zeros(64, "float64"), xs)
+    f = gd.function([xs], h)
+    seq = RNG.standard_normal((500, 64))
+    want = gd.function([xs], h, passes="none")(seq)
+    f(seq)  # specialized and planned
+    calls = []
+    real_empty = np.empty
+
+    def counting_empty(*args, **kwargs):
+        calls.append(args)
+        return real_empty(*args, **kwargs)
+    monkeypatch.setattr(program.np, "empty", counting_empty)
+    got = f(seq)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(got, want)
+    assert len(calls) <= 4  # the first two iterations' carries and the result, not one per step

@@ -33,9 +33,9 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
-from .specialize import bind_shape, specialize
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
 from .schedule import ORDERS
+from .specialize import bind_shape, specialize
 from .unfuse import without_small_groups
 
 _programs = itertools.count()
@@ -101,12 +101,14 @@ def choose_plan(computed: Sequence[Node], returned: Sequence[Node],
 def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs: Sequence[Node],
                   updates: Sequence[tuple[Node, Node]], nodes: Sequence[Node],
                   types: dict[Node, TensorType], attrs: dict[Node, dict[str, Any]],
-                  single: bool, copies: Sequence[bool]) -> Program:
+                  single: bool, copies: Sequence[bool], keep: int = 1) -> Program:
     """Plan memory and generate the straight-line function for one signature.
 
     ``feeds`` are the placeholders in argument order; ``updates`` pairs each variable with its
     new-value node; ``copies`` says which returned values (outputs, then update values) must be
     copied because they may share memory with a source or with a value returned before them.
+    ``keep``: how many earlier arrays of each returned value are kept for reuse (a loop body
+    keeps two: its caller still holds the last one, as the next iteration's carry).
     """
     returned = list(outputs) + [value for _, value in updates]
     folded = fold_constants(nodes, attrs)
@@ -148,7 +150,7 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
             out_name = returned_arrays.get(id(buffer))
             if out_name is None:
                 out_name = returned_arrays[id(buffer)] = f"u{index}"
-                spares[buffer.owner] = gen.bind("_r", [None])
+                spares[buffer.owner] = gen.bind("_r", [None] * keep)
                 t = types[node]
                 gen.line(f"{out_name} = _recycled({spares[buffer.owner]}, "
                          f"{gen.bind('_a', _dims(t))}, {gen.bind('_a', t.dtype)})")
@@ -169,7 +171,8 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
         gen.line(f"{state}.value = {result}")
     for node, spare in spares.items():
         if node not in refilled:
-            gen.line(f"{spare}[0] = {gen.names[node]}")
+            gen.line(f"_keep({spare}, {gen.names[node]})" if keep > 1 else
+                     f"{spare}[0] = {gen.names[node]}")
     shown = results[:len(outputs)]
     gen.line(f"return {shown[0]}" if single else f"return [{', '.join(shown)}]")
     source, code, run = gen.finish(params)
@@ -212,17 +215,31 @@ def _spare_refcount() -> int:
 
 
 def recycled(spare: list, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``spare[0]`` if nothing but ``spare`` refers to it, else a new array.
+    """An array of ``spare`` that nothing but ``spare`` refers to, else a new array.
 
     A returned array (or a variable's replaced value) is kept as the spare of the next call's
     result. If the caller dropped it, and no view of it exists (a view would hold a reference),
-    writing into it is invisible, and saves numpy an allocation and its page faults.
+    writing into it is invisible, and saves numpy an allocation and its page faults. A loop body
+    keeps two spares: the loop still holds the last result (the carry it passes back in), but
+    not the one before, so a fixed-shape carry allocates nothing after the second iteration.
     """
     old = spare[0]
     if old is not None and sys.getrefcount(old) == _UNSHARED and old.base is None \
             and old.flags.writeable:
         return old
+    if len(spare) > 1:
+        old = spare[1]
+        if old is not None and sys.getrefcount(old) == _UNSHARED and old.base is None \
+                and old.flags.writeable:
+            return old
     return np.empty(shape, dtype)
+
+
+def keep_spare(spare: list, value: np.ndarray) -> None:
+    """Record ``value`` as the newest of two spares (unless it is the newest already)."""
+    if spare[0] is not value:
+        spare[1] = spare[0]
+        spare[0] = value
 
 
 _UNSHARED = _spare_refcount()
@@ -250,7 +267,7 @@ class _Generator:
         self.types = types
         self.names: dict[Node, str] = {}
         self.bound: dict[str, Any] = {"_copy": np.array, "_asarray": np.asarray,
-                                      "_recycled": recycled}
+                                      "_recycled": recycled, "_keep": keep_spare}
         self.lines: list[str] = []
         self.counter = itertools.count()
         self.states: dict[int, str] = {}
@@ -365,23 +382,11 @@ def planned_region(region: Graph, param_types: Sequence[TensorType]) -> Callable
     sources = [n for n in region.nodes if n.op.source and n not in set(region.inputs)]
     copies = [_shares_memory(o, region.inputs, region.outputs[:i])
               for i, o in enumerate(region.outputs)]
+    # the caller holds on to the last results (a loop passes the carry back in), so two
+    # spares per result: the one before the last is free again
     program = build_program(region.inputs, sources, region.outputs, [], region.nodes, types,
-                            attrs, False, copies)
-    # A region's caller holds on to its last results (a loop passes the carry back in and still
-    # names its per-step outputs while the next iteration runs), so last call's array is never
-    # free for the next: allocate directly, skipping the reference-count check of `recycled`
-    # (about 0.3 us per result and iteration on a tiny loop body). The helper is a closure
-    # variable of the generated function: its cell is rebound rather than the code recompiled.
-    program.generator.bound["_recycled"] = _allocated  # for instrumented copies (profile)
-    names = program.run.__code__.co_freevars
-    if "_recycled" in names:
-        program.run.__closure__[names.index("_recycled")].cell_contents = _allocated
+                            attrs, False, copies, keep=2)
     return program.run
-
-
-def _allocated(spare: list, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``recycled`` for a region's results: a new array (see ``planned_region``)."""
-    return np.empty(shape, dtype)
 
 
 def specialize_region(region: Graph, param_types: Sequence[TensorType]
