@@ -22,6 +22,8 @@ def topo_order(outputs: Iterable[Node], leaves: Collection[Node] = ()) -> list[N
     The walk does not descend below ``leaves`` (included when reached), so a region's walk
     costs the region's size, not the whole graph's (checkpointed blocks, custom rules).
     """
+    if not isinstance(leaves, set | frozenset):
+        leaves = set(leaves)  # a region's parameters come as a tuple (a fused group has 1000s)
     order: list[Node] = []
     seen: set[Node] = set()
     for root in outputs:
