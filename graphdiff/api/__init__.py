@@ -15,5 +15,7 @@ from .shape import *  # noqa: F403
 
 operators.install()
 
-__all__ = ["as_tensor", *control.__all__, *conv.__all__, *creation.__all__, *indexing.__all__, *math.__all__,
-           *nn.__all__, *shape.__all__]
+__all__ = [
+    "as_tensor", *control.__all__, *conv.__all__, *creation.__all__, *indexing.__all__,
+    *math.__all__, *nn.__all__, *shape.__all__,
+]

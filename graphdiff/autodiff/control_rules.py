@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..ir.graph import Graph, topo_order
-from ..ir.node import Node, with_inputs
+from ..ir.node import Node
+from ..ir.region import substitute
 from ..ir.types import TensorType, is_float
 from ..ops import control as C
 from ..ops import elementwise as E
@@ -39,16 +40,6 @@ def _param_like(node: Node) -> Node:
 
 def _is_float(node: Node) -> bool:
     return is_float(node.dtype)
-
-
-def _replace(outputs: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
-    """``outputs`` rebuilt with each key of ``mapping`` replaced by its value."""
-    memo = dict(mapping)
-    for node in topo_order(outputs, set(mapping)):
-        if node not in memo:
-            memo[node] = with_inputs(node, tuple(memo[v] for v in node.inputs)) \
-                if node.inputs else node
-    return [memo[o] for o in outputs]
 
 
 # --- forward mode -------------------------------------------------------------------------------
@@ -236,7 +227,7 @@ class _SplitVjp:
         self.saved_params = [_param_like(n) if not n.op.source else n for n in self.saved]
         mapping = {n: p for n, p in zip(self.saved, self.saved_params) if n is not p}
         self.d_consts, self.d_carry, self.d_xs = (
-            _replace(part, mapping) if mapping else part
+            substitute(part, mapping) if mapping else part
             for part in (self.d_consts, self.d_carry, self.d_xs))
         self.p_consts = p_consts
 

@@ -34,9 +34,9 @@ from typing import Any
 from ..errors import GradientError, user_location
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
-from ..ir.region import close_region, next_uid
+from ..ir.region import close_region, inline, next_uid
 from ..ir.types import is_float
-from ..ops.custom import custom, inline, remat_input
+from ..ops.custom import custom, remat_input
 from ..ops.source import placeholder, zeros_like
 from .forward import push_tangents
 from .reverse import vjp as reverse_vjp

@@ -15,5 +15,6 @@ from .types import (
 
 __all__ = [
     "OPS", "Dim", "Graph", "Node", "OpDef", "Shape", "TensorType", "TupleType", "as_dtype",
-    "as_shape", "broadcast_shapes", "fresh_dim", "make_node", "region_walk", "register", "topo_order",
+    "as_shape", "broadcast_shapes", "fresh_dim", "make_node", "region_walk", "register",
+    "topo_order",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .graph import Graph
+from .graph import Graph, topo_order
 from .node import Node, _unique, with_inputs
 
 
@@ -81,3 +81,21 @@ def close_region(params: Sequence[Node], outputs: Sequence[Node], start: int,
 
 def _is_constant(node: Node) -> bool:
     return node.op.source and node.op.name == "constant"
+
+
+def substitute(outputs: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
+    """``outputs`` rebuilt with every key of ``mapping`` replaced by its value (the walk stops at
+    the keys). A node whose operands did not change is kept; pure nodes over new operands
+    intern; an effectful node over new operands is a new node."""
+    memo = dict(mapping)
+    for node in topo_order(outputs, set(mapping)):
+        if node not in memo:
+            inputs = tuple(memo[v] for v in node.inputs)
+            unchanged = all(new is old for new, old in zip(inputs, node.inputs))
+            memo[node] = node if unchanged else with_inputs(node, inputs)
+    return [memo[o] for o in outputs]
+
+
+def inline(region: Graph, values: Sequence[Node]) -> list[Node]:
+    """The region's outputs computed outside it, from ``values`` in place of its parameters."""
+    return substitute(region.outputs, dict(zip(region.inputs, values)))

@@ -29,5 +29,7 @@ from . import (
     special,
 )
 
-__all__ = ["OPS", "control", "conv", "custom", "einsum", "elementwise", "fused", "index", "join", "linalg",
-           "pool", "random", "reduce", "shape", "softmax", "source", "special"]
+__all__ = [
+    "OPS", "control", "conv", "custom", "einsum", "elementwise", "fused", "index", "join",
+    "linalg", "pool", "random", "reduce", "shape", "softmax", "source", "special",
+]

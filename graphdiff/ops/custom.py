@@ -29,24 +29,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import GradientError
-from ..ir.graph import Graph, topo_order
-from ..ir.node import Node, with_inputs
+from ..ir.graph import Graph
+from ..ir.node import Node
+from ..ir.region import inline
 from ..ir.types import TensorType
 from .control import region_results
 from .core import defop, lazy_rule
 
 KINDS = {"jvp": 2, "vjp": 3, "checkpoint": 1}  # kind -> number of regions
-
-
-def inline(region: Graph, values: Sequence[Node]) -> list[Node]:
-    """The region's outputs computed from ``values`` in place of its parameters: its nodes,
-    rebuilt over the values (interning merges them with equal nodes already built)."""
-    memo: dict[Node, Node] = dict(zip(region.inputs, values))
-    for node in topo_order(region.outputs, region.inputs):
-        if node not in memo:
-            memo[node] = with_inputs(node, tuple(memo[v] for v in node.inputs)) \
-                if node.inputs else node
-    return [memo[o] for o in region.outputs]
 
 
 def _custom_type(types: Sequence[TensorType], *, regions: Sequence[Graph], kind: str,

@@ -25,9 +25,9 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir.graph import Graph
 from ..ir.node import Node
+from ..ir.region import inline
 from ..ir.types import TensorType, TupleType
 from .core import defop
-from .custom import inline
 from .shape import reshape
 
 

@@ -23,17 +23,16 @@ import numpy as np
 
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
+from ..ir.region import inline, substitute
 from ..ops import control
 from ..ops.source import placeholder
 from .patterns import uniform_value
 from .regions import (
-    inline,
     is_tensor,
     params_used,
     region_pass,
     remake,
     rewrite_regions,
-    substitute,
     symbols,
 )
 from .rewrite import rewrite_graph

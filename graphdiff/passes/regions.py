@@ -25,7 +25,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..ir.graph import Graph, topo_order
+from ..ir.graph import Graph
 from ..ir.node import Node, make_node
 from ..ir.types import TensorType, TupleType
 from ..ops.core import result
@@ -87,21 +87,6 @@ def remake(node: Node, inputs: Sequence[Node], regions: Sequence[Graph], **attrs
 
 def has_regions(graph: Graph) -> bool:
     return any(node.regions for node in graph.nodes)
-
-
-def substitute(outputs: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:
-    """``outputs`` rebuilt with every key of ``mapping`` replaced by its value (the walk stops at
-    the keys). Pure nodes intern; an effectful node over new operands is a new node."""
-    memo = dict(mapping)
-    for node in topo_order(outputs, set(mapping)):
-        if node not in memo:
-            memo[node] = rebuild(node, tuple(memo[v] for v in node.inputs))
-    return [memo[o] for o in outputs]
-
-
-def inline(region: Graph, operands: Sequence[Node]) -> list[Node]:
-    """The region's outputs computed outside it, on ``operands`` instead of its parameters."""
-    return substitute(region.outputs, dict(zip(region.inputs, operands)))
 
 
 def params_used(graph: Graph) -> set[Node]:
