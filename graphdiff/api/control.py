@@ -27,7 +27,7 @@ from ..ir.region import close_region, next_uid
 from ..ir.types import TensorType
 from ..ops import control as C
 from ..ops.core import results
-from ..ops.source import placeholder
+from ..ops.source import parameter_like
 from .convert import as_tensor, is_python_scalar
 from .pytree import TreeDef, flatten, unflatten
 
@@ -53,17 +53,13 @@ def _leaves_as_tensors(tree: Any, what: str) -> tuple[list[Node], TreeDef]:
     return tensors, treedef
 
 
-def _param(t: TensorType) -> Node:
-    return placeholder(t.shape, t.dtype)
-
-
 class _Traced:
     """One call of a user's function on fresh parameters: its closed region and outside values."""
 
     def __init__(self, fn: Callable, param_types: Sequence[TensorType], args_tree: TreeDef,
                  what: str) -> None:
         start = next_uid()
-        params = [_param(t) for t in param_types]
+        params = [parameter_like(t) for t in param_types]
         out = fn(*unflatten(args_tree, params))
         self.location = where_defined(fn)
         self.outputs, self.tree = _leaves_as_tensors(out, f"{what} ({self.location})")
@@ -73,7 +69,7 @@ class _Traced:
 
     def close(self) -> tuple[Graph, list[Node]]:
         return close_region(self.params, self.outputs, self.start,
-                            lambda node: _param(node.type))
+                            parameter_like)
 
 
 def _check_carry(what: str, location: str, given: TreeDef, given_types: list[TensorType],
@@ -323,7 +319,7 @@ def _branch(index: Node, branches: list[Callable], operands: tuple, what: str) -
     for (region, free), t in zip(closed, traced):
         extra = dict(zip(free, region.inputs[len(t.params):]))
         params = list(region.inputs[:len(t.params)]) + \
-            [extra[v] if v in extra else _param(v.type) for v in outside]
+            [extra[v] if v in extra else parameter_like(v.type) for v in outside]
         regions.append(Graph(params, region.outputs))
     node = C.switch(index, *args, *outside, regions=tuple(regions))
     return unflatten(first.tree, results(node))

@@ -27,15 +27,11 @@ from ..ir.types import TensorType, is_float
 from ..ops import control as C
 from ..ops import elementwise as E
 from ..ops.core import results
-from ..ops.source import placeholder, zeros_like
+from ..ops.source import parameter_like, zeros_like
 from .forward import push_tangents
 from .reverse import vjp
 
 Tangents = Sequence[Node | None]
-
-
-def _param_like(node: Node) -> Node:
-    return placeholder(node.shape, node.dtype)
 
 
 def _is_float(node: Node) -> bool:
@@ -63,7 +59,7 @@ def _carry_fixed_point(region: Graph, fixed: dict[int, Node], first_carry: int, 
     from the others, until nothing changes. Returns them, the tangent parameters, and the
     body's output tangents."""
     while True:
-        params = {first_carry + k: _param_like(region.inputs[first_carry + k])
+        params = {first_carry + k: parameter_like(region.inputs[first_carry + k])
                   for k in sorted(nonzero)}
         out = _region_jvp(region, {**fixed, **params})
         grown = nonzero | {k for k in out if k < n_carry and
@@ -87,7 +83,7 @@ def scan_jvp(node: Node, tangents: Tangents) -> list[Node | None]:
     for base, group in ((0, t_consts), (n_consts + n_carry, t_xs)):
         for i, t in enumerate(group):
             if t is not None:
-                fixed[base + i] = _param_like(body.inputs[base + i])
+                fixed[base + i] = parameter_like(body.inputs[base + i])
     start = {k for k, t in enumerate(t_carry) if t is not None}
     nonzero, carry_params, out = _carry_fixed_point(body, fixed, n_consts, n_carry, start)
     carried = sorted(nonzero)
@@ -126,7 +122,7 @@ def while_jvp(node: Node, tangents: Tangents) -> list[Node | None]:
     t_body = tangents[n_cond:n_cond + n_body]
     t_carry = tangents[n_cond + n_body:]
     n_carry = len(carry)
-    fixed = {i: _param_like(body.inputs[i]) for i, t in enumerate(t_body) if t is not None}
+    fixed = {i: parameter_like(body.inputs[i]) for i, t in enumerate(t_body) if t is not None}
     start = {k for k, t in enumerate(t_carry) if t is not None}
     nonzero, carry_params, out = _carry_fixed_point(body, fixed, n_body, n_carry, start)
     carried = sorted(nonzero)
@@ -134,7 +130,7 @@ def while_jvp(node: Node, tangents: Tangents) -> list[Node | None]:
     tb = [fixed[i] for i in sorted(fixed)]
     new_body = Graph([*body.inputs[:n_body], *tb, *body.inputs[n_body:], *th],
                      [*body.outputs, *(_zeros_for(out, k, body.outputs[k]) for k in carried)])
-    new_test = Graph([*test.inputs, *(_param_like(t) for t in th)], test.outputs)
+    new_test = Graph([*test.inputs, *(parameter_like(t) for t in th)], test.outputs)
     operands = [*cond_consts, *body_consts, *(t for t in t_body if t is not None), *carry,
                 *(t_carry[k] if t_carry[k] is not None else zeros_like(carry[k])
                   for k in carried)]
@@ -150,7 +146,7 @@ def while_jvp(node: Node, tangents: Tangents) -> list[Node | None]:
 def switch_jvp(node: Node, tangents: Tangents) -> list[Node | None]:
     operands = node.inputs[1:]
     seeded = {i: t for i, t in enumerate(tangents[1:]) if t is not None}
-    branch_params = [{i: _param_like(b.inputs[i]) for i in seeded} for b in node.regions]
+    branch_params = [{i: parameter_like(b.inputs[i]) for i in seeded} for b in node.regions]
     outs = [_region_jvp(b, p) for b, p in zip(node.regions, branch_params)]
     nonzero = sorted(set().union(*outs))
     branches = []
@@ -176,7 +172,7 @@ def switch_vjp(node: Node, g: list[Node | None]) -> list[Node | None]:
     given = [k for k, c in enumerate(g) if c is not None]
     branches = []
     for b in node.regions:
-        cts = [_param_like(b.outputs[k]) for k in given]
+        cts = [parameter_like(b.outputs[k]) for k in given]
         grads = vjp([b.outputs[k] for k in given], [b.inputs[i] for i in wrt], cts,
                     unconnected="zero", leaves=b.inputs) if wrt else []
         branches.append(Graph([*b.inputs, *cts], grads))
@@ -204,8 +200,8 @@ class _SplitVjp:
         self.float_carry = [k for k, p in enumerate(p_carry) if _is_float(p)]
         self.float_xs = [i for i, p in enumerate(p_xs) if _is_float(p)]
         self.given_ys = list(given_ys)
-        self.ct_carry = [_param_like(p_carry[k]) for k in self.float_carry]
-        self.ct_ys = [_param_like(body.outputs[n_carry + k]) for k in self.given_ys]
+        self.ct_carry = [parameter_like(p_carry[k]) for k in self.float_carry]
+        self.ct_ys = [parameter_like(body.outputs[n_carry + k]) for k in self.given_ys]
         outputs = [body.outputs[k] for k in self.float_carry] + \
             [body.outputs[n_carry + k] for k in self.given_ys]
         wrt = [p_consts[i] for i in self.float_consts] + \
@@ -224,7 +220,7 @@ class _SplitVjp:
         read = topo_order(grads, varying | set(body.inputs))
         self.x_params = [p for p in p_xs if p in read]  # fed from the scanned inputs
         self.saved = [n for n in read if n in varying and n not in set(p_xs)]
-        self.saved_params = [_param_like(n) if not n.op.source else n for n in self.saved]
+        self.saved_params = [parameter_like(n) if not n.op.source else n for n in self.saved]
         mapping = {n: p for n, p in zip(self.saved, self.saved_params) if n is not p}
         self.d_consts, self.d_carry, self.d_xs = (
             substitute(part, mapping) if mapping else part
@@ -234,7 +230,7 @@ class _SplitVjp:
     def backward_body(self) -> Graph:
         """(consts; carry cotangents, sums of const cotangents; residuals, inputs, output
         cotangents) -> (carry cotangents, sums, input cotangents)."""
-        sums = [_param_like(self.p_consts[i]) for i in self.float_consts]
+        sums = [parameter_like(self.p_consts[i]) for i in self.float_consts]
         new_sums = [E.add(s, d) for s, d in zip(sums, self.d_consts)]
         return Graph([*self.p_consts, *self.ct_carry, *sums, *self.saved_params,
                       *self.x_params, *self.ct_ys],

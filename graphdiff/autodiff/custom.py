@@ -37,7 +37,7 @@ from ..ir.node import Node
 from ..ir.region import close_region, inline, next_uid
 from ..ir.types import is_float
 from ..ops.custom import custom, remat_input
-from ..ops.source import placeholder, zeros_like
+from ..ops.source import parameter_like, zeros_like
 from .forward import push_tangents
 from .reverse import vjp as reverse_vjp
 
@@ -50,10 +50,6 @@ def _as_tensors(args: Sequence[Any]) -> list[Node]:
     from ..api.convert import as_tensor
 
     return [as_tensor(a) for a in args]
-
-
-def _param(node: Node) -> Node:
-    return placeholder(node.shape, node.dtype)
 
 
 def _output(value: Any, name: str) -> Node:
@@ -83,8 +79,8 @@ class Traced:
     def __init__(self, values: Sequence[Node], build: Callable[..., list[Node]],
                  extra: Sequence[Node] = ()) -> None:
         self.start = next_uid()
-        self.params = [_param(v) for v in values]
-        self.extra = [_param(v) for v in extra]
+        self.params = [parameter_like(v) for v in values]
+        self.extra = [parameter_like(v) for v in extra]
         self.outputs = build(self.params, self.extra)
 
 
@@ -92,7 +88,7 @@ def make_custom(args: Sequence[Node], traced: Sequence[Traced], kind: str, name:
     """The ``custom`` node owning ``traced`` as regions over the same parameters: the
     arguments, the outside values any of them reads, then each region's own extra ones.
     Random draws are outside values: a rule, or a recomputation, sees the forward's."""
-    closed = [close_region(t.params + t.extra, t.outputs, t.start, _param,
+    closed = [close_region(t.params + t.extra, t.outputs, t.start, parameter_like,
                            hoist_effectful=True) for t in traced]
     outside: list[Node] = []
     for _, free in closed:
@@ -101,7 +97,7 @@ def make_custom(args: Sequence[Node], traced: Sequence[Traced], kind: str, name:
     for (region, free), t in zip(closed, traced):
         own = len(t.params) + len(t.extra)
         found = dict(zip(free, region.inputs[own:]))
-        shared = [found[v] if v in found else _param(v) for v in outside]
+        shared = [found[v] if v in found else parameter_like(v) for v in outside]
         regions.append(Graph([*region.inputs[:len(t.params)], *shared,
                               *region.inputs[len(t.params):own]], region.outputs))
     return custom(*args, *outside, regions=tuple(regions), kind=kind, n_args=len(args),

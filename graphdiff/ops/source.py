@@ -46,6 +46,12 @@ def placeholder(shape: Any, dtype: Any = "float32", name: str | None = None) -> 
                      name=name)
 
 
+def parameter_like(typed: Any) -> Node:
+    """A fresh unnamed placeholder with the shape and dtype of ``typed`` (a node or a
+    ``TensorType``): how regions get the parameters that stand for values from outside."""
+    return placeholder(typed.shape, typed.dtype)
+
+
 def variable(value: Any, name: str | None = None, dtype: Any = None) -> Node:
     """State that lives across calls, initialized to a copy of ``value``."""
     array = np.array(value, dtype=None if dtype is None else as_dtype(dtype))

@@ -25,7 +25,7 @@ from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
 from ..ir.region import inline, substitute
 from ..ops import control
-from ..ops.source import placeholder
+from ..ops.source import parameter_like
 from .patterns import uniform_value
 from .regions import (
     is_tensor,
@@ -117,7 +117,7 @@ def _hoist(region: Graph, n_invariant: int, operands: Sequence[Node]
     outer = substitute(boundary, dict(zip(invariant_params, operands)))
     if not _resolvable(outer, operands):
         return None
-    new_params = [placeholder(b.shape, b.dtype) for b in boundary]
+    new_params = [parameter_like(b) for b in boundary]
     outputs = substitute(region.outputs, dict(zip(boundary, new_params)))
     return Graph([*invariant_params, *new_params, *params[n_invariant:]], outputs), outer
 
