@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import DTypeError, ShapeError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
-from ..ir.region import close_region, next_uid
+from ..ir.region import close_region, close_regions, next_uid
 from ..ir.types import TensorType
 from ..ops import control as C
 from ..ops.core import results
@@ -311,15 +311,7 @@ def _branch(index: Node, branches: list[Callable], operands: tuple, what: str) -
             raise ShapeError(f"{what}: branch {k} ({other.location}) returns {other.tree} of "
                              f"({b}), branch 0 ({first.location}) {first.tree} of ({a}); "
                              f"branches must agree (at {user_location()})")
-    closed = [t.close() for t in traced]
-    outside: list[Node] = []
-    for _, free in closed:
-        outside += [v for v in free if v not in outside]
-    regions = []
-    for (region, free), t in zip(closed, traced):
-        extra = dict(zip(free, region.inputs[len(t.params):]))
-        params = list(region.inputs[:len(t.params)]) + \
-            [extra[v] if v in extra else parameter_like(v.type) for v in outside]
-        regions.append(Graph(params, region.outputs))
+    regions, outside = close_regions(
+        [(t.params, (), t.outputs, t.start) for t in traced], parameter_like)
     node = C.switch(index, *args, *outside, regions=tuple(regions))
     return unflatten(first.tree, results(node))

@@ -32,9 +32,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import GradientError, user_location
-from ..ir.graph import Graph, topo_order
+from ..ir.graph import topo_order
 from ..ir.node import Node
-from ..ir.region import close_region, inline, next_uid
+from ..ir.region import close_regions, inline, next_uid
 from ..ir.types import is_float
 from ..ops.custom import custom, remat_input
 from ..ops.source import parameter_like, zeros_like
@@ -88,18 +88,8 @@ def make_custom(args: Sequence[Node], traced: Sequence[Traced], kind: str, name:
     """The ``custom`` node owning ``traced`` as regions over the same parameters: the
     arguments, the outside values any of them reads, then each region's own extra ones.
     Random draws are outside values: a rule, or a recomputation, sees the forward's."""
-    closed = [close_region(t.params + t.extra, t.outputs, t.start, parameter_like,
-                           hoist_effectful=True) for t in traced]
-    outside: list[Node] = []
-    for _, free in closed:
-        outside += [v for v in free if v not in outside]
-    regions = []
-    for (region, free), t in zip(closed, traced):
-        own = len(t.params) + len(t.extra)
-        found = dict(zip(free, region.inputs[own:]))
-        shared = [found[v] if v in found else parameter_like(v) for v in outside]
-        regions.append(Graph([*region.inputs[:len(t.params)], *shared,
-                              *region.inputs[len(t.params):own]], region.outputs))
+    regions, outside = close_regions([(t.params, t.extra, t.outputs, t.start) for t in traced],
+                                     parameter_like, hoist_effectful=True)
     return custom(*args, *outside, regions=tuple(regions), kind=kind, n_args=len(args),
                   name=name)
 

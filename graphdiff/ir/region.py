@@ -79,6 +79,32 @@ def close_region(params: Sequence[Node], outputs: Sequence[Node], start: int,
     return Graph(list(params) + extra, new_outputs), free
 
 
+
+def close_regions(traces: Sequence[tuple[Sequence[Node], Sequence[Node], Sequence[Node], int]],
+                  make_param: Callable[[Node], Node], *,
+                  hoist_effectful: bool = False) -> tuple[list[Graph], list[Node]]:
+    """Several regions over one shared list of outside values (the branches of a ``switch``,
+    the rules of a ``custom`` node), so that one operand list feeds them all.
+
+    Each trace ``(lead, tail, outputs, start)`` closes (see :func:`close_region`) into a region
+    whose parameters are its ``lead`` ones, then one per value that any of the regions reads
+    from outside (the same list, in the same order, for every region), then its ``tail`` ones.
+    Returns the regions and those outside values.
+    """
+    closed = [close_region([*lead, *tail], outputs, start, make_param,
+                           hoist_effectful=hoist_effectful)
+              for lead, tail, outputs, start in traces]
+    outside = list(dict.fromkeys(v for _, free in closed for v in free))
+    regions = []
+    for (region, free), (lead, tail, _, _) in zip(closed, traces):
+        own = len(lead) + len(tail)
+        found = dict(zip(free, region.inputs[own:]))
+        shared = [found[v] if v in found else make_param(v) for v in outside]
+        regions.append(Graph([*region.inputs[:len(lead)], *shared,
+                              *region.inputs[len(lead):own]], region.outputs))
+    return regions, outside
+
+
 def _is_constant(node: Node) -> bool:
     return node.op.source and node.op.name == "constant"
 
