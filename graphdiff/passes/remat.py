@@ -23,7 +23,7 @@ output, the loss of a training step); every other node is backward. Two policies
   estimated peak (kept + the largest segment) is smallest near k = sqrt(layers).
 
 The budget bounds the *estimated* bytes of forward values held for the backward pass (sizes of
-symbolic dims come from ``dims``, else count as ``DEFAULT_DIM``): ``budget_bytes`` in bytes, or
+symbolic dims come from ``dims``, else count as ``residuals.DEFAULT_DIM``): ``budget_bytes``, or
 ``budget_ratio`` as a share of the estimate without rematerialization. The pass changes nothing
 (``changed=False``) when that estimate is within the budget; with no budget it takes the
 policy's best plan. Recompute late means more work: ``sqrt`` re-runs about one forward pass.
@@ -57,21 +57,15 @@ from dataclasses import dataclass, field
 
 from ..autodiff.checkpoint import clone_region
 from ..errors import GraphdiffError
-from ..ir.dims import evaluate_dim
-from ..ir.graph import Graph, topo_order
+from ..ir.graph import Graph
 from ..ir.node import Node, with_inputs
-from ..ir.types import TensorType
-from ..ops.core import result
 from ..ops.custom import remat_input
-from ..ops.fused import fused
-from ..ops.reduce import max_, min_, prod, sum_
+from .residuals import ForwardSplit, cheap, outside_reads, recomputable, recompute_region
 
 POLICIES = ("sqrt", "elementwise")
 DEFAULT_POLICY = "sqrt"
-DEFAULT_DIM = 64  # the size assumed for a symbolic dim that ``dims`` does not give
 MAX_CHAIN = 16  # the most cheap ops the elementwise policy recomputes for one residual
 MAX_GATES = 8  # the most backward values one recomputation waits for
-REDUCTIONS = frozenset((sum_, max_, min_, prod))  # cheap inside a fused group
 
 
 @dataclass
@@ -106,151 +100,21 @@ class RematPlan:
                 f"{self.before} -> {self.after}")
 
 
-class _AnyDim(dict):
-    """Sizes of symbolic dims: the given ones, ``DEFAULT_DIM`` for every other symbol."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __missing__(self, key: str) -> int:
-        return DEFAULT_DIM
-
-
-class _Split:
-    """The forward/backward split of a graph, forward positions, residuals and sizes."""
-
-    def __init__(self, graph: Graph, forward: Sequence[Node], dims: Mapping[str, int]) -> None:
-        env = _AnyDim(dims)
-        forward_set = set(topo_order(forward))
-        self.graph = graph
-        self.free = _constant_derived(graph.nodes)
-        self.order = [n for n in graph.nodes
-                      if n in forward_set and not n.op.source and n not in self.free]
-        self.position = {n: i for i, n in enumerate(self.order)}
-        self.backward = [n for n in graph.nodes if n not in forward_set]
-        self.size = {n: _nbytes(n, env) for n in self.order}
-        returned = set(graph.outputs)
-        self.forward_users: dict[Node, list[Node]] = {n: [] for n in self.order}
-        used_by_backward: set[Node] = set()
-        for node in self.order:
-            for value in node.inputs:
-                if value in self.position:
-                    self.forward_users[value].append(node)
-        for node in self.backward:
-            used_by_backward.update(v for v in node.inputs if v in self.position)
-        # residuals, in forward order; outputs are held anyway
-        self.residuals = [n for n in self.order if n in used_by_backward and n not in returned]
-        self.level = self._levels()
-
-    def _levels(self) -> dict[Node, float]:
-        """For each backward node: the smallest forward position of a residual it reads,
-        directly or through backward nodes (inf: none). Backward nodes of level t run after
-        every recomputation of residuals before t, and never need one at or after t."""
-        level: dict[Node, float] = {}
-        for node in self.backward:
-            best = float("inf")
-            for value in node.inputs:
-                if value in self.position:
-                    best = min(best, self.position[value])
-                elif value in level:
-                    best = min(best, level[value])
-            level[node] = best
-        return level
-
-    def held(self, kept: set[Node], recomputed: set[Node]) -> int:
-        """Bytes of the residuals still held plus the values kept for recomputing others."""
-        residual = sum(self.size[r] for r in self.residuals if r not in recomputed)
-        return residual + sum(self.size[v] for v in kept - set(self.residuals))
-
-
-def _constant_derived(nodes: Sequence[Node]) -> set[Node]:
-    """Constants and pure values computed from constants only (the runtime folds those)."""
-    free: set[Node] = set()
-    for node in nodes:
-        if node.op.name == "constant" or (
-                not node.op.source and not node.op.effectful and node.inputs
-                and not node.regions and all(v in free for v in node.inputs)):
-            free.add(node)
-    return free
-
-
-def _nbytes(node: Node, env: Mapping[str, int]) -> int:
-    if type(node.type) is not TensorType:
-        return 0  # several results (counted at their result nodes) or a stack (its length
-        #           is known only at run time)
-    size = node.dtype.itemsize
-    for dim in node.shape:
-        value = evaluate_dim(dim, env)
-        size *= DEFAULT_DIM if value is None else value
-    return size
-
-
-def _cheap(node: Node) -> bool:
-    """Cheap to recompute: elementwise, a view, or a fused group of such ops (and row
-    reductions; a group with a matrix product at its head is not cheap)."""
-    op = node.op
-    if op.effectful:
-        return False
-    if op.elementwise or op.view:
-        return True
-    group = node.inputs[0] if op is result and node.inputs else node
-    if group.op is not fused:
-        return False
-    (region,) = group.regions
-    params = set(region.inputs)
-    return all(n.op.elementwise or n.op.view or n.op in REDUCTIONS
-               for n in region.nodes if n not in params)
-
-
-def _recomputable(node: Node) -> bool:
-    """Pure computed tensors and fused groups; loops and branches, and the results read from
-    them, are kept (recomputing a loop in the backward pass would re-run every step)."""
-    if node.op.effectful or node.op.source:
-        return False
-    if node.op is fused:
-        return True
-    return not node.regions and type(node.type) is TensorType and not (
-        node.op is result and node.inputs[0].regions and node.inputs[0].op is not fused)
-
-
 # --- policies: each returns the groups to recompute, and the plan's estimate -----------------
 
-def _region(split: _Split, targets: Sequence[Node], stop: Callable[[Node], bool]) -> list[Node]:
-    """The forward nodes needed to recompute ``targets`` from the nodes where ``stop`` holds
-    (and sources, constant-derived and effectful values), in forward order."""
-    seen: set[Node] = set()
-    stack = list(targets)
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.extend(v for v in node.inputs if v in split.position and _recomputable(v)
-                     and not stop(v))
-    return sorted(seen, key=split.position.__getitem__)
-
-
-def _reads(split: _Split, region: Sequence[Node], *, sources: bool = False) -> set[Node]:
-    """Computed forward values ``region`` reads from outside itself; with ``sources``, also
-    placeholders and variables (constants and values derived from them only are shared)."""
-    members = set(region)
-    return {v for n in region for v in n.inputs if v not in members and (
-        v in split.position or (sources and v.op.source and v not in split.free))}
-
-
-def _elementwise(split: _Split, budget: int | None) -> tuple[list[Group], int]:
+def _elementwise(split: ForwardSplit, budget: int | None) -> tuple[list[Group], int]:
     """Recompute cheap residuals from kept values, earliest first, while the budget asks."""
-    kept = {r for r in split.residuals if not _cheap(r)}
+    kept = {r for r in split.residuals if not cheap(r)}
     recomputed: set[Node] = set()
     held = split.held(set(), set())
     groups = []
     for r in split.residuals:
-        if not _cheap(r):
+        if not cheap(r):
             continue
         if budget is not None and held <= budget:
             break
-        region = _region(split, [r], lambda v, kept=kept: v in kept or not _cheap(v))
-        roots = {v for v in _reads(split, region) if v not in kept}
+        region = recompute_region(split, [r], lambda v, kept=kept: v in kept or not cheap(v))
+        roots = {v for v in outside_reads(split, region) if v not in kept}
         saving = split.size[r] - sum(split.size[v] for v in roots)
         if len(region) > MAX_CHAIN or saving <= 0:
             kept.add(r)
@@ -262,7 +126,7 @@ def _elementwise(split: _Split, budget: int | None) -> tuple[list[Group], int]:
     return groups, split.held(kept, recomputed)
 
 
-def _crossing(split: _Split) -> list[tuple[int, int, Node]]:
+def _crossing(split: ForwardSplit) -> list[tuple[int, int, Node]]:
     """(defining position, last forward use, value) of values read later in the forward."""
     spans = []
     for node in split.order:
@@ -274,7 +138,7 @@ def _crossing(split: _Split) -> list[tuple[int, int, Node]]:
     return spans
 
 
-def _cut_bytes(split: _Split, spans: list[tuple[int, int, Node]]) -> list[int]:
+def _cut_bytes(split: ForwardSplit, spans: list[tuple[int, int, Node]]) -> list[int]:
     """Bytes of the values crossing each cut (a cut after position j: defined <= j < used)."""
     delta = [0] * (len(split.order) + 1)
     for start, last, node in spans:
@@ -287,7 +151,8 @@ def _cut_bytes(split: _Split, spans: list[tuple[int, int, Node]]) -> list[int]:
     return result
 
 
-def _place_cuts(split: _Split, k: int, cumulative: list[int], cut_bytes: list[int]) -> list[int]:
+def _place_cuts(split: ForwardSplit, k: int, cumulative: list[int],
+                cut_bytes: list[int]) -> list[int]:
     """k - 1 cut positions that split the residual bytes evenly, each moved within a window
     to where the fewest bytes cross."""
     n = len(split.order)
@@ -304,14 +169,14 @@ def _place_cuts(split: _Split, k: int, cumulative: list[int], cut_bytes: list[in
     return cuts
 
 
-def _segments(split: _Split, cuts: list[int], spans: list[tuple[int, int, Node]]
+def _segments(split: ForwardSplit, cuts: list[int], spans: list[tuple[int, int, Node]]
               ) -> tuple[set[Node], list[list[Node]]]:
     """The values kept at the cuts (crossing one, or effectful), and each segment's
     residuals that will be recomputed."""
     kept = {node for start, last, node in spans
             if bisect.bisect_left(cuts, start) < len(cuts)
             and cuts[bisect.bisect_left(cuts, start)] < last}
-    kept |= {r for r in split.residuals if not _recomputable(r)}
+    kept |= {r for r in split.residuals if not recomputable(r)}
     per_segment: list[list[Node]] = [[] for _ in range(len(cuts) + 1)]
     for r in split.residuals:
         if r not in kept:
@@ -319,7 +184,7 @@ def _segments(split: _Split, cuts: list[int], spans: list[tuple[int, int, Node]]
     return kept, per_segment
 
 
-def _sqrt(split: _Split, budget: int | None) -> tuple[list[Group], int, int]:
+def _sqrt(split: ForwardSplit, budget: int | None) -> tuple[list[Group], int, int]:
     """Chen et al.'s segments: the fewest within the budget, else the smallest estimate."""
     if not split.residuals:
         return [], 0, 1
@@ -349,7 +214,7 @@ def _sqrt(split: _Split, budget: int | None) -> tuple[list[Group], int, int]:
         if segment:
             low = split.position[segment[0]]
             start = next((c for c in reversed(cuts) if c < low), -1)
-            region = _region(split, segment,
+            region = recompute_region(split, segment,
                              lambda v, start=start: v in kept or split.position[v] <= start)
             groups.append(Group(region, segment, split.position[segment[-1]]))
     return groups, estimate, len(cuts) + 1
@@ -357,7 +222,7 @@ def _sqrt(split: _Split, budget: int | None) -> tuple[list[Group], int, int]:
 
 # --- applying a plan --------------------------------------------------------------------------
 
-def _gate_finder(split: _Split) -> Callable[[int], tuple[Node, ...]]:
+def _gate_finder(split: ForwardSplit) -> Callable[[int], tuple[Node, ...]]:
     """For a forward position p: the backward nodes a value recomputed (or read) for the
     backward part of positions <= p waits for; empty when nothing follows in the backward.
 
@@ -385,7 +250,7 @@ def _gate_finder(split: _Split) -> Callable[[int], tuple[Node, ...]]:
     return gates
 
 
-def _apply(split: _Split, groups: list[Group], delay: bool) -> Graph:
+def _apply(split: ForwardSplit, groups: list[Group], delay: bool) -> Graph:
     """Clone each group after its gates and rewire the backward nodes to the clones; with
     ``delay``, the backward pass also reads each kept residual through a ``remat_input`` after
     the same gates, so no schedule can run its part of the backward pass early (inside the
@@ -430,7 +295,7 @@ def _apply(split: _Split, groups: list[Group], delay: bool) -> Graph:
             index = source_of[value]
             if index not in clones:
                 members = groups[index].members
-                clones[index] = clone_region(members, _reads(split, members, sources=True),
+                clones[index] = clone_region(members, outside_reads(split, members, sources=True),
                                              *after(gates[value]))
             return clones[index][value]
         if value in gates:
@@ -478,15 +343,15 @@ def plan(graph: Graph, budget_bytes: int | None = None, *, budget_ratio: float |
 
 
 def _split(graph: Graph, forward: Node | Sequence[Node] | None,
-           dims: Mapping[str, int] | None) -> _Split:
+           dims: Mapping[str, int] | None) -> ForwardSplit:
     if forward is None:
         forward = graph.outputs[:1]
     elif isinstance(forward, Node):
         forward = [forward]
-    return _Split(graph, list(forward), dims or {})
+    return ForwardSplit(graph, list(forward), dims or {})
 
 
-def _plan(split: _Split, budget_bytes: int | None, budget_ratio: float | None,
+def _plan(split: ForwardSplit, budget_bytes: int | None, budget_ratio: float | None,
           policy: str) -> RematPlan:
     if policy not in POLICIES:
         raise GraphdiffError(f"remat: unknown policy {policy!r} (known: {', '.join(POLICIES)})")
