@@ -26,19 +26,20 @@ from collections.abc import Iterable, Sequence
 
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
+from ..ops.fused import fused
+from ..ops.source import CONSTANT, FILL
 
 KINDS = ("input", "variable", "constant", "forward", "gradient", "update", "fused",
          "parameter")
 
 
 def is_fused(node: Node) -> bool:
-    """A fused group: an op named ``fused...`` or one carrying a subgraph attribute."""
-    return node.op.name.startswith("fused") or any(
-        isinstance(value, Graph) for value in node.attrs.values())
+    """A node standing for a fused group (its region holds the group's ops)."""
+    return node.op is fused
 
 
 def _is_constant(node: Node) -> bool:
-    return node.op.name in ("constant", "fill") or (not node.inputs and not node.op.effectful)
+    return node.op in (CONSTANT, FILL) or (not node.inputs and not node.op.effectful)
 
 
 def _ancestors(roots: Iterable[Node]) -> set[Node]:
