@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
 from ..ops.fused import fused
-from ..ops.source import CONSTANT, FILL
+from ..ops.source import CONSTANT, FILL, PLACEHOLDER, VARIABLE
 
 KINDS = ("input", "variable", "constant", "forward", "gradient", "update", "fused",
          "parameter")
@@ -68,14 +68,14 @@ def classify(graph: Graph, forward_outputs: Sequence[Node] | None = None,
         gradient = _ancestors(gradients) - forward
         update = later - gradient
     else:
-        state = {n for n in later if n.op.name == "variable"}
+        state = {n for n in later if n.op is VARIABLE}
         update = (_descendants(graph, state) & later) | (set(rest) - forward)
         gradient = later - update
     kinds: dict[Node, str] = {}
     for node in graph.nodes:
-        if node.op.name == "placeholder":
+        if node.op is PLACEHOLDER:
             kinds[node] = "input"
-        elif node.op.name == "variable":
+        elif node.op is VARIABLE:
             kinds[node] = "variable"
         elif _is_constant(node):
             kinds[node] = "constant"

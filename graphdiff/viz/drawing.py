@@ -26,6 +26,8 @@ from ..ir.types import TensorType
 from ..ops import control
 from ..ops.core import result
 from ..ops.custom import custom
+from ..ops.fused import fused
+from ..ops.source import CONSTANT
 from .classify import classify, region_kinds
 
 
@@ -93,7 +95,7 @@ class Drawing:
         """First line of a box: ``name = op``; sources show their name, scalar constants their
         value."""
         name = self.names[node]
-        if node.op.name == "constant" and node.data is not None and node.data.size == 1:
+        if node.op is CONSTANT and node.data is not None and node.data.size == 1:
             return f"{name} = {_short(node.data.item())}"
         if node.op.source:
             return name
@@ -204,7 +206,7 @@ def region_title(owner: Node, k: int) -> str:
     if owner.op is control.switch:
         bool_index = owner.inputs[0].type.dtype == bool
         return f"branch {k}" + (f" ({'true' if k else 'false'})" if bool_index else "")
-    if owner.op.name == "fused":
+    if owner.op is fused:
         return "group"
     if owner.op is custom and k < 3:  # a function with its derivative rules
         rules = {"jvp": "jvp rule", "vjp": ("fwd rule", "bwd rule")[k - 1] if k else ""}
