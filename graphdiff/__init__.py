@@ -25,7 +25,7 @@ from .errors import (
     user_location,
 )
 from .ir import Graph, Node, TensorType
-from .ops.source import constant, placeholder, variable
+from .ops.source import VARIABLE, constant, placeholder, variable
 from .passes import optimize
 from .runtime import Function, function
 
@@ -49,7 +49,7 @@ def set_value(var: Node, value) -> None:
 
 
 def _require_variable(node: Node) -> None:
-    if not isinstance(node, Node) or node.op.name != "variable":
+    if not isinstance(node, Node) or node.op is not VARIABLE:
         raise GraphdiffError(f"expected a variable, got {node!r} (at {user_location()})")
 
 

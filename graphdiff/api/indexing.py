@@ -31,6 +31,7 @@ from ..ir.types import Dim, broadcast_shapes, normalize_axis
 from ..ops import index as I
 from ..ops import join as J
 from ..ops import shape as S
+from ..ops.source import CONSTANT
 from .convert import TensorLike, as_tensor, promote
 from .math import broadcast_to
 from .shape import reshape
@@ -179,7 +180,7 @@ def _indices(indices: TensorLike) -> Node:
 
 def _check_constant_indices(indices: Node, dim: Dim, axis: int) -> None:
     """Indices known when the graph is built are range-checked then, not at run time."""
-    if indices.op.name != "constant" or not isinstance(dim, int) or indices.data.size == 0:
+    if indices.op is not CONSTANT or not isinstance(dim, int) or indices.data.size == 0:
         return
     low, high = int(indices.data.min()), int(indices.data.max())
     if low < -dim or high >= dim:

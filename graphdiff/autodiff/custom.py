@@ -37,7 +37,7 @@ from ..ir.node import Node
 from ..ir.region import close_regions, inline, next_uid
 from ..ir.types import is_float
 from ..ops.custom import custom, remat_input
-from ..ops.source import parameter_like, zeros_like
+from ..ops.source import CONSTANT, parameter_like, zeros_like
 from .forward import push_tangents
 from .reverse import vjp as reverse_vjp
 
@@ -257,7 +257,7 @@ def _transpose_rule(node: Node, g: Node, positions: list[int]) -> list[Node]:
 def _checkpoint_vjp(node: Node, g: Node) -> list[Node | None]:
     """Recompute the body on ``remat_input(operand, g)`` (scheduled in the backward pass, never
     merged with the forward values) and differentiate the copy."""
-    fresh = [remat_input(v, g) if v.op.name != "constant" else v for v in node.inputs]
+    fresh = [remat_input(v, g) if v.op is not CONSTANT else v for v in node.inputs]
     (out,) = inline(node.regions[0], fresh)
     wanted = [(i, f) for i, (v, f) in enumerate(zip(node.inputs, fresh))
               if is_float(v.dtype) and f is not v]

@@ -21,6 +21,7 @@ from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ir.types import TensorType
 from ..ops.control import StackType
+from ..ops.source import CONSTANT, PLACEHOLDER, VARIABLE
 from .context import ExportContext
 from .dtypes import onnx_elem_type
 
@@ -55,12 +56,12 @@ def emit_nodes(ctx: ExportContext, outputs: Sequence[Node]) -> list[str]:
 
 
 def _emit_source(ctx: ExportContext, node: Node) -> str:
-    if node.op.name == "placeholder":
+    if node.op is PLACEHOLDER:
         raise OnnxError(f"placeholder {node.name or node.type} (created at {node.location}) "
                         "is used but is not among the exported inputs")
-    if node.op.name == "constant":  # a Constant node: import keeps it constant
+    if node.op is CONSTANT:  # a Constant node: import keeps it constant
         return ctx.op("Constant", [], value=numpy_helper.from_array(np.asarray(node.data)))
-    if node.op.name == "variable":
+    if node.op is VARIABLE:
         name = ctx.claim(node.name or "variable")
         ctx.initializers.append(numpy_helper.from_array(node.data.value, name))
         return name
@@ -192,7 +193,7 @@ def export_training_step(path: str | os.PathLike | None, inputs: Sequence[Node],
 
     params = list(params)
     for param in params:
-        if not isinstance(param, Node) or param.op.name != "variable":
+        if not isinstance(param, Node) or param.op is not VARIABLE:
             raise OnnxError(f"training-step parameters must be variables, got {param!r} "
                             f"(at {user_location()})")
     grads = grad(loss, params)

@@ -24,7 +24,7 @@ from ..errors import GraphdiffError, OnnxError
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import Dim
-from ..ops.source import constant, placeholder, variable
+from ..ops.source import CONSTANT, PLACEHOLDER, VARIABLE, constant, placeholder, variable
 from .dtypes import numpy_dtype
 from .load import load_model, tensor_to_array
 
@@ -202,7 +202,7 @@ class ImportContext:
                 return np.array(value.dims, np.int64).reshape(() if value.scalar else -1)
             raise node.fail(f"input {index} holds symbolic dims {value.dims}; a known value is "
                             "needed here")
-        if value.op.name != "constant":
+        if value.op is not CONSTANT:
             raise node.fail(f"input {index} must be known when the model is imported (a "
                             f"constant or computed from constants), got a computed "
                             f"{value.type}")
@@ -247,7 +247,7 @@ class ImportContext:
         while stack:
             node = stack.pop()
             if node.op.effectful or node in self._dynamic or _symbolic_attrs(node) or \
-                    node.op.name in ("placeholder", "variable"):
+                    node.op in (PLACEHOLDER, VARIABLE):
                 constant_only = False
                 break
             for child in node.inputs:

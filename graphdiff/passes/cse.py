@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from ..ir.graph import Graph
 from ..ir.node import Node
+from ..ops.source import CONSTANT
 from .merge import merge_twins
 from .regions import region_pass
 from .rewrite import rewrite_graph
@@ -45,7 +46,7 @@ def cse(graph: Graph) -> tuple[Graph, bool]:
 
     def first_equal(node: Node) -> Node | None:
         op = node.op
-        if op.name == "constant":
+        if op is CONSTANT:
             data = node.data
             key: tuple = ("constant", data.dtype.str, data.shape, data.tobytes())
         elif node.regions and not op.effectful:

@@ -25,7 +25,7 @@ from ..ir.graph import Graph, topo_order
 from ..ir.node import Node
 from ..ir.region import inline, substitute
 from ..ops import control
-from ..ops.source import parameter_like
+from ..ops.source import CONSTANT, parameter_like
 from .patterns import uniform_value
 from .regions import (
     is_tensor,
@@ -89,7 +89,7 @@ def _hoist(region: Graph, n_invariant: int, operands: Sequence[Node]
             varies[node] = True
         elif node.op.source or not node.inputs:
             varies[node] = False
-            if node.op.name == "constant" or not node.op.source:  # a constant, a fill
+            if node.op is CONSTANT or not node.op.source:  # a constant, a fill
                 free.add(node)
         else:
             varies[node] = any(varies[v] for v in node.inputs)
@@ -157,7 +157,7 @@ def known_control(n: Node, inlined: dict[Node, list[Node]]) -> Node | None:
     elif op is control.while_loop:
         n_carry = len(whole.inputs) - whole.attrs["n_cond"] - whole.attrs["n_body"]
         test = whole.regions[0].outputs[0]
-        if k >= n_carry or test.op.name != "constant" or bool(np.asarray(test.data)):
+        if k >= n_carry or test.op is not CONSTANT or bool(np.asarray(test.data)):
             return None
         value = whole.inputs[whole.attrs["n_cond"] + whole.attrs["n_body"] + k]
     elif op is control.scan:

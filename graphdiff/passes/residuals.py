@@ -13,6 +13,7 @@ from ..ir.types import TensorType
 from ..ops.core import result
 from ..ops.fused import fused
 from ..ops.reduce import max_, min_, prod, sum_
+from ..ops.source import CONSTANT
 
 DEFAULT_DIM = 64  # the size assumed for a symbolic dim that ``dims`` does not give
 REDUCTIONS = frozenset((sum_, max_, min_, prod))  # cheap inside a fused group
@@ -79,7 +80,7 @@ def constant_derived(nodes: Sequence[Node]) -> set[Node]:
     """Constants and pure values computed from constants only (the runtime folds those)."""
     free: set[Node] = set()
     for node in nodes:
-        if node.op.name == "constant" or (
+        if node.op is CONSTANT or (
                 not node.op.source and not node.op.effectful and node.inputs
                 and not node.regions and all(v in free for v in node.inputs)):
             free.add(node)

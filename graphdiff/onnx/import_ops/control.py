@@ -35,6 +35,7 @@ from ...api.control import while_loop as gd_while_loop
 from ...errors import OnnxError
 from ...ir.node import Node
 from ...ir.types import normalize_axis
+from ...ops.source import CONSTANT
 from ..importer import DimsValue, ImportContext, OnnxNode, Value, onnx_import
 from ..load import tensor_to_array
 
@@ -53,7 +54,7 @@ def _known(value: Value | None) -> np.ndarray | None:
         if all(isinstance(d, int) for d in value.dims):
             return np.array(value.dims, np.int64)
         return None
-    return value.data if value.op.name == "constant" else None
+    return value.data if value.op is CONSTANT else None
 
 
 def _scalar(node: OnnxNode, x: Node, what: str) -> Node:

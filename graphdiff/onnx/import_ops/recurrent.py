@@ -35,6 +35,7 @@ from ...api.control import scan as gd_scan
 from ...ir.node import Node
 from ...ops import elementwise as E
 from ...ops.core import scalar
+from ...ops.source import CONSTANT
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
 
 # op -> (gates, activation functions per direction, default activations)
@@ -187,7 +188,7 @@ def _recurrent(ctx: ImportContext, node: OnnxNode) -> list[Node]:
             raise node.fail(f"sequence_lens must be a 1-D integer tensor, got "
                             f"{lengths.dtype.name}{list(lengths.shape)}")
         _check_shape(node, lengths, "sequence_lens", (batch,))
-        known = lengths.data if lengths.op.name == "constant" else None
+        known = lengths.data if lengths.op is CONSTANT else None
         if known is not None and isinstance(steps, int) and np.all(known >= steps):
             lengths = None  # every sequence runs the full length: nothing to mask
         else:

@@ -16,6 +16,7 @@ import graphdiff as gd
 from ...ir.dims import as_factor, sum_dims
 from ...ir.node import Node
 from ...ir.types import Dim, broadcast_shapes, normalize_axis
+from ...ops.source import CONSTANT
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -90,7 +91,7 @@ def _dims_operand(ctx: ImportContext, node: OnnxNode, index: int) -> tuple[Dim, 
     value = node.inputs[index] if index < len(node.inputs) else None
     if isinstance(value, DimsValue):
         return value.dims
-    if isinstance(value, Node) and value.op.name == "constant" and value.dtype.kind in "iu" \
+    if isinstance(value, Node) and value.op is CONSTANT and value.dtype.kind in "iu" \
             and value.ndim <= 1:
         return tuple(int(v) for v in np.asarray(value.data).reshape(-1))
     return None
