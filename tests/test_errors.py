@@ -179,7 +179,7 @@ ERRORS = [
     Err("reshape_two_minus_one", lambda: gd.reshape(X, (-1, -1)), gd.ShapeError,
         ("reshape of [3,4] to (-1, -1): at most one -1",)),
     Err("reshape_cannot", lambda: gd.reshape(X, (5, -1)), gd.ShapeError,
-        ("reshape: cannot reshape [3,4] to (5, -1)",)),
+        ("reshape: cannot reshape [3,4] (12 elements) to (5, -1)",)),
     Err("squeeze_not_one", lambda: gd.squeeze(X, 0), gd.ShapeError,
         ("squeeze: axis 0 of f32[3,4] is not 1",)),
     # --- api/nn.py and api/creation.py ----------------------------------------------------

@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import ShapeError, user_location
-from ..ir.dims import as_factor
+from ..ir.dims import exact_quotient, product_dims
 from ..ir.node import Node
 from ..ir.types import Shape, as_shape, format_shape, normalize_axes, normalize_axis
 from ..ops import shape as S
@@ -33,22 +32,13 @@ __all__ = [
 ]
 
 
-def _symbolic_size(shape: Shape) -> tuple[int, Counter]:
-    """A shape's element count as (integer factor, multiset of symbols)."""
-    factor, symbols = 1, Counter()
-    for dim in shape:
-        if isinstance(dim, int):
-            factor *= dim
-        else:
-            symbols[dim] += 1
-    return factor, symbols
-
-
 def resolve_reshape(old: Shape, new: Sequence[Any]) -> Shape:
     """Replace the one ``-1`` in ``new`` by the dimension that keeps the element count.
 
-    With symbols the result may be a symbol (``(n, 4) -> (-1,)`` gives ``n*4``); symbols so made
-    are named by their formula, bound when the function first runs with concrete shapes.
+    With symbols the result may be a symbol (``(n, 4) -> (-1,)`` gives ``n*4``, and
+    ``(n*4, 10) -> (-1, 4, 10)`` gives ``n``): the element counts are polynomials in the symbols
+    and the missing dim is their exact quotient (``ir.dims``); derived symbols are named by
+    their formula, bound when the function first runs with concrete shapes.
     """
     new = tuple(-1 if d == -1 else d for d in new)
     if new.count(-1) > 1:
@@ -57,19 +47,11 @@ def resolve_reshape(old: Shape, new: Sequence[Any]) -> Shape:
     known = as_shape(tuple(d for d in new if d != -1))
     if -1 not in new:
         return known
-    old_factor, old_symbols = _symbolic_size(old)
-    new_factor, new_symbols = _symbolic_size(known)
-    if new_factor == 0 or old_factor % new_factor or new_symbols - old_symbols:
-        raise ShapeError(f"reshape: cannot reshape {format_shape(old)} to {new} "
-                         f"(at {user_location()})")
-    factor = old_factor // new_factor
-    rest = sorted((old_symbols - new_symbols).elements())
-    if not rest:
-        missing: Any = factor
-    elif factor == 1 and len(rest) == 1:
-        missing = rest[0]
-    else:
-        missing = "*".join([as_factor(r) for r in rest] + ([str(factor)] if factor != 1 else []))
+    total, known_count = product_dims(old), product_dims(known)
+    missing = None if known_count == 0 else exact_quotient(total, known_count)
+    if missing is None:
+        raise ShapeError(f"reshape: cannot reshape {format_shape(old)} ({total} elements) to "
+                         f"{new} (at {user_location()})")
     it = iter(known)
     return tuple(missing if d == -1 else next(it) for d in new)
 

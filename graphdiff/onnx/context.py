@@ -39,9 +39,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import OnnxError
+from ..ir.dims import DimExpr, dim_symbols, parse_dim
 from ..ir.node import Node
 from ..ir.types import Dim
-from .dims import DimExpr, parse_dim
 from .dtypes import onnx_elem_type
 from .lowering import Lowerings
 from .regions import RegionLowerings
@@ -180,7 +180,7 @@ class ExportContext(Lowerings, RegionLowerings):
             value, axis = self._dim_sources[dim]
             name = self.op("Shape", [value], start=axis, end=axis + 1)
         else:
-            symbols = _symbols(parse_dim(dim))
+            symbols = dim_symbols(parse_dim(dim))
             if self.parent is not None and not symbols & set(self._dim_sources) and \
                     all(self.parent._defines(s) for s in symbols):
                 name = self.parent.dim(dim)
@@ -245,14 +245,3 @@ class ExportContext(Lowerings, RegionLowerings):
             return self.op(op_type, [x, self.constant(np.array(axes, np.int64))],
                            keepdims=keepdims)
         return self.op(op_type, [x], axes=axes, keepdims=keepdims)
-
-
-def _symbols(expr: DimExpr) -> set[str]:
-    """The symbols a parsed dim expression uses."""
-    if isinstance(expr, str):
-        return {expr}
-    if isinstance(expr, int):
-        return set()
-    if expr[0] == "[]":
-        return _symbols(expr[1])
-    return _symbols(expr[1]) | _symbols(expr[2])

@@ -11,12 +11,13 @@ import numpy as np
 
 import graphdiff as gd
 
+from ...ir.dims import product_dims
 from ...ir.node import Node
 from ...ops import elementwise as E
 from ...ops.core import scalar
 from ..dtypes import numpy_dtype
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
-from .shape import dims_arithmetic, product_dim
+from .shape import dims_arithmetic
 
 
 def _same(ctx: ImportContext, node: OnnxNode) -> list[Node]:
@@ -302,7 +303,7 @@ def _reduce(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     if isinstance(value, DimsValue) and node.proto.op_type == "ReduceProd" and \
             _axes(ctx, node, 18) in (None, (0,)):
         keep = bool(node.int("keepdims", 1))
-        return [DimsValue((product_dim(value.dims),), scalar=not keep)]
+        return [DimsValue((product_dims(value.dims),), scalar=not keep)]
     x = ctx.tensor(node, 0)
     since, reduce = _REDUCTIONS[node.proto.op_type]
     axes = _axes(ctx, node, since)

@@ -12,12 +12,12 @@ import numpy as np
 
 import graphdiff as gd
 
+from ...ir.dims import product_dims
 from ...ir.node import Node
 from ...ir.types import normalize_axis
 from ...ops import elementwise as E
 from ...ops.core import scalar
 from ..importer import ImportContext, OnnxNode, onnx_import
-from .shape import product_dim
 from .windows import window_conv, window_pool
 
 
@@ -29,7 +29,7 @@ def _softmax(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         return [function(x, axis=node.int("axis", -1))]
     # before opset 13 the input is seen as a matrix: axes before ``axis`` and from it on
     axis = normalize_axis(node.int("axis", 1), x.ndim)
-    matrix = gd.reshape(x, (product_dim(x.shape[:axis]), -1))
+    matrix = gd.reshape(x, (product_dims(x.shape[:axis]), -1))
     return [gd.reshape(function(matrix, axis=1), x.shape)]
 
 

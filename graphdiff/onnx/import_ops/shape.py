@@ -7,13 +7,11 @@ Reshape, Expand and ConstantOfShape.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 import graphdiff as gd
 
-from ...ir.dims import as_factor, sum_dims
+from ...ir.dims import difference_dims, floor_quotient, product_dims, sum_dims
 from ...ir.node import Node
 from ...ir.types import Dim, broadcast_shapes, normalize_axis
 from ...ops.source import CONSTANT
@@ -53,7 +51,7 @@ def _size(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     x = ctx.tensor(node, 0)
     if x.type.is_static:
         return [gd.constant(np.asarray(x.type.static_size(), np.int64))]
-    return [DimsValue((product_dim(x.shape),), scalar=True)]
+    return [DimsValue((product_dims(x.shape),), scalar=True)]
 
 
 @onnx_import("Reshape")
@@ -74,17 +72,7 @@ def _flatten(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     if not -x.ndim <= axis <= x.ndim:
         raise node.fail(f"axis {axis} is out of range for rank {x.ndim}")
     axis = axis + x.ndim if axis < 0 else axis
-    return [gd.reshape(x, (product_dim(x.shape[:axis]), -1))]
-
-
-def product_dim(dims: Sequence[Dim]) -> Dim:
-    """The product of dims: an int when static, else a formula named as graphdiff names
-    derived dims (``n*4``)."""
-    factor = int(np.prod([d for d in dims if isinstance(d, int)], dtype=np.int64))
-    symbols = sorted(str(as_factor(d)) for d in dims if not isinstance(d, int))
-    if not symbols or factor == 0:
-        return factor
-    return "*".join(symbols + ([str(factor)] if factor != 1 else []))
+    return [gd.reshape(x, (product_dims(x.shape[:axis]), -1))]
 
 
 def _dims_operand(ctx: ImportContext, node: OnnxNode, index: int) -> tuple[Dim, ...] | None:
@@ -98,14 +86,16 @@ def _dims_operand(ctx: ImportContext, node: OnnxNode, index: int) -> tuple[Dim, 
 
 
 def _combine(op_type: str, a: Dim, b: Dim) -> Dim:
-    if isinstance(a, int) and isinstance(b, int):
-        return {"Add": a + b, "Sub": a - b, "Mul": a * b, "Div": a // b if b else 0}[op_type]
+    """ONNX integer arithmetic on two dims (Div is floor division, as on int64 tensors)."""
     if op_type == "Add":
         return sum_dims([a, b])
+    if op_type == "Sub":
+        return difference_dims(a, b)
     if op_type == "Mul":
-        return product_dim([a, b])
-    symbol = "-" if op_type == "Sub" else "//"
-    return f"{as_factor(a)}{symbol}{as_factor(b)}"
+        return product_dims([a, b])
+    if b == 0:
+        return 0  # as before: ONNX leaves integer division by zero undefined
+    return floor_quotient(a, b)
 
 
 def dims_arithmetic(ctx: ImportContext, node: OnnxNode) -> DimsValue | None:
