@@ -347,7 +347,7 @@ def test_hoist_moves_values_of_a_nested_loop_out_of_both() -> None:
     assert changed
     outside = [n for n in after.nodes if n.op.name == "exp"]
     assert len(outside) == 1 and outside[0].inputs[0] is w
-    assert all(n.op.name != "exp" for n in region_walk(after) if n not in after.nodes)
+    assert all(n.op.name != "exp" for n in region_walk(after) if n not in set(after.nodes))
     assert hoist(after) == (after, False)
     assert_same_values(Graph(inputs, before), after)
 

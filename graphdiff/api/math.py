@@ -169,11 +169,14 @@ logical_or = _binary(E.logical_or, "Elementwise or of bool tensors.", boolean=Tr
 
 
 def power(a: TensorLike, b: TensorLike) -> Node:
-    """a ** b, elementwise. Integer bases with integer exponents are computed in floats when the
-    exponent is a tensor; ``x ** 2`` on a float tensor stays in its dtype."""
-    dtype = result_dtype(a, b)
-    if dtype.kind != "f":
-        dtype = np.dtype(np.float64)
+    """a ** b, elementwise, in numpy's dtype: ``k ** 2`` on an int64 ``k`` is int64 and exact,
+    ``x ** 2`` on a float32 ``x`` float32, ``k ** 0.5`` float64. As in numpy, an integer
+    tensor cannot be raised to a negative integer (refused here when the exponent is a
+    constant; numpy's kernel raises at run time when it is a tensor)."""
+    dtype = ufunc_result_dtype(np.power, result_dtype(a, b), result_dtype(a, b))
+    if dtype.kind in "iu" and not isinstance(b, Node) and np.any(np.asarray(b) < 0):
+        raise DTypeError(f"power: integers to negative integer powers are not allowed "
+                         f"(exponent {b!r}; use a float base; at {user_location()})")
     return E.pow_(*promote(a, b, dtype=dtype))
 
 

@@ -2,13 +2,16 @@
 
 The IR's Node class knows nothing of the API (layers import only upward), so the operators are
 attached here, once, when graphdiff is imported: ``x + 1``, ``x @ W``, ``x[1:, None]``, ``x.T``,
-``x.sum(axis=0)``. ``==`` is not overloaded (nodes are compared by identity, which is structural
-equality); use ``gd.equal``.
+``x.sum(axis=0)``. ``==`` and ``!=`` build elementwise comparisons, as in numpy, JAX and PyTorch;
+a tensor still hashes by identity (nodes are interned, so identity is structural equality), and
+code that asks whether two nodes are the same one says ``is``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from ..ir.node import Node
 from . import indexing as I
@@ -20,6 +23,19 @@ def _reflected(function):
     return lambda self, other: function(other, self)
 
 
+_COMPARABLE = (Node, np.ndarray, np.generic, bool, int, float)
+
+
+def _elementwise_comparison(function):
+    """``==`` / ``!=``: elementwise against tensor-like values; against anything else (None, a
+    string, a shape tuple) Python's default applies, so ``x == None`` is False, not an error."""
+
+    def compare(self, other):
+        return function(self, other) if isinstance(other, _COMPARABLE) else NotImplemented
+
+    return compare
+
+
 OPERATORS: dict[str, Any] = {
     "__add__": M.add, "__radd__": _reflected(M.add),
     "__sub__": M.subtract, "__rsub__": _reflected(M.subtract),
@@ -28,6 +44,7 @@ OPERATORS: dict[str, Any] = {
     "__pow__": M.power, "__rpow__": _reflected(M.power),
     "__matmul__": M.matmul, "__rmatmul__": _reflected(M.matmul),
     "__neg__": M.negative, "__pos__": lambda self: self, "__abs__": M.abs,
+    "__eq__": _elementwise_comparison(M.equal), "__ne__": _elementwise_comparison(M.not_equal),
     "__lt__": M.less, "__le__": M.less_equal, "__gt__": M.greater, "__ge__": M.greater_equal,
     "__and__": M.logical_and, "__rand__": _reflected(M.logical_and),
     "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),

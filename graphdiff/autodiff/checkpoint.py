@@ -99,7 +99,7 @@ def checkpoint(fn: Callable[..., Node]) -> Callable[..., Node]:
             raise GradientError(f"checkpoint: {getattr(fn, '__name__', 'the function')} must "
                                 f"return one tensor, got {type(out).__name__} "
                                 f"(at {user_location()})")
-        if out not in _region(out, set(primals)):
+        if not any(n is out for n in _region(out, set(primals))):
             return out  # the output does not depend on the arguments: nothing to recompute
         body = Traced(primals, lambda p, _: [fn(*p)])
         return make_custom(primals, [body], "checkpoint", getattr(fn, "__name__", "block"))

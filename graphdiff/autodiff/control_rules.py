@@ -218,8 +218,10 @@ class _SplitVjp:
             if n not in varying and any(v in varying for v in n.inputs):
                 varying.add(n)
         read = topo_order(grads, varying | set(body.inputs))
-        self.x_params = [p for p in p_xs if p in read]  # fed from the scanned inputs
-        self.saved = [n for n in read if n in varying and n not in set(p_xs)]
+        read_set = set(read)
+        self.x_params = [p for p in p_xs if p in read_set]  # fed from the scanned inputs
+        scanned = set(p_xs)
+        self.saved = [n for n in read if n in varying and n not in scanned]
         self.saved_params = [parameter_like(n) if not n.op.source else n for n in self.saved]
         mapping = {n: p for n, p in zip(self.saved, self.saved_params) if n is not p}
         self.d_consts, self.d_carry, self.d_xs = (
@@ -250,7 +252,8 @@ def scan_vjp(node: Node, g: list[Node | None]) -> list[Node | None]:
                      **node.attrs)
     stacks = results(forward)[len(body.outputs):]
     p_xs = body.inputs[n_consts + n_carry:]
-    fed = [xs[list(p_xs).index(p)] for p in split.x_params]
+    position = {p: i for i, p in enumerate(p_xs)}
+    fed = [xs[position[p]] for p in split.x_params]
     init = [g_carry[k] if g_carry[k] is not None else zeros_like(carry[k])
             for k in split.float_carry] + [zeros_like(consts[i]) for i in split.float_consts]
     backward = C.scan(*consts, *init, *stacks, *fed, *(g_ys[k] for k in given),

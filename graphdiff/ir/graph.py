@@ -91,7 +91,7 @@ class Graph:
                     continue
                 index[node] = len(entries)
                 if node.op.source or node.op.effectful:
-                    entries.append((node,))  # compared by identity
+                    entries.append(("source", node.uid))  # compared by identity
                 else:
                     entries.append((node.op.name, tuple(index[v] for v in node.inputs))
                                    + node._key[2:])

@@ -159,8 +159,9 @@ class Node:
     def __delattr__(self, name: str) -> None:
         raise ImmutableError(f"graphdiff nodes are immutable (tried to delete {name!r})")
 
-    # Identity is structural equality (nodes are interned), so the default object hash and
-    # identity comparison are right. ``==`` is deliberately not overloaded: use gd.equal.
+    # Identity is structural equality (nodes are interned), so a node hashes by identity.
+    # ``==`` and ``!=`` are elementwise comparisons (graphdiff.api attaches them, as numpy does):
+    # the IR compares nodes with ``is`` and keys its tables by node or by ``uid``, never by ``==``.
 
     @property
     def shape(self) -> tuple:
@@ -200,8 +201,21 @@ class Node:
     __hash__ = object.__hash__
 
 
+def same_nodes(a: Sequence[Node], b: Sequence[Node]) -> bool:
+    """Whether two sequences hold the same nodes in the same order (``==`` on a tuple of
+    tensors would compare them elementwise)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
 def describe_operands(types: Sequence[TensorType]) -> str:
     return ", ".join(str(t) for t in types) if types else "no operands"
+
+
+def _uids(inputs: tuple[Node, ...]) -> tuple[int, ...]:
+    """The inputs as they enter an interning key: by uid, unique for the process's lifetime.
+    A key holding the nodes themselves would compare them with ``==`` (elementwise, not a
+    bool) whenever two keys' hashes collide."""
+    return tuple([i.uid for i in inputs])
 
 
 def make_node(op: OpDef, inputs: Sequence[Node], attrs: dict[str, Any], *,
@@ -227,7 +241,7 @@ def make_node(op: OpDef, inputs: Sequence[Node], attrs: dict[str, Any], *,
     if op.effectful or op.source:
         key = None
     else:
-        key = (op.name, inputs, tuple(sorted(frozen.items())))
+        key = (op.name, _uids(inputs), tuple(sorted(frozen.items())))
         if regions:
             key += tuple(r.structure() for r in regions)
         existing = _INTERN.get(key)
@@ -270,7 +284,7 @@ def with_inputs(node: Node, inputs: tuple[Node, ...]) -> Node:
             any(new.type != old.type for new, old in zip(inputs, node.inputs)):
         return make_node(op, inputs, node.attrs, name=node.name, location=node.location,
                          regions=node.regions)
-    key = (op.name, inputs) + node._key[2:]
+    key = (op.name, _uids(inputs)) + node._key[2:]
     existing = _INTERN.get(key)
     if existing is not None:
         return existing

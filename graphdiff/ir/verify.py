@@ -60,7 +60,7 @@ def verify(graph: Graph) -> None:
 
 
 def _fail(graph: Graph, names: dict[Node, str], node: Node, message: str) -> None:
-    index = graph.nodes.index(node) if node in graph.nodes else 0
+    index = next((i for i, n in enumerate(graph.nodes) if n is node), 0)
     lo, hi = max(0, index - _CONTEXT_LINES), index + _CONTEXT_LINES + 1
     context = []
     for other in graph.nodes[lo:hi]:

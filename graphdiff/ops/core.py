@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError
-from ..ir.node import Node, OpDef, register
+from ..ir.node import Node, OpDef, register, same_nodes
 from ..ir.types import TensorType, TupleType, broadcast_shapes
 
 
@@ -121,7 +121,7 @@ def expand_derived(outputs: Sequence[Node],
             mapped[node] = parts[node.inputs[0]][node.attrs["index"]]
             continue
         inputs = tuple(mapped[v] for v in node.inputs)
-        node_now = node if inputs == node.inputs else with_inputs(node, inputs)
+        node_now = node if same_nodes(inputs, node.inputs) else with_inputs(node, inputs)
         derived = node.op.expand is not None and node.op.vjp is None
         if chosen(node) if chosen is not None else derived:
             expanded = node.op.expand(node_now)

@@ -298,7 +298,13 @@ def _pow_partials(a: Node, b: Node, z: Node) -> tuple[Node, Node]:
     return d_base, d_exponent
 
 
-pow_ = binary("pow", np.power, onnx="Pow", infer=binary_float, partials=_pow_partials)
+def _pow_type(types: Sequence[TensorType]) -> TensorType:
+    """Float or integer operands of one dtype: an integer power stays integer, as in numpy."""
+    out = binary_same(types)
+    return unary_numeric([out])
+
+
+pow_ = binary("pow", np.power, onnx="Pow", infer=_pow_type, partials=_pow_partials)
 
 
 def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:

@@ -33,7 +33,7 @@ False
 from __future__ import annotations
 
 from ..ir.graph import Graph, topo_order
-from ..ir.node import Node
+from ..ir.node import Node, same_nodes
 from ..ops.core import result
 from .loops import prune
 from .regions import region_pass, result_readers
@@ -44,7 +44,7 @@ from .rewrite import build, rebuild
 def dce(graph: Graph) -> tuple[Graph, bool]:
     """Drop nodes no output depends on, and the unused parts of loops and branches."""
     order = topo_order(graph.outputs)
-    stale = order != graph.nodes  # list equality: node identity, in order
+    stale = not same_nodes(order, graph.nodes)
     if not any(node.regions for node in order):
         return (graph.with_outputs(graph.outputs), True) if stale else (graph, False)
     read = result_readers(order, graph.outputs)

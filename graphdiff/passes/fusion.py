@@ -47,7 +47,7 @@ import heapq
 import weakref
 
 from ..ir.graph import Graph
-from ..ir.node import Node, make_node, with_inputs
+from ..ir.node import Node, make_node, same_nodes, with_inputs
 from ..ops import elementwise as E
 from ..ops.core import expand_derived, result
 from ..ops.fused import fused, is_renaming
@@ -236,7 +236,7 @@ def _rebuild(node: Node, mapped: dict[Node, Node]) -> Node:
     inputs = tuple(mapped[v] for v in node.inputs)
     if node.regions and node.op is not fused:  # a group is not fused again inside
         return rewrite_regions(node, fuse, inputs)
-    return node if inputs == node.inputs else with_inputs(node, inputs)
+    return node if same_nodes(inputs, node.inputs) else with_inputs(node, inputs)
 
 
 def unfuse(graph: Graph) -> Graph:

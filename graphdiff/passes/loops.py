@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..ir.graph import Graph, topo_order
-from ..ir.node import Node
+from ..ir.node import Node, same_nodes
 from ..ir.region import inline, substitute
 from ..ops import control
 from ..ops.source import CONSTANT, parameter_like
@@ -279,7 +279,7 @@ def _prune_scan(node: Node, used: set[int] | None, dce_fn: Pass) -> tuple[Node, 
     for k in through:
         index_map[k] = inputs[n_consts + k]  # the initial value
     if order == list(range(n_params)) and kept_out == list(range(n_out)) and not merged_c:
-        new = remake(node, inputs, (region,)) if region.outputs != body.outputs else node
+        new = node if same_nodes(region.outputs, body.outputs) else remake(node, inputs, (region,))
         return new, None
     new_inputs = [operands[i] for i in order]
     if over_stack:
@@ -329,7 +329,8 @@ def _prune_while(node: Node, used: set[int] | None, dce_fn: Pass) -> tuple[Node,
     keep_c, merged_c = _dedupe(c_ops, c_params, list(range(len(c_ops))), range(len(c_ops)))
     keep_b, merged_b = _dedupe(b_ops, b_params, list(range(len(b_ops))), range(len(b_ops)))
     if unchanged and not merged_c and not merged_b:
-        if cond.outputs == node.regions[0].outputs and region.outputs == body.outputs:
+        if same_nodes(cond.outputs, node.regions[0].outputs) \
+                and same_nodes(region.outputs, body.outputs):
             return node, None
         return remake(node, inputs, (Graph(node.regions[0].inputs, cond.outputs),
                                      Graph(body.inputs, region.outputs))), None
@@ -369,7 +370,7 @@ def _prune_switch(node: Node, used: set[int] | None, dce_fn: Pass) -> tuple[Node
         first.setdefault(operands[i], i)
         deduped.append(i)
     if deduped == list(range(len(operands))) and kept_out == list(range(n_out)):
-        if all(b.outputs == old.outputs for b, old in zip(branches, node.regions)):
+        if all(same_nodes(b.outputs, old.outputs) for b, old in zip(branches, node.regions)):
             return node, None
         return remake(node, node.inputs, [Graph(old.inputs, b.outputs)
                                           for b, old in zip(branches, node.regions)]), None
@@ -426,7 +427,7 @@ def _same(a: Graph, b: Graph) -> bool:
 def _prefix(big: Graph, small: Graph, count: int) -> bool:
     if len(big.outputs) <= count or len(small.outputs) != count:
         return False
-    if big.inputs == small.inputs and big.outputs[:count] == small.outputs:
+    if same_nodes(big.inputs, small.inputs) and same_nodes(big.outputs[:count], small.outputs):
         return True
     return Graph(big.inputs, big.outputs[:count]).structure() == small.structure()
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..ir.graph import Graph
-from ..ir.node import Node, make_node
+from ..ir.node import Node, make_node, same_nodes
 from ..ir.types import TensorType, TupleType
 from ..ops.core import result
 from .rewrite import rebuild
@@ -60,7 +60,7 @@ def rewrite_region(region: Graph, pass_fn: Pass) -> Graph:
     if cache is not None and key in cache:
         return cache[key][2]
     new, changed = pass_fn(region)
-    if not changed and new.inputs == region.inputs:
+    if not changed and same_nodes(new.inputs, region.inputs):
         new = region
     if cache is not None:
         cache[key] = (pass_fn, region, new)

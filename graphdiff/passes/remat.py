@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from ..autodiff.checkpoint import clone_region
 from ..errors import GraphdiffError
 from ..ir.graph import Graph
-from ..ir.node import Node, with_inputs
+from ..ir.node import Node, same_nodes, with_inputs
 from ..ops.custom import remat_input
 from .residuals import ForwardSplit, cheap, outside_reads, recomputable, recompute_region
 
@@ -304,7 +304,7 @@ def _apply(split: ForwardSplit, groups: list[Group], delay: bool) -> Graph:
 
     for node in _dependency_order(split.graph.outputs, backward, needs):
         inputs = tuple(read(v) for v in node.inputs)
-        new[node] = node if inputs == node.inputs else with_inputs(node, inputs)
+        new[node] = node if same_nodes(inputs, node.inputs) else with_inputs(node, inputs)
     return split.graph.with_outputs([new.get(o, o) for o in split.graph.outputs])
 
 
@@ -382,7 +382,7 @@ def rematerialize(graph: Graph, budget_bytes: int | None = None, *,
     if not chosen.groups:
         return graph, False
     result = _apply(split, chosen.groups, delay=True)
-    return result, result.outputs != graph.outputs
+    return result, not same_nodes(result.outputs, graph.outputs)
 
 
 @dataclass(frozen=True)

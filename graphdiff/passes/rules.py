@@ -175,6 +175,8 @@ def pow_small_exponent(n: Node) -> Node | None:
         return fit(n, x)
     if k == 0:
         return filled(n, 1)
+    if n.dtype.kind != "f" and k < 0:
+        return None  # numpy refuses integers to negative powers; the kernel says so
     unary = {2: E.square, -1: E.reciprocal, 0.5: E.sqrt}.get(float(k))
     if unary is not None:
         return fit(n, build(unary, [x], {}, like=n))

@@ -123,8 +123,9 @@ class Drawing:
         }
         if node.regions:  # the regions as the text form prints them, block numbers included
             info["body"] = text.split("\n")[1:-1]
-        if node in self.graph.inputs and self.block is not None:
-            info["operand"] = self.feeds[self.graph.inputs.index(node)] or "-"
+        position = next((i for i, p in enumerate(self.graph.inputs) if p is node), None)
+        if position is not None and self.block is not None:
+            info["operand"] = self.feeds[position] or "-"
         if node.name:
             info["user_name"] = node.name
         if node in self.output_labels:

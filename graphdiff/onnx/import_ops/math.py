@@ -107,8 +107,8 @@ def _mod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 @onnx_import("Pow")
 def _pow(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     base, exponent = ctx.tensor(node, 0), ctx.tensor(node, 1)
-    if base.dtype.kind == "f":
-        return [E.pow_(base, gd.astype(exponent, base.dtype))]
+    if base.dtype.kind == "f" or exponent.dtype.kind in "iu":
+        return [E.pow_(base, gd.astype(exponent, base.dtype))]  # integer powers are exact
     wide = np.dtype(np.float64)
     return [gd.astype(E.pow_(gd.astype(base, wide), gd.astype(exponent, wide)), base.dtype)]
 
