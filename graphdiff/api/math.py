@@ -25,6 +25,7 @@ from ..ops import elementwise as E
 from ..ops import linalg as L
 from ..ops import reduce as R
 from ..ops import shape as S
+from ..ops.core import scalar
 from .convert import TensorLike, as_tensor, cast_to, promote, result_dtype, ufunc_result_dtype
 
 # --- unary -----------------------------------------------------------------------------------
@@ -248,8 +249,17 @@ def var(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool =
 
 
 def std(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
-    """Standard deviation (ddof=0) over ``axis``."""
-    return sqrt(var(x, axis, keepdims))
+    """Standard deviation (ddof=0) over ``axis``; its derivative is 0 where the spread is zero
+    (one element, equal elements), as in torch, not 0 * inf = nan."""
+    return sqrt_of_spread(var(x, axis, keepdims))
+
+
+def sqrt_of_spread(v: Node) -> Node:
+    """sqrt(v) for a v >= 0 that measures a spread (a variance, a sum of squares), with the
+    derivative taken as 0 where v == 0, as torch and autograd give it for std and norms:
+    there v is at its minimum, so its own derivative is 0 and the product would be 0 * inf."""
+    at_zero = E.equal(v, scalar(0, v))
+    return E.guarded(at_zero, scalar(0, v), v, 1, E.sqrt)
 
 
 def argmax(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Node:
@@ -292,8 +302,25 @@ def matmul(a: TensorLike, b: TensorLike) -> Node:
 
 
 def dot(a: TensorLike, b: TensorLike) -> Node:
-    """numpy.dot for operands of rank <= 2 (matrix product / inner product)."""
-    return matmul(a, b)
+    """numpy.dot for every rank: a product when either operand is 0-d, matmul when neither has
+    more than two axes or ``b`` is 1-D, else the sum over the last axis of ``a`` and the
+    second-to-last of ``b`` (``dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m])``)."""
+    a, b = promote(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return multiply(a, b)
+    if a.ndim == 1 or b.ndim == 1 or a.ndim == b.ndim == 2:
+        return matmul(a, b)  # the same contraction, and the same shape
+    ka, kb = a.shape[-1], b.shape[-2]
+    if isinstance(ka, int) and isinstance(kb, int) and ka != kb:
+        raise ShapeError(f"dot: the last axis of {a.type} ({ka}) and the second-to-last of "
+                         f"{b.type} ({kb}) differ (at {user_location()})")
+    from .conv import einsum
+
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    a_rest = "".join(next(letters) for _ in range(a.ndim - 1))
+    b_rest = "".join(next(letters) for _ in range(b.ndim - 2))
+    k, m = next(letters), next(letters)
+    return einsum(f"{a_rest}{k},{b_rest}{k}{m}->{a_rest}{b_rest}{m}", a, b)
 
 
 def broadcast_to(x: TensorLike, shape: Sequence[Any]) -> Node:

@@ -289,12 +289,23 @@ div = binary("div", np.true_divide, onnx="Div", infer=binary_float,
              partials=lambda a, b, z: (reciprocal(b), neg(div(z, b))))
 
 
+def guarded(cond: Node, value: Node, operand: Node, safe: float,
+            branch: Callable[[Node], Node]) -> Node:
+    """``value`` where ``cond`` holds, else ``branch(operand)``, with ``operand`` itself replaced
+    by ``safe`` where ``cond`` holds (the "double where"). A single where would still compute
+    the branch where it is not taken: its inf or nan does not reach the value, but the where's
+    cotangent there is 0, and at second order 0 * inf = nan flows back through the branch."""
+    return where(cond, value, branch(where(cond, scalar(safe, operand), operand)))
+
+
 def _pow_partials(a: Node, b: Node, z: Node) -> tuple[Node, Node]:
     zero = scalar(0, a)
     # dz/da = b a^(b-1), taken as 0 where b == 0 (so 0^0 has derivative 0, not nan)
-    d_base = where(equal(b, zero), zero, mul(b, pow_(a, sub(b, scalar(1, b)))))
+    exponent_zero = equal(b, zero)
+    d_base = guarded(exponent_zero, zero, a, 1,
+                     lambda a: mul(b, pow_(a, sub(b, scalar(1, b)))))
     # dz/db = log(a) a^b, taken as 0 where a == 0 (the limit from above)
-    d_exponent = mul(where(equal(a, zero), zero, log(a)), z)
+    d_exponent = mul(guarded(equal(a, zero), zero, a, 1, log), z)
     return d_base, d_exponent
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 import graphdiff as gd
 
+from ...api.math import sqrt_of_spread
 from ...ir.dims import product_dims
 from ...ir.node import Node
 from ...ops import elementwise as E
@@ -291,7 +292,7 @@ _REDUCTIONS = {
     "ReduceProd": (18, lambda x, axes, keep: gd.prod(x, axes, keep)),
     "ReduceSumSquare": (18, lambda x, axes, keep: gd.sum(E.mul(x, x), axes, keep)),
     "ReduceL1": (18, lambda x, axes, keep: gd.sum(gd.abs(x), axes, keep)),
-    "ReduceL2": (18, lambda x, axes, keep: E.sqrt(gd.sum(E.mul(x, x), axes, keep))),
+    "ReduceL2": (18, lambda x, axes, keep: sqrt_of_spread(gd.sum(E.mul(x, x), axes, keep))),
     "ReduceLogSum": (18, lambda x, axes, keep: E.log(gd.sum(x, axes, keep))),
     "ReduceLogSumExp": (18, lambda x, axes, keep: gd.logsumexp(x, axes, keep)),
 }

@@ -12,6 +12,7 @@ import numpy as np
 
 import graphdiff as gd
 
+from ...api.math import sqrt_of_spread
 from ...ir.dims import product_dims
 from ...ir.node import Node
 from ...ir.types import normalize_axis
@@ -218,7 +219,7 @@ def _lp_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     if p == 1:
         norm = gd.sum(gd.abs(x), axis, keepdims=True)
     elif p == 2:
-        norm = E.sqrt(gd.sum(E.mul(x, x), axis, keepdims=True))
+        norm = sqrt_of_spread(gd.sum(E.mul(x, x), axis, keepdims=True))
     else:
         raise node.fail(f"p must be 1 or 2, got {p}")
     zero = scalar(0, norm)
