@@ -37,7 +37,7 @@ can watch what each pass did:
 >>> [r.name for r in records]
 ['inline_custom', 'constant_folding', 'simplify', 'cse', 'dce']
 >>> len(g), len(small)
-(12, 3)
+(13, 3)
 >>> print(small)
 graph(x: f64[3]) {
   %0: f64[] = constant 2.0
