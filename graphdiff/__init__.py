@@ -13,7 +13,19 @@
 
 from . import ops as _ops  # registers every op
 from .api import *  # noqa: F403
-from .autodiff import checkpoint, custom_jvp, custom_vjp, grad, hessian, hvp, jacobian, jvp, vjp
+from .autodiff import (
+    BatchingError,
+    checkpoint,
+    custom_jvp,
+    custom_vjp,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    vjp,
+    vmap,
+)
 from .errors import (
     DTypeError,
     GradientError,

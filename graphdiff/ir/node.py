@@ -54,6 +54,10 @@ class OpDef:
     out_arg: the kernel also accepts ``out=array`` and writes its result there (numpy ``out=``).
     vjp:    ``(node, cotangent) -> [input cotangent or None, ...]`` building graph nodes.
     jvp:    ``(node, [input tangent or None, ...]) -> output tangent`` building graph nodes.
+    batch:  ``(node, inputs, batched, size) -> value`` for ``vmap``: ``inputs`` are the node's
+            operands, those with ``batched[i]`` carrying a batch axis 0 of length ``size``
+            (the others as they were); returns the node's value with a batch axis 0 (a list,
+            one per result, for a node with several results).
     onnx:   export mapping, ``(ctx, node, input_names) -> output_name`` (see graphdiff.onnx).
     shape_attrs: attributes that hold shapes and may contain symbolic dims (resolved per call
             signature by the runtime before the kernel is bound).
@@ -64,6 +68,7 @@ class OpDef:
     kernel: Callable[..., Any] | None
     vjp: Callable[..., Sequence[Node | None]] | None = None
     jvp: Callable[..., Node | None] | None = None
+    batch: Callable[..., Any] | None = None
     onnx: Callable[..., Any] | None = None
     expand: Callable[..., Node] | None = None
     bind: Callable[..., Callable[..., Any]] | None = None

@@ -120,6 +120,7 @@ switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
                onnx=lambda ctx, n, i: ctx.switch(n, i),
                vjp=lazy_rule("control_rules", "switch_vjp"),
                jvp=lazy_rule("control_rules", "switch_jvp"),
+               batch=lazy_rule("vmap_rules", "switch_batch"),
                doc="Run branch ``index`` (clamped into range; a bool picks branch 1 when true) "
                    "on the operands; its results are the node's.")
 
@@ -172,6 +173,7 @@ while_loop = defop(
     "while_loop", _while_type, None, regions=True, bind=_while_bind,
     onnx=lambda ctx, n, i: ctx.while_loop(n, i),
     vjp=lazy_rule("control_rules", "while_vjp"), jvp=lazy_rule("control_rules", "while_jvp"),
+    batch=lazy_rule("vmap_rules", "while_batch"),
     doc="Run the body region on the carry while the condition region returns true. Operands: "
         "the condition's constants (n_cond), the body's (n_body), then the initial carry. With "
         "stack=True the body also returns values per iteration, pushed onto a stack (the last "
@@ -283,6 +285,7 @@ scan = defop(
     "scan", _scan_type, None, regions=True, bind=_scan_bind, shape_attrs=("length",),
     onnx=lambda ctx, n, i: ctx.scan(n, i),
     vjp=lazy_rule("control_rules", "scan_vjp"), jvp=lazy_rule("control_rules", "scan_jvp"),
+    batch=lazy_rule("vmap_rules", "scan_batch"),
     doc="Run the body region once per step, threading a carry: operands are the body's "
         "constants (n_consts), the initial carry (n_carry), then the scanned inputs; results "
         "are the final carry, then each per-step output stacked along a new axis 0. With "

@@ -34,6 +34,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import Dim, TensorType
+from .batching import batch_into_leading, materialize
 from .core import defop, require_float, require_same_dtype
 from .elementwise import add
 
@@ -343,20 +344,71 @@ def _weight_grad_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None
                       None if tg is None else conv2d_weight_grad(x, tg, **attrs))
 
 
+# --- batching: images batched along N; a batched weight is a group per example ----------------
+
+def _channels_per_example(x: Node) -> Node:
+    """(B, N, C, H, W) -> (N, B*C, H, W): the examples side by side as channel groups."""
+    from .shape import reshape, transpose
+
+    b, n, c, h, w = x.shape
+    return reshape(transpose(x, perm=(1, 0, 2, 3, 4)), shape=(n, b * c, h, w))
+
+
+def _examples_from_channels(y: Node, size: int) -> Node:
+    """(N, B*K, H, W) -> (B, N, K, H, W)."""
+    from .shape import reshape, transpose
+
+    n, bk, h, w = y.shape
+    return transpose(reshape(y, shape=(n, size, bk // size, h, w)), perm=(1, 0, 2, 3, 4))
+
+
+def _static_batch(node: Node, size: Dim) -> int:
+    if not isinstance(size, int):
+        raise ShapeError(f"vmap of {node.op.name} over a batched weight needs a static batch "
+                         f"size (the examples become channel groups), got {size}")
+    return size
+
+
+def _image_weight_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool],
+                        size: Dim) -> Node:
+    """conv2d(x, w) and conv2d_input_grad(g, w): a shared weight merges the vmap axis into N;
+    a batched one makes each example a group (JAX's rule for conv_general_dilated)."""
+    from .shape import reshape
+
+    if not batched[1]:
+        return batch_into_leading(node, inputs, batched, size)
+    b = _static_batch(node, size)
+    image, w = _channels_per_example(materialize(inputs[0], batched[0], size)), inputs[1]
+    weight = reshape(w, shape=(b * w.shape[1], *w.shape[2:]))
+    y = node.op(image, weight, **{**node.attrs, "groups": b * node.attrs["groups"]})
+    return _examples_from_channels(y, b)
+
+
+def _weight_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool],
+                       size: Dim) -> Node:
+    """Per-example weight gradients: each example a group, so no sum runs across them."""
+    from .shape import reshape
+
+    b = _static_batch(node, size)
+    x, g = (_channels_per_example(materialize(v, f, size)) for v, f in zip(inputs, batched))
+    y = conv2d_weight_grad(x, g, **{**node.attrs, "groups": b * node.attrs["groups"]})
+    return reshape(y, shape=(b, y.shape[0] // b, *y.shape[1:]))
+
+
 conv2d = defop(
     "conv2d", _conv2d_type, _conv2d_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.op("Conv", i, **ctx.conv_attrs(n)), vjp=_conv2d_vjp, jvp=_conv2d_jvp,
-    doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
+    batch=_image_weight_batch, doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
         "without bias). ONNX Conv: strides, dilations, group; pads=(top, left, bottom, right).")
 conv2d_input_grad = defop(
     "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.conv_input_grad(i[0], i[1], n),
-    vjp=_input_grad_vjp, jvp=_input_grad_jvp,
+    vjp=_input_grad_vjp, jvp=_input_grad_jvp, batch=_image_weight_batch,
     doc="Transposed convolution: the adjoint of conv2d in its input, restoring ``input_hw``. "
         "ONNX ConvTranspose with output_shape=input_hw and conv2d's other attributes.")
 conv2d_weight_grad = defop(
     "conv2d_weight_grad", _conv2d_weight_grad_type, _conv2d_weight_grad_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.conv_weight_grad(i[0], i[1], n),
-    vjp=_weight_grad_vjp, jvp=_weight_grad_jvp,
+    vjp=_weight_grad_vjp, jvp=_weight_grad_jvp, batch=_weight_grad_batch,
     doc="The adjoint of conv2d in its weight: correlation of the input with the output "
         "gradient, summed over the batch (no ONNX op; export as Conv over transposed axes).")

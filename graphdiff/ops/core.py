@@ -19,7 +19,14 @@ from ..ir.types import TensorType, TupleType, broadcast_shapes
 
 def defop(name: str, infer: Callable[..., TensorType], kernel: Callable[..., Any] | None,
           **fields: Any) -> OpDef:
-    """Declare and register an op; returns the OpDef, which builds nodes when called."""
+    """Declare and register an op; returns the OpDef, which builds nodes when called.
+
+    Elementwise ops get their batching rule from the trait (``batching.batch_elementwise``).
+    """
+    if fields.get("elementwise") and "batch" not in fields:
+        from .batching import batch_elementwise
+
+        fields["batch"] = batch_elementwise
     return register(OpDef(name=name, infer=infer, kernel=kernel, **fields))
 
 
@@ -160,6 +167,7 @@ def _result_jvp(node: Node, tangents: Sequence[Any]) -> Node | None:
 
 
 result = defop("result", _result_type, _result_kernel, vjp=_result_vjp, jvp=_result_jvp,
+               batch=lambda node, inputs, batched, size: inputs[0][node.attrs["index"]],
                bind=lambda attrs, types: operator.itemgetter(attrs["index"]),
                onnx=lambda ctx, n, i: i[0][n.attrs["index"]],
                doc="Result ``index`` of a node with several results (a loop, a branch, a fused "
@@ -177,10 +185,10 @@ def lazy_rule(module: str, name: str) -> Callable[..., Any]:
     Rules of ops that own regions differentiate those regions, which needs the derivative
     drivers: they live in the autodiff layer, which imports this one.
     """
-    def rule(node: Node, cotangents_or_tangents: Any) -> Any:
+    def rule(node: Node, *args: Any) -> Any:
         import importlib
 
         rules = importlib.import_module(f"graphdiff.autodiff.{module}")
-        return getattr(rules, name)(node, cotangents_or_tangents)
+        return getattr(rules, name)(node, *args)
     rule.__name__ = name
     return rule

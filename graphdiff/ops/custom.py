@@ -34,6 +34,7 @@ from ..ir.node import Node
 from ..ir.region import inline
 from ..ir.types import TensorType
 from .control import region_results
+from .batching import materialize
 from .core import defop, lazy_rule
 
 KINDS = {"jvp": 2, "vjp": 3, "checkpoint": 1}  # kind -> number of regions
@@ -56,6 +57,7 @@ custom = defop(
     "custom", _custom_type, None, regions=True, bind=_custom_bind,
     expand=lambda node: inline(node.regions[0], node.inputs)[0],
     vjp=lazy_rule("custom", "custom_vjp_rule"), jvp=lazy_rule("custom", "custom_jvp_rule"),
+    batch=lazy_rule("vmap_rules", "custom_batch"),
     onnx=lambda ctx, node, inputs: ctx.expand(node),
     doc="A function (region 0) whose derivative rules are its other regions; see ``kind``.")
 
@@ -73,4 +75,5 @@ remat_input = defop(
     onnx=_identity_onnx,
     vjp=lambda node, g: [g, None],                     # d(x) = dx; ``after`` orders only
     jvp=lambda node, tangents: tangents[0],
+    batch=lambda node, i, b, size: remat_input(materialize(i[0], b[0], size), i[1]),
     doc="x, computed only after ``after`` (recomputation in the backward pass).")

@@ -168,7 +168,15 @@ def _einsum_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     return total
 
 
-einsum = defop("einsum", _einsum_type, _einsum_kernel, vjp=_einsum_vjp,
+def _einsum_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], size) -> Node:
+    """A fresh letter for the batch axis, on the batched operands and the output."""
+    terms, output = parse(node.attrs["subscripts"])
+    letter = next(c for c in LETTERS if c not in node.attrs["subscripts"])
+    terms = [letter + t if b else t for t, b in zip(terms, batched, strict=True)]
+    return einsum(*inputs, subscripts=",".join(terms) + "->" + letter + output)
+
+
+einsum = defop("einsum", _einsum_type, _einsum_kernel, vjp=_einsum_vjp, batch=_einsum_batch,
                onnx=lambda ctx, n, i: ctx.op("Einsum", i, equation=n.attrs["subscripts"]),
                jvp=_einsum_jvp,
                doc="Einstein summation over explicit subscripts (ONNX Einsum, equation = "

@@ -27,7 +27,7 @@ from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.region import inline
 from ..ir.types import TensorType, TupleType
-from .core import defop
+from .core import defop, lazy_rule
 from .shape import reshape
 
 
@@ -119,6 +119,7 @@ def _as_kernel(run: Callable[..., list], n_outputs: int) -> Callable[..., Any]:
 fused = defop(
     "fused", _fused_type, None, regions=True, out_arg=True, bind=_fused_bind,
     expand=expand_group, onnx=lambda ctx, n, i: ctx.expand(n),
+    batch=lazy_rule("vmap_rules", "expanded_batch"),
     doc="A fused group (region 0; see graphdiff/passes/fusion.py). With one output the runtime "
         "may hand it the output buffer; several outputs are read through result.")
 

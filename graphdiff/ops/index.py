@@ -31,6 +31,7 @@ from ..errors import ShapeError
 from ..ir.dims import slice_dim
 from ..ir.node import Node, OpDef
 from ..ir.types import Dim, Shape, TensorType, format_shape
+from .batching import materialize, merged
 from .core import defop, require_integer
 
 SliceSpec = tuple[int | None, int | None, int]  # (start, stop, step), numpy meaning
@@ -96,21 +97,77 @@ slice_ = defop(
     onnx=lambda ctx, n, i: ctx.slice(i[0], n.attrs["slices"]),
     doc="Basic slicing with static start/stop/step per axis (a numpy view).",
     vjp=lambda node, g: [unslice(g, slices=node.attrs["slices"], shape=node.inputs[0].shape)],
-    jvp=lambda node, t: slice_(t[0], **node.attrs))
+    jvp=lambda node, t: slice_(t[0], **node.attrs),
+    batch=lambda node, i, b, size: slice_(i[0], slices=((None, None, 1), *node.attrs["slices"])))
 
 unslice = defop(
     "unslice", _unslice_type, _unslice_kernel, shape_attrs=("shape",),
     onnx=lambda ctx, n, i: ctx.unslice(i[0], n),
     doc="Zeros of ``shape`` with the operand written at ``slices``: the transpose of slice.",
     vjp=lambda node, g: [slice_(g, slices=node.attrs["slices"])],
-    jvp=lambda node, t: unslice(t[0], **node.attrs))
+    jvp=lambda node, t: unslice(t[0], **node.attrs),
+    batch=lambda node, i, b, size: unslice(i[0], slices=((None, None, 1), *node.attrs["slices"]),
+                                           shape=(size, *node.attrs["shape"])))
 
 
 # --- gathers and their scatter transposes ---------------------------------------------------------
 
+# --- batching: indices shared by the batch keep the op; batched ones go along an axis ---------
+
+def _flat_indices(i: Node, rank: int, axis: int, size) -> tuple[Node, tuple]:
+    """Batched indices ``(B, *I)`` as ``(B, 1.., F, 1..)`` (F = the product of I) with ``axis``
+    ones before F and the rest after, for the along-axis pair; and I."""
+    from .shape import reshape
+
+    flat = 1
+    for d in i.shape[1:]:
+        flat = merged(flat, d)
+    shape = (size,) + (1,) * axis + (flat,) + (1,) * (rank - axis - 1)
+    return reshape(i, shape=shape), tuple(i.shape[1:])
+
+
+def _take_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], size) -> Node:
+    from .shape import broadcast_to, reshape, transpose
+
+    (x, i), axis = inputs, node.attrs["axis"]
+    if not batched[1]:
+        return take(x, i, axis=axis + 1)
+    if not batched[0]:  # the batch axis lands where the indices go: move it first
+        y = take(x, i, axis=axis)
+        order = (axis, *(a for a in range(y.ndim) if a != axis))
+        return transpose(y, perm=order)
+    idx, index_shape = _flat_indices(i, x.ndim - 1, axis, size)
+    idx = broadcast_to(idx, shape=(*x.shape[:axis + 1], idx.shape[axis + 1], *x.shape[axis + 2:]))
+    y = take_along_axis(x, idx, axis=axis + 1)
+    return reshape(y, shape=(*x.shape[:axis + 1], *index_shape, *x.shape[axis + 2:]))
+
+
+def _scatter_add_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool],
+                       size) -> Node:
+    from .shape import broadcast_to, reshape
+
+    (g, i), axis, shape = inputs, node.attrs["axis"], (size, *node.attrs["shape"])
+    if not batched[1]:
+        return scatter_add(g, i, axis=axis + 1, shape=shape)
+    g = materialize(g, batched[0], size)
+    idx, _ = _flat_indices(i, len(shape) - 1, axis, size)
+    flat_shape = (*g.shape[:axis + 1], idx.shape[axis + 1], *shape[axis + 2:])
+    return scatter_add_along_axis(reshape(g, shape=flat_shape),
+                                  broadcast_to(idx, shape=flat_shape), axis=axis + 1,
+                                  shape=shape)
+
+
+def _along_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], size) -> Node:
+    """take_along_axis and its scatter need indices shaped like the operand: both batched."""
+    extra = {"shape": (size, *node.attrs["shape"])} if "shape" in node.attrs else {}
+    return node.op(*(materialize(v, b, size) for v, b in zip(inputs, batched)),
+                   axis=node.attrs["axis"] + 1, **extra)
+
+
 def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape],
                  kernel: Callable, scatter_name: str, scatter_kernel: Callable, *, onnx: Callable,
                  scatter_onnx: Callable, doc: str, scatter_doc: str,
+                 gather_batch: Callable, scatter_batch: Callable,
                  bind: Callable | None = None,
                  scatter_bind: Callable | None = None) -> tuple[OpDef, OpDef]:
     """Declare ``y = gather(x, i, axis)`` and ``scatter(g, i, axis, shape)``, its transpose.
@@ -147,10 +204,10 @@ def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape]
                                                         **node.attrs)
 
     gather = defop(name, gather_type, kernel, onnx=onnx, doc=doc, vjp=gather_vjp,
-                   jvp=linear_jvp, bind=bind)
+                   jvp=linear_jvp, bind=bind, batch=gather_batch)
     scatter = defop(scatter_name, scatter_type, scatter_kernel, shape_attrs=("shape",),
                     out_arg=True, onnx=scatter_onnx, doc=scatter_doc, vjp=scatter_vjp,
-                    jvp=linear_jvp, bind=scatter_bind)
+                    jvp=linear_jvp, bind=scatter_bind, batch=scatter_batch)
     return gather, scatter
 
 
@@ -191,6 +248,7 @@ take, scatter_add = _gather_pair(
     "take", taken_shape, _take_kernel, "scatter_add", _scatter_add_kernel,
     onnx=lambda ctx, n, i: ctx.op("Gather", i, axis=n.attrs["axis"]),
     scatter_onnx=lambda ctx, n, i: ctx.scatter_add(i[0], i[1], n),
+    gather_batch=_take_batch, scatter_batch=_scatter_add_batch,
     doc="numpy.take along one axis: integer indices of any rank (negative ones count back).",
     scatter_doc="Zeros of ``shape`` with the updates added at the indices along ``axis``: the "
                 "transpose of take (repeated indices accumulate).")
@@ -264,6 +322,7 @@ take_along_axis, scatter_add_along_axis = _gather_pair(
     "take_along_axis", _along_shape, _take_along_kernel,
     "scatter_add_along_axis", _scatter_along_kernel,
     bind=_bind_take_along, scatter_bind=_bind_scatter_along,
+    gather_batch=_along_batch, scatter_batch=_along_batch,
     onnx=lambda ctx, n, i: ctx.op("GatherElements", i, axis=n.attrs["axis"]),
     scatter_onnx=lambda ctx, n, i: ctx.scatter_add_along(i[0], i[1], n),
     doc="numpy.take_along_axis with indices shaped like the operand except along ``axis``.",

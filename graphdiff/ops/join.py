@@ -20,6 +20,7 @@ from ..errors import ShapeError
 from ..ir.dims import sum_dims
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType, format_shape
+from .batching import batch_along_axis, materialize
 from .core import defop, require_same_dtype
 from .index import same_dim, slice_
 from .shape import reshape
@@ -79,6 +80,9 @@ def _concatenate_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None
 concatenate = defop("concatenate", _concatenate_type, _concatenate_kernel, out_arg=True,
                     onnx=lambda ctx, n, i: ctx.op("Concat", i, axis=n.attrs["axis"]),
                     vjp=_concatenate_vjp, jvp=_concatenate_jvp,
+                    batch=lambda node, i, b, size: concatenate(
+                        *(materialize(x, f, size) for x, f in zip(i, b)),
+                        axis=node.attrs["axis"] + 1),
                     doc="Join operands of one dtype along an existing axis.")
 
 
@@ -130,6 +134,7 @@ def _narrow_vjp(node: Node, g: Node) -> list[Node]:
 narrow = defop("narrow", _narrow_type, _narrow_kernel, view=True, shape_attrs=("sizes",),
                onnx=lambda ctx, n, i: ctx.narrow(i[0], n),
                vjp=_narrow_vjp, jvp=lambda node, t: narrow(t[0], **node.attrs),
+               batch=batch_along_axis("axis"),
                doc="Piece ``index`` of an axis cut into pieces of ``sizes`` (possibly "
                    "symbolic): the transpose of concatenate.")
 
@@ -168,4 +173,6 @@ pad = defop("pad", _pad_type, _pad_kernel,
             onnx=lambda ctx, n, i: ctx.pad(i[0], n.attrs["pad_width"], n.attrs["value"], n.dtype),
             doc="numpy.pad in constant mode: ``pad_width`` holds (before, after) per axis.",
             vjp=lambda node, g: [_unpad(g, node.inputs[0], node.attrs["pad_width"])],
-            jvp=lambda node, t: pad(t[0], pad_width=node.attrs["pad_width"], value=0.0))
+            jvp=lambda node, t: pad(t[0], pad_width=node.attrs["pad_width"], value=0.0),
+            batch=lambda node, i, b, size: pad(i[0], pad_width=((0, 0), *node.attrs["pad_width"]),
+                                               value=node.attrs["value"]))

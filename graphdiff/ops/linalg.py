@@ -13,9 +13,10 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import TensorType, broadcast_dims, broadcast_shapes, format_shape
+from .batching import lift, merged
 from .core import defop, require_same_dtype
 from .elementwise import add
-from .shape import sum_to, swap_last_axes
+from .shape import reshape, sum_to, swap_last_axes
 
 
 def _matmul_type(types: Sequence[TensorType]) -> TensorType:
@@ -68,7 +69,21 @@ def _bind_matmul(attrs: dict, types: Sequence[TensorType]) -> Callable:
     return np.matmul
 
 
+def _matmul_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], size) -> Node:
+    """Batched operands lifted to the output's rank; a batched left operand times a shared
+    matrix is one matrix product over the merged rows (numpy's stacked matmul would loop)."""
+    a, b = inputs
+    if batched[0] and not batched[1] and b.ndim == 2:
+        rows = a.shape[0]
+        for d in a.shape[1:-1]:
+            rows = merged(rows, d)
+        flat = matmul(reshape(a, shape=(rows, a.shape[-1])), b)
+        return reshape(flat, shape=(*a.shape[:-1], b.shape[-1]))
+    rank = node.ndim
+    return matmul(*(lift(x, rank) if flag else x for x, flag in zip(inputs, batched)))
+
+
 # np.matmul is a ufunc (out= positional or keyword): the kernel itself, no wrapper frame
 matmul = defop("matmul", _matmul_type, np.matmul, out_arg=True, onnx="MatMul",
-               vjp=_matmul_vjp, jvp=_matmul_jvp, bind=_bind_matmul,
+               vjp=_matmul_vjp, jvp=_matmul_jvp, bind=_bind_matmul, batch=_matmul_batch,
                doc="Matrix product over the last two axes, batch axes broadcast.")

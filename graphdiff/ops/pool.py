@@ -31,6 +31,7 @@ from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import TensorType
 from .conv import Pads, Pair, output_hw, pad_nchw, same_batch, static_dims, tap_slice
+from .batching import batch_into_leading
 from .core import defop, require_float, require_same_dtype
 
 _NO_DILATION = (1, 1)
@@ -252,6 +253,7 @@ max_pool2d = defop(
     onnx=lambda ctx, n, i: ctx.op("MaxPool", i, **ctx.pool_attrs(n)),
     vjp=lambda node, g: [max_pool2d_grad(node.inputs[0], g, **node.attrs)],
     jvp=lambda node, t: max_pool2d_gather(node.inputs[0], t[0], **node.attrs),
+    batch=batch_into_leading,
     doc="Maximum over each window, -inf padding. ONNX MaxPool: kernel_shape, strides, "
         "pads=(top, left, bottom, right).")
 max_pool2d_grad = defop(
@@ -261,6 +263,7 @@ max_pool2d_grad = defop(
     vjp=lambda node, c: [None, max_pool2d_gather(node.inputs[0], c, **node.attrs)],
     jvp=lambda node, t: None if t[1] is None else max_pool2d_grad(node.inputs[0], t[1],
                                                                    **node.attrs),
+    batch=batch_into_leading,
     doc="Scatter of g to the first maximum of each window of x (max_pool2d's VJP).")
 max_pool2d_gather = defop(
     "max_pool2d_gather", _max_gather_type, _max_pool2d_gather_kernel,
@@ -268,6 +271,7 @@ max_pool2d_gather = defop(
     vjp=lambda node, c: [None, max_pool2d_grad(node.inputs[0], c, **node.attrs)],
     jvp=lambda node, t: None if t[1] is None else max_pool2d_gather(node.inputs[0], t[1],
                                                                      **node.attrs),
+    batch=batch_into_leading,
     doc="t read at the first maximum of each window of x (max_pool2d's JVP).")
 avg_pool2d = defop(
     "avg_pool2d", _pool_type, _avg_pool2d_kernel,
@@ -275,6 +279,7 @@ avg_pool2d = defop(
                                   count_include_pad=int(n.attrs["count_include_pad"])),
     vjp=lambda node, g: [avg_pool2d_grad(g, input_hw=node.inputs[0].shape[2:], **node.attrs)],
     jvp=lambda node, t: avg_pool2d(t[0], **node.attrs),
+    batch=batch_into_leading,
     doc="Mean over each window, zero padding. ONNX AveragePool: kernel_shape, strides, "
         "pads=(top, left, bottom, right), count_include_pad.")
 avg_pool2d_grad = defop(
@@ -283,4 +288,5 @@ avg_pool2d_grad = defop(
     vjp=lambda node, c: [avg_pool2d(c, **_window_attrs(node),
                                     count_include_pad=node.attrs["count_include_pad"])],
     jvp=lambda node, t: avg_pool2d_grad(t[0], **node.attrs),
+    batch=batch_into_leading,
     doc="The adjoint of avg_pool2d: each output's cotangent spread evenly over its window.")

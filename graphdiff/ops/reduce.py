@@ -15,6 +15,7 @@ from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType
 from . import elementwise as E
+from .batching import batch_along_axis
 from .core import defop, scalar
 from .shape import broadcast_to, reshape
 
@@ -90,7 +91,7 @@ sum_ = defop(
     onnx=lambda ctx, n, i: ctx.reduce("ReduceSum", n, i),
     doc="Sum over axes.",
     vjp=lambda node, g: [expand_reduced(g, node.inputs[0], **node.attrs)],
-    jvp=lambda node, t: sum_(t[0], **node.attrs))
+    jvp=lambda node, t: sum_(t[0], **node.attrs), batch=batch_along_axis("axes"))
 
 
 # --- max / min: the derivative flows to the extremal elements, split evenly on ties ------------
@@ -122,12 +123,12 @@ def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
 max_ = defop("max", _nonempty_reduce_type, _reduce_kernel(np.maximum.reduce), out_arg=True,
              bind=_bind_reduce(np.maximum.reduce),
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMax", n, i),
-             vjp=_extremum_vjp, jvp=_extremum_jvp,
+             vjp=_extremum_vjp, jvp=_extremum_jvp, batch=batch_along_axis("axes"),
              doc="Maximum over axes; NaN propagates as in numpy.")
 min_ = defop("min", _nonempty_reduce_type, _reduce_kernel(np.minimum.reduce), out_arg=True,
              bind=_bind_reduce(np.minimum.reduce),
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMin", n, i),
-             vjp=_extremum_vjp, jvp=_extremum_jvp,
+             vjp=_extremum_vjp, jvp=_extremum_jvp, batch=batch_along_axis("axes"),
              doc="Minimum over axes; NaN propagates as in numpy.")
 
 
@@ -162,7 +163,8 @@ prod = defop(
     doc="Product over axes.",
     vjp=lambda node, g: [E.mul(expand_reduced(g, node.inputs[0], **node.attrs),
                                _prod_partial(node))],
-    jvp=lambda node, t: sum_(E.mul(t[0], _prod_partial(node)), **node.attrs))
+    jvp=lambda node, t: sum_(E.mul(t[0], _prod_partial(node)), **node.attrs),
+    batch=batch_along_axis("axes"))
 
 
 # --- argmax --------------------------------------------------------------------------------------
@@ -180,6 +182,7 @@ def _argmax_kernel(x: np.ndarray, *, axis: int, keepdims: bool) -> np.ndarray:
 
 
 argmax = defop("argmax", _argmax_type, _argmax_kernel, differentiable=False,
+               batch=batch_along_axis("axis"),
                onnx=lambda ctx, n, i: ctx.op("ArgMax", i, axis=n.attrs["axis"],
                                              keepdims=int(n.attrs["keepdims"])),
                doc="Index of the first maximum along one axis (int64).")

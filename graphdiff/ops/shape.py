@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType, broadcast_axes, format_shape
+from .batching import lift
 from .core import defop
 
 # --- reshape -------------------------------------------------------------------------------------
@@ -57,7 +58,8 @@ reshape = defop("reshape", _reshape_type, _reshape_kernel, view=True, shape_attr
                 onnx=lambda ctx, n, i: ctx.op("Reshape", [i[0], ctx.shape(n.shape)], allowzero=1),
                 doc="Same elements, new shape (a view when numpy can make one).",
                 vjp=lambda node, g: [reshape(g, shape=node.inputs[0].shape)],
-                jvp=lambda node, t: reshape(t[0], shape=node.shape))
+                jvp=lambda node, t: reshape(t[0], shape=node.shape),
+                batch=lambda node, i, b, size: reshape(i[0], shape=(size, *node.shape)))
 
 
 # --- transpose -----------------------------------------------------------------------------------
@@ -82,7 +84,9 @@ transpose = defop("transpose", _transpose_type, _transpose_kernel, view=True,
                   onnx=lambda ctx, n, i: ctx.op("Transpose", i, perm=list(n.attrs["perm"])),
                   doc="Permute axes (a view).",
                   vjp=lambda node, g: [transpose(g, perm=inverse_perm(node.attrs["perm"]))],
-                  jvp=lambda node, t: transpose(t[0], perm=node.attrs["perm"]))
+                  jvp=lambda node, t: transpose(t[0], perm=node.attrs["perm"]),
+                  batch=lambda node, i, b, size: transpose(
+                      i[0], perm=(0, *(p + 1 for p in node.attrs["perm"]))))
 
 
 def swap_last_axes(x: Node) -> Node:
@@ -127,6 +131,8 @@ broadcast_to = defop("broadcast_to", _broadcast_to_type, _broadcast_to_kernel, v
                      shape_attrs=("shape",), vjp=_broadcast_to_vjp, bind=_bind_broadcast_to,
                      onnx=lambda ctx, n, i: ctx.op("Expand", [i[0], ctx.shape(n.shape)]),
                      jvp=lambda node, t: broadcast_to(t[0], shape=node.shape),
+                     batch=lambda node, i, b, size: broadcast_to(
+                         lift(i[0], node.ndim), shape=(size, *node.shape)),
                      doc="Broadcast to a shape, numpy rules (a read-only view).")
 
 

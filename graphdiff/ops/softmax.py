@@ -19,6 +19,7 @@ from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import TensorType
 from . import elementwise as E
+from .batching import batch_along_axis
 from .core import defop, require_float
 from .reduce import sum_
 
@@ -48,5 +49,6 @@ softmax = defop(
     "softmax", _softmax_type, _softmax_kernel, out_arg=True,
     vjp=lambda node, g: [_centered(node, g, node.attrs["axis"])],
     jvp=lambda node, t: _centered(node, t[0], node.attrs["axis"]),
+    batch=batch_along_axis("axis"),
     onnx=lambda ctx, n, i: ctx.op("Softmax", i, axis=n.attrs["axis"]),
     doc="exp(x) / sum(exp(x)) along one axis, computed after subtracting the maximum.")
