@@ -1,5 +1,6 @@
 """Automatic differentiation: reverse mode (grad, vjp), forward mode (jvp), Jacobians and second
-order (jacobian, hessian, hvp), custom rules (custom_jvp, custom_vjp), checkpointing, and the batching transform (vmap)."""
+order (jacobian, hessian, hvp), custom rules (custom_jvp, custom_vjp), checkpointing, and the
+batching transform (vmap)."""
 
 from .checkpoint import checkpoint
 from .custom import custom_jvp, custom_vjp

@@ -59,11 +59,12 @@ def switch_batch(node: Node, inputs: list[Node], batched: Flags, size: Dim) -> l
 # --- loops ----------------------------------------------------------------------------------
 
 def _batched_body(body: Graph, before: Flags, carry: list[bool], after: Flags, size: Dim,
-                  n_extra: int) -> tuple[Graph, list[bool]]:
+                  n_extra: int, extra: bool = False) -> tuple[Graph, list[bool]]:
     """Grow the batched carries until the body keeps them; the body's carry outputs are
-    batched exactly where the carry is, its other outputs where they come out so."""
+    batched exactly where the carry is, its other outputs where they come out so (or all of
+    them when ``extra``: the values a loop pushes onto a stack)."""
     while True:
-        wanted = [*carry, *([False] * n_extra)]
+        wanted = [*carry, *([extra] * n_extra)]
         region, out = batch_region(body, [*before, *carry, *after], size, wanted)
         grown = [c or o for c, o in zip(carry, out)]
         if grown == carry:
@@ -75,9 +76,9 @@ def scan_batch(node: Node, inputs: list[Node], batched: Flags, size: Dim) -> lis
     n_consts, n_carry = node.attrs["n_consts"], node.attrs["n_carry"]
     (body,) = node.regions
     xs_flags = list(batched[n_consts + n_carry:])
-    if any(isinstance(x.type, C.StackType) for x in node.inputs):
-        raise BatchingError(f"vmap of a scan over a stack (the reverse loop of a while_loop) "
-                            f"is not supported (node created at {node.location})")
+    over_stack = isinstance(node.inputs[-1].type, C.StackType)
+    if over_stack:  # a batched stack holds batched elements (see while_batch)
+        xs_flags = xs_flags * (len(body.inputs) - n_consts - n_carry)
     n_ys = len(body.outputs) - n_carry
     carry_in = list(batched[n_consts:n_consts + n_carry])
     region, out = _batched_body(body, batched[:n_consts], carry_in, xs_flags, size, n_ys)
@@ -85,7 +86,8 @@ def scan_batch(node: Node, inputs: list[Node], batched: Flags, size: Dim) -> lis
     consts = inputs[:n_consts]
     carry = [materialize(c, b, size) if f else c for c, b, f in
              zip(inputs[n_consts:n_consts + n_carry], batched[n_consts:], carry_flags)]
-    xs = [move_axis(x, 0, 1) if f else x for x, f in zip(inputs[n_consts + n_carry:], xs_flags)]
+    xs = inputs[n_consts + n_carry:] if over_stack else \
+        [move_axis(x, 0, 1) if f else x for x, f in zip(inputs[n_consts + n_carry:], xs_flags)]
     new = results(C.scan(*consts, *carry, *xs, regions=(region,), **node.attrs))
     finals = [materialize(v, f, size) for v, f in zip(new[:n_carry], carry_flags)]
     ys = [move_axis(y, 1, 0) if f else materialize(y, False, size)
@@ -98,15 +100,14 @@ def _any(pred: Node) -> Node:
 
 
 def while_batch(node: Node, inputs: list[Node], batched: Flags, size: Dim) -> list[Node]:
-    n_cond, n_body = node.attrs["n_cond"], node.attrs["n_body"]
-    if node.attrs["stack"]:
-        raise BatchingError(f"vmap of the forward loop of a while_loop's gradient is not "
-                            f"supported (node created at {node.location})")
+    n_cond, n_body, stack = node.attrs["n_cond"], node.attrs["n_body"], node.attrs["stack"]
     cond, body = node.regions
     cond_flags, body_flags = batched[:n_cond], batched[n_cond:n_cond + n_body]
     carry_flags = list(batched[n_cond + n_body:])
+    n_pushed = len(body.outputs) - len(carry_flags)
     while True:
-        body_b, out = _batched_body(body, body_flags, carry_flags, (), size, 0)
+        body_b, out = _batched_body(body, body_flags, carry_flags, (), size, n_pushed, True)
+        out = out[:len(carry_flags)]
         cond_b, (pred_batched,) = batch_region(cond, [*cond_flags, *out], size, [False])
         if not pred_batched or all(out):
             break
@@ -115,9 +116,14 @@ def while_batch(node: Node, inputs: list[Node], batched: Flags, size: Dim) -> li
              for c, b, f in zip(inputs[n_cond + n_body:], batched[n_cond + n_body:], out)]
     cond_consts, body_consts = inputs[:n_cond], inputs[n_cond:n_cond + n_body]
     if not pred_batched:
-        new = C.while_loop(*cond_consts, *body_consts, *carry, regions=(cond_b, body_b),
-                           **node.attrs)
-        return [materialize(v, f, size) for v, f in zip(results(new), out)]
+        new = results(C.while_loop(*cond_consts, *body_consts, *carry, regions=(cond_b, body_b),
+                                   **node.attrs))
+        return [materialize(v, f, size) for v, f in zip(new, out)] + new[len(out):]
+    if stack:
+        raise BatchingError(f"vmap of the gradient of a while_loop whose condition differs "
+                            f"per example is not supported: the reverse loop would run every "
+                            f"example for the longest trip count (node created at "
+                            f"{node.location})")
     # run while any example's condition holds; an example whose own fails keeps its carry
     any_cond = Graph(cond_b.inputs, [_any(cond_b.outputs[0])])
     params = [placeholder(v.shape, v.dtype) for v in [*cond_consts, *body_consts, *carry]]

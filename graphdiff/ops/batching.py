@@ -90,8 +90,11 @@ def batch_along_axis(attr: str):
 
 
 def batch_into_leading(node: Node, inputs: Sequence[Node], batched: Sequence[bool],
-                       size: Dim) -> Node:
-    """Ops whose operands and result all have a batch axis of their own (pooling, a
-    convolution's image operand): the vmap axis merges into it and splits off again."""
-    values = [merge_leading(materialize(x, b, size)) for x, b in zip(inputs, batched)]
+                       size: Dim, images: int | None = None) -> Node:
+    """Ops whose operands (the first ``images`` of them, else all) and result have a batch
+    axis of their own (pooling, a convolution's image): the vmap axis merges into it and
+    splits off again."""
+    count = len(inputs) if images is None else images
+    values = [merge_leading(materialize(x, b, size)) if k < count else x
+              for k, (x, b) in enumerate(zip(inputs, batched))]
     return split_leading(node.op(*values, **node.attrs), size, node.shape[0])

@@ -376,7 +376,7 @@ def _image_weight_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bo
     from .shape import reshape
 
     if not batched[1]:
-        return batch_into_leading(node, inputs, batched, size)
+        return batch_into_leading(node, inputs, batched, size, images=1)
     b = _static_batch(node, size)
     image, w = _channels_per_example(materialize(inputs[0], batched[0], size)), inputs[1]
     weight = reshape(w, shape=(b * w.shape[1], *w.shape[2:]))
@@ -398,7 +398,8 @@ def _weight_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[boo
 conv2d = defop(
     "conv2d", _conv2d_type, _conv2d_kernel, out_arg=True,
     onnx=lambda ctx, n, i: ctx.op("Conv", i, **ctx.conv_attrs(n)), vjp=_conv2d_vjp, jvp=_conv2d_jvp,
-    batch=_image_weight_batch, doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
+    batch=_image_weight_batch,
+    doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
         "without bias). ONNX Conv: strides, dilations, group; pads=(top, left, bottom, right).")
 conv2d_input_grad = defop(
     "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel, out_arg=True,

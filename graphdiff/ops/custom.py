@@ -33,8 +33,8 @@ from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.region import inline
 from ..ir.types import TensorType
-from .control import region_results
 from .batching import materialize
+from .control import region_results
 from .core import defop, lazy_rule
 
 KINDS = {"jvp": 2, "vjp": 3, "checkpoint": 1}  # kind -> number of regions

@@ -30,8 +30,8 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import TensorType
-from .conv import Pads, Pair, output_hw, pad_nchw, same_batch, static_dims, tap_slice
 from .batching import batch_into_leading
+from .conv import Pads, Pair, output_hw, pad_nchw, same_batch, static_dims, tap_slice
 from .core import defop, require_float, require_same_dtype
 
 _NO_DILATION = (1, 1)
