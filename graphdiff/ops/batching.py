@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ir.dims import as_factor
+from ..ir.dims import product_dims
 from ..ir.node import Node
 from ..ir.types import Dim
 
@@ -43,11 +43,7 @@ def materialize(x: Node, batched: bool, size: Dim) -> Node:
 
 def merged(a: Dim, b: Dim) -> Dim:
     """The length of two axes merged into one (a product formula when one is symbolic)."""
-    if isinstance(a, int) and isinstance(b, int):
-        return a * b
-    if a == 1 or b == 1:
-        return b if a == 1 else a
-    return f"{as_factor(a)}*{as_factor(b)}"
+    return product_dims([a, b])
 
 
 def merge_leading(x: Node) -> Node:
