@@ -59,6 +59,10 @@ class OpDef:
             (the others as they were); returns the node's value with a batch axis 0 (a list,
             one per result, for a node with several results).
     onnx:   export mapping, ``(ctx, node, input_names) -> output_name`` (see graphdiff.onnx).
+    scalar: an elementwise op's value on one element, as a Python expression template for
+            compiled backends (``graphdiff/backends/numba_fused.py``): ``{0}``, ``{1}``, ...
+            are the operands (plain names), ``{T}`` converts a literal to the output dtype (so
+            float32 code stays float32), ``{t}`` is that dtype's name.
     shape_attrs: attributes that hold shapes and may contain symbolic dims (resolved per call
             signature by the runtime before the kernel is bound).
     """
@@ -81,6 +85,7 @@ class OpDef:
     source: bool = False  # placeholder, variable, constant: no inputs, no kernel
     regions: bool = False  # nodes own graphs (branches, loop bodies, fused groups)
     shape_attrs: tuple[str, ...] = ()
+    scalar: str | None = None
     doc: str = ""
 
     def __call__(self, *inputs: Node, regions: Sequence[Graph] = (), **attrs: Any) -> Node:

@@ -51,11 +51,12 @@ def _scale_rules(derivative: Derivative) -> dict:
 
 
 def unary(name: str, kernel: Callable, derivative: Derivative | None, *, onnx: OnnxMapping,
-          infer: Callable = unary_float, doc: str = "") -> OpDef:
-    """Declare a unary elementwise op whose kernel accepts ``out=``."""
+          scalar: str, infer: Callable = unary_float, doc: str = "") -> OpDef:
+    """Declare a unary elementwise op whose kernel accepts ``out=`` (``scalar``: its value on
+    one element, see OpDef)."""
     rules = _scale_rules(derivative) if derivative is not None else {}
     return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
-                 differentiable=derivative is not None, doc=doc, **rules)
+                 differentiable=derivative is not None, scalar=scalar, doc=doc, **rules)
 
 
 # --- kernels numpy lacks ------------------------------------------------------------------------
@@ -153,34 +154,44 @@ def _neg_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
 
 
 neg = defop("neg", unary_numeric, np.negative, elementwise=True, out_arg=True, onnx="Neg",
-            vjp=_neg_vjp, jvp=_neg_jvp, doc="-x")
-abs_ = unary("abs", np.abs, lambda x, y: sign(x), onnx="Abs", infer=unary_numeric)
-sign = unary("sign", np.sign, None, onnx="Sign", infer=unary_numeric)
-exp = unary("exp", np.exp, lambda x, y: y, onnx="Exp")                             # e^x
-log = unary("log", np.log, lambda x, y: reciprocal(x), onnx="Log")                 # 1/x
+            vjp=_neg_vjp, jvp=_neg_jvp, scalar="-{0}", doc="-x")
+abs_ = unary("abs", np.abs, lambda x, y: sign(x), onnx="Abs", infer=unary_numeric,
+             scalar="abs({0})")
+sign = unary("sign", np.sign, None, onnx="Sign", infer=unary_numeric,  # sign(-0.0) is 0.0
+             scalar="({T}(1) if {0} > 0 else {T}(-1) if {0} < 0 else {0} if {0} != {0} "
+                    "else {T}(0))")
+exp = unary("exp", np.exp, lambda x, y: y, onnx="Exp", scalar="exp_{t}({0})")    # e^x
+log = unary("log", np.log, lambda x, y: reciprocal(x), onnx="Log",                 # 1/x
+            scalar="math.log({0})")
 log1p = unary("log1p", np.log1p, lambda x, y: reciprocal(add(x, scalar(1, x))),
-              onnx=lambda ctx, n, i: ctx.op("Log", [ctx.op("Add", [i[0], ctx.scalar(1, n)])]))
+              onnx=lambda ctx, n, i: ctx.op("Log", [ctx.op("Add", [i[0], ctx.scalar(1, n)])]),
+              scalar="math.log1p({0})")
 expm1 = unary("expm1", np.expm1, lambda x, y: add(y, scalar(1, y)),           # e^x
-              onnx=lambda ctx, n, i: ctx.op("Sub", [ctx.op("Exp", i), ctx.scalar(1, n)]))
-sqrt = unary("sqrt", np.sqrt, lambda x, y: div(scalar(0.5, y), y), onnx="Sqrt")    # 1/(2 sqrt x)
+              onnx=lambda ctx, n, i: ctx.op("Sub", [ctx.op("Exp", i), ctx.scalar(1, n)]),
+              scalar="math.expm1({0})")
+sqrt = unary("sqrt", np.sqrt, lambda x, y: div(scalar(0.5, y), y), onnx="Sqrt",   # 1/(2 sqrt x)
+             scalar="math.sqrt({0})")
 square = unary("square", np.square, lambda x, y: mul(scalar(2, x), x),            # 2x
                onnx=lambda ctx, n, i: ctx.op("Mul", [i[0], i[0]]),
-               infer=unary_numeric)
+               infer=unary_numeric, scalar="({0} * {0})")
 reciprocal = unary("reciprocal", np.reciprocal, lambda x, y: neg(square(y)),       # -1/x^2
-                   onnx="Reciprocal")
-sin = unary("sin", np.sin, lambda x, y: cos(x), onnx="Sin")
-cos = unary("cos", np.cos, lambda x, y: neg(sin(x)), onnx="Cos")
-tanh = unary("tanh", np.tanh, lambda x, y: sub(scalar(1, y), square(y)), onnx="Tanh")  # 1-y^2
+                   onnx="Reciprocal", scalar="({T}(1) / {0})")
+sin = unary("sin", np.sin, lambda x, y: cos(x), onnx="Sin", scalar="math.sin({0})")
+cos = unary("cos", np.cos, lambda x, y: neg(sin(x)), onnx="Cos", scalar="math.cos({0})")
+tanh = unary("tanh", np.tanh, lambda x, y: sub(scalar(1, y), square(y)), onnx="Tanh",  # 1-y^2
+             scalar="tanh_{t}({0})")
 sigmoid = unary("sigmoid", _sigmoid_kernel,                                        # y(1-y)
-                lambda x, y: mul(y, sub(scalar(1, y), y)), onnx="Sigmoid")
+                lambda x, y: mul(y, sub(scalar(1, y), y)), onnx="Sigmoid",
+                scalar="(({T}(1) + tanh_{t}({0} * {T}(0.5))) * {T}(0.5))")
+# np.maximum(x, 0): x where x > 0 or x is NaN, else 0 (relu(-0.0) is 0.0, as numpy gives)
 relu = unary("relu", _relu_kernel,                                                 # [x > 0]
              lambda x, y: cast(greater(x, scalar(0, x)), dtype=x.dtype), onnx="Relu",
-             infer=unary_numeric)
+             infer=unary_numeric, scalar="({0} if {0} > {T}(0) or {0} != {0} else {T}(0))")
 erf = unary("erf", special.erf,                                       # 2/sqrt(pi) e^(-x^2)
             lambda x, y: mul(scalar(2 / math.sqrt(math.pi), x), exp(neg(square(x)))),
-            onnx="Erf")
-floor = unary("floor", np.floor, None, onnx="Floor")
-ceil = unary("ceil", np.ceil, None, onnx="Ceil")
+            onnx="Erf", scalar="erf_{t}({0})")
+floor = unary("floor", np.floor, None, onnx="Floor", scalar="np.floor({0})")
+ceil = unary("ceil", np.ceil, None, onnx="Ceil", scalar="np.ceil({0})")
 
 
 def _float_to_bool(types: Sequence[TensorType]) -> TensorType:
@@ -193,17 +204,17 @@ def _not_type(types: Sequence[TensorType]) -> TensorType:
 
 
 isnan = defop("isnan", _float_to_bool, np.isnan, elementwise=True, out_arg=True,
-              differentiable=False, onnx="IsNaN")
+              differentiable=False, onnx="IsNaN", scalar="np.isnan({0})")
 isfinite = defop("isfinite", _float_to_bool, np.isfinite, elementwise=True, out_arg=True,
-                 differentiable=False,
+                 differentiable=False, scalar="np.isfinite({0})",
                  onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Or", [ctx.op("IsNaN", i),
                                                                      ctx.op("IsInf", i)])]))
 logical_not = defop("logical_not", _not_type, np.logical_not, elementwise=True, out_arg=True,
-                    differentiable=False, onnx="Not")
+                    differentiable=False, onnx="Not", scalar="(not {0})")
 
 
 stop_gradient = defop("stop_gradient", lambda types: types[0], lambda x: x, elementwise=True,
-                      view=True, differentiable=False, onnx="Identity",
+                      view=True, differentiable=False, onnx="Identity", scalar="{0}",
                       doc="The identity, with a zero derivative in both modes.")
 
 
@@ -231,7 +242,8 @@ def _cast_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
 
 cast = defop("cast", _cast_type, _cast_kernel, elementwise=True, out_arg=True,
              onnx=lambda ctx, n, i: ctx.op("Cast", i, to=ctx.elem_type(n.dtype)),
-             vjp=_cast_vjp, jvp=_cast_jvp, doc="Convert to another dtype (numpy astype).")
+             vjp=_cast_vjp, jvp=_cast_jvp, scalar="{T}({0})",
+             doc="Convert to another dtype (numpy astype).")
 
 
 # --- binary arithmetic ----------------------------------------------------------------------------
@@ -257,13 +269,14 @@ def _product_rules(partials: Partials) -> dict:
     return {"vjp": vjp, "jvp": jvp}
 
 
-def binary(name: str, kernel: Callable, *, onnx: OnnxMapping, partials: Partials | None = None,
-           infer: Callable = binary_same, commutative: bool = False, bind: Callable | None = None,
-           **rules) -> OpDef:
+def binary(name: str, kernel: Callable, *, onnx: OnnxMapping, scalar: str,
+           partials: Partials | None = None, infer: Callable = binary_same,
+           commutative: bool = False, bind: Callable | None = None, **rules) -> OpDef:
     if partials is not None:
         rules = _product_rules(partials)
     return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
-                 commutative=commutative, differentiable=bool(rules), bind=bind, **rules)
+                 commutative=commutative, differentiable=bool(rules), bind=bind, scalar=scalar,
+                 **rules)
 
 
 def _add_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
@@ -278,14 +291,15 @@ def _sub_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     return ta if tb is None else sub(ta, tb)
 
 
-add = binary("add", np.add, onnx="Add", commutative=True,                     # d(a+b) = da + db
+add = binary("add", np.add, onnx="Add", scalar="({0} + {1})", commutative=True,  # d(a+b) = da + db
              vjp=lambda node, g: [g, g], jvp=_add_jvp)
-sub = binary("sub", np.subtract, onnx="Sub",                                  # d(a-b) = da - db
+sub = binary("sub", np.subtract, onnx="Sub", scalar="({0} - {1})",            # d(a-b) = da - db
              vjp=lambda node, g: [g, neg(g)], jvp=_sub_jvp)
-mul = binary("mul", np.multiply, onnx="Mul", commutative=True,                # d(ab) = b da + a db
+# d(ab) = b da + a db
+mul = binary("mul", np.multiply, onnx="Mul", scalar="({0} * {1})", commutative=True,
              partials=lambda a, b, z: (b, a))
 # d(a/b) = da/b - z db/b
-div = binary("div", np.true_divide, onnx="Div", infer=binary_float,
+div = binary("div", np.true_divide, onnx="Div", scalar="({0} / {1})", infer=binary_float,
              partials=lambda a, b, z: (reciprocal(b), neg(div(z, b))))
 
 
@@ -315,7 +329,8 @@ def _pow_type(types: Sequence[TensorType]) -> TensorType:
     return unary_numeric([out])
 
 
-pow_ = binary("pow", np.power, onnx="Pow", infer=_pow_type, partials=_pow_partials)
+pow_ = binary("pow", np.power, onnx="Pow", scalar="({0} ** {1})", infer=_pow_type,
+              partials=_pow_partials)
 
 
 def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
@@ -329,26 +344,34 @@ def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
     return partials
 
 
+# np.maximum and np.minimum: the first operand when it wins, ties or is NaN, else the second
 maximum = binary("maximum", np.maximum, onnx="Max", commutative=True,
+                 scalar="({0} if {0} >= {1} or {0} != {0} else {1})",
                  bind=_bind_extremum(np.maximum),
                  partials=_choice_partials(lambda a, b: greater(a, b)))
 minimum = binary("minimum", np.minimum, onnx="Min", commutative=True,
+                 scalar="({0} if {0} <= {1} or {0} != {0} else {1})",
                  bind=_bind_extremum(np.minimum),
                  partials=_choice_partials(lambda a, b: less(a, b)))
 
 
 # --- comparisons and logic (no derivative) -------------------------------------------------------
 
-less = binary("less", np.less, onnx="Less", infer=compare)
-less_equal = binary("less_equal", np.less_equal, onnx="LessOrEqual", infer=compare)
-greater = binary("greater", np.greater, onnx="Greater", infer=compare)
-greater_equal = binary("greater_equal", np.greater_equal, onnx="GreaterOrEqual", infer=compare)
-equal = binary("equal", np.equal, onnx="Equal", infer=compare, commutative=True)
-not_equal = binary("not_equal", np.not_equal,
+less = binary("less", np.less, onnx="Less", scalar="({0} < {1})", infer=compare)
+less_equal = binary("less_equal", np.less_equal, onnx="LessOrEqual", scalar="({0} <= {1})",
+                    infer=compare)
+greater = binary("greater", np.greater, onnx="Greater", scalar="({0} > {1})", infer=compare)
+greater_equal = binary("greater_equal", np.greater_equal, onnx="GreaterOrEqual",
+                       scalar="({0} >= {1})", infer=compare)
+equal = binary("equal", np.equal, onnx="Equal", scalar="({0} == {1})", infer=compare,
+               commutative=True)
+not_equal = binary("not_equal", np.not_equal, scalar="({0} != {1})",
                    onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Equal", i)]),
                    infer=compare, commutative=True)
-logical_and = binary("logical_and", np.logical_and, onnx="And", infer=logical, commutative=True)
-logical_or = binary("logical_or", np.logical_or, onnx="Or", infer=logical, commutative=True)
+logical_and = binary("logical_and", np.logical_and, onnx="And", scalar="({0} and {1})",
+                     infer=logical, commutative=True)
+logical_or = binary("logical_or", np.logical_or, onnx="Or", scalar="({0} or {1})",
+                    infer=logical, commutative=True)
 
 
 # --- where ----------------------------------------------------------------------------------------
@@ -421,4 +444,5 @@ def _where_kernel(cond: np.ndarray, a: np.ndarray, b: np.ndarray,
 
 
 where = defop("where", _where_type, _where_kernel, elementwise=True, out_arg=True, onnx="Where",
-              vjp=_where_vjp, jvp=_where_jvp, doc="cond ? a : b, elementwise, broadcasting.")
+              vjp=_where_vjp, jvp=_where_jvp, scalar="({1} if {0} else {2})",
+              doc="cond ? a : b, elementwise, broadcasting.")

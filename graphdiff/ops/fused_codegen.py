@@ -85,7 +85,7 @@ def reuse_or_empty(pool: list[np.ndarray], shape: tuple, dtype: np.dtype) -> np.
     return buffer
 
 
-def _kind(node: Node) -> str | None:
+def member_kind(node: Node) -> str | None:
     """What a member of a group is to the generator (None: not something it generates)."""
     op = node.op
     if op.source:
@@ -108,11 +108,11 @@ def generates(region: Graph) -> bool:
     params = set(region.inputs)
     members = [n for n in region.nodes if n not in params]
     outputs = region.outputs
-    return all(_kind(n) is not None for n in members) and len(set(outputs)) == len(outputs) \
+    return all(member_kind(n) is not None for n in members) and len(set(outputs)) == len(outputs) \
         and not any(o in params or o.op.source for o in outputs)
 
 
-def _value_types(region: Graph, shapes: Shapes) -> list[TensorType]:
+def value_types(region: Graph, shapes: Shapes) -> list[TensorType]:
     """Concrete types of the region's values: parameters in order, then its other nodes."""
     types = [TensorType(p.dtype, s) for p, s in zip(region.inputs, shapes)]
     values = region_types(region, types)
@@ -124,7 +124,7 @@ def value_bytes(region: Graph, shapes: Shapes) -> list[int]:
     """Bytes of every value of ``region`` (parameters, then its nodes) on operands of
     ``shapes``."""
     return [int(np.prod(t.shape, dtype=np.int64)) * t.dtype.itemsize
-            for t in _value_types(region, shapes)]
+            for t in value_types(region, shapes)]
 
 
 def _bound_kernel(node: Node) -> tuple[Any, str]:
@@ -150,9 +150,9 @@ class _Writer:
         position.update((n, n_in + k) for k, n in enumerate(self.members))
         self.args = [tuple(position[v] for v in n.inputs) for n in self.members]
         self.outputs = [position[o] for o in region.outputs]
-        self.types = _value_types(region, shapes)
+        self.types = value_types(region, shapes)
         self.shapes = [t.shape for t in self.types]
-        self.kinds = ["input"] * n_in + [_kind(n) for n in self.members]
+        self.kinds = ["input"] * n_in + [member_kind(n) for n in self.members]
         self._iteration_space()
         self.varying = [self.spans_rows(i) for i in range(n_in)] + [False] * len(self.members)
         self.namespace: dict[str, Any] = {"np": np, "reuse_or_empty": reuse_or_empty}

@@ -1,0 +1,1 @@
+"""Backends: engines that run a compiled graph."""

@@ -1,0 +1,189 @@
+"""The numba backend's fused kernels against numpy: every elementwise op's scalar expression,
+the vectorizable scalar functions, row reductions and their epilogues, broadcasting, NaN, Inf
+and -0.0, float32 and float64.
+
+numba compiles slowly (0.3-1 s a kernel), so each test builds one region holding many ops
+(one kernel per dtype), and kernels are cached on disk across runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphdiff as gd
+from graphdiff.ir import OPS, Graph
+from graphdiff.ops import elementwise as E
+from graphdiff.ops import fused_codegen
+from graphdiff.ops.fused import fused
+from graphdiff.passes.pipeline import FUSED_PIPELINE
+
+numba = pytest.importorskip("numba")
+from graphdiff.backends import numba_fused, numba_scalar  # noqa: E402
+
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 88.0, -90.0, 1e4])
+
+
+def test_every_elementwise_op_declares_its_scalar_expression() -> None:
+    missing = [name for name, op in OPS.items() if op.elementwise and op.scalar is None]
+    assert not missing, f"elementwise ops without a scalar expression: {missing}"
+
+
+@numba.njit(fastmath=set(numba_scalar.FASTMATH), error_model="numpy", cache=True)
+def _scalar_functions(x, out):
+    for i in range(x.shape[0]):
+        out[0, i] = numba_scalar.exp_float32(x[i])
+        out[1, i] = numba_scalar.tanh_float32(x[i])
+        out[2, i] = numba_scalar.erf_float32(x[i])
+        out[3, i] = numba_scalar.reduce_max(x[i], np.float32(0.5))
+        out[4, i] = numba_scalar.reduce_min(x[i], np.float32(0.5))
+
+
+def test_vectorizable_scalar_functions_match_numpy_with_nan_inf_and_signed_zero() -> None:
+    x = np.concatenate([SPECIAL, np.linspace(-20, 20, 4001)]).astype(np.float32)
+    out = np.empty((5, x.size), np.float32)
+    _scalar_functions(x, out)
+    wide = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        exp_want = np.exp(wide)
+    tiny = exp_want < 1.2e-38  # below float32's normal range: flushed to 0
+    np.testing.assert_allclose(np.where(tiny, 0, out[0]), np.where(tiny, 0, exp_want),
+                               rtol=4e-7)
+    np.testing.assert_allclose(out[1], np.tanh(wide), rtol=4e-7, atol=1e-37)
+    np.testing.assert_allclose(out[2], gd.ops.special.erf(x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(out[3], np.maximum(x, np.float32(0.5)))
+    np.testing.assert_array_equal(out[4], np.minimum(x, np.float32(0.5)))
+    zero = 4  # -0.0 stays -0.0 through tanh and erf
+    assert np.signbit(out[1, zero]) and np.signbit(out[2, zero])
+    assert np.isnan(out[:, 0]).all()
+
+
+def _operands(dtype: str, rows: int = 37, cols: int = 19) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, cols)) * 3
+    x.flat[:SPECIAL.size] = SPECIAL
+    y = rng.standard_normal(cols)
+    y[:4] = [np.nan, -np.inf, -0.0, 0.0]
+    positive = rng.uniform(0.1, 4, (rows, cols))
+    positive.flat[:4] = [0.0, np.inf, np.nan, -0.0]
+    return tuple(a.astype(dtype) for a in (x, y, positive))
+
+
+def _all_ops_region(dtype: str) -> Graph:
+    """One region applying every elementwise op (unary to x, binary to x and a broadcast row
+    y, the domain-limited ones to positive p)."""
+    x = gd.placeholder((None, 19), dtype, name="x")
+    y = gd.placeholder((19,), dtype, name="y")
+    p = gd.placeholder((None, 19), dtype, name="p")
+    two = gd.constant(np.asarray(2.0, dtype))
+    unary = [E.neg, E.abs_, E.sign, E.exp, E.expm1, E.square, E.reciprocal, E.sin, E.cos,
+             E.tanh, E.sigmoid, E.relu, E.erf, E.floor, E.ceil]
+    outputs = [op(x) for op in unary] + [op(p) for op in (E.log, E.log1p, E.sqrt)]
+    outputs += [op(x, y) for op in (E.add, E.sub, E.mul, E.div, E.maximum, E.minimum)]
+    outputs += [E.pow_(p, y), E.pow_(x, two)]
+    compares = [op(x, y) for op in (E.less, E.less_equal, E.greater, E.greater_equal,
+                                    E.equal, E.not_equal)]
+    outputs += compares + [E.isnan(x), E.isfinite(x)]
+    outputs += [E.logical_and(compares[0], compares[3]), E.logical_or(compares[0], E.isnan(y)),
+                E.logical_not(compares[1])]
+    outputs += [E.where(compares[2], x, y), E.cast(compares[0], dtype=np.dtype(dtype)),
+                E.cast(x, dtype=np.dtype("float64" if dtype == "float32" else "float32")),
+                E.stop_gradient(E.mul(x, two))]
+    return Graph([x, y, p], outputs)
+
+
+def _numpy_values(region: Graph, arrays: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """Each output by its op's numpy kernel (the reference executor's kernels)."""
+    values = dict(zip(region.inputs, arrays))
+    with np.errstate(all="ignore"):
+        for node in region.nodes:
+            if node not in values:
+                values[node] = node.data if node.op.source else \
+                    np.asarray(node.op.kernel(*(values[v] for v in node.inputs), **node.attrs))
+    return [values[o] for o in region.outputs]
+
+
+def _close(got: np.ndarray, want: np.ndarray, what: str, float32=(2e-6, 1e-6)) -> None:
+    """Equal within rounding (``float32``: rtol and atol), NaN where NaN, -0.0 where -0.0."""
+    assert got.shape == want.shape and got.dtype == want.dtype, what
+    if got.dtype.kind != "f":
+        np.testing.assert_array_equal(got, want, err_msg=what)
+        return
+    rtol, atol = float32 if got.dtype == np.float32 else (1e-10, 1e-14)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
+    exact = (want == 0) & np.isfinite(want)
+    np.testing.assert_array_equal(np.signbit(got[exact & (got == 0)]),
+                                  np.signbit(want[exact & (got == 0)]), err_msg=what + " sign")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_op_matches_its_numpy_kernel_with_broadcasting_and_special_values(
+        dtype: str) -> None:
+    region = _all_ops_region(dtype)
+    arrays = _operands(dtype)
+    shapes = tuple(a.shape for a in arrays)
+    got = numba_fused.compiled(region, shapes)(*arrays)
+    for node, g, w in zip(region.outputs, got, _numpy_values(region, arrays)):
+        _close(g, w, node.op.name)
+
+
+def _workloads(dtype: str):
+    rng = np.random.default_rng(1)
+    z = gd.placeholder((None, 24), dtype, name="z")
+    labels = gd.placeholder((None,), "int64", name="labels")
+    g = gd.variable(rng.standard_normal(24).astype(dtype), name="g")
+    b = gd.variable(rng.standard_normal(24).astype(dtype), name="b")
+    loss = gd.mean(gd.softmax_cross_entropy(z, labels)) + gd.sum(gd.log_softmax(z) ** 2.0) \
+        + gd.sum(gd.layer_norm(z, g, b) * gd.gelu(z)) + gd.sum(gd.softmax(z, axis=-1) * z)
+    values = rng.standard_normal((33, 24)).astype(dtype) * 4
+    values[0, :] = -np.inf  # an all -inf row
+    values[1, 3] = np.nan
+    values[2, 5] = np.inf
+    values[3, :4] = [-0.0, 0.0, -0.0, 1e-30]
+    return [z, labels], [loss, *gd.grad(loss, [z, g, b])], \
+        [values, rng.integers(0, 24, 33)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_regions_of_softmax_layer_norm_gelu_and_their_gradients(dtype: str) -> None:
+    """Every fused region of a loss and its gradients, numba against the numpy kernel."""
+    inputs, outputs, arrays = _workloads(dtype)
+    f = gd.function(inputs, outputs, passes=list(FUSED_PIPELINE))
+    rows = arrays[0].shape[0]
+    compiled = 0
+    for node in f.graph.nodes:
+        if node.op is not fused:
+            continue
+        (region,) = node.regions
+        shapes = tuple(tuple(d if isinstance(d, int) else rows for d in p.shape)
+                       for p in region.inputs)
+        rng = np.random.default_rng(2)
+        operands = [arrays[0] if s == arrays[0].shape else
+                    rng.standard_normal(s).astype(p.dtype) for p, s in
+                    zip(region.inputs, shapes)]
+        try:
+            kernel = numba_fused.compiled(region, shapes)
+        except numba_fused.Unsupported:
+            continue
+        compiled += 1
+        with np.errstate(all="ignore"):
+            want = fused_codegen.compiled(region, shapes)(*operands)
+        got = kernel(*operands)
+        want, got = (want, got) if isinstance(want, tuple) else ((want,), (got,))
+        for i, (g, w) in enumerate(zip(got, want)):
+            # float32 sums of large terms that cancel: errors scale with the largest term
+            w = np.asarray(w, g.dtype)
+            scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=1.0))
+            _close(g, w, f"output {i}", (2e-5, 2e-6 * scale))
+    assert compiled >= 4
+
+
+def test_the_kernel_source_is_the_cache_key_and_lives_in_the_cache_dir(tmp_path,
+                                                                        monkeypatch) -> None:
+    monkeypatch.setenv("GRAPHDIFF_CACHE_DIR", str(tmp_path))
+    region = _all_ops_region("float32")
+    shapes = ((5, 19), (19,), (5, 19))
+    source, _, _ = numba_fused.plan(region, shapes)
+    assert "fastmath" in source and "nnan" not in source and "ninf" not in source
+    numba_fused._dispatcher(source + "\n")  # a source not compiled in this process before
+    assert len(list((tmp_path / "numba").glob("fused_*.py"))) == 1
