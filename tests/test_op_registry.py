@@ -119,7 +119,7 @@ def test_every_op_has_the_rules_it_should_have() -> None:
     for name, op in OPS.items():
         if op.source:
             continue
-        if op.kernel is None and not (op.regions and op.bind is not None):
+        if op.kernel is None and not (op.regions and op.region_kernel is not None):
             problems.append(f"{name}: no kernel")  # an op with regions binds a sub-program
         derived = op.expand is not None  # differentiated through its expansion
         if op.differentiable and op.vjp is None and not derived:

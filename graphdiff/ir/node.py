@@ -47,10 +47,14 @@ class OpDef:
     expand: ``(node) -> node`` rebuilding the value from primitives (a list of nodes, one per
             result, for a node with several results: fused groups); autodiff differentiates
             the expansion of an op that has no rules of its own.
-    bind:   ``(attrs, input_types) -> kernel`` for ops whose kernel is made per concrete shapes:
-            the runtime calls the result with the operands (and ``out=``). An op with regions
-            gets ``regions=`` and ``compile_region=`` too (a loop plans its body's sub-program,
-            a fused group generates its kernel from its region).
+    fast_kernel: ``(attrs, input_types) -> kernel``, a kernel for the concrete shapes that
+            computes what ``kernel`` computes, faster (``np.dot`` for two float matrices, a
+            copy for a reduction over length-1 axes): the planned executor calls it with the
+            operands (and ``out=``); constant folding and the reference run ``kernel``.
+    region_kernel: ``(attrs, input_types, *, regions, compile_region) -> kernel`` for an op
+            with regions, which has no kernel of its own: the kernel is made per signature from
+            the node's regions (a loop plans its body's sub-program, a fused group generates
+            its code from its region).
     out_arg: the kernel also accepts ``out=array`` and writes its result there (numpy ``out=``).
     vjp:    ``(node, cotangent) -> [input cotangent or None, ...]`` building graph nodes.
     jvp:    ``(node, [input tangent or None, ...]) -> output tangent`` building graph nodes.
@@ -75,7 +79,8 @@ class OpDef:
     batch: Callable[..., Any] | None = None
     onnx: Callable[..., Any] | None = None
     expand: Callable[..., Node] | None = None
-    bind: Callable[..., Callable[..., Any]] | None = None
+    fast_kernel: Callable[..., Callable[..., Any]] | None = None
+    region_kernel: Callable[..., Callable[..., Any]] | None = None
     out_arg: bool = False
     elementwise: bool = False  # output shape is the broadcast of the inputs, values per element
     commutative: bool = False

@@ -63,7 +63,12 @@ def format_value(value: object) -> str:
     """A short text for an attribute or a constant."""
     if isinstance(value, np.ndarray):
         if value.size <= _INLINE_CONSTANT_SIZE:
-            return np.array2string(value, separator=", ") if value.ndim else repr(value.item())
+            if not value.ndim:
+                return repr(value.item())
+            # one line: numpy breaks a 2-D array between rows, and the text form is a line
+            # per node
+            text = np.array2string(value, separator=", ", max_line_width=1 << 30)
+            return text.replace("\n", "")
         return f"<{value.dtype.name}{list(value.shape)}>"
     if isinstance(value, np.dtype):
         return value.name

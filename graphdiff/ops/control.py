@@ -5,9 +5,10 @@ its body region while its condition region says so; ``scan(*consts, *init, *xs)`
 once per slice of ``xs`` along axis 0, threading a carry and stacking per-step outputs. Each
 node has several results (a :class:`TupleType`), read through ``result`` nodes.
 
-The op says how to choose or loop; how a region's graph runs is the runtime's business: ``bind``
-receives ``compile_region(graph, param_types) -> run(*arrays) -> list`` from the executor that
-called it (a planned sub-program, or the reference interpreter), once per signature.
+The op says how to choose or loop; how a region's graph runs is the runtime's business:
+``region_kernel`` receives ``compile_region(graph, param_types) -> run(*arrays) -> list`` from
+the executor that called it (a planned sub-program, or the reference interpreter), once per
+signature.
 
 A ``stack`` is the value a loop with a run-time trip count saves for its derivative: one
 tuple of arrays per iteration, in order. Its type is a :class:`StackType` (element types only:
@@ -116,7 +117,7 @@ def _switch_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[
     return run_switch
 
 
-switch = defop("switch", _switch_type, None, regions=True, bind=_switch_bind,
+switch = defop("switch", _switch_type, None, regions=True, region_kernel=_switch_bind,
                onnx=lambda ctx, n, i: ctx.switch(n, i),
                vjp=lazy_rule("control_rules", "switch_vjp"),
                jvp=lazy_rule("control_rules", "switch_jvp"),
@@ -170,7 +171,7 @@ def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[G
 
 
 while_loop = defop(
-    "while_loop", _while_type, None, regions=True, bind=_while_bind,
+    "while_loop", _while_type, None, regions=True, region_kernel=_while_bind,
     onnx=lambda ctx, n, i: ctx.while_loop(n, i),
     vjp=lazy_rule("control_rules", "while_vjp"), jvp=lazy_rule("control_rules", "while_jvp"),
     batch=lazy_rule("vmap_rules", "while_batch"),
@@ -282,7 +283,7 @@ def _targets(names: Sequence[str]) -> str:
 
 
 scan = defop(
-    "scan", _scan_type, None, regions=True, bind=_scan_bind, shape_attrs=("length",),
+    "scan", _scan_type, None, regions=True, region_kernel=_scan_bind, shape_attrs=("length",),
     onnx=lambda ctx, n, i: ctx.scan(n, i),
     vjp=lazy_rule("control_rules", "scan_vjp"), jvp=lazy_rule("control_rules", "scan_jvp"),
     batch=lazy_rule("vmap_rules", "scan_batch"),

@@ -168,7 +168,7 @@ def _result_jvp(node: Node, tangents: Sequence[Any]) -> Node | None:
 
 result = defop("result", _result_type, _result_kernel, vjp=_result_vjp, jvp=_result_jvp,
                batch=lambda node, inputs, batched, size: inputs[0][node.attrs["index"]],
-               bind=lambda attrs, types: operator.itemgetter(attrs["index"]),
+               fast_kernel=lambda attrs, types: operator.itemgetter(attrs["index"]),
                onnx=lambda ctx, n, i: i[0][n.attrs["index"]],
                doc="Result ``index`` of a node with several results (a loop, a branch, a fused "
                    "group with several outputs).")

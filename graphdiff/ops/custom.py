@@ -54,7 +54,7 @@ def _custom_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[
 
 
 custom = defop(
-    "custom", _custom_type, None, regions=True, bind=_custom_bind,
+    "custom", _custom_type, None, regions=True, region_kernel=_custom_bind,
     expand=lambda node: inline(node.regions[0], node.inputs)[0],
     vjp=lazy_rule("custom", "custom_vjp_rule"), jvp=lazy_rule("custom", "custom_jvp_rule"),
     batch=lazy_rule("vmap_rules", "custom_batch"),

@@ -271,12 +271,12 @@ def _product_rules(partials: Partials) -> dict:
 
 def binary(name: str, kernel: Callable, *, onnx: OnnxMapping, scalar: str,
            partials: Partials | None = None, infer: Callable = binary_same,
-           commutative: bool = False, bind: Callable | None = None, **rules) -> OpDef:
+           commutative: bool = False, fast_kernel: Callable | None = None, **rules) -> OpDef:
     if partials is not None:
         rules = _product_rules(partials)
     return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
-                 commutative=commutative, differentiable=bool(rules), bind=bind, scalar=scalar,
-                 **rules)
+                 commutative=commutative, differentiable=bool(rules), fast_kernel=fast_kernel,
+                 scalar=scalar, **rules)
 
 
 def _add_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
@@ -347,11 +347,11 @@ def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
 # np.maximum and np.minimum: the first operand when it wins, ties or is NaN, else the second
 maximum = binary("maximum", np.maximum, onnx="Max", commutative=True,
                  scalar="({0} if {0} >= {1} or {0} != {0} else {1})",
-                 bind=_bind_extremum(np.maximum),
+                 fast_kernel=_bind_extremum(np.maximum),
                  partials=_choice_partials(lambda a, b: greater(a, b)))
 minimum = binary("minimum", np.minimum, onnx="Min", commutative=True,
                  scalar="({0} if {0} <= {1} or {0} != {0} else {1})",
-                 bind=_bind_extremum(np.minimum),
+                 fast_kernel=_bind_extremum(np.minimum),
                  partials=_choice_partials(lambda a, b: less(a, b)))
 
 

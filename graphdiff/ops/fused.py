@@ -117,7 +117,7 @@ def _as_kernel(run: Callable[..., list], n_outputs: int) -> Callable[..., Any]:
 
 
 fused = defop(
-    "fused", _fused_type, None, regions=True, out_arg=True, bind=_fused_bind,
+    "fused", _fused_type, None, regions=True, out_arg=True, region_kernel=_fused_bind,
     expand=expand_group, onnx=lambda ctx, n, i: ctx.expand(n),
     batch=lazy_rule("vmap_rules", "expanded_batch"),
     doc="A fused group (region 0; see graphdiff/passes/fusion.py). With one output the runtime "

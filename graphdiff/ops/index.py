@@ -168,8 +168,8 @@ def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape]
                  kernel: Callable, scatter_name: str, scatter_kernel: Callable, *, onnx: Callable,
                  scatter_onnx: Callable, doc: str, scatter_doc: str,
                  gather_batch: Callable, scatter_batch: Callable,
-                 bind: Callable | None = None,
-                 scatter_bind: Callable | None = None) -> tuple[OpDef, OpDef]:
+                 fast_kernel: Callable | None = None,
+                 scatter_fast_kernel: Callable | None = None) -> tuple[OpDef, OpDef]:
     """Declare ``y = gather(x, i, axis)`` and ``scatter(g, i, axis, shape)``, its transpose.
 
     ``gathered_shape(x_shape, i_shape, axis)`` is the shape of y, which is also the shape the
@@ -204,10 +204,10 @@ def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape]
                                                         **node.attrs)
 
     gather = defop(name, gather_type, kernel, onnx=onnx, doc=doc, vjp=gather_vjp,
-                   jvp=linear_jvp, bind=bind, batch=gather_batch)
+                   jvp=linear_jvp, fast_kernel=fast_kernel, batch=gather_batch)
     scatter = defop(scatter_name, scatter_type, scatter_kernel, shape_attrs=("shape",),
                     out_arg=True, onnx=scatter_onnx, doc=scatter_doc, vjp=scatter_vjp,
-                    jvp=linear_jvp, bind=scatter_bind, batch=scatter_batch)
+                    jvp=linear_jvp, fast_kernel=scatter_fast_kernel, batch=scatter_batch)
     return gather, scatter
 
 
@@ -321,7 +321,7 @@ def _bind_scatter_along(attrs: dict, types: Sequence[TensorType]) -> Callable:
 take_along_axis, scatter_add_along_axis = _gather_pair(
     "take_along_axis", _along_shape, _take_along_kernel,
     "scatter_add_along_axis", _scatter_along_kernel,
-    bind=_bind_take_along, scatter_bind=_bind_scatter_along,
+    fast_kernel=_bind_take_along, scatter_fast_kernel=_bind_scatter_along,
     gather_batch=_along_batch, scatter_batch=_along_batch,
     onnx=lambda ctx, n, i: ctx.op("GatherElements", i, axis=n.attrs["axis"]),
     scatter_onnx=lambda ctx, n, i: ctx.scatter_add_along(i[0], i[1], n),

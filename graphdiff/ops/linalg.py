@@ -85,5 +85,5 @@ def _matmul_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], s
 
 # np.matmul is a ufunc (out= positional or keyword): the kernel itself, no wrapper frame
 matmul = defop("matmul", _matmul_type, np.matmul, out_arg=True, onnx="MatMul",
-               vjp=_matmul_vjp, jvp=_matmul_jvp, bind=_bind_matmul, batch=_matmul_batch,
+               vjp=_matmul_vjp, jvp=_matmul_jvp, fast_kernel=_bind_matmul, batch=_matmul_batch,
                doc="Matrix product over the last two axes, batch axes broadcast.")

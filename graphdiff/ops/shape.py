@@ -5,8 +5,8 @@ broadcast axes (``sum_to``). Elementwise ops broadcast implicitly for speed, and
 driver calls the same ``sum_to`` for them, so no derivative rule deals with broadcasting itself.
 
 Shape attributes may hold symbolic dims; the runtime resolves them per call signature. The
-runtime binds reshape and transpose as C-level method calls (``bind``): on small arrays numpy's
-``np.reshape``/``np.transpose`` wrappers cost more than the views themselves.
+runtime runs reshape and transpose as C-level method calls (``fast_kernel``): on small arrays
+numpy's ``np.reshape``/``np.transpose`` wrappers cost more than the views themselves.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _reshape_kernel(x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
 
 
 reshape = defop("reshape", _reshape_type, _reshape_kernel, view=True, shape_attrs=("shape",),
-                bind=lambda attrs, types: methodcaller("reshape", attrs["shape"]),
+                fast_kernel=lambda attrs, types: methodcaller("reshape", attrs["shape"]),
                 onnx=lambda ctx, n, i: ctx.op("Reshape", [i[0], ctx.shape(n.shape)], allowzero=1),
                 doc="Same elements, new shape (a view when numpy can make one).",
                 vjp=lambda node, g: [reshape(g, shape=node.inputs[0].shape)],
@@ -80,7 +80,7 @@ def inverse_perm(perm: Sequence[int]) -> tuple[int, ...]:
 
 
 transpose = defop("transpose", _transpose_type, _transpose_kernel, view=True,
-                  bind=lambda attrs, types: methodcaller("transpose", attrs["perm"]),
+                  fast_kernel=lambda attrs, types: methodcaller("transpose", attrs["perm"]),
                   onnx=lambda ctx, n, i: ctx.op("Transpose", i, perm=list(n.attrs["perm"])),
                   doc="Permute axes (a view).",
                   vjp=lambda node, g: [transpose(g, perm=inverse_perm(node.attrs["perm"]))],
@@ -128,7 +128,7 @@ def _broadcast_to_vjp(node: Node, g: Node) -> list[Node]:
 
 
 broadcast_to = defop("broadcast_to", _broadcast_to_type, _broadcast_to_kernel, view=True,
-                     shape_attrs=("shape",), vjp=_broadcast_to_vjp, bind=_bind_broadcast_to,
+                     shape_attrs=("shape",), vjp=_broadcast_to_vjp, fast_kernel=_bind_broadcast_to,
                      onnx=lambda ctx, n, i: ctx.op("Expand", [i[0], ctx.shape(n.shape)]),
                      jvp=lambda node, t: broadcast_to(t[0], shape=node.shape),
                      batch=lambda node, i, b, size: broadcast_to(

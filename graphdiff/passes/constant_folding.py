@@ -14,8 +14,9 @@ Limits, so compiling stays cheap and a huge constant is never materialized:
   large constant matrices);
 - shape attributes must be static (a ``fill`` over a symbolic batch dimension waits for the
   run time);
-- effectful ops (random numbers), sources, and ops whose kernel is made per call signature
-  (``bind``: fused groups) are never folded;
+- effectful ops (random numbers) and sources are never folded; an op with a per-signature fast
+  path (``fast_kernel``: a sum, a maximum, a matmul) folds with its plain ``kernel``, which
+  computes the same values;
 - a kernel that raises is left in the graph, so the error is reported at run time with the
   node's context, as it would be without optimization;
 - a node that owns regions (a loop, a branch) has no kernel of its own and is never run here;
@@ -49,7 +50,7 @@ _NOT_FOLDED = frozenset({"broadcast_to", "fill"})
 def foldable(node: Node) -> bool:
     """True if ``node`` can be evaluated now: a pure kernel over constants, within the caps."""
     op = node.op
-    if op.source or op.effectful or op.kernel is None or op.bind is not None \
+    if op.source or op.effectful or op.kernel is None \
             or op.regions or op.name in _NOT_FOLDED or type(node.type) is not TensorType:
         return False
     if any(value.op.name != "constant" for value in node.inputs):

@@ -7,12 +7,12 @@ again, so rules compose to a fixed point.
 
 Exactness policy. A rule is applied only if the optimized graph computes bit-identical results
 to the unoptimized one for every input, NaN, Inf and -0.0 included (only the sign bit of a NaN,
-which IEEE 754 leaves unspecified, may differ), except four rules the design asks for, which
+which IEEE 754 leaves unspecified, may differ), except five rules the design asks for, which
 are exact in real arithmetic but may round differently in the last bits (documented in
-``docs/passes.md``): ``x**3``/``x**4`` to multiplications, ``exp(log x)``, ``log(exp x)`` and
-transposes folded around a matmul. Rules that change which elements are NaN or Inf are never
-applied: ``x * 0 -> 0`` and ``x - x -> 0`` only for integers (for floats, ``inf * 0`` and
-``inf - inf`` are NaN).
+``docs/passes.md``): ``x**3``/``x**4`` to multiplications, ``exp(log x)``, ``log(exp x)``,
+transposes folded around a matmul, and the float sum of a broadcast as a product. Rules that
+change which elements are NaN or Inf are never applied: ``x * 0 -> 0`` and ``x - x -> 0`` only
+for integers (for floats, ``inf * 0`` and ``inf - inf`` are NaN).
 """
 
 from __future__ import annotations
@@ -335,6 +335,50 @@ def sum_of_size_one_axes(n: Node) -> Node | None:
     return kept if kept.dtype == n.dtype else build(E.cast, [kept], {"dtype": n.dtype}, like=n)
 
 
+def reduction_of_broadcast(n: Node, *, repeats_scale: bool) -> Node | None:
+    """sum/max/min over axes that a ``broadcast_to`` repeats, computed on its operand.
+
+    Over a repeated axis of static length k, max and min see one value k times (exact), and a
+    sum adds it k times: ``sum(broadcast(y)) = sum(y) * k`` (``repeats_scale``), exact for
+    integers, and for floats one rounding where the sum had k - 1 (documented in
+    docs/passes.md). The axes the operand has are reduced on it as before, so
+    ``sum(zeros((10**9, 10**9)))`` or a bias broadcast over a huge batch is never iterated.
+    An empty repeated axis sums to 0 (``inf * 0`` would be NaN).
+    """
+    (x,) = n.inputs
+    if x.op is not S.broadcast_to:
+        return None
+    y = x.inputs[0]
+    lead = x.ndim - y.ndim
+    inner, repeats = [], 1
+    for axis in n.attrs["axes"]:
+        j = axis - lead
+        if j >= 0 and y.shape[j] == x.shape[axis] and y.shape[j] != 1:
+            inner.append(j)  # an axis of the operand: reduced on it
+        elif (j < 0 or y.shape[j] == 1) and isinstance(x.shape[axis], int):
+            repeats *= x.shape[axis]
+        else:
+            return None  # a symbolic repeat count: left to the kernel
+    if repeats == 1:
+        return None
+    if repeats == 0:
+        return filled(n, 0)
+    keepdims = n.attrs["keepdims"]
+    part = build(n.op, [y], {"axes": tuple(inner), "keepdims": True}, like=n) if inner else y
+    if part.dtype != n.dtype:
+        part = build(E.cast, [part], {"dtype": n.dtype}, like=n)
+    if repeats_scale:
+        part = build(E.mul, [part, constant(np.asarray(repeats, dtype=n.dtype))], {}, like=n)
+        if not inner and n.dtype.kind == "f":  # numpy's sum of -0.0s is +0.0: so is -0.0 * k + 0
+            part = build(E.add, [part, constant(np.zeros((), n.dtype))], {}, like=n)
+    if not keepdims:  # drop the reduced axes the operand has (all of length 1 by now)
+        reduced = set(n.attrs["axes"])
+        shape = tuple(d for j, d in enumerate(part.shape) if j + lead not in reduced)
+        if shape != part.shape:
+            part = build(S.reshape, [part], {"shape": shape}, like=n)
+    return fit(n, part)
+
+
 # --- elementwise ops and broadcasts -------------------------------------------------------------
 
 def _unbroadcast(value: Node) -> Node:
@@ -405,6 +449,12 @@ def table(single_use: Callable[[Node], bool]) -> list[tuple[str, Rule]]:
         ("broadcast_to", broadcast_of_uniform),     # broadcast(c everywhere) -> broadcast(c: [])
         ("fill", fill_to_broadcast),                # fill(v, s) -> broadcast_to(v: [], s)
         ("sum", sum_of_size_one_axes),              # sum over size-1 axes -> reshape
+        ("sum", lambda n: reduction_of_broadcast(   # sum(broadcast(y), repeated k times)
+            n, repeats_scale=True)),                #   -> sum(y) * k
+        ("max", lambda n: reduction_of_broadcast(   # max(broadcast(y)) -> max(y)
+            n, repeats_scale=False)),
+        ("min", lambda n: reduction_of_broadcast(   # min(broadcast(y)) -> min(y)
+            n, repeats_scale=False)),
         (ELEMENTWISE, elementwise_of_broadcasts),   # f(bcast a, b) -> bcast(f(a, b))
         ("scan", hoist_invariants),                 # loop-invariant values -> extra consts
         ("while_loop", hoist_invariants),           # (the same, condition and body)

@@ -290,11 +290,11 @@ class _Generator:
     def call(self, name: str, node: Node, attrs: dict[str, Any], out: str | None) -> str:
         kernel = node.op.kernel
         if node.op.regions:  # a loop or branch: its regions become sub-programs
-            kernel = node.op.bind(attrs, [self.types[v] for v in node.inputs],
-                                  regions=node.regions, compile_region=planned_region)
+            kernel = node.op.region_kernel(attrs, [self.types[v] for v in node.inputs],
+                                           regions=node.regions, compile_region=planned_region)
             attrs = {}
-        elif node.op.bind is not None:  # a kernel made for these shapes, attributes bound in it
-            kernel = node.op.bind(attrs, [self.types[v] for v in node.inputs])
+        elif node.op.fast_kernel is not None:  # made for these shapes, attributes bound in it
+            kernel = node.op.fast_kernel(attrs, [self.types[v] for v in node.inputs])
             attrs = {}
         k = self.bind("_k", kernel)
         args = [self.names[v] for v in node.inputs]

@@ -45,8 +45,9 @@ class Interpreter:
         for node, free in zip(self.schedule, self.frees):
             kernel = node.op.kernel
             if node.op.regions:
-                kernel = node.op.bind(attrs[node], [types[v] for v in node.inputs],
-                                      regions=node.regions, compile_region=reference_region)
+                kernel = node.op.region_kernel(attrs[node], [types[v] for v in node.inputs],
+                                               regions=node.regions,
+                                               compile_region=reference_region)
             elif attrs[node]:
                 kernel = functools.partial(kernel, **attrs[node])
             steps.append((kernel, tuple(self.slot[v] for v in node.inputs), self.slot[node],
