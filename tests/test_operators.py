@@ -47,6 +47,13 @@ def test_a_tensor_hashes_by_identity_and_compares_false_with_non_tensors() -> No
     assert same_nodes((x, y), (x, gd.exp(x))) and not same_nodes((x, y), (y, x))
 
 
+def test_eq_against_lists_and_tuples_is_elementwise_as_in_numpy() -> None:
+    k = gd.placeholder((2,), "int64", name="k")
+    eq, ne = gd.function([k], [k == [1, 2], k != (1, 5)])(np.array([1, 3]))
+    np.testing.assert_array_equal(eq, [True, False])
+    np.testing.assert_array_equal(ne, [False, True])
+
+
 @pytest.mark.parametrize("use", [
     lambda x, y: bool(x == y),
     lambda x, y: x == y and y,

@@ -23,12 +23,13 @@ def _reflected(function):
     return lambda self, other: function(other, self)
 
 
-_COMPARABLE = (Node, np.ndarray, np.generic, bool, int, float)
+_COMPARABLE = (Node, np.ndarray, np.generic, bool, int, float, list, tuple)
 
 
 def _elementwise_comparison(function):
-    """``==`` / ``!=``: elementwise against tensor-like values; against anything else (None, a
-    string, a shape tuple) Python's default applies, so ``x == None`` is False, not an error."""
+    """``==`` / ``!=``: elementwise against tensor-like values (lists and tuples of numbers too,
+    as numpy does); against anything else (None, a string) Python's default applies, so
+    ``x == None`` is False, not an error."""
 
     def compare(self, other):
         return function(self, other) if isinstance(other, _COMPARABLE) else NotImplemented
