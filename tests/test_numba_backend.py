@@ -187,3 +187,33 @@ def test_the_kernel_source_is_the_cache_key_and_lives_in_the_cache_dir(tmp_path,
     assert "fastmath" in source and "nnan" not in source and "ninf" not in source
     numba_fused._dispatcher(source + "\n")  # a source not compiled in this process before
     assert len(list((tmp_path / "numba").glob("fused_*.py"))) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rank3_reductions_within_rows_over_rows_and_of_row_constants(dtype: str) -> None:
+    """Reductions over some of a row's axes (kept in an array), over all of them (a scalar
+    per row), over the rows (per-chunk partial results), of a value constant along rows (a
+    copy), and NaN through max."""
+    from graphdiff.ops.reduce import max_, sum_
+
+    x = gd.placeholder((None, 6, 5), dtype, name="x")
+    w = gd.placeholder((6, 1), dtype, name="w")
+    within = sum_(x, axes=(2,), keepdims=True)
+    row = max_(E.mul(x, w), axes=(1, 2), keepdims=True)
+    shifted = E.exp(E.sub(x, within))
+    out = E.add(E.mul(shifted, row), w)
+    over_rows = sum_(out, axes=(0, 2), keepdims=False)
+    total = sum_(out, axes=(0, 1, 2), keepdims=False)
+    copy = sum_(row, axes=(1,), keepdims=False)
+    region = Graph([x, w], [out, over_rows, total, copy, within])
+    rng = np.random.default_rng(3)
+    arrays = (rng.standard_normal((300, 6, 5)).astype(dtype),
+              rng.standard_normal((6, 1)).astype(dtype))
+    arrays[0][7, 2, 3] = np.nan
+    arrays[0][8, :, :] = -np.inf
+    shapes = tuple(a.shape for a in arrays)
+    got = numba_fused.compiled(region, shapes)(*arrays)
+    for i, (g, w) in enumerate(zip(got, _numpy_values(region, arrays))):
+        w = np.asarray(w)
+        scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=1.0))
+        _close(g, w, f"output {i}", (1e-5, 1e-6 * scale))
