@@ -101,7 +101,8 @@ def choose_plan(computed: Sequence[Node], returned: Sequence[Node],
 def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs: Sequence[Node],
                   updates: Sequence[tuple[Node, Node]], nodes: Sequence[Node],
                   types: dict[Node, TensorType], attrs: dict[Node, dict[str, Any]],
-                  single: bool, copies: Sequence[bool], keep: int = 1) -> Program:
+                  single: bool, copies: Sequence[bool], keep: int = 1,
+                  kernels: Callable[[Node, list[TensorType]], Any] | None = None) -> Program:
     """Plan memory and generate the straight-line function for one signature.
 
     ``feeds`` are the placeholders in argument order; ``updates`` pairs each variable with its
@@ -109,13 +110,15 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     copied because they may share memory with a source or with a value returned before them.
     ``keep``: how many earlier arrays of each returned value are kept for reuse (a loop body
     keeps two: its caller still holds the last one, as the next iteration's carry).
+    ``kernels(node, operand_types)``: a backend's own kernel for a node (called with the
+    operands and ``out=`` like the op's), or None for the op's.
     """
     returned = list(outputs) + [value for _, value in updates]
     folded = fold_constants(nodes, attrs)
     computed = [n for n in nodes if not n.op.source and n not in folded]
     order, plan, candidates = choose_plan(computed, returned, types)
     arena = np.empty(plan.arena_size, dtype=np.uint8)
-    gen = _Generator(types)
+    gen = _Generator(types, kernels)
     for position, feed in enumerate(feeds):
         gen.names[feed] = f"i{position}"
     params = [f"i{position}" for position in range(len(feeds))]
@@ -263,8 +266,10 @@ def _heap_frees(plan: MemoryPlan) -> dict[int, list[Node]]:
 class _Generator:
     """Accumulates the lines and the closure bindings of one generated function."""
 
-    def __init__(self, types: dict[Node, TensorType]) -> None:
+    def __init__(self, types: dict[Node, TensorType],
+                 kernels: Callable[[Node, list[TensorType]], Any] | None = None) -> None:
         self.types = types
+        self.kernels = kernels
         self.names: dict[Node, str] = {}
         self.bound: dict[str, Any] = {"_copy": np.array, "_asarray": np.asarray,
                                       "_recycled": recycled, "_keep": keep_spare}
@@ -289,7 +294,11 @@ class _Generator:
 
     def call(self, name: str, node: Node, attrs: dict[str, Any], out: str | None) -> str:
         kernel = node.op.kernel
-        if node.op.regions:  # a loop or branch: its regions become sub-programs
+        own = self.kernels(node, [self.types[v] for v in node.inputs]) if self.kernels else None
+        if own is not None:  # the backend's kernel for this node, attributes bound in it
+            kernel = own
+            attrs = {}
+        elif node.op.regions:  # a loop or branch: its regions become sub-programs
             kernel = node.op.region_kernel(attrs, [self.types[v] for v in node.inputs],
                                            regions=node.regions, compile_region=planned_region)
             attrs = {}

@@ -35,10 +35,12 @@ def largest_value_bytes(group: Node, types: dict[Node, TensorType]) -> int:
     return max(value_bytes(group.regions[0], shapes), default=0)
 
 
-def small_groups(nodes: Sequence[Node], types: dict[Node, TensorType]) -> set[Node]:
-    """The fused groups whose values all fit in ``UNFUSE_AT_MOST_BYTES`` for these types."""
-    return {n for n in nodes if n.op is fused
-            and largest_value_bytes(n, types) <= UNFUSE_AT_MOST_BYTES}
+def small_groups(nodes: Sequence[Node], types: dict[Node, TensorType],
+                 at_most: int | None = None) -> set[Node]:
+    """The fused groups whose values all fit in ``at_most`` bytes (``UNFUSE_AT_MOST_BYTES``
+    unless given) for these types."""
+    limit = UNFUSE_AT_MOST_BYTES if at_most is None else at_most
+    return {n for n in nodes if n.op is fused and largest_value_bytes(n, types) <= limit}
 
 
 def expand_groups(outputs: Sequence[Node], groups: set[Node]) -> list[Node]:
@@ -48,11 +50,13 @@ def expand_groups(outputs: Sequence[Node], groups: set[Node]) -> list[Node]:
     return [mapped[o] for o in outputs]
 
 
-def without_small_groups(graph: Graph, types: dict[Node, TensorType]) -> Graph:
-    """``graph`` (a compiled graph or a region) with its small groups expanded for these
-    concrete types; ``graph`` itself when it has none. The expanded primitives are new nodes,
-    to be specialized."""
-    small = small_groups(graph.nodes, types)
+def without_small_groups(graph: Graph, types: dict[Node, TensorType],
+                         at_most: int | None = None) -> Graph:
+    """``graph`` (a compiled graph or a region) with its groups of at most ``at_most`` bytes
+    per value expanded for these concrete types (a backend with faster kernels passes a
+    smaller threshold); ``graph`` itself when it has none. The expanded primitives are new
+    nodes, to be specialized."""
+    small = small_groups(graph.nodes, types, at_most)
     if not small:
         return graph
     return Graph(graph.inputs, expand_groups(graph.outputs, small))
