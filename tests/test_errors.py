@@ -156,8 +156,8 @@ ERRORS = [
     Err("fill_operands", lambda: FILL(X, value=0.0, dtype=F32, shape=(2,)), gd.ShapeError,
         ("fill: fill takes no operands", "operands: f32[3,4]")),
     # --- api/convert.py ------------------------------------------------------------------------
-    Err("list_of_tensors", lambda: gd.exp([X, X]), gd.DTypeError,
-        ("a list holding tensors is not a tensor; use gd.stack",)),
+    Err("ragged_list_of_tensors", lambda: gd.exp([X, X[0]]), gd.DTypeError,
+        ("array: a nested list must be rectangular", "f32[3,4], f32[4]")),
     Err("cannot_convert", lambda: gd.as_tensor("abc", "float32"), gd.DTypeError,
         ("cannot convert 'abc' to float32",)),
     Err("scalar_does_not_fit", lambda: gd.add(I8, 1000), gd.DTypeError,

@@ -29,15 +29,50 @@ def as_tensor(value: TensorLike, dtype: Any = None) -> Node:
     constant."""
     if isinstance(value, Node):
         return value if dtype is None else cast_to(value, as_dtype(dtype))
-    if isinstance(value, list | tuple) and any(isinstance(v, Node) for v in value):
-        raise DTypeError(f"a list holding tensors is not a tensor; use gd.stack "
-                         f"(at {user_location()})")
+    if isinstance(value, list | tuple) and _holds_tensor(value):
+        return _nested(value, None if dtype is None else as_dtype(dtype))
     try:
         array = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype))
     except (OverflowError, ValueError) as exc:
         raise DTypeError(f"cannot convert {value!r} to {dtype}: {exc} "
                          f"(at {user_location()})") from None
     return constant(array)
+
+
+def _holds_tensor(value: object) -> bool:
+    if isinstance(value, Node):
+        return True
+    return isinstance(value, list | tuple) and any(_holds_tensor(v) for v in value)
+
+
+def _leaf_dtypes(value: object) -> list[np.dtype]:
+    if isinstance(value, list | tuple):
+        return [d for v in value for d in _leaf_dtypes(v)]
+    # as in numpy's array coercion, a python scalar inside a list counts as int64 / float64
+    return [value.dtype if isinstance(value, Node) else np.asarray(value).dtype]
+
+
+def _nested(value: list | tuple, dtype: np.dtype | None) -> Node:
+    """A nested list mixing tensors and numbers (numpy.array semantics): one stack per level,
+    every leaf cast to the common dtype."""
+    from .indexing import stack  # indexing builds on this module
+
+    target = dtype if dtype is not None else as_dtype(np.result_type(*_leaf_dtypes(value)))
+
+    def build(item: object) -> Node:
+        if isinstance(item, list | tuple) and _holds_tensor(item):
+            parts = [build(v) for v in item]
+            shapes = {p.shape for p in parts}
+            if len(shapes) != 1:
+                listed = ", ".join(str(p.type) for p in parts)
+                raise DTypeError(f"array: a nested list must be rectangular, got elements of "
+                                 f"{listed} (at {user_location()})")
+            return stack(parts)
+        if isinstance(item, Node):
+            return cast_to(item, target)
+        return as_tensor(item, target)
+
+    return build(value)
 
 
 def cast_to(x: Node, dtype: np.dtype) -> Node:
@@ -65,6 +100,12 @@ def promote(*values: TensorLike, dtype: np.dtype | None = None) -> list[Node]:
                 raise DTypeError(f"{value!r} does not fit in {target.name}: {exc} "
                                  f"(at {user_location()})") from None
     return result
+
+
+def promote_arrays(*values: TensorLike) -> list[Node]:
+    """As ``promote``, but python scalars are strong (int64 / float64): numpy's non-ufunc
+    functions (append, hstack, outer, kron, ...) call asarray on their operands first."""
+    return promote(*(v if isinstance(v, Node) else np.asarray(v) for v in values))
 
 
 @cache

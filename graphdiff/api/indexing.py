@@ -165,6 +165,17 @@ def iterate(x: Node) -> Iterator[Node]:
     return (getitem(x, i) for i in range(x.shape[0]))
 
 
+def length(x: Node) -> int:
+    """``len(x)``: the size of a static first axis."""
+    if x.ndim == 0:
+        raise GraphdiffError(f"len() of a 0-d tensor {x.type} (at {user_location()})")
+    if not isinstance(x.shape[0], int):
+        raise GraphdiffError(f"len() of {x.type}: the first axis is symbolic ({x.shape[0]}), "
+                             f"its size is known only when the function runs; use x.shape[0] "
+                             f"(at {user_location()})")
+    return x.shape[0]
+
+
 # --- take and take_along_axis ---------------------------------------------------------------------
 
 def _indices(indices: TensorLike) -> Node:

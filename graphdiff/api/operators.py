@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, user_location
+from ..ir.dims import product_dims
 from ..ir.node import Node
 from . import indexing as I
 from . import math as M
+from . import matrices as MX
 from . import shape as S
 
 
@@ -35,6 +38,12 @@ def _elementwise_comparison(function):
         return function(self, other) if isinstance(other, _COMPARABLE) else NotImplemented
 
     return compare
+
+
+def _no_values(self, *args, **kwargs):
+    raise InputError(f"{self.type} is a symbolic tensor: it has no values until the function "
+                     f"runs, so numpy cannot convert it; use graphdiff functions on it, or "
+                     f"gd.function(...) to compute it (at {user_location()})")
 
 
 OPERATORS: dict[str, Any] = {
@@ -58,6 +67,13 @@ OPERATORS: dict[str, Any] = {
         self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None),
     "sum": M.sum, "mean": M.mean, "max": M.max, "min": M.min, "prod": M.prod,
     "astype": M.astype, "argmax": M.argmax,
+    "size": property(lambda self: product_dims(self.shape)),
+    "__len__": I.length,
+    "ravel": S.ravel, "flatten": S.ravel, "squeeze": S.squeeze, "swapaxes": S.swapaxes,
+    "clip": lambda self, a_min=None, a_max=None: M.clip(self, a_min, a_max),
+    "repeat": S.repeat, "diagonal": MX.diagonal, "trace": MX.trace,
+    # with __len__ defined numpy would otherwise unpack a tensor into an object array of nodes
+    "__array__": _no_values,
 }
 
 
