@@ -71,7 +71,8 @@ def test_an_empty_repeated_axis_sums_to_zero() -> None:
 
 def test_reductions_of_huge_uniform_tensors_are_never_materialized() -> None:
     x = gd.placeholder((3,), "float32", name="x")
-    outputs = [gd.sum(gd.zeros((10**9, 10**9))), gd.max(gd.full((10**6, 10**6), 2.5)),
+    outputs = [gd.sum(gd.zeros((10**9, 10**9), "float32")),
+               gd.max(gd.full((10**6, 10**6), 2.5, "float32")),
                gd.sum(gd.broadcast_to(x, (10**6, 10**6, 3)), axis=(0, 1)),
                gd.mean(gd.broadcast_to(x, (10**7, 3)), axis=0)]
     f = gd.function([x], outputs)
