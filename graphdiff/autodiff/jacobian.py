@@ -1,11 +1,11 @@
 """Jacobians and second order: ``jacobian``, ``hessian``, ``hvp``.
 
-``jacobian(y, x)`` has shape ``y.shape + x.shape``. Forward mode builds it a column at a time,
-one JVP per basis vector of ``x``; reverse mode a row at a time, one VJP per basis vector of
-``y``. Each pass appends about as many nodes as the graph between x and y, so the cheaper mode
-is the one with fewer passes: ``mode="auto"`` picks forward mode when ``x.size < y.size`` and
-reverse mode otherwise (ties go to reverse mode, whose passes share more nodes with the forward
-graph through interning). Both need static shapes, since the number of passes is the size.
+``jacobian(y, x)`` has shape ``y.shape + x.shape``. Forward mode builds its columns as one JVP
+``vmap``-ed over the basis vectors of ``x``; reverse mode its rows as one VJP ``vmap``-ed over
+the basis of ``y``. Either is one pass over the graph between x and y, batched: the graph does
+not grow with the number of basis vectors, the work per call does (a batch of that many).
+``mode="auto"`` picks forward mode when ``x.size < y.size`` and reverse mode otherwise (the
+smaller batch). Both need static shapes, since the batch is the identity matrix.
 
 ``hessian(f, x)`` is forward-over-reverse: the forward-mode Jacobian of the gradient.
 ``hvp(f, x, v)`` is one JVP of the gradient, H v, without forming H.
@@ -28,12 +28,12 @@ import numpy as np
 from ..errors import GradientError, user_location
 from ..ir.node import Node
 from ..ir.types import is_float
-from ..ops.join import concatenate
 from ..ops.shape import reshape, transpose
 from ..ops.source import constant, fill
 from .forward import jvp
 from .reverse import grad
 from .reverse import vjp as reverse_vjp
+from .vmap import vmap
 
 Mode = Literal["fwd", "rev", "auto"]
 
@@ -54,19 +54,9 @@ def _static_size(node: Node, what: str) -> int:
     return size
 
 
-def _basis(node: Node, index: int) -> Node:
-    """The ``index``-th one-hot tensor of ``node``'s type."""
-    array = np.zeros(node.shape, dtype=node.dtype)
-    array.flat[index] = 1
-    return constant(array)
-
-
-def _as_row(value: Node, size: int) -> Node:
-    return reshape(value, shape=(1, size)) if value.shape != (1, size) else value
-
-
-def _stack_rows(rows: list[Node]) -> Node:
-    return rows[0] if len(rows) == 1 else concatenate(*rows, axis=0)
+def _basis(node: Node, size: int) -> Node:
+    """The one-hot tensors of ``node``'s type, stacked: the identity, shaped (size, *shape)."""
+    return constant(np.eye(size, dtype=node.dtype).reshape((size, *node.shape)))
 
 
 def jacobian(y: Node, x: Node, mode: Mode = "auto") -> Node:
@@ -92,21 +82,19 @@ def jacobian(y: Node, x: Node, mode: Mode = "auto") -> Node:
     if mode == "auto":
         mode = choose_mode(y, x)
     if mode == "fwd":
-        columns = [_as_row(jvp(y, x, _basis(x, i), unconnected="zero"), n_out)
-                   for i in range(n_in)]
-        flat = transpose(_stack_rows(columns), perm=(1, 0))  # (n_in, n_out) -> (n_out, n_in)
+        columns = vmap(lambda u: jvp(y, x, u, unconnected="zero"))(_basis(x, n_in))
+        # (n_in, *y.shape) -> (n_out, n_in)
+        flat = transpose(reshape(columns, shape=(n_in, n_out)), perm=(1, 0))
     else:
-        rows = [_as_row(reverse_vjp([y], [x], [_basis(y, j)], unconnected="zero")[0], n_in)
-                for j in range(n_out)]
-        flat = _stack_rows(rows)
+        flat = vmap(lambda v: reverse_vjp([y], [x], [v], unconnected="zero")[0])(_basis(y, n_out))
     return reshape(flat, shape=shape) if flat.shape != shape else flat
 
 
 def hessian(f: Node, x: Node) -> Node:
     """The Hessian of the scalar ``f``, shape ``x.shape + x.shape``: forward over reverse.
 
-    The gradient is built once in reverse mode, then differentiated in forward mode, one JVP
-    per element of ``x``.
+    The gradient is built once in reverse mode, then differentiated in forward mode: one JVP,
+    batched over the basis of ``x``.
     """
     return jacobian(grad(f, x), x, mode="fwd")
 
