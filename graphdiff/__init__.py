@@ -27,11 +27,13 @@ from .autodiff import (
     vmap,
 )
 from .errors import (
+    BackendError,
     DTypeError,
     GradientError,
     GraphdiffError,
     GraphError,
     InputError,
+    NonFiniteError,
     OnnxError,
     ShapeError,
     user_location,

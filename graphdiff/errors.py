@@ -51,6 +51,14 @@ class OnnxError(GraphdiffError, ValueError):
     """An ONNX model cannot be exported or imported."""
 
 
+class BackendError(GraphdiffError, ValueError):
+    """A backend is unknown, or needs a package that is not installed."""
+
+
+class NonFiniteError(GraphdiffError, FloatingPointError):
+    """``check_finite``: a node's result holds NaN or Inf where its inputs did not."""
+
+
 def user_location() -> str:
     """Return ``"file:line"`` of the innermost stack frame outside the graphdiff package.
 
@@ -74,3 +82,4 @@ def user_location() -> str:
 
 _INSIDE_PACKAGE: dict[str, bool] = {}
 _STDLIB_WRAPPERS = {os.path.abspath(contextlib.__file__), os.path.abspath(functools.__file__)}
+

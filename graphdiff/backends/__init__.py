@@ -1,1 +1,144 @@
-"""Backends: engines that run a compiled graph."""
+"""Backends: the engines that run a specialized graph, chosen by ``gd.function(..., backend=)``.
+
+Everything before a backend is backend-neutral: the passes optimize the graph, and the first
+call with a new input signature specializes it (``runtime/specialize.py``: concrete shapes,
+dtypes and resolved attributes of every node). A backend takes it from there. The protocol is
+small, three duties:
+
+* **compile a specialized graph**: ``backend.compile(spec)`` takes a :class:`Specialized` (the
+  graph, the types and attributes of this signature, which values are returned and which update
+  a variable) and returns an :class:`Executable`. It is called once per signature; the
+  ``Function`` caches the result.
+* **run it**: ``executable.run(*feeds)`` takes one numpy array per input, in order, and returns
+  the outputs (one array if ``spec.single``, else a list), each a fresh array the caller owns
+  (``spec.copies`` says which may otherwise share memory with a source or an earlier result).
+  When a step raises, ``executable.failed_node(exc)`` names the node it ran (or None), so the
+  ``Function`` can report the op and the user's ``file:line``.
+* **hold the variables**: a variable's value lives in ``variable.data.value`` between calls.
+  ``run`` reads it at the start and writes every update there only after all steps succeeded,
+  all together: a failed call changes nothing. (A device backend may keep a copy on the device,
+  but must write it back by the end of ``run``.)
+
+The ``Function`` around a backend converts and checks the feeds, silences numpy's floating-point
+warnings (NaN and Inf are values), serializes concurrent calls (one lock per function, see
+docs/backends.md) and turns a failing step into a ``GraphdiffError``.
+
+What an op needs from a backend lives in the op's declaration (``graphdiff/ir/node.py``
+``OpDef``): ``kernel`` (``region_kernel`` for an op with regions; ``fast_kernel`` optionally)
+for numpy and the reference, ``scalar`` (a scalar expression) for loop generators such as
+numba. ``backend.missing(op)`` says what a declaration lacks for that backend (None if
+nothing); the registry test of each backend (tests/test_backends.py) fails when an op lacks it.
+
+Backends are imported only when asked for: ``get_backend(name)`` imports the module of that
+name in this package. Engines that need a third-party package are extras
+(``pip install graphdiff[numba]``); asking for one that is not installed raises a
+:class:`~graphdiff.errors.BackendError` saying how to install it. To add a backend, write one
+module here defining ``BACKEND`` (an object with ``name``, ``compile`` and ``missing``), add its
+name to ``BACKENDS`` with the extra it needs, and add it to the registry test.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import BackendError
+from ..ir.graph import Graph
+from ..ir.node import Node, OpDef
+from ..ir.types import TensorType
+
+# backend name -> (module in this package, the third-party package it needs or None)
+BACKENDS: dict[str, tuple[str, str | None]] = {
+    "numpy": ("numpy", None),
+    "reference": ("reference", None),
+    "numba": ("numba", "numba"),
+    "jax": ("jax", "jax"),
+    "onnxruntime": ("onnxruntime", "onnxruntime"),
+}
+
+
+@dataclass
+class Specialized:
+    """One signature of a compiled function, as a backend receives it.
+
+    ``graph`` is the optimized graph: its inputs are the placeholders in argument order, its
+    outputs the function's outputs followed by one update value per entry of ``variables``.
+    ``types`` and ``attrs`` are every node's concrete type and resolved attributes for this
+    signature (``env`` the symbolic dims bound on the way). ``copies[i]`` says whether
+    ``graph.outputs[i]`` must be copied (it may share memory with a feed, a variable, a
+    constant or a value returned before it). ``check_finite``: raise on the first node whose
+    result holds NaN or Inf where its inputs did not (docs/backends.md).
+    """
+
+    graph: Graph
+    variables: Sequence[Node]
+    types: dict[Node, TensorType]
+    attrs: dict[Node, dict[str, Any]]
+    env: dict[str, int]
+    single: bool
+    copies: Sequence[bool]
+    check_finite: bool = False
+
+    @property
+    def outputs(self) -> Sequence[Node]:
+        return self.graph.outputs[:len(self.graph.outputs) - len(self.variables)]
+
+    @property
+    def updates(self) -> list[tuple[Node, Node]]:
+        n_out = len(self.graph.outputs) - len(self.variables)
+        return list(zip(self.variables, self.graph.outputs[n_out:]))
+
+
+class Executable(Protocol):
+    """What ``Backend.compile`` returns: one signature, ready to run."""
+
+    def run(self, *feeds: Any) -> Any: ...
+
+    def failed_node(self, exc: BaseException) -> Node | None: ...
+
+
+class Backend(Protocol):
+    """One engine: a name, a compiler for specialized graphs, and what it needs of an op."""
+
+    name: str
+
+    def compile(self, spec: Specialized) -> Executable: ...
+
+    def missing(self, op: OpDef) -> str | None: ...
+
+
+_loaded: dict[str, Backend] = {}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``, imported on first use."""
+    backend = _loaded.get(name)
+    if backend is not None:
+        return backend
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; the backends are "
+                           f"{', '.join(repr(b) for b in BACKENDS)}")
+    module_name, needs = BACKENDS[name]
+    if needs is not None and importlib.util.find_spec(needs) is None:
+        raise BackendError(f"backend {name!r} needs the {needs} package, which is not "
+                           f"installed: pip install graphdiff[{name}]")
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{module_name}":
+            raise BackendError(f"backend {name!r} could not import {exc.name}: "
+                               f"pip install graphdiff[{name}]") from exc
+        raise BackendError(f"backend {name!r} is not available in this version of graphdiff "
+                           f"(the backends here: {', '.join(available())})") from exc
+    backend = module.BACKEND
+    _loaded[name] = backend
+    return backend
+
+
+def available() -> list[str]:
+    """The backends whose module exists in this package (their extras may still be missing)."""
+    return [name for name, (module, _) in BACKENDS.items()
+            if importlib.util.find_spec(f"{__name__}.{module}") is not None]

@@ -3,12 +3,14 @@
 Compiling optimizes the graph (``graphdiff.passes``). The first call with a new input signature
 specializes the graph to concrete shapes (``runtime/specialize.py``), plans its memory
 (``runtime/memory.py``, over the best of several schedules from ``runtime/schedule.py``) and
-generates a straight-line Python function over the bound kernels (``runtime/program.py``); later
-calls with that signature check the feeds and run it. Variable updates are written only after
-every step has succeeded, all together.
+hands the specialized graph to a backend (``graphdiff/backends``: ``"numpy"``, the planned
+executor of ``runtime/program.py``, by default), which compiles it once; later calls with that
+signature check the feeds and run it. Variable updates are written only after every step has
+succeeded, all together.
 
-``passes="none"`` compiles the reference instead: the graph as built, run by a plain interpreter
-with no planning (``runtime/reference.py``), which tests hold the planned executor against.
+``passes="none"`` runs on the reference backend unless told otherwise: the graph as built, run by
+a plain interpreter with no planning (``runtime/reference.py``), which tests hold the planned
+executor against.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from ..backends import Specialized
 from ..errors import DTypeError, GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
 from .profile import MemoryReport, Profile, memory_report, profile_program
-from .program import Program, build_program
-from .reference import Interpreter, step_error
+from .program import Program
+from .reference import step_error
 from .specialize import bind_shape, specialize
-from .unfuse import without_small_groups
 
 try:  # numpy's own error-state switch: errstate() costs ~0.7 us per call, this ~0.1 us
     from numpy._core.umath import _extobj_contextvar, _make_extobj
@@ -55,7 +57,7 @@ def _memory_root(node: Node) -> Node:
     return node
 
 
-def _needs_copy(results: Sequence[Node]) -> list[bool]:
+def needs_copy(results: Sequence[Node]) -> list[bool]:
     """For each returned value (outputs, then update values), whether it must be copied.
 
     A value is copied if it may share memory with a feed, a variable or a constant, or with a
@@ -73,16 +75,27 @@ def _needs_copy(results: Sequence[Node]) -> list[bool]:
 class Function:
     """A compiled graph. Call it with numpy arrays (positionally or by input name).
 
-    ``executor`` is "planned" or "reference"; by default the reference runs when
-    ``passes == "none"`` and the planned executor otherwise.
+    ``backend`` names the engine (``graphdiff/backends``); by default the reference runs when
+    ``passes == "none"`` and the numpy backend otherwise. ``executor`` ("planned" or
+    "reference") is the older name of the same choice.
     """
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node],
                  updates: Mapping[Node, Node], passes: Any = "default",
                  allow_downcast: bool = False, single_output: bool = False,
-                 executor: str | None = None, trace: Any = None) -> None:
+                 executor: str | None = None, trace: Any = None,
+                 backend: str | None = None) -> None:
+        from ..backends import get_backend
         from ..passes import run_pipeline
 
+        if executor is not None:
+            if executor not in _EXECUTORS:
+                raise GraphdiffError(f"executor must be 'planned' or 'reference', got "
+                                     f"{executor!r}")
+            backend = _EXECUTORS[executor]
+        if backend is None:
+            backend = "reference" if isinstance(passes, str) and passes == "none" else "numpy"
+        self.backend = get_backend(backend)  # before the passes: a bad name fails at once
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.updates = dict(updates)
@@ -91,23 +104,19 @@ class Function:
         self.reference_graph = Graph(self.inputs, self.outputs + tuple(self.updates.values()))
         _check_placeholders(self.reference_graph)
         self.graph = run_pipeline(self.reference_graph, passes, trace)
-        if executor is None:
-            executor = "reference" if isinstance(passes, str) and passes == "none" else "planned"
-        if executor not in ("planned", "reference"):
-            raise GraphdiffError(f"executor must be 'planned' or 'reference', got {executor!r}")
-        self.executor = executor
         graph = self.graph
         self.sources = [n for n in graph.nodes if n.op.source]
         n_out = len(self.outputs)
-        self._returned = list(graph.outputs)
-        self._copies = _needs_copy(graph.outputs)
+        self._copies = needs_copy(graph.outputs)
         self._update_pairs = list(zip(self.updates.keys(), graph.outputs[n_out:]))
         self._dtypes = [p.dtype for p in self.inputs]
-        self._programs: dict[tuple, Program] = {}
-        self._last: Program | None = None
-        self._interpreter = Interpreter(graph.nodes, graph.outputs) \
-            if executor == "reference" else None
-        self._reference_steps: dict[tuple, list] = {}
+        self._programs: dict[tuple, Any] = {}
+        self._last: Any = None
+
+    @property
+    def executor(self) -> str:
+        """"planned" for the numpy backend, else the backend's name."""
+        return "planned" if self.backend.name == "numpy" else self.backend.name
 
     # --- specialization ------------------------------------------------------------------------
 
@@ -123,25 +132,15 @@ class Function:
         types, attrs = specialize(self.graph.nodes, source_types, env)
         return types, attrs, env
 
-    def _program(self, feeds: Sequence[np.ndarray]) -> Program:
+    def _program(self, feeds: Sequence[np.ndarray]) -> Any:
+        """The backend's executable for the signature of ``feeds`` (compiled on first use)."""
         signature = tuple([a.shape for a in feeds])
         program = self._programs.get(signature)
         if program is None:
             types, attrs, env = self._specialize(feeds)
-            # small fused groups run faster as their primitives (unfuse.py)
-            graph = without_small_groups(self.graph, types)
-            if graph is not self.graph:
-                # only the expanded primitives are new: every other node keeps its type
-                types, new_attrs = specialize(graph.nodes, types, env)
-                attrs.update(new_attrs)
-            n_out = len(self.outputs)
-            updates = [(variable, value) for (variable, _), value in
-                       zip(self._update_pairs, graph.outputs[n_out:])]
-            copies = self._copies if graph is self.graph else _needs_copy(graph.outputs)
-            sources = [n for n in graph.nodes if n.op.source]
-            program = build_program(
-                self.inputs, sources, graph.outputs[:n_out], updates, graph.nodes, types, attrs,
-                self._single, copies)
+            spec = Specialized(self.graph, list(self.updates), types, attrs, env, self._single,
+                               self._copies)
+            program = self.backend.compile(spec)
             self._programs[signature] = program
         self._last = program
         return program
@@ -197,8 +196,6 @@ class Function:
                 if type(array) is not np.ndarray or array.dtype != dtype:
                     feeds = self._feeds(args, kwargs)
                     break
-        if self._interpreter is not None:
-            return self._call_reference(feeds)
         program = self._programs.get(tuple([a.shape for a in feeds])) or self._program(feeds)
         token = _quiet()  # NaN and Inf are values here, as in the graph
         try:
@@ -206,45 +203,19 @@ class Function:
         except GraphdiffError:
             raise
         except Exception as exc:
-            step = program.failed_step(exc.__traceback__)
-            if step is None:
+            node = program.failed_node(exc)
+            if node is None:
                 raise
-            raise step_error(step.node, exc) from exc
+            raise step_error(node, exc) from exc
         finally:
             _loud(token)
-
-    def _call_reference(self, feeds: Sequence[np.ndarray]) -> Any:
-        assert self._interpreter is not None
-        signature = tuple(a.shape for a in feeds)
-        steps = self._reference_steps.get(signature)
-        if steps is None:
-            types, attrs, _ = self._specialize(feeds)
-            steps = self._interpreter.bind(attrs, types)
-            self._reference_steps[signature] = steps
-        sources: dict[Node, Any] = dict(zip(self.inputs, feeds))
-        for node in self.sources:
-            if node.op.name == "constant":
-                sources[node] = node.data
-            elif node.op.name == "variable":
-                sources[node] = node.data.value
-        token = _quiet()
-        try:
-            values = self._interpreter.run(steps, sources)
-        finally:
-            _loud(token)
-        slot = self._interpreter.slot
-        returned = [np.array(values[slot[n]], copy=True) if copy else np.asarray(values[slot[n]])
-                    for n, copy in zip(self._returned, self._copies)]
-        n_out = len(self.outputs)
-        for (variable, _), value in zip(self._update_pairs, returned[n_out:]):
-            variable.data.value = value
-        return returned[0] if self._single else returned[:n_out]
 
     # --- inspection ----------------------------------------------------------------------------
 
     def _example_program(self, args: Sequence[Any]) -> Program:
-        if self.executor != "planned":
-            raise GraphdiffError("the reference executor (passes='none') makes no plan")
+        if self.backend.name != "numpy":
+            raise GraphdiffError(f"the {self.backend.name} backend makes no memory plan and "
+                                 "generates no Python program (the numpy backend does)")
         if args:
             return self._program(self._feeds(args, {}))
         if self._last is not None:
@@ -280,6 +251,7 @@ class Function:
 
 
 _MISSING = object()
+_EXECUTORS = {"planned": "numpy", "reference": "reference"}
 
 
 def _label(placeholder: Node) -> str:
@@ -301,7 +273,8 @@ def _check_placeholders(graph: Graph) -> None:
 
 def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
              updates: Mapping[Node, Any] | None = None, passes: Any = "default",
-             allow_downcast: bool = False, trace: Any = None) -> Function:
+             allow_downcast: bool = False, trace: Any = None,
+             backend: str | None = None) -> Function:
     """Compile a graph into a callable taking and returning numpy arrays.
 
     ``updates`` maps variables to new-value expressions, computed from the old values and
@@ -309,6 +282,9 @@ def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
     pass names (``graphdiff.passes.PASSES``). ``trace=True`` prints one line per pass (node
     counts, time), ``trace="graphs"`` also prints the graph after each pass, and a list
     collects a ``PassRecord`` per pass; ``f.graph`` is the final, optimized graph.
+    ``backend`` names the engine that runs it (``graphdiff/backends``, docs/backends.md):
+    ``"numpy"`` (the default), ``"reference"`` (the default with ``passes="none"``), or an
+    optional one such as ``"numba"`` once installed (``pip install graphdiff[numba]``).
     """
     from ..api.convert import as_tensor
 
@@ -331,4 +307,4 @@ def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
                              f"the variable is {variable.type} (at {user_location()})")
         checked[variable] = value
     return Function(input_list, output_list, checked, passes, allow_downcast, single_output,
-                    trace=trace)
+                    trace=trace, backend=backend)

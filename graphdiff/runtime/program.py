@@ -77,6 +77,11 @@ class Program:
         """The same program with a timer around each step, adding into ``seconds[step]``."""
         return self.generator.finish(self.params, self.line_step, seconds)[2]
 
+    def failed_node(self, exc: BaseException) -> Node | None:
+        """The node whose step raised ``exc`` (the backend protocol, ``graphdiff/backends``)."""
+        step = self.failed_step(exc.__traceback__)
+        return None if step is None else step.node
+
     def failed_step(self, tb: TracebackType | None) -> Step | None:
         """The step whose line of generated code is in the traceback ``tb``."""
         while tb is not None:
