@@ -212,3 +212,34 @@ def test_bad_input_names_the_function_the_shapes_and_the_line(name, trigger, par
     for part in parts:
         assert part in message, f"{part!r} not in {message!r}"
     assert f"{__file__}:{trigger.__code__.co_firstlineno}" in message, message
+
+
+# --- second derivatives through the composites (nonlinear losses of them) ---------------------
+
+SECOND_ORDER: list[tuple[str, Callable]] = [
+    ("kron", lambda x: gd.sum(gd.kron(x, x) ** 2)),
+    ("cross", lambda x: gd.sum(gd.cross(x[:, :3], x[:, 1:]) ** 2)),
+    ("tensordot", lambda x: gd.sum(gd.tensordot(x, x, axes=([0], [0])) ** 2)),
+    ("outer_trace", lambda x: gd.trace(gd.outer(x, x)) ** 2 + gd.sum(gd.diag(x[0]) ** 3)),
+    ("diff_roll_tile", lambda x: gd.sum(gd.diff(gd.roll(gd.tile(x, 2), 1), 2) ** 3)),
+    ("tril_diagonal", lambda x: gd.sum(gd.tril(x @ x.T, -1) ** 2 + gd.diagonal(x @ x.T) ** 2)),
+    ("linspace", lambda x: gd.sum(gd.sin(gd.linspace(x[0], x[1] ** 2, 5)))),
+    ("nested_array", lambda x: gd.sum(gd.asarray([[x[0, 0] ** 2, 1.0], [x[1, 2], x[2, 3]]]) ** 3)),
+]
+
+
+@pytest.mark.parametrize("name, loss_fn", SECOND_ORDER, ids=[c[0] for c in SECOND_ORDER])
+def test_second_derivatives_match_differences_of_the_gradient(name: str, loss_fn) -> None:
+    eps = 1e-6
+    rng = np.random.default_rng(11)
+    x = gd.placeholder((3, 4), "float64", name="x")
+    loss = loss_fn(x)
+    v = rng.standard_normal((3, 4))
+    gradient = gd.grad(loss, x)
+    reverse_over_reverse = gd.grad(gd.sum(gradient * gd.constant(v)), x)
+    hv, rr = gd.function([x], [gd.hvp(loss, x, v), reverse_over_reverse])(
+        xv := rng.standard_normal((3, 4)))
+    g = gd.function([x], gradient)
+    numeric = (g(xv + eps * v) - g(xv - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(hv, numeric, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rr, hv, rtol=1e-9, atol=1e-10)
