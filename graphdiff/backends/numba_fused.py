@@ -174,9 +174,15 @@ class _Plan:
             raise Unsupported("a group of rank 0")
         self.space = space
         self.rank = len(space)
-        for i, t in enumerate(self.types):
-            if self.kinds[i] != "reduce" and np.broadcast_shapes(t.shape, space) != space:
-                raise Unsupported(f"value of shape {t.shape} in a group over {space}")
+        read = {a for i, args in enumerate(self.args) if self.kinds[i] != "head" for a in args}
+        for i, t in enumerate(self.types):  # a head's operands are only read by the matmul
+            if i in read or i in self.outputs:
+                try:
+                    fits = np.broadcast_shapes(t.shape, space) == space
+                except ValueError:
+                    fits = False
+                if not fits and self.kinds[i] != "reduce":
+                    raise Unsupported(f"value of shape {t.shape} in a group over {space}")
 
     def aligned(self, index: int) -> tuple[int, ...]:
         shape = self.types[index].shape
