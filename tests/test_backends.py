@@ -3,6 +3,8 @@ uninstalled ones, and the registry test of each backend (every op has what it ne
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from graphdiff import backends
 from graphdiff.errors import BackendError
 from graphdiff.ir.node import OPS, OpDef
 
-BUILTIN = ["numpy", "reference"]
+BUILTIN = ["numpy", "reference"] + (["numba"] if importlib.util.find_spec("numba") else [])
 
 
 @pytest.mark.parametrize("name", BUILTIN)

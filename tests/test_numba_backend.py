@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import graphdiff as gd
 from graphdiff.ir import OPS, Graph
@@ -20,6 +21,9 @@ from graphdiff.passes.pipeline import FUSED_PIPELINE
 
 numba = pytest.importorskip("numba")
 from graphdiff.backends import numba_fused, numba_scalar  # noqa: E402
+
+from .strategies import random_graphs  # noqa: E402
+from .test_fuzz import assert_agree  # noqa: E402
 
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 88.0, -90.0, 1e4])
 
@@ -127,7 +131,7 @@ def test_every_op_matches_its_numpy_kernel_with_broadcasting_and_special_values(
         _close(g, w, node.op.name)
 
 
-def _workloads(dtype: str):
+def _workloads(dtype: str, rows: int = 33):
     rng = np.random.default_rng(1)
     z = gd.placeholder((None, 24), dtype, name="z")
     labels = gd.placeholder((None,), "int64", name="labels")
@@ -135,13 +139,13 @@ def _workloads(dtype: str):
     b = gd.variable(rng.standard_normal(24).astype(dtype), name="b")
     loss = gd.mean(gd.softmax_cross_entropy(z, labels)) + gd.sum(gd.log_softmax(z) ** 2.0) \
         + gd.sum(gd.layer_norm(z, g, b) * gd.gelu(z)) + gd.sum(gd.softmax(z, axis=-1) * z)
-    values = rng.standard_normal((33, 24)).astype(dtype) * 4
+    values = rng.standard_normal((rows, 24)).astype(dtype) * 4
     values[0, :] = -np.inf  # an all -inf row
     values[1, 3] = np.nan
     values[2, 5] = np.inf
     values[3, :4] = [-0.0, 0.0, -0.0, 1e-30]
     return [z, labels], [loss, *gd.grad(loss, [z, g, b])], \
-        [values, rng.integers(0, 24, 33)]
+        [values, rng.integers(0, 24, rows)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -217,3 +221,107 @@ def test_rank3_reductions_within_rows_over_rows_and_of_row_constants(dtype: str)
         w = np.asarray(w)
         scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=1.0))
         _close(g, w, f"output {i}", (1e-5, 1e-6 * scale))
+
+
+# --- the backend: gd.function(..., backend="numba") against the reference -------------------
+
+def _numba_kernels_run(f: gd.Function) -> int:
+    """How many of the last signature's steps are numba kernels."""
+    return sum(isinstance(k, numba_fused._Caller) for k in f._last.generator.bound.values())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_backend_values_and_gradients_match_the_reference(dtype: str) -> None:
+    inputs, outputs, arrays = _workloads(dtype, rows=300)
+    want = gd.function(inputs, outputs, backend="reference", passes="none")(*arrays)
+    f = gd.function(inputs, outputs, backend="numba")
+    got = f(*arrays)
+    assert _numba_kernels_run(f) >= 3
+    for i, (g, w) in enumerate(zip(got, want)):
+        w = np.asarray(w)
+        scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=1.0))
+        _close(np.asarray(g), w, f"output {i}", (2e-4, 2e-5 * scale))
+
+
+def test_mlp_step_with_matmul_heads_and_updates_matches_the_reference() -> None:
+    rng = np.random.default_rng(4)
+
+    def build():
+        rng = np.random.default_rng(5)
+        x = gd.placeholder((None, 64), "float32", name="x")
+        y = gd.placeholder((None,), "int64", name="y")
+        w1 = gd.variable(rng.standard_normal((64, 128)).astype(np.float32) * 0.1, name="w1")
+        b1 = gd.variable(np.zeros(128, np.float32), name="b1")
+        w2 = gd.variable(rng.standard_normal((128, 10)).astype(np.float32) * 0.1, name="w2")
+        h = gd.relu(x @ w1 + b1)
+        loss = gd.mean(gd.softmax_cross_entropy(h @ w2, y))
+        params = [w1, b1, w2]
+        grads = gd.grad(loss, params)
+        return [x, y], loss, {p: p - 0.1 * g for p, g in zip(params, grads)}, params
+
+    feeds = [rng.standard_normal((512, 64)).astype(np.float32), rng.integers(0, 10, 512)]
+    results = []
+    for backend, passes in (("reference", "none"), ("numba", "default")):
+        inputs, loss, updates, params = build()
+        f = gd.function(inputs, loss, updates=updates, backend=backend, passes=passes)
+        losses = [float(f(*feeds)) for _ in range(3)]
+        results.append((losses, [gd.get_value(p) for p in params]))
+    (want_losses, want_params), (got_losses, got_params) = results
+    np.testing.assert_allclose(got_losses, want_losses, rtol=1e-5)
+    for g, w in zip(got_params, want_params):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
+def test_concurrent_calls_stay_correct() -> None:
+    import threading
+
+    inputs, outputs, arrays = _workloads("float32", rows=2048)
+    f = gd.function(inputs, outputs, backend="numba")
+    want = f(*arrays)
+    got: list = []
+
+    def call() -> None:
+        for _ in range(3):
+            got.append(f(*arrays))
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 12
+    for result in got:
+        for g, w in zip(result, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_the_backend_runs_the_fusion_pass_by_default_and_knows_what_ops_need() -> None:
+    from graphdiff.backends import get_backend
+    from graphdiff.ir.node import OpDef
+
+    x = gd.placeholder((None, 8), "float32", name="x")
+    f = gd.function([x], gd.tanh(x * 2.0) + 1.0, backend="numba")
+    assert any(n.op is fused for n in f.graph.nodes)
+    lacking = OpDef(name="lacking", infer=lambda types: types[0], kernel=np.negative,
+                    elementwise=True)
+    assert "scalar" in get_backend("numba").missing(lacking)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(random_graphs(max_ops=8))
+def test_random_graphs_and_their_gradients_agree_with_the_reference(case) -> None:
+    """The fuzzer's graphs (NaN, +-Inf and -0.0 among the inputs), every group a kernel."""
+    from graphdiff.backends.numba import NumbaBackend
+
+    grads = gd.grad(case.loss(), case.inputs, unconnected="zero")
+    outputs = list(case.outputs) + list(grads)
+    threshold, NumbaBackend.unfuse_at_most = NumbaBackend.unfuse_at_most, -1
+    try:
+        with np.errstate(all="ignore"):
+            want = gd.function(case.inputs, outputs, passes="none")(*case.feeds)
+            got = gd.function(case.inputs, outputs, backend="numba")(*case.feeds)
+    finally:
+        NumbaBackend.unfuse_at_most = threshold
+    want, got = (want, got) if isinstance(want, list) else ([want], [got])
+    assert_agree(got, want, case.dtype)

@@ -104,6 +104,7 @@ class Backend(Protocol):
     """One engine: a name, a compiler for specialized graphs, and what it needs of an op."""
 
     name: str
+    default_passes: str  # what passes="default" runs on it ("fused" on numba)
 
     def compile(self, spec: Specialized) -> Executable: ...
 

@@ -26,6 +26,7 @@ class NumpyBackend:
     ``unfuse_at_most`` its threshold for expanding small fused groups (None: numpy's)."""
 
     name = "numpy"
+    default_passes = "default"  # what passes="default" runs on this backend
     unfuse_at_most: int | None = None
 
     def kernel_for(self, node: Node, operand_types: list[TensorType]) -> Any:

@@ -50,6 +50,7 @@ class ReferenceExecutable:
 
 class ReferenceBackend:
     name = "reference"
+    default_passes = "default"
 
     def compile(self, spec: Specialized) -> ReferenceExecutable:
         return ReferenceExecutable(spec)

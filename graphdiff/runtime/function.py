@@ -103,6 +103,8 @@ class Function:
         self._single = single_output
         self.reference_graph = Graph(self.inputs, self.outputs + tuple(self.updates.values()))
         _check_placeholders(self.reference_graph)
+        if isinstance(passes, str) and passes == "default":
+            passes = self.backend.default_passes  # the numba backend fuses by default
         self.graph = run_pipeline(self.reference_graph, passes, trace)
         graph = self.graph
         self.sources = [n for n in graph.nodes if n.op.source]
@@ -213,7 +215,9 @@ class Function:
     # --- inspection ----------------------------------------------------------------------------
 
     def _example_program(self, args: Sequence[Any]) -> Program:
-        if self.backend.name != "numpy":
+        from ..backends.numpy import NumpyBackend
+
+        if not isinstance(self.backend, NumpyBackend):  # numpy, and numba built on it
             raise GraphdiffError(f"the {self.backend.name} backend makes no memory plan and "
                                  "generates no Python program (the numpy backend does)")
         if args:

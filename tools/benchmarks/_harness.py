@@ -133,6 +133,7 @@ def traced_peak(step: Step) -> int:
 
 
 FUSED = "graphdiff +fuse"
+NUMBA = "graphdiff numba"  # backend="numba" (fusion on by default there)
 
 
 def fused_passes() -> list[str]:

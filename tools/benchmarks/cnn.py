@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from benchmarks._harness import (
     FUSED,
+    NUMBA,
     Step,
     check_first_step,
     compare,
@@ -42,7 +43,7 @@ def init(channels: tuple[int, int, int], side: int, classes: int,
 
 
 def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray,
-                   passes: Any = "default") -> tuple[Step, Any]:
+                   passes: Any = "default", backend: str | None = None) -> tuple[Step, Any]:
     import graphdiff as gd
 
     xs = gd.placeholder((None, *x.shape[1:]), "float32", name="x")
@@ -54,7 +55,7 @@ def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray,
     loss = gd.mean(gd.softmax_cross_entropy(logits, ys))
     grads = gd.grad(loss, list(p.values()))
     f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(p.values(), grads)},
-                    passes=passes)
+                    passes=passes, backend=backend)
     return (lambda: f(x, y)), (f, p)
 
 
@@ -178,6 +179,8 @@ def run(quick: bool) -> None:
     fused_step, (f2, _) = graphdiff_step(params, x, y, fused_passes())
     steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, x, y)}
+    if have("numba"):
+        steps[NUMBA] = graphdiff_step(params, x, y, backend="numba")[0]
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y)
     if have("jax"):

@@ -13,6 +13,7 @@ import numpy as np
 
 from benchmarks._harness import (
     FUSED,
+    NUMBA,
     Step,
     check_first_step,
     compare,
@@ -54,7 +55,7 @@ def _loss(ops: Any, xs: list, h: Any, c: Any, y: Any, p: dict) -> Any:
 
 
 def graphdiff_step(params: dict, xs: list, h0: Any, c0: Any, y: Any,
-                   passes: Any = "default") -> tuple[Step, Any]:
+                   passes: Any = "default", backend: str | None = None) -> tuple[Step, Any]:
     import graphdiff as gd
 
     n, d = xs[0].shape
@@ -67,7 +68,7 @@ def graphdiff_step(params: dict, xs: list, h0: Any, c0: Any, y: Any,
     grads = gd.grad(loss, list(variables.values()))
     f = gd.function([*inputs, h, c, target], loss,
                     updates={v: v - LR * g for v, g in zip(variables.values(), grads)},
-                    passes=passes)
+                    passes=passes, backend=backend)
     feeds = [*xs, h0, c0, y]
     return (lambda: f(*feeds)), (f, variables)
 
@@ -151,6 +152,8 @@ def run(quick: bool) -> None:
     fused_step, (f2, _) = graphdiff_step(params, xs, h0, c0, y, fused_passes())
     steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, xs, h0, c0, y)}
+    if have("numba"):
+        steps[NUMBA] = graphdiff_step(params, xs, h0, c0, y, backend="numba")[0]
     if have("torch"):
         steps["torch eager"] = torch_step(params, xs, h0, c0, y)
     if have("jax"):

@@ -13,6 +13,7 @@ import numpy as np
 
 from benchmarks._harness import (
     FUSED,
+    NUMBA,
     Step,
     check_close,
     compare,
@@ -41,7 +42,7 @@ def data(sizes: list[int], batch: int, seed: int = 1) -> tuple[np.ndarray, np.nd
 
 
 def graphdiff_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray,
-                   passes: Any = "default") -> tuple[Step, Any]:
+                   passes: Any = "default", backend: str | None = None) -> tuple[Step, Any]:
     import graphdiff as gd
 
     xs = gd.placeholder((None, x.shape[1]), "float32", name="x")
@@ -56,7 +57,7 @@ def graphdiff_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray,
     loss = gd.mean(gd.softmax_cross_entropy(h, ys))
     grads = gd.grad(loss, variables)
     f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(variables, grads)},
-                    passes=passes)
+                    passes=passes, backend=backend)
     return (lambda: f(x, y)), (f, variables)
 
 
@@ -164,6 +165,8 @@ def workload(title: str, sizes: list[int], batch: int, quick: bool) -> dict[str,
     fused_step, (f2, _) = graphdiff_step(params, x, y, fused_passes())
     steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, x, y)}
+    if have("numba"):
+        steps[NUMBA] = graphdiff_step(params, x, y, backend="numba")[0]
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y)
     if have("jax"):

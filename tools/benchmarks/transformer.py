@@ -14,6 +14,7 @@ import numpy as np
 
 from benchmarks._harness import (
     FUSED,
+    NUMBA,
     Step,
     check_first_step,
     compare,
@@ -87,7 +88,7 @@ class _Graphdiff:
 
 
 def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray, shape: tuple,
-                   passes: Any = "default") -> tuple[Step, Any]:
+                   passes: Any = "default", backend: str | None = None) -> tuple[Step, Any]:
     import graphdiff as gd
 
     # static shapes: a symbolic batch*tokens axis cannot be split into (batch, tokens)
@@ -98,7 +99,7 @@ def graphdiff_step(params: dict, x: np.ndarray, y: np.ndarray, shape: tuple,
     loss = gd.mean(diff * diff)
     grads = gd.grad(loss, list(p.values()))
     f = gd.function([xs, ys], loss, updates={v: v - LR * g for v, g in zip(p.values(), grads)},
-                    passes=passes)
+                    passes=passes, backend=backend)
     return (lambda: f(x, y)), (f, p)
 
 
@@ -221,6 +222,8 @@ def run(quick: bool) -> None:
     fused_step, (f2, _) = graphdiff_step(params, x, y, shape, fused_passes())
     steps: dict[str, Step] = {"graphdiff": gd_step, FUSED: fused_step,
                               "numpy": numpy_step(params, x, y, shape)}
+    if have("numba"):
+        steps[NUMBA] = graphdiff_step(params, x, y, shape, backend="numba")[0]
     if have("torch"):
         steps["torch eager"] = torch_step(params, x, y, shape)
     if have("jax"):
