@@ -58,8 +58,9 @@ _DTYPES = frozenset("?bhilqBHILQfd")  # numpy type characters numba compiles
 _REDUCTIONS = {sum_: np.add, max_: np.maximum, min_: np.minimum}
 Shapes = tuple[tuple[int, ...], ...]
 # Smaller iteration spaces run on the calling thread alone: handing chunks to other threads
-# costs more than it saves there.
-PARALLEL_FROM = 1 << 16
+# costs more than it saves there, and a worker preempted in the middle of its chunk delays
+# the call by a time slice, which only large calls can afford.
+PARALLEL_FROM = 1 << 18
 CHUNKS_PER_THREAD = 2
 
 
