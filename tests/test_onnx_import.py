@@ -117,3 +117,78 @@ def test_bind_makes_a_run_time_input_known() -> None:
     np.testing.assert_allclose(imported(np.ones((2, 3), np.float32))[0], [[3.0], [3.0]])
     with pytest.raises(gd.OnnxError, match="not graph inputs"):
         gd.import_onnx(model, bind={"nope": np.array([1])})
+
+
+def _model_with_known_floats() -> onnx.ModelProto:
+    """x [n,1,2,2] -> Resize by float scales -> * a one-element scale -> Pad with a float
+    value -> * a [1,1,1,1] weight; the scales, the scale and the pad value are initializers."""
+    f = TensorProto.FLOAT
+    initializers = [
+        helper.make_tensor("scales", f, [4], [1, 1, 2, 2]),
+        helper.make_tensor("scale", f, [1], [0.5]),
+        helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 1, 0, 0, 1, 1]),
+        helper.make_tensor("fill", f, [], [3.0]),
+        helper.make_tensor("weight", f, [1, 1, 4, 1], [1.0, 2.0, 3.0, 4.0]),
+    ]
+    nodes = [
+        helper.make_node("Resize", ["x", "", "scales"], ["r"], mode="nearest"),
+        helper.make_node("Mul", ["r", "scale"], ["s"]),
+        helper.make_node("Pad", ["s", "pads", "fill"], ["p"]),
+        helper.make_node("Slice", ["p", "starts", "ends", "axes"], ["c"]),
+        helper.make_node("Mul", ["c", "weight"], ["y"]),
+    ]
+    initializers += [helper.make_tensor("starts", TensorProto.INT64, [1], [1]),
+                     helper.make_tensor("ends", TensorProto.INT64, [1], [5]),
+                     helper.make_tensor("axes", TensorProto.INT64, [1], [2])]
+    graph = helper.make_graph(nodes, "known",
+                              [helper.make_tensor_value_info("x", f, ["n", 1, 2, 2])],
+                              [helper.make_tensor_value_info("y", f, None)], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _reference(xs: np.ndarray, weight: np.ndarray, scale: float = 0.5) -> np.ndarray:
+    resized = xs.repeat(2, axis=2).repeat(2, axis=3) * scale
+    padded = np.pad(resized, [(0, 0), (0, 0), (1, 1), (1, 1)], constant_values=3.0)
+    return padded[:, :, 1:5] * weight
+
+
+def test_float_initializers_read_as_known_values_are_constants() -> None:
+    model = gd.import_onnx(_model_with_known_floats())
+    assert sorted(model.variables) == ["weight"]  # not the scales, the scale or the pad value
+    assert model.inputs[0].shape == ("n", 1, 2, 2)
+    weight = np.arange(1, 5, dtype=np.float32).reshape(1, 1, 4, 1)
+    for n in (1, 3):
+        xs = np.random.default_rng(n).standard_normal((n, 1, 2, 2)).astype(np.float32)
+        np.testing.assert_allclose(model(xs)[0], _reference(xs, weight), rtol=1e-6)
+    (grad,) = gd.function(model.inputs, gd.grad(gd.sum(model.outputs[0]),
+                                                [model.variables["weight"]]))(xs)
+    np.testing.assert_allclose(grad, _reference(xs, 1.0).sum(axis=(0, 1, 3), keepdims=True),
+                               rtol=1e-5)
+
+
+def test_trainable_chooses_the_variables() -> None:
+    proto = _model_with_known_floats()
+    by_list = gd.import_onnx(proto, trainable=["scale", "weight"])
+    assert sorted(by_list.variables) == ["scale", "weight"]
+    xs = np.random.default_rng(0).standard_normal((2, 1, 2, 2)).astype(np.float32)
+    (grad,) = gd.function(by_list.inputs, gd.grad(gd.sum(by_list.outputs[0]),
+                                                  [by_list.variables["scale"]]))(xs)
+    weight = np.arange(1, 5, dtype=np.float32).reshape(1, 1, 4, 1)
+    padded = _reference(xs, weight, scale=1.0) - _reference(np.zeros_like(xs), weight, 1.0)
+    np.testing.assert_allclose(grad, [padded.sum()], rtol=1e-5)  # d/d(scale) of the sum
+    by_predicate = gd.import_onnx(proto, trainable=lambda name: name.startswith("w"))
+    assert sorted(by_predicate.variables) == ["weight"]
+    assert gd.import_onnx(proto, trainable=[]).variables == {}
+    assert sorted(gd.import_onnx(proto, initializers="constants",
+                                 trainable=["weight"]).variables) == ["weight"]
+
+
+@pytest.mark.parametrize("trainable, message", [
+    (["scales"], r"'scales' is input 2 of Resize .* must be known"),
+    (["pads"], "'pads' is int64; only float"),
+    (["nope"], r"not initializers"),
+    ("weight", "a predicate on initializer names or a list"),
+])
+def test_trainable_refuses_what_cannot_be_a_variable(trainable, message: str) -> None:
+    with pytest.raises(gd.OnnxError, match=message):
+        gd.import_onnx(_model_with_known_floats(), trainable=trainable)

@@ -45,14 +45,23 @@ Value = Node | DimsValue
 Importer = Callable[["ImportContext", "OnnxNode"], Sequence[Value | None]]
 
 IMPORTERS: dict[str, Importer] = {}
+KNOWN_INPUTS: dict[str, tuple[int, ...]] = {}  # inputs an importer reads as known values
+
+# one-element float initializers feeding these are scalars of the formula (an attention scale,
+# a GELU's 0.5), not parameters: by default they are constants
+_SCALAR_OPERAND_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Clip",
+                                 "Where", "Equal", "Less", "Greater"})
 
 
-def onnx_import(*op_types: str) -> Callable[[Importer], Importer]:
-    """Register the import of the ONNX ops ``op_types`` (``import_ops`` uses this)."""
+def onnx_import(*op_types: str, known: tuple[int, ...] = ()) -> Callable[[Importer], Importer]:
+    """Register the import of the ONNX ops ``op_types`` (``import_ops`` uses this). ``known``
+    lists the inputs the importer reads with ``ctx.array`` (shapes, scales, pads): an
+    initializer feeding one is a constant, never a trainable variable."""
 
     def register(function: Importer) -> Importer:
         for op_type in op_types:
             IMPORTERS[op_type] = function
+            KNOWN_INPUTS[op_type] = known
         return function
 
     return register
@@ -387,14 +396,64 @@ def outer_reads(node: onnx.NodeProto) -> set[str]:
     return reads
 
 
+def _initializer_uses(graph: onnx.GraphProto) -> tuple[dict[str, str], set[str]]:
+    """Initializers that must be known (name -> the node input reading them) and those that are
+    operands of elementwise arithmetic."""
+    known: dict[str, str] = {}
+    arithmetic: set[str] = set()
+    for node in graph.node:
+        positions = KNOWN_INPUTS.get(node.op_type, ())
+        for position, name in enumerate(node.input):
+            if position in positions:
+                known.setdefault(name, f"input {position} of {node.op_type} {node.name!r}")
+            if node.op_type in _SCALAR_OPERAND_OPS:
+                arithmetic.add(name)
+    return known, arithmetic
+
+
+def _trainable_names(graph: onnx.GraphProto, arrays: dict[str, np.ndarray], initializers: str,
+                     trainable: Callable[[str], bool] | Sequence[str] | None) -> set[str]:
+    """The names of the initializers that become variables."""
+    floats = {name for name, array in arrays.items() if array.dtype.kind == "f"}
+    known, arithmetic = _initializer_uses(graph)
+    if trainable is None:
+        if initializers == "constants":
+            return set()
+        return {name for name in floats if name not in known and
+                not (arrays[name].size == 1 and name in arithmetic)}
+    if callable(trainable):
+        chosen = {name for name in arrays if trainable(name)}
+    elif isinstance(trainable, str) or not all(isinstance(n, str) for n in trainable):
+        raise OnnxError("trainable must be a predicate on initializer names or a list of "
+                        f"names, got {trainable!r}")
+    else:
+        chosen = set(trainable)
+        unknown = sorted(chosen - set(arrays))
+        if unknown:
+            raise OnnxError(f"trainable names {unknown}, which are not initializers")
+    for name in sorted(chosen):
+        if name not in floats:
+            raise OnnxError(f"trainable: initializer {name!r} is {arrays[name].dtype.name}; only "
+                            "float initializers can be variables")
+        if name in known:
+            raise OnnxError(f"trainable: initializer {name!r} is {known[name]}, which must be "
+                            "known when the model is imported; it cannot be a variable")
+    return chosen
+
+
 def import_onnx(source: Any, *, initializers: str = "variables",
+                trainable: Callable[[str], bool] | Sequence[str] | None = None,
                 bind: Mapping[str, Any] | None = None) -> OnnxModel:
     """Import an ONNX model (a path, bytes or an ``onnx.ModelProto``) as a graphdiff graph.
 
     ``initializers``: ``"variables"`` makes float initializers variables (trainable state,
     what a user fine-tuning a model wants) or ``"constants"`` makes them constants (what an
     optimizer folding an inference graph wants). Integer and bool initializers (shapes, axes,
-    indices) are always constants. Graph inputs with a ``dim_param`` keep it as a symbolic dim.
+    indices) are always constants, and so are, by default, float initializers that an op
+    reads as a known value (Resize scales, Pad values, Range bounds) and one-element float
+    operands of elementwise arithmetic (an attention scale). ``trainable``, a predicate on
+    initializer names or a list of names, chooses the variables instead (and overrides
+    ``initializers``). Graph inputs with a ``dim_param`` keep it as a symbolic dim.
     ``bind`` maps graph input names to values that become constants: graphdiff builds static
     graphs, so an input that ONNX reads at run time as axes, a shape or pads must be bound when
     the model is imported.
@@ -409,14 +468,17 @@ def import_onnx(source: Any, *, initializers: str = "variables",
     graph = model.graph
     ctx = ImportContext(opset, folder)
     state: dict[str, Node] = {}
+    arrays: dict[str, np.ndarray] = {}
     for tensor in graph.initializer:
-        if not tensor.name or tensor.name in ctx.values:
+        if not tensor.name or tensor.name in arrays:
             raise OnnxError(f"initializer name {tensor.name!r} is empty or repeated")
-        array = tensor_to_array(tensor, f"initializer {tensor.name!r}", folder)
-        if initializers == "variables" and array.dtype.kind == "f":
-            state[tensor.name] = ctx.values[tensor.name] = variable(array, name=tensor.name)
+        arrays[tensor.name] = tensor_to_array(tensor, f"initializer {tensor.name!r}", folder)
+    variables = _trainable_names(graph, arrays, initializers, trainable)
+    for name, array in arrays.items():
+        if name in variables:
+            state[name] = ctx.values[name] = variable(array, name=name)
         else:
-            ctx.values[tensor.name] = constant(array)
+            ctx.values[name] = constant(array)
     inputs, input_names = [], []
     bound = dict(bind or {})
     for info in graph.input:

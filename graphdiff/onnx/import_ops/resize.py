@@ -17,7 +17,8 @@ import numpy as np
 import graphdiff as gd
 
 from ...ir.node import Node
-from ..importer import ImportContext, OnnxNode, onnx_import
+from ...ir.types import Dim
+from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
 
 
 def _coefficients(node: OnnxNode, mode: str) -> Callable:
@@ -55,39 +56,53 @@ def _axis_operator(node: OnnxNode, size: int, scale: float, out: int,
 
 
 def _sizes_and_scales(ctx: ImportContext, node: OnnxNode, x: Node,
-                      axes: list[int]) -> tuple[list[int], list[float]]:
-    """Per-axis output sizes and scales, as onnx's reference computes them."""
-    shape = [int(d) for d in x.shape]
+                      axes: list[int]) -> tuple[list[Dim], list[float]]:
+    """Per-axis output sizes and scales, as onnx's reference computes them. An axis whose size
+    is symbolic must keep it (scale 1, or a size input giving the same dim)."""
+    shape = list(x.shape)
     if node.opset < 11:
         scales = [float(s) for s in ctx.array(node, 1).reshape(-1)]
-        return [int(s * d) for s, d in zip(scales, shape, strict=True)], scales
-    sizes = ctx.array(node, 3, optional=True)
+        return [_scaled(node, s, d) for s, d in zip(scales, shape, strict=True)], scales
+    sizes = node.inputs[3] if len(node.inputs) > 3 else None
     scale_input = ctx.array(node, 2, optional=True)
     scales = [1.0] * x.ndim
-    if sizes is not None and np.size(sizes):
+    if isinstance(sizes, DimsValue) or sizes is not None and np.size(ctx.array(node, 3)):
         out = list(shape)
-        for axis, size in zip(axes, np.asarray(sizes).reshape(-1), strict=True):
-            out[axis] = int(size)
-        scales = [o / d for o, d in zip(out, shape, strict=True)]
+        for axis, size in zip(axes, ctx.dims(node, 3), strict=True):
+            out[axis] = size
+        for axis, (o, d) in enumerate(zip(out, shape, strict=True)):
+            if not (isinstance(o, int) and isinstance(d, int)) and o != d:
+                raise node.fail(f"axis {axis} of {d} is resized to {o}; a symbolic axis can only "
+                                "keep its size")
+        scales = [1.0 if o == d else o / d for o, d in zip(out, shape, strict=True)]
         policy = node.string("keep_aspect_ratio_policy", "stretch")
         if policy != "stretch":
             pick = min if policy == "not_larger" else max
             scale = pick(scales[a] for a in axes)
             scales = [scale if a in axes else 1.0 for a in range(x.ndim)]
-            out = [int(scale * d + 0.5) if a in axes else d for a, d in enumerate(shape)]
+            out = [_scaled(node, scale, d, round_half=True) if a in axes else d
+                   for a, d in enumerate(shape)]
         return out, scales
     if scale_input is None or not np.size(scale_input):
         raise node.fail("either scales or sizes is required")
     for axis, scale in zip(axes, np.asarray(scale_input).reshape(-1), strict=True):
         scales[axis] = float(scale)
-    return [int(s * d) for s, d in zip(scales, shape, strict=True)], scales
+    return [_scaled(node, s, d) for s, d in zip(scales, shape, strict=True)], scales
 
 
-@onnx_import("Resize", "Upsample")
+def _scaled(node: OnnxNode, scale: float, dim: Dim, round_half: bool = False) -> Dim:
+    if isinstance(dim, int):
+        return int(scale * dim + 0.5) if round_half else int(scale * dim)
+    if scale == 1.0:
+        return dim
+    raise node.fail(f"a symbolic axis ({dim}) can only keep its size, not be scaled by {scale}")
+
+
+@onnx_import("Resize", "Upsample", known=(1, 2, 3))
 def _resize(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
-    if not x.type.is_static or x.dtype.kind != "f":
-        raise node.fail("Resize needs a float tensor of static shape")
+    if x.dtype.kind != "f":
+        raise node.fail(f"Resize needs a float tensor, got {x.dtype.name}")
     axes = node.ints("axes") or list(range(x.ndim))
     axes = [a % x.ndim for a in axes]
     out, scales = _sizes_and_scales(ctx, node, x, axes)
@@ -103,6 +118,9 @@ def _resize(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     for axis in range(x.ndim):
         if out[axis] == x.shape[axis] and np.isclose(scales[axis], 1.0) and roi is None:
             continue  # the identity along this axis
+        if not isinstance(x.shape[axis], int):
+            raise node.fail(f"axis {axis} is symbolic ({x.shape[axis]}); it cannot be resized "
+                            "or cropped")
         axis_roi = None if roi is None else [roi[axis], roi[axis + x.ndim]]
         node.check_size(x.shape[axis], out[axis])
         matrix, offset = _axis_operator(node, x.shape[axis], scales[axis], out[axis], axis_roi)

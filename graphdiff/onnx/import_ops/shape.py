@@ -54,7 +54,7 @@ def _size(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     return [DimsValue((product_dims(x.shape),), scalar=True)]
 
 
-@onnx_import("Reshape")
+@onnx_import("Reshape", known=(1,))
 def _reshape(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     if node.opset < 5:
@@ -129,7 +129,7 @@ def _axes_input(ctx: ImportContext, node: OnnxNode, since: int) -> list[int] | N
     return node.ints("axes")
 
 
-@onnx_import("Squeeze")
+@onnx_import("Squeeze", known=(1,))
 def _squeeze(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     value = node.inputs[0]
     axes = _axes_input(ctx, node, 13)
@@ -139,7 +139,7 @@ def _squeeze(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     return [gd.squeeze(x, None if axes is None else tuple(axes))]
 
 
-@onnx_import("Unsqueeze")
+@onnx_import("Unsqueeze", known=(1,))
 def _unsqueeze(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     value = node.inputs[0]
     axes = _axes_input(ctx, node, 13)
@@ -155,14 +155,14 @@ def _unsqueeze(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     return [gd.expand_dims(x, tuple(axes))]
 
 
-@onnx_import("Expand")
+@onnx_import("Expand", known=(1,))
 def _expand(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     shape = broadcast_shapes(x.shape, ctx.dims(node, 1))  # ONNX Expand broadcasts both ways
     return [gd.broadcast_to(x, shape)]
 
 
-@onnx_import("ConstantOfShape")
+@onnx_import("ConstantOfShape", known=(0,))
 def _constant_of_shape(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     value = node.tensor("value", ctx.folder)
     value = np.zeros(1, np.float32) if value is None else value.reshape(-1)
@@ -186,7 +186,7 @@ def _concat(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     return [gd.concatenate(tensors, axis=axis)]
 
 
-@onnx_import("Split")
+@onnx_import("Split", known=(1,))
 def _split(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     axis = normalize_axis(node.int("axis", 0), x.ndim)
@@ -208,7 +208,7 @@ def _split(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return gd.split(x, cuts, axis=axis)
 
 
-@onnx_import("Slice")
+@onnx_import("Slice", known=(1, 2, 3, 4))
 def _slice(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     if node.opset < 10:
         starts, ends, axes = node.ints("starts"), node.ints("ends"), node.ints("axes")
@@ -268,7 +268,7 @@ def _gather_elements(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [gd.take_along_axis(x, ctx.tensor(node, 1), axis=axis)]
 
 
-@onnx_import("Range")
+@onnx_import("Range", known=(0, 1, 2))
 def _range(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     start, limit, delta = (ctx.array(node, i) for i in range(3))
     if any(np.size(v) != 1 for v in (start, limit, delta)):
@@ -281,7 +281,7 @@ def _range(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [gd.constant(np.arange(start, limit, delta, dtype=np.asarray(start).dtype))]
 
 
-@onnx_import("Tile")
+@onnx_import("Tile", known=(1,))
 def _tile(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     repeats = [int(r) for r in ctx.array(node, 1).reshape(-1)]
@@ -298,7 +298,7 @@ def _times(factor: int, dim: Dim) -> Dim:
     return factor * dim if isinstance(dim, int) else -1
 
 
-@onnx_import("Pad")
+@onnx_import("Pad", known=(1, 2, 3))
 def _pad(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     mode = node.string("mode", "constant")
@@ -327,7 +327,7 @@ def _pad(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [gd.pad(x, widths, mode=mode)]
 
 
-@onnx_import("Dropout")
+@onnx_import("Dropout", known=(1, 2))
 def _dropout(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     training = ctx.array(node, 2, optional=True) if node.opset >= 12 else None

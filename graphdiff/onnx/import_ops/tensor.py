@@ -23,7 +23,7 @@ def _static(node: OnnxNode, *dims) -> None:
         raise node.fail(f"needs static sizes, got {dims}")
 
 
-@onnx_import("Trilu")
+@onnx_import("Trilu", known=(1,))
 def _trilu(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     k = ctx.array(node, 1, optional=True)
@@ -71,7 +71,7 @@ def _cumprod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [gd.swapaxes(product, axis, -1)]
 
 
-@onnx_import("CenterCropPad")
+@onnx_import("CenterCropPad", known=(1,))
 def _center_crop_pad(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     """Crop or zero-pad each listed axis to the target size, centred (the extra element of an
     odd difference goes to the end when padding and to the start when cropping)."""
@@ -118,7 +118,7 @@ def _gather_nd(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [picked]
 
 
-@onnx_import("OneHot")
+@onnx_import("OneHot", known=(1,))
 def _one_hot(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     indices = ctx.tensor(node, 0)
     depth = int(np.asarray(ctx.array(node, 1)).reshape(-1)[0])
