@@ -50,16 +50,26 @@ def get_value(var: Node):
     return var.data.value.copy()
 
 
-def set_value(var: Node, value) -> None:
-    """Replace a variable's value; the dtype and shape must stay the same."""
+def set_value(var: Node, value, allow_downcast: bool = False) -> None:
+    """Replace a variable's value; the shape must stay the same, and the dtype policy is that of
+    a function's feeds (safe casts only, unless ``allow_downcast``; never an overflow to inf)."""
     import numpy as np
 
+    from .api.convert import as_array
+
     _require_variable(var)
-    array = np.asarray(value)
-    if array.shape != var.shape or not np.can_cast(array.dtype, var.dtype, "same_kind"):
+    shape = np.shape(value) if isinstance(value, np.ndarray) else None
+    if shape is not None and shape != var.shape:
+        raise InputError(f"set_value: variable {var.name!r} is {var.type}, got "
+                         f"{value.dtype.name}{list(shape)} (at {user_location()})")
+    try:
+        array = as_array(value, var.dtype, f"set_value: variable {var.name!r}", allow_downcast)
+    except DTypeError as exc:
+        raise DTypeError(f"{exc} (at {user_location()})") from None
+    if array.shape != var.shape:
         raise InputError(f"set_value: variable {var.name!r} is {var.type}, got "
                          f"{array.dtype.name}{list(array.shape)} (at {user_location()})")
-    var.data.value = array.astype(var.dtype, copy=True)
+    var.data.value = np.array(array, copy=True)
 
 
 def _require_variable(node: Node) -> None:

@@ -75,6 +75,58 @@ def _nested(value: list | tuple, dtype: np.dtype | None) -> Node:
     return build(value)
 
 
+def as_array(value: Any, expected: np.dtype, label: str,
+             allow_downcast: bool = False) -> np.ndarray:
+    """``value`` as an array of dtype ``expected``, under the policy of a function's feeds
+    (also ``gd.set_value``'s): python scalars must fit the dtype's kind, arrays must cast
+    safely (same kind with ``allow_downcast``), and a downcast must not overflow to inf.
+
+    ``label`` names the value in errors (e.g. "input 'x'").
+    """
+    if is_python_scalar(value):
+        # Python scalars are weak (NEP 50): fine if they fit the input's kind
+        try:
+            with np.errstate(over="ignore"):  # an overflow to inf is refused below
+                array = np.asarray(value, dtype=expected)
+        except OverflowError:  # an int out of the input's range
+            array = None
+        if array is None or np.result_type(expected, value) != expected \
+                or _overflowed(np.asarray(value), array):
+            raise DTypeError(f"{label}: {value!r} does not fit {expected.name}")
+        return array
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # a ragged nested list
+        raise DTypeError(f"{label}: {_summary(value)} is not a rectangular array ({exc})") \
+            from None
+    if array.dtype != expected:
+        casting = "same_kind" if allow_downcast else "safe"
+        if not np.can_cast(array.dtype, expected, casting=casting):
+            hint = "" if allow_downcast else " (cast it first, or pass allow_downcast=True)"
+            raise DTypeError(f"{label}: expected {expected.name}, got "
+                             f"{array.dtype.name}, which does not convert safely{hint}")
+        with np.errstate(over="ignore"):
+            converted = array.astype(expected)
+        if _overflowed(array, converted):
+            raise DTypeError(f"{label}: {array.dtype.name} values overflow {expected.name} "
+                             f"(largest magnitude {float(np.nanmax(np.abs(array))):g})")
+        array = converted
+    return array
+
+
+def _overflowed(original: np.ndarray, converted: np.ndarray) -> bool:
+    """True if a float downcast turned a finite value into inf."""
+    if converted.dtype.kind not in "fc" or original.dtype.kind not in "fc" \
+            or converted.dtype.itemsize >= original.dtype.itemsize:
+        return False
+    return bool(np.any(np.isinf(converted) & np.isfinite(original)))
+
+
+def _summary(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def cast_to(x: Node, dtype: np.dtype) -> Node:
     return x if x.dtype == dtype else E.cast(x, dtype=dtype)
 

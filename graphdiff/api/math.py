@@ -214,6 +214,25 @@ cast = astype
 
 # --- reductions --------------------------------------------------------------------------------
 
+_ACCUMULATOR = np.dtype(np.float32)
+
+
+def _accumulated(reduce: Callable[..., Node]) -> Callable[..., Node]:
+    """``reduce`` run in float32 on a lower-precision float operand and its result cast back, as
+    numpy's mean accumulates float16 (a float16 sum of three 6e4 is already inf). The casts are
+    in the graph, so every executor and the ONNX export agree."""
+
+    def function(x: TensorLike, *args: Any, **kwargs: Any) -> Node:
+        x = as_tensor(x)
+        if x.dtype.kind != "f" or x.dtype.itemsize >= _ACCUMULATOR.itemsize:
+            return reduce(x, *args, **kwargs)
+        return cast_to(reduce(cast_to(x, _ACCUMULATOR), *args, **kwargs), x.dtype)
+
+    function.__name__ = function.__qualname__ = reduce.__name__
+    function.__doc__ = reduce.__doc__
+    return function
+
+
 def _reduction(op: OpDef, doc: str) -> Callable[..., Node]:
     def function(x: TensorLike, axis: int | Sequence[int] | None = None,
                  keepdims: bool = False) -> Node:
@@ -225,14 +244,17 @@ def _reduction(op: OpDef, doc: str) -> Callable[..., Node]:
     return function
 
 
-sum = _reduction(R.sum_, "Sum over ``axis`` (None: all axes).")  # noqa: A001
+sum = _accumulated(_reduction(  # noqa: A001
+    R.sum_, "Sum over ``axis`` (None: all axes); float16 accumulates in float32."))
 max = _reduction(R.max_, "Maximum over ``axis``; the gradient is split between ties.")  # noqa: A001
 min = _reduction(R.min_, "Minimum over ``axis``; the gradient is split between ties.")  # noqa: A001
 prod = _reduction(R.prod, "Product over ``axis``; exact gradient even with zeros.")
 
 
+@_accumulated
 def mean(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
-    """Arithmetic mean over ``axis``; integers average in float64, as in numpy."""
+    """Arithmetic mean over ``axis``; integers average in float64 and float16 accumulates in
+    float32, as in numpy."""
     x = as_tensor(x)
     if x.dtype.kind != "f":
         x = cast_to(x, np.dtype(np.float64))
@@ -241,13 +263,15 @@ def mean(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool 
     return E.div(total, R.count(x, axes, x.dtype))
 
 
+@_accumulated
 def var(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
-    """Variance (population, ddof=0) over ``axis``."""
+    """Variance (population, ddof=0) over ``axis``; float16 accumulates in float32."""
     x = as_tensor(x)
     centered = subtract(x, mean(x, axis, keepdims=True))
     return mean(square(centered), axis, keepdims)
 
 
+@_accumulated
 def std(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
     """Standard deviation (ddof=0) over ``axis``; its derivative is 0 where the spread is zero
     (one element, equal elements), as in torch, not 0 * inf = nan."""

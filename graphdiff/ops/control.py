@@ -270,7 +270,7 @@ def _scan_loop(body: Callable[..., list], n_consts: int, n_carry: int, n_xs: int
     source = (f"def _make({', '.join(bound)}):\n"
               f"    def run_scan({', '.join(params)}):\n{body_text}\n"
               f"    return run_scan\n")
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__name__": __name__}  # warnings name us
     exec(compile(source, "<graphdiff scan loop>", "exec"), namespace)  # noqa: S102 - ours
     return namespace["_make"](*bound.values())
 

@@ -155,7 +155,9 @@ class _Writer:
         self.kinds = ["input"] * n_in + [member_kind(n) for n in self.members]
         self._iteration_space()
         self.varying = [self.spans_rows(i) for i in range(n_in)] + [False] * len(self.members)
-        self.namespace: dict[str, Any] = {"np": np, "reuse_or_empty": reuse_or_empty}
+        # __name__: warnings raised in the kernel are attributed to this module
+        self.namespace: dict[str, Any] = {"np": np, "reuse_or_empty": reuse_or_empty,
+                                          "__name__": __name__}
         self.before: list[str] = []
         self.loop: list[str] = []
         self.name = [f"in{i}" for i in range(n_in)] + [f"v{k}" for k in range(len(self.members))]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Specialized
-from ..errors import DTypeError, GraphdiffError, InputError, user_location
+from ..errors import GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
@@ -158,6 +158,9 @@ class Function:
             if name not in by_name:
                 raise InputError(f"unknown input name {name!r}; inputs are "
                                  f"{', '.join(by_name) or 'unnamed'}")
+            if by_name[name] < len(args):
+                raise InputError(f"input {name!r} given twice: as argument {by_name[name]} and "
+                                 f"by name")
             values[by_name[name]] = value
         feeds = []
         for placeholder, value in zip(self.inputs, values):
@@ -168,26 +171,9 @@ class Function:
         return feeds
 
     def _convert(self, value: Any, placeholder: Node, label: str) -> np.ndarray:
-        expected = placeholder.dtype
-        if isinstance(value, bool | int | float) and not isinstance(value, np.generic):
-            # Python scalars are weak (NEP 50): fine if they fit the input's kind
-            try:
-                array = np.asarray(value, dtype=expected)
-            except OverflowError:  # an int out of the input's range
-                array = None
-            if array is None or np.result_type(expected, value) != expected:
-                raise DTypeError(f"input {label}: {value!r} does not fit {expected.name}")
-            return array
-        array = np.asarray(value)
-        if array.dtype != expected:
-            casting = "same_kind" if self.allow_downcast else "safe"
-            if not np.can_cast(array.dtype, expected, casting=casting):
-                hint = "" if self.allow_downcast else \
-                    " (cast it first, or compile with allow_downcast=True)"
-                raise DTypeError(f"input {label}: expected {expected.name}, got "
-                                 f"{array.dtype.name}, which does not convert safely{hint}")
-            array = array.astype(expected)
-        return array
+        from ..api.convert import as_array
+
+        return as_array(value, placeholder.dtype, f"input {label}", self.allow_downcast)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         feeds: Sequence[Any] = args
@@ -264,10 +250,23 @@ def _label(placeholder: Node) -> str:
 
 def _check_placeholders(graph: Graph) -> None:
     declared = set(graph.inputs)
-    for node in graph.inputs:
+    positions: dict[Node, int] = {}
+    named: dict[str, int] = {}
+    for position, node in enumerate(graph.inputs):
         if not isinstance(node, Node) or node.op.name != "placeholder":
             raise InputError(f"function inputs must be placeholders, got {node!r} "
                              f"(at {user_location()})")
+        if node in positions:
+            raise InputError(f"input {_label(node)} is listed twice, at positions "
+                             f"{positions[node]} and {position} (at {user_location()})")
+        positions[node] = position
+        # keyword calls find an input by its name, which must then be unique
+        if node.name and node.name in named:
+            raise InputError(f"inputs {named[node.name]} and {position} are two placeholders "
+                             f"named {node.name!r}: a call by name would be ambiguous (give "
+                             f"them distinct names; at {user_location()})")
+        if node.name:
+            named[node.name] = position
     for node in graph.nodes:
         if node.op.name == "placeholder" and node not in declared:
             raise InputError(f"the outputs depend on placeholder {_label(node)} ({node.type}, "

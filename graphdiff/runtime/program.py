@@ -355,7 +355,7 @@ class _Generator:
                   f"    def run({', '.join(params)}):\n{body}\n"
                   f"    return run\n")
         filename = f"<graphdiff program {next(_programs)}>"
-        namespace: dict[str, Any] = {}
+        namespace: dict[str, Any] = {"__name__": __name__}  # warnings name us
         exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
         # positionally: CPython matches keyword arguments to parameters by a linear search each,
         # which is quadratic for the tens of thousands of bound names of a large program
