@@ -27,6 +27,7 @@ from .autodiff import (
     vmap,
 )
 from .errors import (
+    AllocationError,
     BackendError,
     DTypeError,
     GradientError,

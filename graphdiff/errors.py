@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import sys
+from types import TracebackType
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -59,6 +60,10 @@ class NonFiniteError(GraphdiffError, FloatingPointError):
     """``check_finite``: a node's result holds NaN or Inf where its inputs did not."""
 
 
+class AllocationError(GraphdiffError, MemoryError):
+    """A call needs more memory than it can get (names the node, its shape and the bytes)."""
+
+
 def user_location() -> str:
     """Return ``"file:line"`` of the innermost stack frame outside the graphdiff package.
 
@@ -67,17 +72,36 @@ def user_location() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        inside = _INSIDE_PACKAGE.get(filename)
-        if inside is None:  # abspath is slow; each file is classified once
-            path = os.path.abspath(filename)
-            # decorators from the standard library (contextlib, functools) wrap our functions:
-            # their frames are ours too
-            inside = path.startswith(_PACKAGE_DIR) or path in _STDLIB_WRAPPERS
-            _INSIDE_PACKAGE[filename] = inside
+        inside = _INSIDE_PACKAGE.get(filename)  # inlined: nodes record this as they are built
+        if inside is None:
+            inside = _is_ours(filename)
         if not inside:
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
+
+
+def raised_at(traceback: TracebackType | None) -> str:
+    """``"file:line"`` of the innermost frame of ``traceback`` outside the graphdiff package:
+    where the user's code raised (or called the code that raised)."""
+    location = "<unknown>"
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if not _is_ours(code.co_filename):
+            location = f"{code.co_filename}:{traceback.tb_lineno}"
+        traceback = traceback.tb_next
+    return location
+
+
+def _is_ours(filename: str) -> bool:
+    inside = _INSIDE_PACKAGE.get(filename)
+    if inside is None:  # abspath is slow; each file is classified once
+        path = os.path.abspath(filename)
+        # decorators from the standard library (contextlib, functools) wrap our functions:
+        # their frames are ours too
+        inside = path.startswith(_PACKAGE_DIR) or path in _STDLIB_WRAPPERS
+        _INSIDE_PACKAGE[filename] = inside
+    return inside
 
 
 _INSIDE_PACKAGE: dict[str, bool] = {}

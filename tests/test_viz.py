@@ -664,3 +664,31 @@ def test_html_clusters_fold_in_headless_chromium(tmp_path):
     assert abs(end - (results["frameY"] - 2)) < 0.5
     assert unfolded == {**before, "below": "translate(0,0)"}  # exactly as drawn, unfolded
     assert results["scanType"] == "(f64[3], f64[3], f64[T,3])" and results["scanDtype"]
+
+
+def test_tool_draws_a_builder_that_returns_tensors(tmp_path):
+    script = tmp_path / "build.py"
+    script.write_text("import graphdiff as gd\n"
+                      "def build():\n"
+                      "    x = gd.placeholder((3,), 'float64', name='x')\n"
+                      "    return gd.sum(gd.tanh(x))\n"
+                      "def build_two():\n"
+                      "    x = gd.placeholder((3,), 'float64', name='x')\n"
+                      "    return [gd.tanh(x), gd.exp(x)]\n")
+    for builder, ops in (("build", ("tanh", "sum")), ("build_two", ("tanh", "exp"))):
+        result = run_tool(f"{script}:{builder}")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("digraph")
+        assert all(op in result.stdout for op in ops), result.stdout
+
+
+def test_tool_refuses_memory_without_a_model(tmp_path):
+    script = tmp_path / "build.py"
+    script.write_text("import graphdiff as gd\n"
+                      "def build():\n"
+                      "    x = gd.placeholder((3,), 'float64', name='x')\n"
+                      "    return gd.function([x], gd.sum(x))\n")
+    result = run_tool(f"{script}:build", "--memory", "-o", str(tmp_path / "g.html"))
+    assert result.returncode != 0
+    assert "--memory" in result.stderr and "needs --model" in result.stderr
+    assert not (tmp_path / "g.html").exists()

@@ -7,7 +7,8 @@
 
 The output format follows the extension of ``-o`` (.dot, .svg, .html; default: DOT on stdout).
 A ``file.py:function`` source is imported and the function called with no arguments; it may
-return a Graph, a compiled function, or anything ``graphdiff.viz`` draws. Loop bodies and branches
+return a Graph, a compiled function, a tensor or a list of tensors (drawn from the placeholders
+they depend on), or anything ``graphdiff.viz`` draws. Loop bodies and branches
 (gd.scan, gd.cond, ...) are drawn as nested clusters; in the HTML page a cluster's title folds it.
 """
 
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the graphdiff and models/ of this checkout
 
 import graphdiff as gd  # noqa: E402
 from graphdiff import viz  # noqa: E402
+from graphdiff.ops.source import graph_of  # noqa: E402
 
 MODELS = ("mlp", "cnn", "lstm", "gru", "transformer")  # models/zoo.py RECIPES
 
@@ -32,7 +35,6 @@ def model_step(name: str, batch: int = 32) -> tuple[Any, list[Any]]:
     """A bundled model's compiled training step, and example inputs for the memory view."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
     from models import zoo
 
     classifier = zoo.build(name)
@@ -53,7 +55,12 @@ def load_source(spec: str) -> Any:
         raise SystemExit(f"cannot import {file!r}")
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    return getattr(module, function)()
+    built = getattr(module, function)()
+    # a tensor or a list of tensors: draw the graph from the placeholders they depend on
+    if isinstance(built, gd.Node) or (isinstance(built, list | tuple) and built
+                                      and all(isinstance(b, gd.Node) for b in built)):
+        built = graph_of([built] if isinstance(built, gd.Node) else list(built))
+    return built
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.source is None) == (args.model is None):
         parser.error("give exactly one of SOURCE or --model")
+    if args.memory and not args.model:
+        parser.error("--memory draws the memory view of a bundled model's step: it needs "
+                     "--model (a SOURCE comes with no example inputs)")
     inputs = None
     if args.model:
         source, inputs = model_step(args.model)

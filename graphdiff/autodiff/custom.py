@@ -31,7 +31,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import GradientError, user_location
+from ..errors import GradientError, GraphdiffError, raised_at, user_location
 from ..ir.graph import topo_order
 from ..ir.node import Node
 from ..ir.region import close_regions, inline, next_uid
@@ -94,6 +94,20 @@ def make_custom(args: Sequence[Node], traced: Sequence[Traced], kind: str, name:
                   name=name)
 
 
+def _run_rule(rule: Callable[..., Any], what: str, *args: Any) -> Any:
+    """``rule(*args)``; a raw exception in the user's rule becomes a GradientError naming the
+    rule and the line of the user's code that raised."""
+    try:
+        return rule(*args)
+    except GraphdiffError:
+        raise  # ours already name the op and the user's line
+    except Exception as exc:
+        code = getattr(rule, "__code__", None)
+        defined = f"; defined at {code.co_filename}:{code.co_firstlineno}" if code else ""
+        raise GradientError(f"{what} raised {type(exc).__name__}: {exc} (at "
+                            f"{raised_at(exc.__traceback__)}{defined})") from exc
+
+
 def _name(fn: Callable) -> str:
     name = getattr(fn, "__name__", "custom")
     return "lambda" if name == "<lambda>" else name
@@ -132,7 +146,7 @@ class custom_jvp:  # noqa: N801 - a decorator, named like jax.custom_jvp
         assert self.rule is not None
         given = iter(tangents)
         full = tuple(next(given) if is_float(x.dtype) else None for x in primals)
-        tangent = self.rule(tuple(primals), full)
+        tangent = _run_rule(self.rule, f"the JVP rule of {self.name}", tuple(primals), full)
         if tangent is None:
             return zeros_like(self.fn(*primals))
         return _output(tangent, f"the JVP rule of {self.name}")
@@ -177,7 +191,7 @@ class custom_vjp:  # noqa: N801 - a decorator, named like jax.custom_vjp
     def _forward(self, primals: Sequence[Node]) -> tuple[Node, list[Node]]:
         if self.fwd is None:
             return _output(self.fn(*primals), self.name), list(primals)
-        pair = self.fwd(*primals)
+        pair = _run_rule(self.fwd, f"the fwd rule of custom_vjp {self.name}", *primals)
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise GradientError(f"the fwd rule of custom_vjp {self.name} must return "
                                 f"(output, residuals) (at {user_location()})")
@@ -186,7 +200,7 @@ class custom_vjp:  # noqa: N801 - a decorator, named like jax.custom_vjp
     def _backward(self, primals: Sequence[Node], extra: Sequence[Node]) -> list[Node]:
         assert self.bwd is not None
         residuals, g = tuple(extra[:-1]), extra[-1]
-        cotangents = self.bwd(residuals, g)
+        cotangents = _run_rule(self.bwd, f"the bwd rule of custom_vjp {self.name}", residuals, g)
         n = len(primals)
         if not isinstance(cotangents, Sequence) or len(cotangents) != n:
             raise GradientError(f"the bwd rule of custom_vjp {self.name} must return a tuple of "

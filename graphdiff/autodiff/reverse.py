@@ -13,8 +13,8 @@ optimized, exported and differentiated again.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Literal
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Literal
 
 from ..errors import GradientError, ShapeError, user_location
 from ..ir.graph import topo_order
@@ -97,6 +97,7 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
     if unconnected not in ("raise", "zero"):
         raise GradientError(f"unconnected must be 'raise' or 'zero', got {unconnected!r} "
                             f"(at {user_location()})")
+    require_tensors(inputs, "vjp")
     single = isinstance(inputs, Node)
     inputs = [inputs] if single else list(inputs)
     if isinstance(outputs, Node):  # one output, one cotangent (which may be an array)
@@ -168,6 +169,25 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
     return gradients[0] if single else gradients
 
 
+def require_tensors(wrt: Any, what: str) -> None:
+    """Derivatives are taken with respect to tensors of the graph: name the first entry of
+    ``wrt`` (a tensor, or a list, tuple or dict of them) that is something else."""
+    if isinstance(wrt, Node):
+        return
+    if isinstance(wrt, Mapping):
+        entries = [(f"[{key!r}]", value) for key, value in wrt.items()]
+    elif isinstance(wrt, list | tuple):
+        entries = [(f"[{i}]", value) for i, value in enumerate(wrt)]
+    else:
+        entries = [("", wrt)]
+    for where, leaf in entries:
+        if not isinstance(leaf, Node):
+            raise GradientError(
+                f"{what}: wrt{where} is {type(leaf).__name__}, not a tensor: derivatives are "
+                f"taken with respect to tensors of the graph (a gd.placeholder, gd.variable or "
+                f"a node built from them), not values (at {user_location()})")
+
+
 def grad(y: Node, wrt: Node | Sequence[Node], *,
          unconnected: Unconnected = "raise") -> Node | list[Node]:
     """Gradient of the scalar ``y`` with respect to ``wrt`` (a tensor or a list of tensors).
@@ -189,6 +209,7 @@ def grad(y: Node, wrt: Node | Sequence[Node], *,
     if not carries_derivative(y):
         raise GradientError(f"grad: the output is {y.type}; it must be a float "
                             f"(at {user_location()})")
+    require_tensors(wrt, "grad")
     single = isinstance(wrt, Node)
     targets = [wrt] if single else list(wrt)
     result = vjp([y], targets, [scalar(1, y)], unconnected=unconnected)

@@ -275,11 +275,28 @@ def make_node(op: OpDef, inputs: Sequence[Node], attrs: dict[str, Any], *,
         where = location or user_location()
         raise ShapeError(
             f"{op.name}: {exc} (operands: {describe_operands(types)}; at {where})") from None
+    if isinstance(out_type, TensorType) and _element_count(out_type) > _MAX_ELEMENTS:
+        raise ShapeError(
+            f"{op.name}: the result {out_type} has {_element_count(out_type):,} elements, more "
+            f"than an int64 counts (operands: {describe_operands(types)}; "
+            f"at {location or user_location()})")
     node = Node(op, inputs, frozen, out_type, name=name, data=data, location=location, key=key,
                 regions=regions)
     if key is not None:
         _INTERN[key] = node
     return node
+
+
+_MAX_ELEMENTS = int(np.iinfo(np.int64).max)  # numpy indexes and sizes arrays in int64
+
+
+def _element_count(t: TensorType) -> int:
+    """The product of the static dims (a symbolic dim counts 1): exact, in Python ints."""
+    count = 1
+    for dim in t.shape:
+        if type(dim) is int:
+            count *= dim
+    return count
 
 
 def _format_attrs(attrs: dict[str, Any]) -> str:

@@ -7,11 +7,13 @@ pure op (a constant value over a possibly symbolic shape), used to materialize a
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import DTypeError, ShapeError, user_location
+from ..ir.graph import Graph, topo_order
 from ..ir.node import Node, make_node
 from ..ir.types import Shape, TensorType, as_dtype, as_shape
 from .core import defop
@@ -44,6 +46,11 @@ def placeholder(shape: Any, dtype: Any = "float32", name: str | None = None) -> 
     """A symbolic input. ``None`` or a string in ``shape`` is a symbolic dimension."""
     return make_node(PLACEHOLDER, (), {"dtype": as_dtype(dtype), "shape": as_shape(shape)},
                      name=name)
+
+
+def graph_of(outputs: Sequence[Node]) -> Graph:
+    """The graph computing ``outputs`` from the placeholders they depend on (in build order)."""
+    return Graph([n for n in topo_order(outputs) if n.op is PLACEHOLDER], outputs)
 
 
 def parameter_like(typed: Any) -> Node:

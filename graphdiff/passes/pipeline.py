@@ -50,13 +50,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import GraphdiffError
+from ..errors import GraphdiffError, user_location
 from ..ir.graph import Graph, region_walk
-from ..ir.node import collector_paused
+from ..ir.node import Node, collector_paused
+from ..ops.source import graph_of
 from .constant_folding import constant_folding
 from .cse import cse
 from .dce import dce
@@ -172,7 +173,19 @@ def graph_size(graph: Graph) -> int:
     return sum(1 for _ in region_walk(graph))
 
 
-def optimize(graph: Graph, passes: Any = "default", *, trace: Trace = None,
-             verify: bool = False) -> Graph:
-    """Optimize a graph with the pipeline (the public name of :func:`run_pipeline`)."""
-    return run_pipeline(graph, passes, trace, verify=verify)
+def optimize(graph: Graph | Node | Sequence[Node], passes: Any = "default", *,
+             trace: Trace = None, verify: bool = False) -> Any:
+    """Optimize a graph with the pipeline (the public name of :func:`run_pipeline`).
+
+    Given a tensor or a list of tensors instead of a :class:`Graph`, optimize the graph from
+    the placeholders they depend on and return the optimized tensor(s) in the same form.
+    """
+    if isinstance(graph, Graph):
+        return run_pipeline(graph, passes, trace, verify=verify)
+    single = isinstance(graph, Node)
+    outputs = [graph] if single else list(graph) if isinstance(graph, list | tuple) else None
+    if outputs is None or not all(isinstance(o, Node) for o in outputs):
+        raise GraphdiffError(f"optimize takes a gd.Graph, a tensor or a list of tensors, got "
+                             f"{type(graph).__name__} (at {user_location()})")
+    optimized = run_pipeline(graph_of(outputs), passes, trace, verify=verify).outputs
+    return optimized[0] if single else list(optimized)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AllocationError
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
@@ -122,7 +123,7 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     folded = fold_constants(nodes, attrs)
     computed = [n for n in nodes if not n.op.source and n not in folded]
     order, plan, candidates = choose_plan(computed, returned, types)
-    arena = np.empty(plan.arena_size, dtype=np.uint8)
+    arena = _allocate_arena(plan, types)
     gen = _Generator(types, kernels)
     for position, feed in enumerate(feeds):
         gen.names[feed] = f"i{position}"
@@ -160,8 +161,10 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
                 out_name = returned_arrays[id(buffer)] = f"u{index}"
                 spares[buffer.owner] = gen.bind("_r", [None] * keep)
                 t = types[node]
-                gen.line(f"{out_name} = _recycled({spares[buffer.owner]}, "
-                         f"{gen.bind('_a', _dims(t))}, {gen.bind('_a', t.dtype)})")
+                # the step's line: a failed allocation is reported as the node's
+                line_step[gen.line(f"{out_name} = _recycled({spares[buffer.owner]}, "
+                                   f"{gen.bind('_a', _dims(t))}, "
+                                   f"{gen.bind('_a', t.dtype)})")] = index
         line_step[gen.line(gen.call(name, node, attrs[node], out_name))] = index
         steps.append(Step(node, node.op.kernel, node.inputs, attrs[node], out))
         for value in frees.get(index, ()):
@@ -209,6 +212,18 @@ def fold_constants(nodes: Sequence[Node], attrs: dict[Node, dict[str, Any]]) -> 
         except Exception:  # noqa: BLE001 - left to run at call time, which reports it with
             continue        # the node's location like any failing kernel
     return {node: value for node, value in values.items() if not node.op.source}
+
+
+def _allocate_arena(plan: MemoryPlan, types: dict[Node, TensorType]) -> np.ndarray:
+    try:
+        return np.empty(plan.arena_size, dtype=np.uint8)
+    except MemoryError:
+        largest = max(plan.arena_buffers, key=lambda b: b.nbytes)
+        node = largest.owner
+        raise AllocationError(
+            f"cannot allocate the {plan.arena_size:,} bytes of intermediate values for inputs "
+            f"of these shapes; the largest is {node.op.name} (created at {node.location}) of "
+            f"type {types[node]}, {largest.nbytes:,} bytes") from None
 
 
 def _dims(t: TensorType) -> tuple[int, ...]:

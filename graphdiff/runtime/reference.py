@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GraphdiffError
+from ..errors import AllocationError, GraphdiffError
 from ..ir.graph import Graph
 from ..ir.node import Node
 
@@ -76,8 +76,9 @@ class Interpreter:
 
 def step_error(node: Node, exc: Exception) -> GraphdiffError:
     """The error reported when ``node``'s kernel raised ``exc`` during a call."""
-    return GraphdiffError(f"running {node.op.name} (created at {node.location}) failed: "
-                          f"{type(exc).__name__}: {exc}")
+    kind = AllocationError if isinstance(exc, MemoryError) else GraphdiffError
+    return kind(f"running {node.op.name} (created at {node.location}) failed: "
+                f"{type(exc).__name__}: {exc}")
 
 
 def reference_region(region: Graph, param_types: Sequence[Any]) -> Callable[..., list]:
