@@ -15,6 +15,7 @@ executor against.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -113,6 +114,7 @@ class Function:
         self._update_pairs = list(zip(self.updates.keys(), graph.outputs[n_out:]))
         self._dtypes = [p.dtype for p in self.inputs]
         self._programs: dict[tuple, Any] = {}
+        self._lock = threading.Lock()  # concurrent calls run one after the other
         self._last: Any = None
 
     @property
@@ -187,7 +189,8 @@ class Function:
         program = self._programs.get(tuple([a.shape for a in feeds])) or self._program(feeds)
         token = _quiet()  # NaN and Inf are values here, as in the graph
         try:
-            return program.run(*feeds)
+            with self._lock:  # a program's arena and kernels' buffers serve one call at a time
+                return program.run(*feeds)
         except GraphdiffError:
             raise
         except Exception as exc:
