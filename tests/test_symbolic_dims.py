@@ -139,3 +139,50 @@ def test_torch_transformer_encoder_layer_imports_with_a_dynamic_batch() -> None:
                     np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-4)
                     matched.add(k)
     assert matched == set(range(len(torch_grads)))  # every torch parameter, found by value
+
+
+class _ExpandToBatch(torch.nn.Module):
+    """``expand(x.shape[0], -1)``: TorchScript writes Shape -> Gather -> Unsqueeze -> Concat ->
+    Reshape and Where(Equal(shape, -1), ones, shape) before the Expand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row = torch.nn.Parameter(torch.randn(1, 4))
+
+    def forward(self, x):
+        return x * self.row.expand(x.shape[0], -1)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_shape_value_chains_stay_symbolic(dynamo: bool) -> None:
+    import io
+
+    import onnx
+
+    torch.manual_seed(1)
+    module = _ExpandToBatch()
+    example = (torch.randn(3, 4),)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            proto = torch.onnx.export(module, example, dynamo=True, input_names=["x"],
+                                      dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                      verbose=False).model_proto
+        else:
+            buffer = io.BytesIO()
+            torch.onnx.export(module, example, buffer, dynamo=False, input_names=["x"],
+                              dynamic_axes={"x": {0: "batch"}})
+            proto = onnx.load_from_string(buffer.getvalue())
+            assert {"Equal", "Where", "Concat", "Gather"} <= {n.op_type for n in proto.graph.node}
+    model = gd.import_onnx(proto)
+    (x,), (y,) = model.inputs, model.outputs
+    assert y.shape == (x.shape[0], 4) and not isinstance(x.shape[0], int)
+    (row,) = model.variables.values()
+    step = gd.function([x], [y, *gd.grad(gd.sum(y), [x, row])])
+    for batch in (2, 6):
+        xs = np.random.default_rng(batch).standard_normal((batch, 4)).astype(np.float32)
+        got, got_dx, got_drow = step(xs)
+        weights = module.row.detach().numpy()
+        np.testing.assert_allclose(got, xs * weights, rtol=1e-6)
+        np.testing.assert_allclose(got_dx, np.broadcast_to(weights, xs.shape), rtol=1e-6)
+        np.testing.assert_allclose(got_drow, xs.sum(0, keepdims=True), rtol=1e-5)

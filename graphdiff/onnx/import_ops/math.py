@@ -18,7 +18,7 @@ from ...ops import elementwise as E
 from ...ops.core import scalar
 from ..dtypes import numpy_dtype
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
-from .shape import dims_arithmetic
+from .shape import dims_arithmetic, dims_equal, dims_where
 
 
 def _same(ctx: ImportContext, node: OnnxNode) -> list[Node]:
@@ -67,7 +67,8 @@ _BINARY = {
 
 @onnx_import(*_BINARY)
 def _binary(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
-    shape = dims_arithmetic(ctx, node)
+    shape = dims_equal(ctx, node) if node.proto.op_type == "Equal" else \
+        dims_arithmetic(ctx, node)
     if shape is not None:
         return [shape]
     a, b = _same(ctx, node)
@@ -141,7 +142,10 @@ def _isinf(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 
 
 @onnx_import("Where")
-def _where(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+def _where(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
+    picked = dims_where(ctx, node)
+    if picked is not None:
+        return [picked]
     condition = ctx.tensor(node, 0)
     a, b = ctx.tensor(node, 1), ctx.tensor(node, 2)
     if a.dtype != b.dtype:

@@ -56,10 +56,15 @@ def _size(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
 
 @onnx_import("Reshape", known=(1,))
 def _reshape(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    x = ctx.tensor(node, 0)
     if node.opset < 5:
         raise node.fail("Reshape before opset 5 is not supported")
-    target = list(ctx.dims(node, 1))
+    value, target = node.inputs[0], list(ctx.dims(node, 1))
+    if isinstance(value, DimsValue):  # a dim vector stays one (and a scalar of one dim)
+        if target in ([-1], [len(value.dims)]):
+            return [DimsValue(value.dims)]
+        if not target and len(value.dims) == 1:
+            return [DimsValue(value.dims, scalar=True)]
+    x = ctx.tensor(node, 0)
     if not node.int("allowzero", 0):  # 0 copies the input's dim
         target = [x.shape[i] if d == 0 and i < x.ndim else d for i, d in enumerate(target)]
     return [gd.reshape(x, target)]
@@ -114,6 +119,51 @@ def dims_arithmetic(ctx: ImportContext, node: OnnxNode) -> DimsValue | None:
                  for v in node.inputs)
     combined = (_combine(node.proto.op_type, x, y) for x, y in zip(a, b, strict=True))
     return DimsValue(tuple(combined), scalar)
+
+
+def dims_equal(ctx: ImportContext, node: OnnxNode) -> Node | None:
+    """Equal on dim vectors, as a known bool vector when every entry is decidable: a symbolic
+    dim is never negative (``Where(Equal(shape, -1), ...)`` from ``expand(n, -1)``) and equals
+    itself. None when the operands are not shapes or an entry depends on the run."""
+    if not any(isinstance(v, DimsValue) for v in node.inputs):
+        return None
+    a, b = _dims_operand(ctx, node, 0), _dims_operand(ctx, node, 1)
+    if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
+        return None
+    a, b = (a * len(b), b) if len(a) == 1 else (a, b * len(a) if len(b) == 1 else b)
+    equal = []
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            equal.append(True)
+        elif isinstance(x, int) and isinstance(y, int) or min(
+                (d for d in (x, y) if isinstance(d, int)), default=0) < 0:
+            equal.append(False)
+        else:
+            return None
+    scalar = all(isinstance(v, DimsValue) and v.scalar or isinstance(v, Node) and v.ndim == 0
+                 for v in node.inputs)
+    return gd.constant(np.array(equal, bool).reshape(() if scalar else -1))
+
+
+def dims_where(ctx: ImportContext, node: OnnxNode) -> DimsValue | None:
+    """Where with a known condition choosing between dim vectors, entry by entry."""
+    if not any(isinstance(v, DimsValue) for v in node.inputs[1:]):
+        return None
+    condition = node.inputs[0]
+    if not isinstance(condition, Node) or condition.op is not CONSTANT or condition.ndim > 1:
+        return None
+    a, b = _dims_operand(ctx, node, 1), _dims_operand(ctx, node, 2)
+    choose = [bool(c) for c in np.asarray(condition.data).reshape(-1)]
+    if a is None or b is None:
+        return None
+    length = max(len(choose), len(a), len(b))
+    if any(len(v) not in (1, length) for v in (choose, a, b)):
+        return None
+    pick = [(a if len(a) > 1 else a * length)[i] if (choose if len(choose) > 1 else
+            choose * length)[i] else (b if len(b) > 1 else b * length)[i] for i in range(length)]
+    return DimsValue(tuple(pick), scalar=all(isinstance(v, DimsValue) and v.scalar or
+                                             isinstance(v, Node) and v.ndim == 0
+                                             for v in node.inputs))
 
 
 @onnx_import("Transpose")
