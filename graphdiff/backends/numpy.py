@@ -46,7 +46,8 @@ class NumpyBackend:
         sources = [n for n in graph.nodes if n.op.source]
         return build_program(graph.inputs, sources, graph.outputs[:n_out], updates, graph.nodes,
                              types, attrs, spec.single, copies,
-                             kernels=None if type(self) is NumpyBackend else self.kernel_for)
+                             kernels=None if type(self) is NumpyBackend else self.kernel_for,
+                             check_finite=spec.check_finite)
 
     def missing(self, op: OpDef) -> str | None:
         if op.source:

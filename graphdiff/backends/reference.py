@@ -36,7 +36,7 @@ class ReferenceExecutable:
         sources.update(self.constants)
         for variable in self.variables:
             sources[variable] = variable.data.value
-        values = self.interpreter.run(self.steps, sources)
+        values = self.interpreter.run(self.steps, sources, spec.check_finite)
         returned = [np.array(values[s], copy=True) if copy else np.asarray(values[s])
                     for s, copy in self.returned]
         n_out = len(returned) - len(spec.variables)

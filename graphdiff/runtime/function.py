@@ -26,6 +26,7 @@ from ..errors import GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from .finite import enabled_by_environment
 from .profile import MemoryReport, Profile, memory_report, profile_program
 from .program import Program
 from .reference import step_error
@@ -85,7 +86,7 @@ class Function:
                  updates: Mapping[Node, Node], passes: Any = "default",
                  allow_downcast: bool = False, single_output: bool = False,
                  executor: str | None = None, trace: Any = None,
-                 backend: str | None = None) -> None:
+                 backend: str | None = None, check_finite: bool | None = None) -> None:
         from ..backends import get_backend
         from ..passes import run_pipeline
 
@@ -101,7 +102,11 @@ class Function:
         self.outputs = tuple(outputs)
         self.updates = dict(updates)
         self.allow_downcast = allow_downcast
+        self.check_finite = enabled_by_environment() if check_finite is None else check_finite
         self._single = single_output
+        # one call at a time: the numpy backend computes in one arena per signature, and an
+        # update reads a variable's value and writes its new one (docs/backends.md, threads)
+        self._lock = threading.Lock()
         self.reference_graph = Graph(self.inputs, self.outputs + tuple(self.updates.values()))
         _check_placeholders(self.reference_graph)
         if isinstance(passes, str) and passes == "default":
@@ -114,7 +119,6 @@ class Function:
         self._update_pairs = list(zip(self.updates.keys(), graph.outputs[n_out:]))
         self._dtypes = [p.dtype for p in self.inputs]
         self._programs: dict[tuple, Any] = {}
-        self._lock = threading.Lock()  # concurrent calls run one after the other
         self._last: Any = None
 
     @property
@@ -143,7 +147,7 @@ class Function:
         if program is None:
             types, attrs, env = self._specialize(feeds)
             spec = Specialized(self.graph, list(self.updates), types, attrs, env, self._single,
-                               self._copies)
+                               self._copies, self.check_finite)
             program = self.backend.compile(spec)
             self._programs[signature] = program
         self._last = program
@@ -186,20 +190,21 @@ class Function:
                 if type(array) is not np.ndarray or array.dtype != dtype:
                     feeds = self._feeds(args, kwargs)
                     break
-        program = self._programs.get(tuple([a.shape for a in feeds])) or self._program(feeds)
-        token = _quiet()  # NaN and Inf are values here, as in the graph
-        try:
-            with self._lock:  # a program's arena and kernels' buffers serve one call at a time
+        with self._lock:
+            program = self._programs.get(tuple([a.shape for a in feeds])) or \
+                self._program(feeds)
+            token = _quiet()  # NaN and Inf are values here, as in the graph
+            try:
                 return program.run(*feeds)
-        except GraphdiffError:
-            raise
-        except Exception as exc:
-            node = program.failed_node(exc)
-            if node is None:
+            except GraphdiffError:
                 raise
-            raise step_error(node, exc) from exc
-        finally:
-            _loud(token)
+            except Exception as exc:
+                node = program.failed_node(exc)
+                if node is None:
+                    raise
+                raise step_error(node, exc) from exc
+            finally:
+                _loud(token)
 
     # --- inspection ----------------------------------------------------------------------------
 
@@ -280,7 +285,7 @@ def _check_placeholders(graph: Graph) -> None:
 def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
              updates: Mapping[Node, Any] | None = None, passes: Any = "default",
              allow_downcast: bool = False, trace: Any = None,
-             backend: str | None = None) -> Function:
+             backend: str | None = None, check_finite: bool | None = None) -> Function:
     """Compile a graph into a callable taking and returning numpy arrays.
 
     ``updates`` maps variables to new-value expressions, computed from the old values and
@@ -291,6 +296,10 @@ def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
     ``backend`` names the engine that runs it (``graphdiff/backends``, docs/backends.md):
     ``"numpy"`` (the default), ``"reference"`` (the default with ``passes="none"``), or an
     optional one such as ``"numba"`` once installed (``pip install graphdiff[numba]``).
+    ``check_finite=True`` (default: the ``GRAPHDIFF_CHECK_FINITE`` environment variable) raises
+    a ``NonFiniteError`` at the first node that makes NaN or Inf from finite operands, naming
+    the op and the line that built it; off, it costs nothing. Calls from several threads at
+    once are serialized (one lock per function).
     """
     from ..api.convert import as_tensor
 
@@ -313,4 +322,4 @@ def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
                              f"the variable is {variable.type} (at {user_location()})")
         checked[variable] = value
     return Function(input_list, output_list, checked, passes, allow_downcast, single_output,
-                    trace=trace, backend=backend)
+                    trace=trace, backend=backend, check_finite=check_finite)

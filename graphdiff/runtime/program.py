@@ -34,6 +34,7 @@ from ..errors import AllocationError
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from .finite import all_finite, checked
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
 from .schedule import ORDERS
 from .specialize import bind_shape, specialize
@@ -108,7 +109,8 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
                   updates: Sequence[tuple[Node, Node]], nodes: Sequence[Node],
                   types: dict[Node, TensorType], attrs: dict[Node, dict[str, Any]],
                   single: bool, copies: Sequence[bool], keep: int = 1,
-                  kernels: Callable[[Node, list[TensorType]], Any] | None = None) -> Program:
+                  kernels: Callable[[Node, list[TensorType]], Any] | None = None,
+                  check_finite: bool = False) -> Program:
     """Plan memory and generate the straight-line function for one signature.
 
     ``feeds`` are the placeholders in argument order; ``updates`` pairs each variable with its
@@ -118,6 +120,8 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
     keeps two: its caller still holds the last one, as the next iteration's carry).
     ``kernels(node, operand_types)``: a backend's own kernel for a node (called with the
     operands and ``out=`` like the op's), or None for the op's.
+    ``check_finite``: after each step, raise if it made NaN or Inf from finite operands
+    (``runtime/finite.py``); nothing of it is generated when off.
     """
     returned = list(outputs) + [value for _, value in updates]
     folded = fold_constants(nodes, attrs)
@@ -137,6 +141,11 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
             gen.line(f"{gen.names[node]} = {state}.value")
     for node, value in folded.items():
         gen.names[node] = gen.bind("c", value)
+    if check_finite:
+        gen.bound["_all_finite"], gen.bound["_checked"] = all_finite, checked
+        for node in dict.fromkeys([*feeds, *sources, *folded]):
+            if node in gen.names:
+                gen.line(f"{gen.names[node]}_ok = _all_finite({gen.names[node]})")
 
     views = {id(b): _arena_view(arena, b.offset, types[b.owner]) for b in plan.arena_buffers}
     frees = _heap_frees(plan)
@@ -167,6 +176,9 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
                                    f"{gen.bind('_a', t.dtype)})")] = index
         line_step[gen.line(gen.call(name, node, attrs[node], out_name))] = index
         steps.append(Step(node, node.op.kernel, node.inputs, attrs[node], out))
+        if check_finite:
+            flags = "".join(f", {gen.names[v]}_ok" for v in node.inputs)
+            gen.line(f"{name}_ok = _checked({name}, {gen.bind('_n', node)}{flags})")
         for value in frees.get(index, ()):
             gen.line(f"del {gen.names[value]}")
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import AllocationError, GraphdiffError
 from ..ir.graph import Graph
 from ..ir.node import Node
+from .finite import all_finite, checked
 
 Step = tuple[Callable[..., Any], tuple[int, ...], int, tuple[int, ...]]
 
@@ -54,16 +55,24 @@ class Interpreter:
                           free))
         return steps
 
-    def run(self, steps: list[Step], sources: dict[Node, Any]) -> list[Any]:
-        """Run the steps from the values of the sources; returns every slot's value."""
+    def run(self, steps: list[Step], sources: dict[Node, Any],
+            check_finite: bool = False) -> list[Any]:
+        """Run the steps from the values of the sources; returns every slot's value.
+        ``check_finite``: raise at the first step making NaN or Inf from finite operands."""
         values: list[Any] = [None] * self.size
+        finite: list[bool] = [True] * self.size
         for node, value in sources.items():
             if node in self.slot:
                 values[self.slot[node]] = value
+                if check_finite:
+                    finite[self.slot[node]] = all_finite(value)
         index = 0
         try:
             for kernel, args, out, free in steps:
                 values[out] = kernel(*[values[a] for a in args])
+                if check_finite:
+                    finite[out] = checked(values[out], self.schedule[index],
+                                          *[finite[a] for a in args])
                 for slot in free:
                     values[slot] = None
                 index += 1
