@@ -12,6 +12,7 @@
 """
 
 from . import ops as _ops  # registers every op
+from . import optim
 from .api import *  # noqa: F403
 from .autodiff import (
     BatchingError,

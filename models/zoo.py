@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphdiff.optim import Adam
+
 from . import nn
 from .digits import Digits, load_digits
-from .optim import Adam
 from .train import Classifier, History, compile_classifier, evaluate, fit
 
 

@@ -75,7 +75,7 @@ def sgd_step(passes="none"):
 
 def adam_step():
     sys.path.insert(0, str(ROOT))
-    from models.optim import Adam
+    from graphdiff.optim import Adam
 
     x = gd.placeholder((None, 3), "float32", name="x")
     W = gd.variable(np.ones((3, 2), np.float32), name="W")
@@ -153,7 +153,7 @@ def test_kinds_of_an_adam_step():
     for node, kind in d.kinds.items():
         by_kind.setdefault(kind, set()).add(node.op.name)
     state = {n.name for n in d.graph.nodes if n.op.name == "variable"}
-    assert state == {"W", "W.m", "W.v", "adam.t"}
+    assert state == {"W", "adam.W.m", "adam.W.v", "adam.step"}
     assert "sqrt" in by_kind["update"] and "matmul" in by_kind["gradient"]
     assert all(d.kinds[o] == "update" for o in d.graph.outputs[1:])
     assert d.kinds[d.graph.outputs[0]] == "forward"
@@ -246,7 +246,8 @@ def test_memory_view_matches_the_runtime_plan():
     assert timeline.lower_bound == report.lower_bound
     assert len(timeline.steps) == len(timeline.arena_live) == len(timeline.heap_live)
     constants = sum(n.data.nbytes for n in f.graph.nodes if n.op.name == "constant")
-    assert timeline.resident == 16 * 3 * 4 + 3 * (3 * 2 * 4) + 4 + constants  # x W m v t
+    # x, W m v (float32), the int64 step counter
+    assert timeline.resident == 16 * 3 * 4 + 3 * (3 * 2 * 4) + 8 + constants
     placed = timeline.placements
     assert placed and all(0 <= p.offset and p.offset + p.nbytes <= timeline.arena for p in placed)
     for i, a in enumerate(placed):  # buffers live at the same step never share bytes
@@ -507,6 +508,8 @@ def test_a_compiled_function_with_regions_draws_with_its_memory_view():
 # --- tools/visualize.py -----------------------------------------------------------------------
 
 def run_tool(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    # the tool imports this checkout's graphdiff, not whichever one is installed
+    env = {**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, str(ROOT / "tools" / "visualize.py"), *args],
                           capture_output=True, text=True, timeout=300, check=False, env=env)
 
