@@ -30,6 +30,7 @@ from .autodiff import (
 from .errors import (
     AllocationError,
     BackendError,
+    CheckpointError,
     DTypeError,
     GradientError,
     GraphdiffError,
@@ -44,6 +45,7 @@ from .ir import Graph, Node, TensorType
 from .ops.source import VARIABLE, constant, placeholder, variable
 from .passes import optimize
 from .runtime import Function, function
+from .saving import load, save
 
 
 def get_value(var: Node):

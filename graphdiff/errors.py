@@ -64,6 +64,10 @@ class AllocationError(GraphdiffError, MemoryError):
     """A call needs more memory than it can get (names the node, its shape and the bytes)."""
 
 
+class CheckpointError(GraphdiffError, ValueError):
+    """A checkpoint cannot be written, read, or does not fit the variables it is loaded into."""
+
+
 def user_location() -> str:
     """Return ``"file:line"`` of the innermost stack frame outside the graphdiff package.
 
