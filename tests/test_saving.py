@@ -219,11 +219,3 @@ def test_a_resumed_run_is_bit_identical(tmp_path):
     for k in uninterrupted:
         assert uninterrupted[k].tobytes() == resumed[k].tobytes()
 
-
-def test_training_guide_doctests():
-    """docs/training.md: every example on the page runs."""
-    import doctest
-
-    result = doctest.testfile(str(ROOT / "docs" / "training.md"), module_relative=False,
-                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 10 and result.failed == 0

@@ -31,6 +31,7 @@ from ..ops import elementwise as E
 from ..ops.shape import broadcast_to
 from ..ops.source import zeros_like
 from .reverse import carries_derivative
+from .trees import flatten, leaves_like, unflatten
 
 Unconnected = Literal["raise", "zero"]
 
@@ -102,26 +103,28 @@ def _apply_rule(node: Node, incoming: list[Node | None]) -> Node | None:
 
 
 @collector_paused()
-def jvp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
-        tangents: Any, *, unconnected: Unconnected = "raise") -> Node | list[Node]:
+def jvp(outputs: Any, inputs: Any, tangents: Any, *, unconnected: Unconnected = "raise") -> Any:
     """Tangents of ``outputs`` given tangents of ``inputs`` (J u), as graph nodes.
 
-    ``inputs`` and ``tangents`` are both single tensors or both lists of the same length; a
-    tangent may be an array (converted to the input's dtype). The result is a single tensor when
-    ``outputs`` is one, else a list in the same order. An output that depends on the inputs only
-    through ops with a zero derivative (floor, comparisons) gets a materialized zero; one that
-    does not depend on them at all raises, unless ``unconnected="zero"``.
+    ``outputs`` and ``inputs`` are tensors or pytrees of them (nested lists, tuples, dicts);
+    ``tangents`` has the structure of ``inputs`` and the result that of ``outputs`` (a single
+    tensor gives a single tangent, a list a list). A tangent may be an array (converted to the
+    input's dtype). An output that depends on the inputs only through ops with a zero derivative
+    (floor, comparisons) gets a materialized zero; one that does not depend on them at all
+    raises, unless ``unconnected="zero"``.
     """
+    output_list, out_tree = flatten(outputs)
+    input_list, in_tree = flatten(inputs)
+    tangent_list = leaves_like("jvp", in_tree, tangents, "tangents", "inputs")
+    return unflatten(out_tree, _jvp_lists(output_list, input_list, tangent_list, unconnected))
+
+
+def _jvp_lists(output_list: list[Node], input_list: list[Node], tangent_list: list[Any],
+               unconnected: Unconnected) -> list[Node]:
+    """``jvp`` on flat lists."""
     if unconnected not in ("raise", "zero"):
         raise GradientError(f"unconnected must be 'raise' or 'zero', got {unconnected!r} "
                             f"(at {user_location()})")
-    single_output = isinstance(outputs, Node)
-    output_list = [outputs] if single_output else list(outputs)
-    if isinstance(inputs, Node):
-        input_list, tangent_list = [inputs], [tangents]
-    else:
-        input_list = list(inputs)
-        tangent_list = list(tangents) if isinstance(tangents, Sequence) else [tangents]
     if len(input_list) != len(tangent_list):
         raise GradientError(f"jvp: {len(input_list)} inputs but {len(tangent_list)} tangents "
                             f"(at {user_location()})")
@@ -153,4 +156,4 @@ def jvp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
                     f"(at {user_location()})")
             tangent = zeros_like(y)
         results.append(tangent)
-    return results[0] if single_output else results
+    return results

@@ -33,6 +33,7 @@ from ..ops.source import constant, fill
 from .forward import jvp
 from .reverse import grad
 from .reverse import vjp as reverse_vjp
+from .trees import LEAF, flatten, unflatten
 from .vmap import vmap
 
 Mode = Literal["fwd", "rev", "auto"]
@@ -59,12 +60,24 @@ def _basis(node: Node, size: int) -> Node:
     return constant(np.eye(size, dtype=node.dtype).reshape((size, *node.shape)))
 
 
-def jacobian(y: Node, x: Node, mode: Mode = "auto") -> Node:
+def jacobian(y: Any, x: Any, mode: Mode = "auto") -> Any:
     """The Jacobian dy/dx, of shape ``y.shape + x.shape`` (static shapes required).
 
     ``mode`` is "fwd" (one JVP per element of x), "rev" (one VJP per element of y) or "auto"
-    (forward when ``x.size < y.size``, see :func:`choose_mode`).
+    (forward when ``x.size < y.size``, see :func:`choose_mode`). ``y`` and ``x`` may be pytrees
+    (nested lists, tuples, dicts of tensors), as in JAX: the result has the structure of ``y``
+    with, at each of its tensors, the Jacobians with respect to ``x`` in ``x``'s structure.
     """
+    y_leaves, y_tree = flatten(y)
+    x_leaves, x_tree = flatten(x)
+    if y_tree == LEAF and x_tree == LEAF:
+        return _jacobian(y, x, mode)
+    return unflatten(y_tree, [unflatten(x_tree, [_jacobian(yi, xj, mode) for xj in x_leaves])
+                              for yi in y_leaves])
+
+
+def _jacobian(y: Node, x: Node, mode: Mode) -> Node:
+    """The Jacobian of one tensor with respect to one tensor."""
     for value, what in ((y, "output"), (x, "input")):
         if not isinstance(value, Node):
             raise GradientError(f"jacobian: the {what} must be one tensor, got "

@@ -24,6 +24,7 @@ from ..ops import elementwise as E
 from ..ops.core import expand_derived
 from ..ops.shape import sum_to
 from ..ops.source import zeros_like
+from .trees import flatten, leaves_like, unflatten
 
 Unconnected = Literal["raise", "zero"]
 
@@ -82,28 +83,33 @@ def _fit_to(cotangent: Node, value: Node, node: Node) -> Node:
 
 
 @collector_paused()
-def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
-        cotangents: Node | Sequence[Node], *,
-        unconnected: Unconnected = "raise", leaves: Collection[Node] = ()) -> Node | list[Node]:
+def vjp(outputs: Any, inputs: Any, cotangents: Any, *, unconnected: Unconnected = "raise",
+        leaves: Collection[Node] = ()) -> Any:
     """Cotangents of ``inputs`` given cotangents of ``outputs`` (J^T v), as graph nodes.
 
-    A single tensor for ``inputs`` gives a single cotangent, a list gives a list. Cotangents
-    may be arrays or scalars; they become constants of their output's dtype. ``leaves`` are
-    nodes the driver does not look below (a rule differentiating a region, as checkpointing
-    does, passes the region's inputs so the work stays proportional to the region).
+    ``outputs`` and ``inputs`` are tensors or pytrees of them (nested lists, tuples, dicts);
+    ``cotangents`` has the structure of ``outputs`` and the result that of ``inputs`` (a single
+    tensor gives a single cotangent, a list a list). Cotangents may be arrays or scalars; they
+    become constants of their output's dtype. ``leaves`` are nodes the driver does not look
+    below (a rule differentiating a region, as checkpointing does, passes the region's inputs so
+    the work stays proportional to the region).
     """
+    require_tensors(inputs, "vjp")
+    out_leaves, out_tree = flatten(outputs)
+    in_leaves, in_tree = flatten(inputs)
+    ct_leaves = leaves_like("vjp", out_tree, cotangents, "cotangents", "outputs")
+    result = _vjp_lists(out_leaves, in_leaves, ct_leaves, unconnected=unconnected, leaves=leaves)
+    return unflatten(in_tree, result)
+
+
+def _vjp_lists(outputs: list[Node], inputs: list[Node], cotangents: list[Any], *,
+               unconnected: Unconnected, leaves: Collection[Node]) -> list[Node]:
+    """``vjp`` on flat lists."""
     from ..api.convert import as_tensor
 
     if unconnected not in ("raise", "zero"):
         raise GradientError(f"unconnected must be 'raise' or 'zero', got {unconnected!r} "
                             f"(at {user_location()})")
-    require_tensors(inputs, "vjp")
-    single = isinstance(inputs, Node)
-    inputs = [inputs] if single else list(inputs)
-    if isinstance(outputs, Node):  # one output, one cotangent (which may be an array)
-        outputs, cotangents = [outputs], [cotangents]
-    else:
-        outputs, cotangents = list(outputs), list(cotangents)
     if len(outputs) != len(cotangents):
         raise GradientError(f"vjp: {len(outputs)} outputs but {len(cotangents)} cotangents "
                             f"(at {user_location()})")
@@ -166,31 +172,30 @@ def vjp(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
                 f"{label} ({x.type}, created at {x.location}) is not connected to the output "
                 f"through differentiable ops; pass unconnected='zero' to get zeros "
                 f"(at {user_location()})")
-    return gradients[0] if single else gradients
+    return gradients
 
 
-def require_tensors(wrt: Any, what: str) -> None:
+def require_tensors(wrt: Any, what: str, where: str = "") -> None:
     """Derivatives are taken with respect to tensors of the graph: name the first entry of
-    ``wrt`` (a tensor, or a list, tuple or dict of them) that is something else."""
-    if isinstance(wrt, Node):
+    ``wrt`` (a tensor, or a pytree of them: nested lists, tuples, dicts) that is something else."""
+    if isinstance(wrt, Node) or wrt is None:
         return
     if isinstance(wrt, Mapping):
         entries = [(f"[{key!r}]", value) for key, value in wrt.items()]
     elif isinstance(wrt, list | tuple):
         entries = [(f"[{i}]", value) for i, value in enumerate(wrt)]
     else:
-        entries = [("", wrt)]
-    for where, leaf in entries:
-        if not isinstance(leaf, Node):
-            raise GradientError(
-                f"{what}: wrt{where} is {type(leaf).__name__}, not a tensor: derivatives are "
-                f"taken with respect to tensors of the graph (a gd.placeholder, gd.variable or "
-                f"a node built from them), not values (at {user_location()})")
+        raise GradientError(
+            f"{what}: wrt{where} is {type(wrt).__name__}, not a tensor: derivatives are "
+            f"taken with respect to tensors of the graph (a gd.placeholder, gd.variable or "
+            f"a node built from them), not values (at {user_location()})")
+    for key, leaf in entries:
+        require_tensors(leaf, what, where + key)
 
 
-def grad(y: Node, wrt: Node | Sequence[Node], *,
-         unconnected: Unconnected = "raise") -> Node | list[Node]:
-    """Gradient of the scalar ``y`` with respect to ``wrt`` (a tensor or a list of tensors).
+def grad(y: Node, wrt: Any, *, unconnected: Unconnected = "raise") -> Any:
+    """Gradient of the scalar ``y`` with respect to ``wrt``: a tensor, or a pytree of them (a
+    list, a dict of parameters, nested), answered in the same structure.
 
     >>> import numpy as np, graphdiff as gd
     >>> x = gd.placeholder((3,), "float64", name="x")
@@ -210,7 +215,4 @@ def grad(y: Node, wrt: Node | Sequence[Node], *,
         raise GradientError(f"grad: the output is {y.type}; it must be a float "
                             f"(at {user_location()})")
     require_tensors(wrt, "grad")
-    single = isinstance(wrt, Node)
-    targets = [wrt] if single else list(wrt)
-    result = vjp([y], targets, [scalar(1, y)], unconnected=unconnected)
-    return result[0] if single else result
+    return vjp([y], wrt, [scalar(1, y)], unconnected=unconnected)
