@@ -33,7 +33,8 @@ def check_onnxruntime(path: Path, x_test: np.ndarray, expected: np.ndarray) -> s
     try:
         import onnxruntime
     except ImportError:
-        return "onnxruntime is not installed (pip install onnxruntime): agreement not checked"
+        return ('onnxruntime is not installed (pip install -e ".[demo]"): agreement not '
+                'checked')
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     (logits,) = session.run(None, {name: x_test})
