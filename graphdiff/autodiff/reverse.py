@@ -178,7 +178,7 @@ def _vjp_lists(outputs: list[Node], inputs: list[Node], cotangents: list[Any], *
 def require_tensors(wrt: Any, what: str, where: str = "") -> None:
     """Derivatives are taken with respect to tensors of the graph: name the first entry of
     ``wrt`` (a tensor, or a pytree of them: nested lists, tuples, dicts) that is something else."""
-    if isinstance(wrt, Node) or wrt is None:
+    if isinstance(wrt, Node):
         return
     if isinstance(wrt, Mapping):
         entries = [(f"[{key!r}]", value) for key, value in wrt.items()]
