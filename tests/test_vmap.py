@@ -49,6 +49,7 @@ def _leaves(value) -> list[np.ndarray]:
 def _check(case, arrays, axes, per_example) -> None:
     inputs = [gd.placeholder(a.shape, a.dtype, name=f"a{i}") for i, a in enumerate(arrays)]
     out = gd.vmap(case.fn, in_axes=tuple(axes))(*inputs)
+    gd.Graph(inputs, flatten(out)[0]).verify()  # regions and types of the batched graph agree
     got = gd.function(inputs, flatten(out)[0], passes="none")(*arrays)
     want = [np.stack(parts) for parts in zip(*(_leaves(case.ref(*e)) for e in per_example))]
     assert len(got) == len(want)
