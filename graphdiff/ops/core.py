@@ -16,6 +16,16 @@ from ..errors import DTypeError
 from ..ir.node import Node, OpDef, register, same_nodes
 from ..ir.types import TensorType, TupleType, broadcast_shapes
 
+# ufuncs for which numpy deprecates a positional output argument (numpy 2.4)
+_KEYWORD_OUT = (np.maximum, np.minimum, np.fmax, np.fmin)
+
+
+def out_argument(kernel: Any, target: str, has_keywords: bool) -> str:
+    """How generated code passes ``target`` as ``kernel``'s output array: positionally to a
+    ufunc called without keywords (numpy parses that faster than ``out=``), else ``out=``."""
+    positional = isinstance(kernel, np.ufunc) and not has_keywords and kernel not in _KEYWORD_OUT
+    return target if positional else f"out={target}"
+
 
 def defop(name: str, infer: Callable[..., TensorType], kernel: Callable[..., Any] | None,
           **fields: Any) -> OpDef:

@@ -36,6 +36,7 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from .core import out_argument
 from .fused import is_renaming, region_types
 from .linalg import matmul
 from .reduce import max_, min_, sum_
@@ -43,8 +44,6 @@ from .reduce import max_, min_, sum_
 BLOCK_BYTES = 1 << 18
 # The reductions a group may hold: the ufunc that reduces a block, and combines two blocks.
 _REDUCTIONS = {sum_: np.add, max_: np.maximum, min_: np.minimum}
-# ufuncs for which numpy deprecates a positional output argument (numpy 2.4)
-_KEYWORD_OUT = (np.maximum, np.minimum, np.fmax, np.fmin)
 _POOLED_BYTES = 1 << 20  # smaller outputs are cheap to allocate fresh
 _POOL_SIZE = 4  # earlier outputs kept per output position for reuse
 
@@ -272,11 +271,7 @@ class _Writer:
             target = f"{self._scratch(index)}{self.scratch_slice}"
         call_args = ", ".join(self.block_name[a] for a in args) + keywords
         if node.op.out_arg:
-            # a ufunc takes out positionally, which numpy parses faster than out=
-            kernel = self.namespace[f"k{k}"]
-            positional = isinstance(kernel, np.ufunc) and not keywords \
-                and kernel not in _KEYWORD_OUT
-            out_arg = target if positional else f"out={target}"
+            out_arg = out_argument(self.namespace[f"k{k}"], target, bool(keywords))
             self.loop.append(f"b_v{k} = k{k}({call_args}, {out_arg})")
         else:
             self.loop.append(f"b_v{k} = {target}")

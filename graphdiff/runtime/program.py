@@ -34,6 +34,7 @@ from ..errors import AllocationError
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from ..ops.core import out_argument
 from .finite import all_finite, checked
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
 from .schedule import ORDERS
@@ -41,9 +42,6 @@ from .specialize import bind_shape, specialize
 from .unfuse import without_small_groups
 
 _programs = itertools.count()
-
-# ufuncs for which numpy deprecates a positional output argument (numpy 2.4)
-_KEYWORD_OUT = (np.maximum, np.minimum, np.fmax, np.fmin)
 
 
 @dataclass
@@ -339,13 +337,11 @@ class _Generator:
             attrs = {}
         k = self.bind("_k", kernel)
         args = [self.names[v] for v in node.inputs]
-        positional_out = isinstance(kernel, np.ufunc) and not attrs \
-            and kernel not in _KEYWORD_OUT
+        has_keywords = bool(attrs)
         for key, value in attrs.items():
             args.append(f"{key}={self.bind('_a', value)}")
         if out is not None:
-            # a ufunc takes its output positionally, which numpy parses faster than out=
-            args.append(out if positional_out else f"out={out}")
+            args.append(out_argument(kernel, out, has_keywords))
         return f"{name} = {k}({', '.join(args)})"
 
     def result(self, node: Node, copy: bool) -> str:
