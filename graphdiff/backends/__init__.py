@@ -114,6 +114,16 @@ class Backend(Protocol):
 _loaded: dict[str, Backend] = {}
 
 
+def missing_numpy_kernel(op: OpDef) -> str | None:
+    """What ``op``'s declaration lacks for a backend that runs numpy kernels (numpy, reference,
+    and those built on them), or None."""
+    if op.source:
+        return None
+    if op.regions:
+        return None if op.region_kernel is not None else "region_kernel= (an op with regions)"
+    return None if op.kernel is not None else "kernel= (the numpy implementation)"
+
+
 def get_backend(name: str) -> Backend:
     """The backend called ``name``, imported on first use."""
     backend = _loaded.get(name)

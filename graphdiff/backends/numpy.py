@@ -17,7 +17,7 @@ from ..runtime.function import needs_copy
 from ..runtime.program import Program, build_program
 from ..runtime.specialize import specialize
 from ..runtime.unfuse import without_small_groups
-from . import Specialized
+from . import Specialized, missing_numpy_kernel
 
 
 class NumpyBackend:
@@ -50,11 +50,7 @@ class NumpyBackend:
                              check_finite=spec.check_finite)
 
     def missing(self, op: OpDef) -> str | None:
-        if op.source:
-            return None
-        if op.regions:
-            return None if op.region_kernel is not None else "region_kernel= (an op with regions)"
-        return None if op.kernel is not None else "kernel= (the numpy implementation)"
+        return missing_numpy_kernel(op)
 
 
 BACKEND = NumpyBackend()

@@ -16,7 +16,7 @@ import numpy as np
 from ..ir.node import Node, OpDef
 from ..ops.source import CONSTANT, VARIABLE
 from ..runtime.reference import Interpreter, Step
-from . import Specialized
+from . import Specialized, missing_numpy_kernel
 
 
 class ReferenceExecutable:
@@ -56,11 +56,7 @@ class ReferenceBackend:
         return ReferenceExecutable(spec)
 
     def missing(self, op: OpDef) -> str | None:
-        if op.source:
-            return None
-        if op.regions:
-            return None if op.region_kernel is not None else "region_kernel= (an op with regions)"
-        return None if op.kernel is not None else "kernel= (the numpy implementation)"
+        return missing_numpy_kernel(op)
 
 
 BACKEND = ReferenceBackend()
