@@ -38,22 +38,23 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
-from ..ops.source import constant
+from ..ops.shape import broadcast_to
+from ..ops.source import CONSTANT, FILL, constant
 from .regions import region_pass
 from .rewrite import rewrite_graph
 
 MAX_FOLD_ELEMENTS = 4096
 MAX_OPERAND_ELEMENTS = 1 << 16
-_NOT_FOLDED = frozenset({"broadcast_to", "fill"})
+_NOT_FOLDED = (broadcast_to, FILL)
 
 
 def foldable(node: Node) -> bool:
     """True if ``node`` can be evaluated now: a pure kernel over constants, within the caps."""
     op = node.op
     if op.source or op.effectful or op.kernel is None \
-            or op.regions or op.name in _NOT_FOLDED or type(node.type) is not TensorType:
+            or op.regions or op in _NOT_FOLDED or type(node.type) is not TensorType:
         return False
-    if any(value.op.name != "constant" for value in node.inputs):
+    if any(value.op is not CONSTANT for value in node.inputs):
         return False
     size = node.type.static_size()
     if size is None or size > MAX_FOLD_ELEMENTS:

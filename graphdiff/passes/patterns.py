@@ -11,22 +11,22 @@ import numpy as np
 from ..ir.node import Node
 from ..ops import elementwise as E
 from ..ops import shape as S
-from ..ops.source import constant
+from ..ops.source import CONSTANT, FILL, constant
 from .rewrite import build
 
 _UNIFORM_CHECK_LIMIT = 1 << 12  # larger constants are not scanned for a uniform value
-_VIEWS_OF_ONE_VALUE = ("broadcast_to", "reshape", "transpose")
+_VIEWS_OF_ONE_VALUE = (S.broadcast_to, S.reshape, S.transpose)
 
 
 def uniform_value(node: Node) -> np.generic | None:
     """The one value every element of ``node`` holds, when known at compile time: a constant
     whose elements are all equal (the same bits, so -0.0 and 0.0 differ), a ``fill``, or a
     reshape / transpose / broadcast of one. NaN never counts as uniform (NaN != NaN)."""
-    while node.op.name in _VIEWS_OF_ONE_VALUE:
+    while node.op in _VIEWS_OF_ONE_VALUE:
         node = node.inputs[0]
-    if node.op.name == "fill":
+    if node.op is FILL:
         return np.asarray(node.attrs["value"], dtype=node.attrs["dtype"])[()]
-    if node.op.name != "constant":
+    if node.op is not CONSTANT:
         return None
     data = node.data
     if data.size == 0 or data.size > _UNIFORM_CHECK_LIMIT:
@@ -116,7 +116,7 @@ def swap_last(node: Node, value: Node) -> Node:
 
 
 def is_swapped(node: Node) -> bool:
-    return node.op.name == "transpose" and is_swap(node.attrs["perm"])
+    return node.op is S.transpose and is_swap(node.attrs["perm"])
 
 
 def power_of_two_reciprocal(node: Node) -> np.generic | None:

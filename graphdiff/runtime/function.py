@@ -26,6 +26,7 @@ from ..errors import GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from ..ops.source import PLACEHOLDER, VARIABLE
 from .finite import enabled_by_environment
 from .profile import MemoryReport, Profile, memory_report, profile_program
 from .program import Program
@@ -261,7 +262,7 @@ def _check_placeholders(graph: Graph) -> None:
     positions: dict[Node, int] = {}
     named: dict[str, int] = {}
     for position, node in enumerate(graph.inputs):
-        if not isinstance(node, Node) or node.op.name != "placeholder":
+        if not isinstance(node, Node) or node.op is not PLACEHOLDER:
             raise InputError(f"function inputs must be placeholders, got {node!r} "
                              f"(at {user_location()})")
         if node in positions:
@@ -276,7 +277,7 @@ def _check_placeholders(graph: Graph) -> None:
         if node.name:
             named[node.name] = position
     for node in graph.nodes:
-        if node.op.name == "placeholder" and node not in declared:
+        if node.op is PLACEHOLDER and node not in declared:
             raise InputError(f"the outputs depend on placeholder {_label(node)} ({node.type}, "
                              f"created at {node.location}), which is not among the inputs "
                              f"(at {user_location()})")
@@ -313,7 +314,7 @@ def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
                              f"(at {user_location()})")
     checked: dict[Node, Node] = {}
     for variable, value in (updates or {}).items():
-        if not isinstance(variable, Node) or variable.op.name != "variable":
+        if not isinstance(variable, Node) or variable.op is not VARIABLE:
             raise InputError(f"updates keys must be variables, got {variable!r} "
                              f"(at {user_location()})")
         value = as_tensor(value)

@@ -35,6 +35,7 @@ from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
 from ..ops.core import out_argument
+from ..ops.source import CONSTANT, VARIABLE
 from .finite import all_finite, checked
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
 from .schedule import ORDERS
@@ -131,9 +132,9 @@ def build_program(feeds: Sequence[Node | None], sources: Sequence[Node], outputs
         gen.names[feed] = f"i{position}"
     params = [f"i{position}" for position in range(len(feeds))]
     for node in sources:
-        if node.op.name == "constant":
+        if node.op is CONSTANT:
             gen.names[node] = gen.bind("c", node.data)
-        elif node.op.name == "variable":
+        elif node.op is VARIABLE:
             state = gen.bind("_s", node.data)
             gen.names[node] = state.replace("_s", "v", 1)
             gen.line(f"{gen.names[node]} = {state}.value")
@@ -211,7 +212,7 @@ def fold_constants(nodes: Sequence[Node], attrs: dict[Node, dict[str, Any]]) -> 
     values: dict[Node, Any] = {}
     for node in nodes:
         if node.op.source:
-            if node.op.name == "constant":
+            if node.op is CONSTANT:
                 values[node] = node.data
             continue
         if node.op.effectful or node.op.regions or not all(v in values for v in node.inputs):

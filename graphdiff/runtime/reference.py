@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import AllocationError, GraphdiffError
 from ..ir.graph import Graph
 from ..ir.node import Node
+from ..ops.source import CONSTANT
 from .finite import all_finite, checked
 
 Step = tuple[Callable[..., Any], tuple[int, ...], int, tuple[int, ...]]
@@ -97,7 +98,7 @@ def reference_region(region: Graph, param_types: Sequence[Any]) -> Callable[...,
     types, attrs = specialize_region(region, param_types)
     interpreter = Interpreter(region.nodes, region.outputs)
     steps = interpreter.bind(attrs, types)
-    constants = {n: n.data for n in region.nodes if n.op.source and n.op.name == "constant"}
+    constants = {n: n.data for n in region.nodes if n.op is CONSTANT}
     params = region.inputs
     slots = [interpreter.slot[o] for o in region.outputs]
 
