@@ -20,7 +20,7 @@ from graphdiff.ops.fused import fused
 from graphdiff.passes.pipeline import FUSED_PIPELINE
 
 numba = pytest.importorskip("numba")
-from graphdiff.backends import numba_fused, numba_scalar  # noqa: E402
+from graphdiff.backends import numba_call, numba_fused, numba_scalar  # noqa: E402
 
 from .strategies import random_graphs  # noqa: E402
 from .test_fuzz import assert_agree  # noqa: E402
@@ -126,7 +126,7 @@ def test_every_op_matches_its_numpy_kernel_with_broadcasting_and_special_values(
     region = _all_ops_region(dtype)
     arrays = _operands(dtype)
     shapes = tuple(a.shape for a in arrays)
-    got = numba_fused.compiled(region, shapes)(*arrays)
+    got = numba_call.compiled(region, shapes)(*arrays)
     for node, g, w in zip(region.outputs, got, _numpy_values(region, arrays)):
         _close(g, w, node.op.name)
 
@@ -166,7 +166,7 @@ def test_fused_regions_of_softmax_layer_norm_gelu_and_their_gradients(dtype: str
                     rng.standard_normal(s).astype(p.dtype) for p, s in
                     zip(region.inputs, shapes)]
         try:
-            kernel = numba_fused.compiled(region, shapes)
+            kernel = numba_call.compiled(region, shapes)
         except numba_fused.Unsupported:
             continue
         compiled += 1
@@ -189,7 +189,7 @@ def test_the_kernel_source_is_the_cache_key_and_lives_in_the_cache_dir(tmp_path,
     shapes = ((5, 19), (19,), (5, 19))
     source, _, _ = numba_fused.plan(region, shapes)
     assert "fastmath" in source and "nnan" not in source and "ninf" not in source
-    numba_fused._dispatcher(source + "\n")  # a source not compiled in this process before
+    numba_call._dispatcher(source + "\n")  # a source not compiled in this process before
     assert len(list((tmp_path / "numba").glob("fused_*.py"))) == 1
 
 
@@ -216,7 +216,7 @@ def test_rank3_reductions_within_rows_over_rows_and_of_row_constants(dtype: str)
     arrays[0][7, 2, 3] = np.nan
     arrays[0][8, :, :] = -np.inf
     shapes = tuple(a.shape for a in arrays)
-    got = numba_fused.compiled(region, shapes)(*arrays)
+    got = numba_call.compiled(region, shapes)(*arrays)
     for i, (g, w) in enumerate(zip(got, _numpy_values(region, arrays))):
         w = np.asarray(w)
         scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=1.0))
@@ -227,7 +227,7 @@ def test_rank3_reductions_within_rows_over_rows_and_of_row_constants(dtype: str)
 
 def _numba_kernels_run(f: gd.Function) -> int:
     """How many of the last signature's steps are numba kernels."""
-    return sum(isinstance(k, numba_fused._Caller) for k in f._last.generator.bound.values())
+    return sum(isinstance(k, numba_call._Caller) for k in f._last.generator.bound.values())
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

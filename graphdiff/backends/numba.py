@@ -25,7 +25,7 @@ from typing import Any
 from ..ir.node import Node, OpDef
 from ..ir.types import TensorType
 from ..ops.fused import fused
-from . import numba_fused
+from . import numba_call, numba_fused
 from .numpy import NumpyBackend
 
 UNFUSE_AT_MOST_BYTES = 16 << 10
@@ -44,7 +44,7 @@ class NumbaBackend(NumpyBackend):
             return None
         shapes = tuple(tuple(int(d) for d in t.shape) for t in operand_types)
         try:
-            return numba_fused.compiled(node.regions[0], shapes)
+            return numba_call.compiled(node.regions[0], shapes)
         except numba_fused.Unsupported:
             return None
 

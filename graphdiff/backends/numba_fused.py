@@ -5,10 +5,10 @@ For a fused node's region and one set of operand shapes the generator writes the
 declares its value on one element, ``OpDef.scalar``):
 
 - rows (axis 0 of the group's iteration space) are cut into chunks, two per thread, which the
-  calling thread and a pool of worker threads take in turn (``run_chunks``); each row runs in
-  *phases*, one loop nest over the other axes per level of row
-  reductions: a phase accumulates the reductions whose operand it computes (the max of a
-  softmax row, the mean of a LayerNorm row) and writes the outputs of its level; values a later
+  calling thread and a pool of worker threads take in turn (``numba_call.run_chunks``); each
+  row runs in *phases*, one loop nest over the other axes per level of row reductions: a
+  phase accumulates the reductions whose operand it computes (the max of a softmax row, the
+  mean of a LayerNorm row) and writes the outputs of its level; values a later
   phase needs are recomputed there from the operands, never stored;
 - values constant along a row (per-row statistics, rank-0 operands) are computed once per row,
   between the phases;
@@ -23,8 +23,8 @@ zeros; ``error_model="numpy"`` makes x/0 an Inf or NaN, not an exception. Litera
 to the region's dtype, so float32 code stays float32.
 
 Kernels are cached on disk: the source is written to a module file named by its hash in
-``cache_dir()`` and compiled with ``cache=True``, so numba keys the machine code by that source
-and the argument types; a second process loads instead of compiling.
+``numba_call.cache_dir()`` and compiled with ``cache=True``, so numba keys the machine code by
+that source and the argument types; a second process loads instead of compiling.
 
 A region the generator does not handle (``plan`` raises ``Unsupported``: a reduction over rows
 that the group reads again, a reshape that changes sizes, a dtype numba lacks) keeps the numpy
@@ -34,45 +34,25 @@ kernel (``graphdiff/ops/fused_codegen.py``).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import itertools
 import math
-import os
-import sys
-import tempfile
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..ir.graph import Graph
-from ..ops.fused_codegen import member_kind, reuse_or_empty, value_types
-from ..ops.reduce import max_, min_, sum_
+from ..ops.fused_codegen import member_kind, value_types
+from ..ops.reduce import max_, sum_
 from . import numba_scalar
 from .numba_scalar import FASTMATH
 
 _DTYPES = frozenset("?bhilqBHILQfd")  # numpy type characters numba compiles
-_REDUCTIONS = {sum_: np.add, max_: np.maximum, min_: np.minimum}
 Shapes = tuple[tuple[int, ...], ...]
-# Smaller iteration spaces run on the calling thread alone: handing chunks to other threads
-# costs more than it saves there, and a worker preempted in the middle of its chunk delays
-# the call by a time slice, which only large calls can afford.
-PARALLEL_FROM = 1 << 18
-CHUNKS_PER_THREAD = 2
 
 
 class Unsupported(Exception):
     """The generator does not handle this region (the numpy kernel runs it)."""
-
-
-def cache_dir() -> Path:
-    """Where generated kernel modules and numba's cache live (``GRAPHDIFF_CACHE_DIR``, else
-    ``~/.cache/graphdiff``)."""
-    root = os.environ.get("GRAPHDIFF_CACHE_DIR") or Path.home() / ".cache" / "graphdiff"
-    return Path(root) / "numba"
 
 
 def _type_name(dtype: np.dtype) -> str:
@@ -455,171 +435,9 @@ class _Plan:
         return lines
 
 
-# --- compiling and calling --------------------------------------------------------------------
-
-_POOL: dict[int, ThreadPoolExecutor] = {}  # worker count -> the pool, made on first use
-_POOL_LOCK = threading.Lock()
-
-
-def _workers(count: int) -> ThreadPoolExecutor:
-    with _POOL_LOCK:
-        pool = _POOL.get(count)
-        if pool is None:
-            pool = _POOL[count] = ThreadPoolExecutor(count, thread_name_prefix="graphdiff-numba")
-        return pool
-
-
-def run_chunks(kernel: Callable[..., None], args: list, n_chunks: int, threads: int) -> None:
-    """Run ``kernel(c_lo, c_hi, *args)`` over chunks ``0 .. n_chunks - 1`` on up to
-    ``threads`` threads (the caller's among them).
-
-    Each thread takes the next chunk until none is left, and the call returns when every chunk
-    is done: it never waits for a worker that has not started. On a shared machine a worker
-    may not get a core for milliseconds; numba's ``prange`` waits for every thread of its team
-    at the end of the loop (on this 2-core machine under load: median 15 ms instead of 0.9 ms
-    for a 2048x1024 float32 kernel), here the caller does the late worker's chunks itself.
-    """
-    if threads <= 1 or n_chunks <= 1:
-        kernel(0, n_chunks, *args)
-        return
-    taken = itertools.count()  # next() on a count is atomic under the GIL
-    finished = itertools.count(1)
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        while (chunk := next(taken)) < n_chunks:
-            try:
-                kernel(chunk, chunk + 1, *args)
-            except BaseException as exc:  # re-raised by the caller
-                errors.append(exc)
-            if next(finished) == n_chunks:
-                done.set()
-
-    pool = _workers(threads - 1)
-    for _ in range(threads - 1):
-        pool.submit(work)
-    work()
-    done.wait()
-    if errors:
-        raise errors[0]
-
-
-_LOCK = threading.Lock()
-_DISPATCHERS: dict[str, Any] = {}  # source hash -> numba dispatcher
-
-
 def plan(region: Graph, shapes: Shapes) -> tuple[str, list[tuple[str, int]], _Plan]:
     """The kernel source for ``region`` on operands of ``shapes``, its array arguments and the
     analysis; raises Unsupported for regions the generator does not handle."""
     analysis = _Plan(region, shapes)
     source, arguments = analysis.source()
     return source, arguments, analysis
-
-
-def _dispatcher(source: str) -> Any:
-    """The compiled function of ``source``: a module file named by its hash in cache_dir(),
-    imported once per process (numba's on-disk cache holds its machine code)."""
-    key = hashlib.sha256(source.encode()).hexdigest()[:24]
-    with _LOCK:
-        found = _DISPATCHERS.get(key)
-        if found is not None:
-            return found
-        directory = cache_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"fused_{key}.py"
-        if not path.exists():  # written whole, then renamed: another process never sees half
-            fd, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-            with os.fdopen(fd, "w") as file:
-                file.write(source)
-            os.replace(temporary, path)
-        name = f"graphdiff_numba_{key}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        _DISPATCHERS[key] = module.kernel
-        return module.kernel
-
-
-def compiled(region: Graph, shapes: Shapes) -> Callable[..., Any]:
-    """The fused kernel for ``region`` on operands of ``shapes``, with the numpy kernel's
-    calling convention (``kernel(*operands, out=None)``, a tuple for several outputs)."""
-    source, arguments, analysis = plan(region, shapes)
-    dispatch = _dispatcher(source)
-    return _Caller(dispatch, arguments, analysis)
-
-
-class _Caller:
-    """Allocates outputs and partial results, runs the compiled loop nest, combines the
-    per-chunk results of reductions over rows."""
-
-    def __init__(self, dispatch: Any, arguments: list[tuple[str, int]], analysis: _Plan) -> None:
-        import numba
-
-        self.numba = numba
-        self.size = int(np.prod(analysis.space, dtype=np.int64))
-        self.dispatch = dispatch
-        self.arguments = arguments
-        self.space = analysis.space
-        self.outputs = analysis.outputs
-        self.types = analysis.types
-        self.nodes = analysis.nodes
-        self.heads = [(i, analysis.args[i]) for i, k in enumerate(analysis.kinds) if k == "head"]
-        self.reduction = analysis.reduction
-        self.partial_dtype = {i: analysis._partial_dtype(i) for i, k in self.reduction.items()
-                              if k.startswith("rows")}
-        self.pools: dict[int, list] = {}
-        self.write_shape = {i: analysis.write_shape(i) for i in analysis.outputs}
-        self.kept_shape = {i: analysis.kept_shape(i) for i in analysis.reduction}
-
-    def _output(self, index: int, out: np.ndarray | None) -> np.ndarray:
-        shape, dtype = self.write_shape[index], self.types[index].dtype
-        if out is not None and out.shape == shape and out.flags.c_contiguous:
-            return out
-        if out is not None:
-            return np.empty(shape, dtype)
-        return reuse_or_empty(self.pools.setdefault(index, []), shape, dtype)
-
-    def __call__(self, *operands: np.ndarray, out: np.ndarray | None = None) -> Any:
-        values: dict[int, Any] = {}
-        for i, array in enumerate(operands):
-            array = np.asarray(array)
-            values[i] = array[()] if array.ndim == 0 else np.ascontiguousarray(array)
-        for i, (a, b) in self.heads:
-            values[i] = np.matmul(operands[a], operands[b])
-        rows = int(self.space[0])
-        threads = self.numba.get_num_threads() if self.size >= PARALLEL_FROM else 1
-        n_chunks = max(1, min(rows, CHUNKS_PER_THREAD * threads if threads > 1 else 1))
-        results: dict[int, np.ndarray] = {}
-        args: list[Any] = [n_chunks] + [int(d) for d in self.space]
-        for role, i in self.arguments:
-            if role == "in":
-                args.append(values[i])
-            elif role == "const":
-                args.append(np.ascontiguousarray(self.nodes[i].data))
-            elif role == "out":
-                first = i == self.outputs[0]
-                results[i] = self._output(i, out if first else None)
-                args.append(results[i])
-            elif role == "scratch":
-                args.append(np.empty(self.kept_shape[i], self.types[i].dtype))
-            else:  # per-chunk results of a reduction over rows
-                shape = (n_chunks,) if self.reduction[i] == "rows_full" else \
-                    (n_chunks,) + self.kept_shape[i]
-                results[i] = np.empty(shape, self.partial_dtype[i])
-                args.append(results[i])
-        run_chunks(self.dispatch, args, n_chunks, threads)
-        finished = []
-        for i in self.outputs:
-            value = results[i]
-            if self.reduction.get(i, "").startswith("rows"):
-                combine = _REDUCTIONS[self.nodes[i].op]
-                value = combine.reduce(value, axis=0).astype(self.types[i].dtype, copy=False)
-            shape = tuple(int(d) for d in self.types[i].shape)
-            finished.append(np.asarray(value).reshape(shape))
-        if out is not None and finished[0] is not out:
-            np.copyto(out, finished[0])
-            finished[0] = out
-        return finished[0] if len(finished) == 1 else tuple(finished)
-
