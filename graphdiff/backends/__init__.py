@@ -49,6 +49,7 @@ from ..errors import BackendError
 from ..ir.graph import Graph
 from ..ir.node import Node, OpDef
 from ..ir.types import TensorType
+from ..runtime.specialize import Specialized  # noqa: F401 - what a backend compiles
 
 # backend name -> (module in this package, the third-party package it needs or None)
 BACKENDS: dict[str, tuple[str, str | None]] = {
@@ -58,38 +59,6 @@ BACKENDS: dict[str, tuple[str, str | None]] = {
     "jax": ("jax", "jax"),
     "onnxruntime": ("onnxruntime", "onnxruntime"),
 }
-
-
-@dataclass
-class Specialized:
-    """One signature of a compiled function, as a backend receives it.
-
-    ``graph`` is the optimized graph: its inputs are the placeholders in argument order, its
-    outputs the function's outputs followed by one update value per entry of ``variables``.
-    ``types`` and ``attrs`` are every node's concrete type and resolved attributes for this
-    signature (``env`` the symbolic dims bound on the way). ``copies[i]`` says whether
-    ``graph.outputs[i]`` must be copied (it may share memory with a feed, a variable, a
-    constant or a value returned before it). ``check_finite``: raise on the first node whose
-    result holds NaN or Inf where its inputs did not (docs/backends.md).
-    """
-
-    graph: Graph
-    variables: Sequence[Node]
-    types: dict[Node, TensorType]
-    attrs: dict[Node, dict[str, Any]]
-    env: dict[str, int]
-    single: bool
-    copies: Sequence[bool]
-    check_finite: bool = False
-
-    @property
-    def outputs(self) -> Sequence[Node]:
-        return self.graph.outputs[:len(self.graph.outputs) - len(self.variables)]
-
-    @property
-    def updates(self) -> list[tuple[Node, Node]]:
-        n_out = len(self.graph.outputs) - len(self.variables)
-        return list(zip(self.variables, self.graph.outputs[n_out:]))
 
 
 class Executable(Protocol):

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Specialized
 from ..errors import GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
@@ -31,7 +30,7 @@ from .finite import enabled_by_environment
 from .profile import MemoryReport, Profile, memory_report, profile_program
 from .program import Program
 from .reference import step_error
-from .specialize import bind_shape, specialize
+from .specialize import Specialized, bind_shape, specialize
 
 try:  # numpy's own error-state switch: errstate() costs ~0.7 us per call, this ~0.1 us
     from numpy._core.umath import _extobj_contextvar, _make_extobj

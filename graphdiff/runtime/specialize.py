@@ -11,10 +11,12 @@ input signature and caches the result.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GraphdiffError, InputError
 from ..ir.dims import evaluate_dim
+from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType, TupleType, format_shape
 
@@ -114,3 +116,35 @@ def _check_no_symbolic_broadcast(node: Node, operands: Sequence[TensorType],
                     f"and would broadcast to {out[offset + axis]}; graphdiff assumes a symbolic "
                     f"dimension is never 1 when broadcasting (declare it as 1, or feed equal "
                     f"sizes)")
+
+
+@dataclass
+class Specialized:
+    """One signature of a compiled function, as a backend receives it.
+
+    ``graph`` is the optimized graph: its inputs are the placeholders in argument order, its
+    outputs the function's outputs followed by one update value per entry of ``variables``.
+    ``types`` and ``attrs`` are every node's concrete type and resolved attributes for this
+    signature (``env`` the symbolic dims bound on the way). ``copies[i]`` says whether
+    ``graph.outputs[i]`` must be copied (it may share memory with a feed, a variable, a
+    constant or a value returned before it). ``check_finite``: raise on the first node whose
+    result holds NaN or Inf where its inputs did not (docs/backends.md).
+    """
+
+    graph: Graph
+    variables: Sequence[Node]
+    types: dict[Node, TensorType]
+    attrs: dict[Node, dict[str, Any]]
+    env: dict[str, int]
+    single: bool
+    copies: Sequence[bool]
+    check_finite: bool = False
+
+    @property
+    def outputs(self) -> Sequence[Node]:
+        return self.graph.outputs[:len(self.graph.outputs) - len(self.variables)]
+
+    @property
+    def updates(self) -> list[tuple[Node, Node]]:
+        n_out = len(self.graph.outputs) - len(self.variables)
+        return list(zip(self.variables, self.graph.outputs[n_out:]))
