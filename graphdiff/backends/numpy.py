@@ -13,7 +13,7 @@ from typing import Any
 
 from ..ir.node import Node, OpDef
 from ..ir.types import TensorType
-from ..runtime.function import needs_copy
+from ..runtime.memory import needs_copy
 from ..runtime.program import Program, build_program
 from ..runtime.specialize import specialize
 from ..runtime.unfuse import without_small_groups

@@ -27,6 +27,7 @@ from ..ir.node import Node
 from ..ir.types import TensorType
 from ..ops.source import PLACEHOLDER, VARIABLE
 from .finite import enabled_by_environment
+from .memory import needs_copy
 from .profile import MemoryReport, Profile, memory_report, profile_program
 from .program import Program
 from .reference import step_error
@@ -50,28 +51,6 @@ except ImportError:  # pragma: no cover - other numpy versions
 
     def _loud(token: Any) -> None:
         token.__exit__(None, None, None)
-
-
-def _memory_root(node: Node) -> Node:
-    """The node whose buffer ``node``'s value may share (it follows views to their base)."""
-    while node.op.view and node.inputs:
-        node = node.inputs[0]
-    return node
-
-
-def needs_copy(results: Sequence[Node]) -> list[bool]:
-    """For each returned value (outputs, then update values), whether it must be copied.
-
-    A value is copied if it may share memory with a feed, a variable or a constant, or with a
-    value returned before it: what a user receives, and what a variable holds, is never shared.
-    """
-    claimed: set[Node] = set()
-    copies = []
-    for node in results:
-        root = _memory_root(node)
-        copies.append(root.op.source or root in claimed)
-        claimed.add(root)
-    return copies
 
 
 class Function:

@@ -100,6 +100,21 @@ def view_root(node: Node) -> Node:
     return node
 
 
+def needs_copy(results: Sequence[Node]) -> list[bool]:
+    """For each returned value (outputs, then update values), whether it must be copied.
+
+    A value is copied if it may share memory with a feed, a variable or a constant, or with a
+    value returned before it: what a user receives, and what a variable holds, is never shared.
+    """
+    claimed: set[Node] = set()
+    copies = []
+    for node in results:
+        root = view_root(node)
+        copies.append(root.op.source or root in claimed)
+        claimed.add(root)
+    return copies
+
+
 def inplace_safe(node: Node) -> bool:
     """May this node's kernel write into the memory of one of its operands?
 

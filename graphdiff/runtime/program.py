@@ -37,7 +37,7 @@ from ..ir.types import TensorType
 from ..ops.core import out_argument
 from ..ops.source import CONSTANT, VARIABLE
 from .finite import all_finite, checked
-from .memory import ARENA, HEAP, MemoryPlan, last_uses, plan_memory, view_root
+from .memory import ARENA, HEAP, MemoryPlan, last_uses, needs_copy, plan_memory, view_root
 from .schedule import ORDERS
 from .specialize import bind_shape, specialize
 from .unfuse import without_small_groups
@@ -418,8 +418,7 @@ def planned_region(region: Graph, param_types: Sequence[TensorType]) -> Callable
         region = expanded
         types, attrs = specialize_region(region, param_types)
     sources = [n for n in region.nodes if n.op.source and n not in set(region.inputs)]
-    copies = [_shares_memory(o, region.inputs, region.outputs[:i])
-              for i, o in enumerate(region.outputs)]
+    copies = needs_copy(region.outputs)
     # the caller holds on to the last results (a loop passes the carry back in), so two
     # spares per result: the one before the last is free again
     program = build_program(region.inputs, sources, region.outputs, [], region.nodes, types,
@@ -440,8 +439,3 @@ def specialize_region(region: Graph, param_types: Sequence[TensorType]
         if node.op.source and node not in source_types:
             source_types[node] = node.type
     return specialize(region.nodes, source_types, env)
-
-
-def _shares_memory(node: Node, params: Sequence[Node], earlier: Sequence[Node]) -> bool:
-    root = view_root(node)
-    return root.op.source or any(view_root(e) is root for e in earlier)
