@@ -45,12 +45,64 @@ def test_other_index_errors() -> None:
         x[..., ...]
     with pytest.raises(gd.DTypeError, match="index arrays must be integers"):
         x[np.array([0.5])]
-    with pytest.raises(gd.GraphdiffError, match="only one integer-array index"):
-        x[np.array([0]), np.array([1])]
+    with pytest.raises(gd.ShapeError, match=r"index arrays must broadcast together.*\[2\] and "
+                                            r"\[3\].*test_indexing"):
+        x[np.array([0, 1]), np.array([1, 0, 2])]
+    with pytest.raises(gd.ShapeError, match="index 3 is out of range for axis 1 of size 3"):
+        x[[0, 1], [1, 3]]
     with pytest.raises(gd.ShapeError, match="index 4 is out of range for axis 0 of size 4"):
         gd.take(x, np.array([0, 4]), axis=0)
     with pytest.raises(gd.ShapeError, match="indices of rank 1 for a tensor of rank 2"):
         gd.take_along_axis(x, np.array([0, 1]), axis=1)
+
+
+# --- advanced indexing: numpy's rules ------------------------------------------------------------
+
+ADVANCED_KEYS = [
+    (3, slice(2, None), [1, 3]), ([0, 1], [1, 2]), (slice(None), np.array([[0, 1], [2, -1]])),
+    ([[0], [1]], slice(None), [2, 3, -7]), ([0, 1], None, [0, 1]),
+    (slice(None), [0, 1], None, [1, 2]), (slice(None), 3, [1, 3]), (Ellipsis, [1], [2, 3]),
+    ([1], Ellipsis, [2, 3]), (slice(None), [1], Ellipsis, [2, 3]), (slice(1, 2), [1], [2, 3]),
+    (slice(None), np.array(1), slice(None)), ([4, -5], [1, 1], [0, 6]), (1, [0, 2]),
+    (-1, slice(None, None, -1), [[1, 2, 3]]), ((0, 2),), (np.array([[0, 2]]), 1, None, 3),
+]
+
+
+@pytest.mark.parametrize("key", ADVANCED_KEYS, ids=[repr(k) for k in ADVANCED_KEYS])
+def test_advanced_index_matches_numpy(key: tuple) -> None:
+    x_value = RNG.standard_normal((5, 6, 7))
+    x = gd.placeholder((5, 6, 7), "float64", name="x")
+    got = gd.function([x], x[key])(x_value)
+    want = x_value[key]
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_advanced_index_with_run_time_indices_on_symbolic_axes() -> None:
+    x = gd.placeholder((None, 6, None), "float64", name="x")
+    i = gd.placeholder((None,), "int64", name="i")
+    j = gd.placeholder((1,), "int32", name="j")
+    f = gd.function([x, i, j], x[i, 2:, j])
+    for n, m in ((5, 7), (3, 2)):
+        x_value = RNG.standard_normal((n, 6, m))
+        i_value, j_value = np.array([0, -1, n - 1, -n]), np.array([-m], np.int32)
+        np.testing.assert_array_equal(f(x_value, i_value, j_value),
+                                      x_value[i_value, 2:, j_value])
+    with pytest.raises(gd.GraphdiffError, match=r"running take \(created at .*test_indexing"):
+        f(np.ones((3, 6, 2)), np.array([3]), np.array([0], np.int32))
+    with pytest.raises(gd.GraphdiffError, match=r"running take"):
+        f(np.ones((3, 6, 2)), np.array([0]), np.array([-3], np.int32))
+
+
+def test_gradient_of_repeated_advanced_indices_accumulates() -> None:
+    x = gd.placeholder((3, 4), "float64", name="x")
+    y = x[[0, 0, 2, 0], [1, 1, 3, -3]]
+    (gx,) = gd.grad(gd.sum(y * gd.constant(np.array([1.0, 2.0, 3.0, 4.0]))), [x])
+    want = np.zeros((3, 4))
+    np.add.at(want, ([0, 0, 2, 0], [1, 1, 3, 1]), [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(gd.function([x], gx)(np.ones((3, 4))), want)
+    (t,) = gd.jvp([y], [x], [gd.constant(np.arange(12.0).reshape(3, 4))])
+    np.testing.assert_array_equal(gd.function([x], t)(np.ones((3, 4))), [1.0, 1.0, 11.0, 1.0])
 
 
 def test_iteration_follows_the_static_first_axis() -> None:

@@ -2,8 +2,12 @@
 split.
 
 Basic indexing (ints, slices with any step, ``None``, ``...``) becomes one ``slice`` node plus a
-``reshape`` for dropped and inserted axes; an integer tensor index becomes ``take``. A boolean
-mask is refused: its result's shape would depend on the data.
+``reshape`` for dropped and inserted axes. Integer arrays (tensors, lists, numpy arrays) follow
+numpy's advanced indexing: one array is a ``take``; several broadcast together and become
+row-major offsets into their axes moved first and flattened, then one ``take`` (so derivatives
+are take's: a scatter-add, repeated indices accumulating). Their broadcast dims stand where the
+arrays stood when the arrays (and ints among them) are adjacent in the key, else first. A
+boolean mask is refused: its result's shape would depend on the data.
 
 >>> import graphdiff as gd
 >>> x = gd.placeholder(("n", 4, 5), "float32")
@@ -11,6 +15,8 @@ mask is refused: its result's shape would depend on the data.
 ('n[1:]', 1, 4, 3)
 >>> x[-1, 2].shape
 (5,)
+>>> x[3, 2:, [1, 3]].shape, x[:, [[0], [1]], [2, 3, 4]].shape
+((2, 2), ('n', 2, 3))
 >>> gd.concatenate([x, x[:2]]).shape
 ('n+2', 4, 5)
 >>> [part.shape for part in gd.split(x, [1, 3], axis=1)]
@@ -26,12 +32,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError, GraphdiffError, ShapeError, user_location
+from ..ir.dims import product_dims
 from ..ir.node import Node
 from ..ir.types import Dim, broadcast_shapes, normalize_axis
 from ..ops import index as I
 from ..ops import join as J
+from ..ops import reduce as R
 from ..ops import shape as S
 from ..ops.source import CONSTANT
+from . import math as M
 from .convert import TensorLike, as_tensor, promote
 from .math import broadcast_to
 from .shape import reshape
@@ -82,11 +91,12 @@ def _slice_spec(item: slice, dim: Dim) -> I.SliceSpec:
 
 
 def _advanced(item: object) -> Node | None:
-    """An integer-tensor index as a tensor; None for a basic index; a mask raises."""
+    """An integer-array index (a tensor, list, tuple or numpy array) as a tensor; None for a
+    basic index; a mask raises."""
     if isinstance(item, Node):
         value = item
     elif isinstance(item, np.ndarray | list | tuple):
-        value = as_tensor(np.asarray(item))
+        value = as_tensor(item)
     else:
         return None
     if value.dtype == np.bool_:
@@ -100,15 +110,19 @@ def _advanced(item: object) -> Node | None:
     return value
 
 
+def _adjacent(positions: Sequence[int]) -> bool:
+    """numpy's rule: advanced indices (integer arrays, and ints beside them) next to each other
+    in the key put their broadcast dims where they stand; separated ones (by a slice, None or
+    an ellipsis) put them first."""
+    return positions[-1] - positions[0] == len(positions) - 1
+
+
 def getitem(x: Node, key: Any) -> Node:
-    """``x[key]``: basic indexing and slicing, and one integer-array index (numpy semantics)."""
+    """``x[key]`` with numpy's semantics: ints, slices, ``None``, ``...`` and integer arrays
+    (broadcast together, placed by numpy's rule for advanced indices)."""
     items = list(key) if isinstance(key, tuple) else [key]
-    arrays = [(position, a) for position, item in enumerate(items)
-              if (a := _advanced(item)) is not None]
-    if len(arrays) > 1 or (arrays and any(_is_int(i) for i in items)):
-        raise GraphdiffError("only one integer-array index is supported, and not together "
-                             "with integer indices; index in two steps "
-                             f"(at {user_location()})")
+    arrays = {position: a for position, item in enumerate(items)
+              if (a := _advanced(item)) is not None}
     ellipses = sum(item is Ellipsis for item in items)
     if ellipses > 1:
         raise GraphdiffError(f"an index can only have one ellipsis (at {user_location()})")
@@ -116,12 +130,14 @@ def getitem(x: Node, key: Any) -> Node:
     if consuming > x.ndim:
         raise ShapeError(f"too many indices ({consuming}) for a tensor of rank {x.ndim} "
                          f"(at {user_location()})")
+    adjacent = not arrays or _adjacent([p for p, item in enumerate(items)
+                                        if p in arrays or _is_int(item)])
     if not ellipses:
         items.append(Ellipsis)
 
     slices: list[I.SliceSpec] = []
     kept: list[int] = []  # per output axis: its axis in the slice node, or -1 for a new one
-    take_axis = None
+    gathered: list[tuple[int, Node]] = []  # (output axis, indices) per integer array
     axis = 0
     for position, item in enumerate(items):
         if item is Ellipsis:
@@ -138,9 +154,9 @@ def getitem(x: Node, key: Any) -> Node:
             slices.append(_slice_spec(item, x.shape[axis]))
             kept.append(axis)
             axis += 1
-        elif arrays and position == arrays[0][0]:
+        elif position in arrays:
             slices.append(_FULL)
-            take_axis = len(kept)
+            gathered.append((len(kept), arrays[position]))
             kept.append(axis)
             axis += 1
         else:
@@ -151,9 +167,68 @@ def getitem(x: Node, key: Any) -> Node:
     shape = tuple(1 if a == -1 else out.shape[a] for a in kept)
     if shape != out.shape:
         out = S.reshape(out, shape=shape)
-    if take_axis is not None:
-        out = _take(out, arrays[0][1], take_axis)
-    return out
+    return _gather(out, gathered, adjacent) if gathered else out
+
+
+# --- integer-array indices ------------------------------------------------------------------------
+
+def _gather(x: Node, arrays: Sequence[tuple[int, Node]], adjacent: bool) -> Node:
+    """``x`` indexed by integer arrays on some axes (the others taken whole). One array is one
+    take; several are broadcast together into offsets into their axes moved first and
+    flattened, then one take. The broadcast dims then move to the first array's axis when the
+    arrays were adjacent in the key."""
+    axes = [a for a, _ in arrays]
+    try:
+        broadcast_shapes(*(i.shape for _, i in arrays))
+    except ShapeError as exc:
+        raise ShapeError(f"index arrays must broadcast together: {exc} "
+                         f"(at {user_location()})") from None
+    if len(arrays) == 1:
+        ((axis, indices),) = arrays
+        out, at = _take(x, indices, axis), axis
+    else:
+        rest = [a for a in range(x.ndim) if a not in axes]
+        moved = S.transpose(x, perm=(*axes, *rest)) if axes != list(range(len(axes))) else x
+        flat = reshape(moved, (product_dims([x.shape[a] for a in axes]),
+                               *(x.shape[a] for a in rest)))
+        out, at = I.take(flat, _offsets(arrays, x.shape), axis=0), 0
+    index_rank = out.ndim - x.ndim + len(arrays)
+    target = axes[0] if adjacent else 0
+    if target == at or index_rank == 0:
+        return out
+    others = [a for a in range(out.ndim) if not at <= a < at + index_rank]
+    index_axes = list(range(at, at + index_rank))
+    return S.transpose(out, perm=(*others[:target], *index_axes, *others[target:]))
+
+
+def _offsets(arrays: Sequence[tuple[int, Node]], shape: Sequence[Dim]) -> Node:
+    """Row-major offsets of the index tuples into the indexed axes (int64, broadcast). Known
+    indices on static axes are checked and combined now; otherwise in the graph, where an
+    index out of range gives an offset past the end, so the take raises as numpy does."""
+    dims = [shape[a] for a, _ in arrays]
+    if all(i.op is CONSTANT for _, i in arrays) and all(isinstance(d, int) for d in dims):
+        for axis, indices in arrays:
+            _check_constant_indices(indices, shape[axis], axis)
+        parts = np.broadcast_arrays(*(np.asarray(i.data, np.int64) for _, i in arrays))
+        return as_tensor(np.ravel_multi_index(tuple(parts), dims, mode="wrap"))
+    zero = as_tensor(np.int64(0))
+    offset = bad = None
+    for (axis, indices), dim in zip(arrays, dims, strict=True):
+        _check_constant_indices(indices, dim, axis)
+        size = _dim_scalar(dim)
+        indices = M.astype(indices, np.int64)
+        wrapped = M.where(M.less(indices, zero), M.add(indices, size), indices)
+        outside = M.logical_or(M.less(wrapped, zero), M.greater_equal(wrapped, size))
+        offset = wrapped if offset is None else M.add(M.multiply(offset, size), wrapped)
+        bad = outside if bad is None else M.logical_or(bad, outside)
+    return M.where(bad, _dim_scalar(product_dims(dims)), offset)
+
+
+def _dim_scalar(dim: Dim) -> Node:
+    """A dimension's size as an int64 scalar: a constant, or resolved per call when symbolic."""
+    if isinstance(dim, int):
+        return as_tensor(np.int64(dim))
+    return R.dim_product(dims=(dim,), dtype=np.dtype(np.int64))
 
 
 def iterate(x: Node) -> Iterator[Node]:
