@@ -45,6 +45,7 @@ from .ir import Graph, Node, TensorType
 from .ops.source import VARIABLE, constant, placeholder, variable
 from .passes import optimize
 from .runtime import Function, function
+from .runtime.threads import set_num_threads
 from .saving import load, save
 
 

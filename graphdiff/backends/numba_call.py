@@ -1,18 +1,16 @@
-"""Compiling and calling the kernels ``numba_fused`` generates: the on-disk module cache, the
-thread pool that runs chunks of rows, and the caller that allocates outputs and combines the
-per-chunk results of reductions over rows."""
+"""Compiling and calling the kernels ``numba_fused`` generates: the on-disk module cache, and
+the caller that allocates outputs, runs chunks of rows on every core (``runtime/threads.py``)
+and combines the per-chunk results of reductions over rows."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import itertools
 import os
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +19,10 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ops.fused_codegen import reuse_or_empty
 from ..ops.reduce import max_, min_, sum_
+from ..runtime.threads import CHUNKS_PER_THREAD, PARALLEL_FROM, count, run_chunks
 from .numba_fused import Shapes, _Plan, plan
 
 _REDUCTIONS = {sum_: np.add, max_: np.maximum, min_: np.minimum}
-# Smaller iteration spaces run on the calling thread alone: handing chunks to other threads
-# costs more than it saves there, and a worker preempted in the middle of its chunk delays
-# the call by a time slice, which only large calls can afford.
-PARALLEL_FROM = 1 << 18
-CHUNKS_PER_THREAD = 2
 
 
 def cache_dir() -> Path:
@@ -36,54 +30,6 @@ def cache_dir() -> Path:
     ``~/.cache/graphdiff``)."""
     root = os.environ.get("GRAPHDIFF_CACHE_DIR") or Path.home() / ".cache" / "graphdiff"
     return Path(root) / "numba"
-
-
-_POOL: dict[int, ThreadPoolExecutor] = {}  # worker count -> the pool, made on first use
-_POOL_LOCK = threading.Lock()
-
-
-def _workers(count: int) -> ThreadPoolExecutor:
-    with _POOL_LOCK:
-        pool = _POOL.get(count)
-        if pool is None:
-            pool = _POOL[count] = ThreadPoolExecutor(count, thread_name_prefix="graphdiff-numba")
-        return pool
-
-
-def run_chunks(kernel: Callable[..., None], args: list, n_chunks: int, threads: int) -> None:
-    """Run ``kernel(c_lo, c_hi, *args)`` over chunks ``0 .. n_chunks - 1`` on up to
-    ``threads`` threads (the caller's among them).
-
-    Each thread takes the next chunk until none is left, and the call returns when every chunk
-    is done: it never waits for a worker that has not started. On a shared machine a worker
-    may not get a core for milliseconds; numba's ``prange`` waits for every thread of its team
-    at the end of the loop (on this 2-core machine under load: median 15 ms instead of 0.9 ms
-    for a 2048x1024 float32 kernel), here the caller does the late worker's chunks itself.
-    """
-    if threads <= 1 or n_chunks <= 1:
-        kernel(0, n_chunks, *args)
-        return
-    taken = itertools.count()  # next() on a count is atomic under the GIL
-    finished = itertools.count(1)
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        while (chunk := next(taken)) < n_chunks:
-            try:
-                kernel(chunk, chunk + 1, *args)
-            except BaseException as exc:  # re-raised by the caller
-                errors.append(exc)
-            if next(finished) == n_chunks:
-                done.set()
-
-    pool = _workers(threads - 1)
-    for _ in range(threads - 1):
-        pool.submit(work)
-    work()
-    done.wait()
-    if errors:
-        raise errors[0]
 
 
 _LOCK = threading.Lock()
@@ -128,9 +74,6 @@ class _Caller:
     per-chunk results of reductions over rows."""
 
     def __init__(self, dispatch: Any, arguments: list[tuple[str, int]], analysis: _Plan) -> None:
-        import numba
-
-        self.numba = numba
         self.size = int(np.prod(analysis.space, dtype=np.int64))
         self.dispatch = dispatch
         self.arguments = arguments
@@ -162,7 +105,7 @@ class _Caller:
         for i, (a, b) in self.heads:
             values[i] = np.matmul(operands[a], operands[b])
         rows = int(self.space[0])
-        threads = self.numba.get_num_threads() if self.size >= PARALLEL_FROM else 1
+        threads = count() if self.size >= PARALLEL_FROM else 1
         n_chunks = max(1, min(rows, CHUNKS_PER_THREAD * threads if threads > 1 else 1))
         results: dict[int, np.ndarray] = {}
         args: list[Any] = [n_chunks] + [int(d) for d in self.space]

@@ -40,6 +40,7 @@ from .finite import all_finite, checked
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, needs_copy, plan_memory, view_root
 from .schedule import ORDERS
 from .specialize import bind_shape, specialize
+from .threads import chunked_elementwise
 from .unfuse import without_small_groups
 
 _programs = itertools.count()
@@ -336,6 +337,11 @@ class _Generator:
         elif node.op.fast_kernel is not None:  # made for these shapes, attributes bound in it
             kernel = node.op.fast_kernel(attrs, [self.types[v] for v in node.inputs])
             attrs = {}
+        if own is None and node.op.elementwise and node.op.out_arg:
+            parallel = chunked_elementwise(kernel, attrs, [self.types[v] for v in node.inputs],
+                                           self.types[node])
+            if parallel is not None:  # a large step, in chunks on every core
+                kernel, attrs = parallel, {}
         k = self.bind("_k", kernel)
         args = [self.names[v] for v in node.inputs]
         has_keywords = bool(attrs)

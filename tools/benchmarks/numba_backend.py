@@ -99,23 +99,23 @@ def _kernels(quick: bool) -> None:
 
 
 def _threads(quick: bool) -> None:
-    import numba
+    from graphdiff.runtime import threads
 
     shape = (256, 1024) if quick else SHAPE
-    team = numba.config.NUMBA_NUM_THREADS
-    print(f"numba on 1 thread vs {team} (set_num_threads, interleaved), {shape[0]}x{shape[1]} "
-          "float32, ms")
+    team = threads.count()
+    print(f"numba on 1 thread vs {team} (gd.set_num_threads, interleaved), "
+          f"{shape[0]}x{shape[1]} float32, ms")
     for name in WORKLOADS:
         functions, arrays = _functions(name, shape)
         f = functions["numba"]
 
-        def on(threads: int, f=f, arrays=arrays) -> Callable[[], object]:
+        def on(n: int, f=f, arrays=arrays) -> Callable[[], object]:
             def run() -> object:
-                numba.set_num_threads(threads)
+                gd.set_num_threads(n)
                 try:
                     return f(*arrays)
                 finally:
-                    numba.set_num_threads(team)
+                    gd.set_num_threads(None)
             return run
         t = timings({"one": on(1), "all": on(team)}, 5 if quick else 15, 0.1)
         print(f"  {name:<12} 1 thread {t['one'] * 1e3:7.2f}   {team} threads "
