@@ -13,6 +13,7 @@ The symbolic tensor a user holds *is* a Node; ``graphdiff.api`` adds numpy-style
 
 from __future__ import annotations
 
+import enum
 import gc
 import itertools
 import weakref
@@ -32,6 +33,16 @@ if TYPE_CHECKING:
 
 # ---------------------------------------------------------------------------------------------
 # Op declarations
+
+
+class Source(enum.Enum):
+    """What a source op's nodes stand for (``OpDef.source``): the graph layer asks this trait
+    (a graph's inputs are placeholders; a constant's value is printed and stays inside a
+    region), so it never compares op names."""
+
+    PLACEHOLDER = "placeholder"  # fed at each call
+    VARIABLE = "variable"  # state that lives across calls
+    CONSTANT = "constant"  # a fixed array held by the node
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +80,9 @@ class OpDef:
             float32 code stays float32), ``{t}`` is that dtype's name.
     shape_attrs: attributes that hold shapes and may contain symbolic dims (resolved per call
             signature by the runtime before the kernel is bound).
+    combine: a reduction's ufunc that reduces a block of rows and combines the partial results
+            of two blocks (``np.add`` for sum): fused groups hold exactly the reductions that
+            have one (``passes/fusion.py``, ``ops/fused_codegen.py``, the numba backend).
     """
 
     name: str
@@ -87,10 +101,11 @@ class OpDef:
     effectful: bool = False  # never merged, never folded, never duplicated
     differentiable: bool = True  # False: derivative is zero (comparisons, argmax, int ops)
     view: bool = False  # the output may alias input 0's memory (reshape, transpose, slicing)
-    source: bool = False  # placeholder, variable, constant: no inputs, no kernel
+    source: Source | None = None  # placeholder, variable, constant: no inputs, no kernel
     regions: bool = False  # nodes own graphs (branches, loop bodies, fused groups)
     shape_attrs: tuple[str, ...] = ()
     scalar: str | None = None
+    combine: Any = None  # a reduction: the ufunc that combines partial results (np.add)
     doc: str = ""
 
     def __call__(self, *inputs: Node, regions: Sequence[Graph] = (), **attrs: Any) -> Node:

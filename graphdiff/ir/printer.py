@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .node import Node
+from .node import Node, Source
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -84,7 +84,7 @@ def format_node(node: Node, names: dict[Node, str], indent: str = "  ",
         text += f"[{attrs}]"
     if node.inputs:
         text += " " + ", ".join(names[value] for value in node.inputs)
-    if node.op.name == "constant":
+    if node.op.source is Source.CONSTANT:
         text += " " + format_value(node.data)
     if node.regions:
         blocks = [0] if blocks is None else blocks

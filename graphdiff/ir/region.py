@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .graph import Graph, topo_order
-from .node import Node, _unique, with_inputs
+from .node import Node, Source, _unique, with_inputs
 
 
 def next_uid() -> int:
@@ -47,7 +47,7 @@ def close_region(params: Sequence[Node], outputs: Sequence[Node], start: int,
             inside[node] = True
             continue
         if node.uid < start or node.op.source:
-            inside[node] = node.op.name == "constant"  # a constant stays a constant
+            inside[node] = node.op.source is Source.CONSTANT  # a constant stays a constant
             continue
         if not expanded:
             stack.append((node, True))
@@ -106,7 +106,7 @@ def close_regions(traces: Sequence[tuple[Sequence[Node], Sequence[Node], Sequenc
 
 
 def _is_constant(node: Node) -> bool:
-    return node.op.source and node.op.name == "constant"
+    return node.op.source is Source.CONSTANT
 
 
 def substitute(outputs: Sequence[Node], mapping: dict[Node, Node]) -> list[Node]:

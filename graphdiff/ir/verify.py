@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import GraphdiffError, GraphError
-from .node import OPS, Node
+from .node import OPS, Node, Source
 from .printer import format_node, node_names
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def verify(graph: Graph) -> None:
     position = {node: i for i, node in enumerate(graph.nodes)}
     declared = set(graph.inputs)
     for node in graph.inputs:
-        if node.op.name != "placeholder":
+        if node.op.source is not Source.PLACEHOLDER:
             _fail(graph, names, node, f"graph input {names[node]} is a {node.op.name}, "
                                       "not a placeholder")
     for index, node in enumerate(graph.nodes):
@@ -37,7 +37,7 @@ def verify(graph: Graph) -> None:
             if position.get(value, index) >= index:
                 _fail(graph, names, node, f"operand {names.get(value, value)} does not come "
                                           "before its use")
-        if node.op.name == "placeholder" and node not in declared:
+        if node.op.source is Source.PLACEHOLDER and node not in declared:
             _fail(graph, names, node, f"placeholder {names[node]} is used but is not an input")
         if node.op.source:
             continue

@@ -18,7 +18,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import OnnxError, user_location
 from ..ir.graph import topo_order
-from ..ir.node import Node
+from ..ir.node import Node, Source
 from ..ir.types import TensorType
 from ..ops.control import StackType
 from ..ops.source import CONSTANT, PLACEHOLDER, VARIABLE
@@ -89,7 +89,8 @@ def build_model(inputs: Sequence[Node], outputs: Sequence[Node], output_names: S
     ctx = ExportContext(opset)
     graph_inputs = []
     for position, node in enumerate(list(inputs) + list(variable_inputs)):
-        if not isinstance(node, Node) or node.op.name not in ("placeholder", "variable"):
+        fed = isinstance(node, Node) and node.op.source in (Source.PLACEHOLDER, Source.VARIABLE)
+        if not fed:
             raise OnnxError(f"input {position} is {node!r}, not a placeholder or variable "
                             f"(at {user_location()})")
         name = ctx.claim(node.name or f"input_{position}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError, user_location
 from ..ir.graph import Graph, topo_order
-from ..ir.node import Node, make_node
+from ..ir.node import Node, Source, make_node
 from ..ir.types import Shape, TensorType, as_dtype, as_shape
 from .core import defop
 
@@ -25,11 +25,13 @@ def _declared_type(types: list[TensorType], *, dtype: np.dtype, shape: Shape) ->
     return TensorType(dtype, shape)
 
 
-PLACEHOLDER = defop("placeholder", _declared_type, None, source=True, differentiable=True,
+PLACEHOLDER = defop("placeholder", _declared_type, None, source=Source.PLACEHOLDER,
+                    differentiable=True,
                     doc="A value fed at each call of a compiled function.")
-VARIABLE = defop("variable", _declared_type, None, source=True,
+VARIABLE = defop("variable", _declared_type, None, source=Source.VARIABLE,
                  doc="State that lives across calls; compiled functions may update it.")
-CONSTANT = defop("constant", _declared_type, None, source=True, differentiable=False,
+CONSTANT = defop("constant", _declared_type, None, source=Source.CONSTANT,
+                 differentiable=False,
                  doc="A fixed array, held by the node.")
 
 

@@ -13,10 +13,11 @@ not limited by Python's recursion limit.
 
 >>> import graphdiff as gd
 >>> from graphdiff.ir import Graph
+>>> from graphdiff.ops.elementwise import neg
 >>> x = gd.placeholder((3,), "float64", name="x")
 >>> graph = Graph([x], [gd.negative(gd.negative(x))])
 >>> new, changed = rewrite_graph(graph, lambda n: n.inputs[0].inputs[0]
-...                              if n.op.name == "neg" and n.inputs[0].op.name == "neg" else None)
+...                              if n.op is neg and n.inputs[0].op is neg else None)
 >>> changed, new.outputs[0] is x
 (True, True)
 """

@@ -21,12 +21,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..ir.node import Node
+from ..ir.node import Node, OpDef
 from ..ir.types import Shape
+from ..ops import control as C
 from ..ops import elementwise as E
 from ..ops import linalg as L
+from ..ops import reduce as R
 from ..ops import shape as S
-from ..ops.source import constant
+from ..ops.core import result
+from ..ops.source import CONSTANT, FILL, constant
 from .loops import hoist_invariants, known_control
 from .patterns import (
     filled,
@@ -46,7 +49,7 @@ from .patterns import (
 from .rewrite import build
 
 Rule = Callable[[Node], Node | None]
-ELEMENTWISE = "*elementwise"  # table key: a rule tried on every elementwise op
+ELEMENTWISE = None  # table key: a rule tried on every elementwise op
 
 
 def _operands(node: Node) -> list[tuple[Node, Node]]:
@@ -86,7 +89,7 @@ def add_zero(n: Node) -> Node | None:
 
 def add_negated(n: Node) -> Node | None:
     for neg_y, x in _operands(n):
-        if neg_y.op.name == "neg":
+        if neg_y.op is E.neg:
             return build(E.sub, [x, neg_y.inputs[0]], {}, like=n)
     return None
 
@@ -98,7 +101,7 @@ def sub_zero(n: Node) -> Node | None:
 
 def sub_negated(n: Node) -> Node | None:
     x, neg_y = n.inputs
-    return build(E.add, [x, neg_y.inputs[0]], {}, like=n) if neg_y.op.name == "neg" else None
+    return build(E.add, [x, neg_y.inputs[0]], {}, like=n) if neg_y.op is E.neg else None
 
 
 def zero_minus(n: Node) -> Node | None:
@@ -126,7 +129,7 @@ def div_by_power_of_two(n: Node) -> Node | None:
 
 def double_negation(n: Node) -> Node | None:
     (y,) = n.inputs
-    return y.inputs[0] if y.op.name == "neg" else None
+    return y.inputs[0] if y.op is E.neg else None
 
 
 def _negated_constant(c: Node) -> Node | None:
@@ -139,7 +142,7 @@ def _negated_constant(c: Node) -> Node | None:
 
 def negated_product(n: Node) -> Node | None:
     (y,) = n.inputs
-    if y.op.name != "mul":
+    if y.op is not E.mul:
         return None
     for c, x in _operands(y):
         minus_c = _negated_constant(c)
@@ -150,7 +153,7 @@ def negated_product(n: Node) -> Node | None:
 
 def mul_of_negated(n: Node) -> Node | None:
     for c, neg_x in _operands(n):
-        if neg_x.op.name == "neg":
+        if neg_x.op is E.neg:
             minus_c = _negated_constant(c)
             if minus_c is not None:
                 return fit(n, build(E.mul, [neg_x.inputs[0], minus_c], {}, like=n))
@@ -159,7 +162,7 @@ def mul_of_negated(n: Node) -> Node | None:
 
 def sum_of_negated(n: Node, single_use: Callable[[Node], bool]) -> Node | None:
     (y,) = n.inputs
-    if y.op.name != "neg" or not single_use(y) or n.dtype != y.dtype:
+    if y.op is not E.neg or not single_use(y) or n.dtype != y.dtype:
         return None
     return negate(n, build(n.op, [y.inputs[0]], n.attrs, like=n))
 
@@ -189,20 +192,20 @@ def pow_small_exponent(n: Node) -> Node | None:
 
 # --- exp and log --------------------------------------------------------------------------------
 
-NONNEGATIVE_OR_NAN = frozenset({"exp", "sigmoid", "square", "abs"})  # never -0.0 either
-BOUNDED_BY_ONE_OR_NAN = frozenset({"tanh", "sin", "cos", "erf", "sigmoid"})
+NONNEGATIVE_OR_NAN = frozenset({E.exp, E.sigmoid, E.square, E.abs_})  # never -0.0 either
+BOUNDED_BY_ONE_OR_NAN = frozenset({E.tanh, E.sin, E.cos, E.erf, E.sigmoid})
 
 
 def exp_of_log(n: Node) -> Node | None:
     (y,) = n.inputs
-    if y.op.name == "log" and y.inputs[0].op.name in NONNEGATIVE_OR_NAN:
+    if y.op is E.log and y.inputs[0].op in NONNEGATIVE_OR_NAN:
         return y.inputs[0]
     return None
 
 
 def log_of_exp(n: Node) -> Node | None:
     (y,) = n.inputs
-    if y.op.name == "exp" and y.inputs[0].op.name in BOUNDED_BY_ONE_OR_NAN:
+    if y.op is E.exp and y.inputs[0].op in BOUNDED_BY_ONE_OR_NAN:
         return y.inputs[0]
     return None
 
@@ -236,7 +239,7 @@ def transpose_identity(n: Node) -> Node | None:
 
 def transpose_of_transpose(n: Node) -> Node | None:
     (y,) = n.inputs
-    if y.op.name != "transpose":
+    if y.op is not S.transpose:
         return None
     inner, outer = y.attrs["perm"], n.attrs["perm"]
     return build(S.transpose, [y.inputs[0]], {"perm": tuple(inner[p] for p in outer)}, like=n)
@@ -252,7 +255,7 @@ def matmul_of_transposes(n: Node) -> Node | None:
 
 def transpose_of_matmul(n: Node, single_use: Callable[[Node], bool]) -> Node | None:
     (m,) = n.inputs
-    if m.op.name != "matmul" or not is_swap(n.attrs["perm"]) or not single_use(m):
+    if m.op is not L.matmul or not is_swap(n.attrs["perm"]) or not single_use(m):
         return None
     a, b = m.inputs
     if not (is_swapped(a) or is_swapped(b)):
@@ -266,24 +269,24 @@ def reshape_identity(n: Node) -> Node | None:
 
 def reshape_of_reshape(n: Node) -> Node | None:
     (y,) = n.inputs
-    if y.op.name != "reshape":
+    if y.op is not S.reshape:
         return None
     return build(S.reshape, [y.inputs[0]], {"shape": n.shape}, like=n)
 
 
 def reshape_of_uniform(n: Node) -> Node | None:
     (y,) = n.inputs
-    if y.op.name == "broadcast_to" and y.inputs[0].ndim == 0:
+    if y.op is S.broadcast_to and y.inputs[0].ndim == 0:
         return filled_like(n, y.inputs[0])
     scalar = scalar_of(y)
-    if scalar is None or y.op.name == "constant" and y.data.size == 1:
+    if scalar is None or y.op is CONSTANT and y.data.size == 1:
         return None  # a one-element constant is folded instead
     return filled_like(n, scalar)
 
 
 def reshape_of_kept_sum(n: Node, single_use: Callable[[Node], bool]) -> Node | None:
     (y,) = n.inputs
-    if y.op.name != "sum" or not y.attrs["keepdims"] or not single_use(y):
+    if y.op is not R.sum_ or not y.attrs["keepdims"] or not single_use(y):
         return None
     attrs = {"axes": y.attrs["axes"], "keepdims": False}
     dropped = tuple(d for i, d in enumerate(y.shape) if i not in attrs["axes"])
@@ -306,11 +309,11 @@ def _without_leading_ones(shape: Shape) -> Shape:
 
 def broadcast_of_broadcast(n: Node) -> Node | None:
     (y,) = n.inputs
-    if y.op.name == "reshape":
+    if y.op is S.reshape:
         # Only a reshape that adds or drops leading 1s acts like a (right-aligned) broadcast.
         if _without_leading_ones(y.shape) != _without_leading_ones(y.inputs[0].shape):
             return None
-    elif y.op.name != "broadcast_to":
+    elif y.op is not S.broadcast_to:
         return None
     if not fits(y.inputs[0].shape, n.shape):
         return None
@@ -383,9 +386,9 @@ def reduction_of_broadcast(n: Node, *, repeats_scale: bool) -> Node | None:
 
 def _unbroadcast(value: Node) -> Node:
     """The smaller tensor an operand was broadcast from (a scalar for a uniform constant)."""
-    if value.op.name == "broadcast_to":
+    if value.op is S.broadcast_to:
         return value.inputs[0]
-    if value.op.name == "constant" and value.ndim > 0:
+    if value.op is CONSTANT and value.ndim > 0:
         scalar = scalar_of(value)
         if scalar is not None:
             return scalar
@@ -405,59 +408,59 @@ def elementwise_of_broadcasts(n: Node) -> Node | None:
 
 # --- the table ------------------------------------------------------------------------------------
 
-def table(single_use: Callable[[Node], bool]) -> list[tuple[str, Rule]]:
+def table(single_use: Callable[[Node], bool]) -> list[tuple[OpDef | None, Rule]]:
     """The rules, in the order they are tried. ``single_use(node)`` says whether a node has one
     user (a rule that looks through a computing node must not duplicate its work)."""
     inlined: dict[Node, list[Node]] = {}  # a switch's chosen branch, inlined once per run
     return [
-        ("mul", mul_by_one),                        # x * 1 -> x
-        ("mul", mul_by_minus_one),                  # x * -1 -> -x
-        ("mul", int_mul_by_zero),                   # x * 0 -> 0            (integers only)
-        ("add", add_zero),                          # x + (-0.0) -> x; x + 0 -> x for integers
-        ("add", add_negated),                       # x + (-y) -> x - y
-        ("sub", sub_zero),                          # x - (+0.0) -> x
-        ("sub", sub_negated),                       # x - (-y) -> x + y
-        ("sub", zero_minus),                        # (-0.0) - x -> -x; 0 - x -> -x for ints
-        ("sub", int_self_sub),                      # x - x -> 0            (integers only)
-        ("div", div_by_one),                        # x / 1 -> x
-        ("div", div_by_power_of_two),               # x / 2^k -> x * 2^-k   (2^-k exact)
-        ("neg", double_negation),                   # -(-x) -> x
-        ("neg", negated_product),                   # -(x * c) -> x * (-c)
-        ("mul", mul_of_negated),                    # (-x) * c -> x * (-c)
-        ("sum",                                     # sum(-x) -> -sum(x)
+        (E.mul, mul_by_one),                        # x * 1 -> x
+        (E.mul, mul_by_minus_one),                  # x * -1 -> -x
+        (E.mul, int_mul_by_zero),                   # x * 0 -> 0            (integers only)
+        (E.add, add_zero),                          # x + (-0.0) -> x; x + 0 -> x for integers
+        (E.add, add_negated),                       # x + (-y) -> x - y
+        (E.sub, sub_zero),                          # x - (+0.0) -> x
+        (E.sub, sub_negated),                       # x - (-y) -> x + y
+        (E.sub, zero_minus),                        # (-0.0) - x -> -x; 0 - x -> -x for ints
+        (E.sub, int_self_sub),                      # x - x -> 0            (integers only)
+        (E.div, div_by_one),                        # x / 1 -> x
+        (E.div, div_by_power_of_two),               # x / 2^k -> x * 2^-k   (2^-k exact)
+        (E.neg, double_negation),                   # -(-x) -> x
+        (E.neg, negated_product),                   # -(x * c) -> x * (-c)
+        (E.mul, mul_of_negated),                    # (-x) * c -> x * (-c)
+        (R.sum_,                                     # sum(-x) -> -sum(x)
          lambda n: sum_of_negated(n, single_use)),
-        ("pow", pow_small_exponent),                # x^1 -> x, x^0 -> 1, x^2 -> square x,
+        (E.pow_, pow_small_exponent),                # x^1 -> x, x^0 -> 1, x^2 -> square x,
                                                     # x^0.5 -> sqrt x, x^-1 -> 1/x,
                                                     # x^3 -> x * x^2, x^4 -> (x^2)^2
-        ("exp", exp_of_log),                        # exp(log x) -> x       (x >= 0 or NaN)
-        ("log", log_of_exp),                        # log(exp x) -> x       (|x| <= 1 or NaN)
-        ("where", where_known_condition),           # where(True, a, b) -> a; (False) -> b
-        ("where", where_same_branches),             # where(c, a, a) -> a
-        ("cast", cast_to_same),                     # cast(x: T, T) -> x
-        ("transpose", transpose_identity),          # transpose(x, id) -> x
-        ("transpose", transpose_of_transpose),      # transpose(transpose(x, p), q) -> x[p[q]]
-        ("transpose",                               # (A^T B)^T -> B^T A
+        (E.exp, exp_of_log),                        # exp(log x) -> x       (x >= 0 or NaN)
+        (E.log, log_of_exp),                        # log(exp x) -> x       (|x| <= 1 or NaN)
+        (E.where, where_known_condition),           # where(True, a, b) -> a; (False) -> b
+        (E.where, where_same_branches),             # where(c, a, a) -> a
+        (E.cast, cast_to_same),                     # cast(x: T, T) -> x
+        (S.transpose, transpose_identity),          # transpose(x, id) -> x
+        (S.transpose, transpose_of_transpose),      # transpose(transpose(x, p), q) -> x[p[q]]
+        (S.transpose,                               # (A^T B)^T -> B^T A
          lambda n: transpose_of_matmul(n, single_use)),
-        ("matmul", matmul_of_transposes),           # A^T B^T -> (B A)^T
-        ("reshape", reshape_identity),              # reshape(x, x.shape) -> x
-        ("reshape", reshape_of_reshape),            # reshape(reshape(x, s), t) -> reshape(x, t)
-        ("reshape", reshape_of_uniform),            # reshape(c everywhere) -> broadcast(c)
-        ("reshape",                                 # reshape(sum(x, keepdims), kept shape)
+        (L.matmul, matmul_of_transposes),           # A^T B^T -> (B A)^T
+        (S.reshape, reshape_identity),              # reshape(x, x.shape) -> x
+        (S.reshape, reshape_of_reshape),            # reshape(reshape(x, s), t) -> reshape(x, t)
+        (S.reshape, reshape_of_uniform),            # reshape(c everywhere) -> broadcast(c)
+        (S.reshape,                                 # reshape(sum(x, keepdims), kept shape)
          lambda n: reshape_of_kept_sum(n, single_use)),  # -> sum(x) without keepdims
-        ("broadcast_to", broadcast_identity),       # broadcast_to(x, x.shape) -> x
-        ("broadcast_to", broadcast_of_broadcast),   # broadcast(broadcast(x, s), t) -> bcast(x, t)
-        ("broadcast_to", broadcast_of_uniform),     # broadcast(c everywhere) -> broadcast(c: [])
-        ("fill", fill_to_broadcast),                # fill(v, s) -> broadcast_to(v: [], s)
-        ("sum", sum_of_size_one_axes),              # sum over size-1 axes -> reshape
-        ("sum", lambda n: reduction_of_broadcast(   # sum(broadcast(y), repeated k times)
+        (S.broadcast_to, broadcast_identity),       # broadcast_to(x, x.shape) -> x
+        (S.broadcast_to, broadcast_of_broadcast),   # broadcast(broadcast(x, s), t) -> bcast(x, t)
+        (S.broadcast_to, broadcast_of_uniform),     # broadcast(c everywhere) -> broadcast(c: [])
+        (FILL, fill_to_broadcast),                # fill(v, s) -> broadcast_to(v: [], s)
+        (R.sum_, sum_of_size_one_axes),              # sum over size-1 axes -> reshape
+        (R.sum_, lambda n: reduction_of_broadcast(   # sum(broadcast(y), repeated k times)
             n, repeats_scale=True)),                #   -> sum(y) * k
-        ("max", lambda n: reduction_of_broadcast(   # max(broadcast(y)) -> max(y)
+        (R.max_, lambda n: reduction_of_broadcast(   # max(broadcast(y)) -> max(y)
             n, repeats_scale=False)),
-        ("min", lambda n: reduction_of_broadcast(   # min(broadcast(y)) -> min(y)
+        (R.min_, lambda n: reduction_of_broadcast(   # min(broadcast(y)) -> min(y)
             n, repeats_scale=False)),
         (ELEMENTWISE, elementwise_of_broadcasts),   # f(bcast a, b) -> bcast(f(a, b))
-        ("scan", hoist_invariants),                 # loop-invariant values -> extra consts
-        ("while_loop", hoist_invariants),           # (the same, condition and body)
-        ("result",                                  # switch(c, ...)[k] -> branch c's output k;
+        (C.scan, hoist_invariants),                 # loop-invariant values -> extra consts
+        (C.while_loop, hoist_invariants),           # (the same, condition and body)
+        (result,                                  # switch(c, ...)[k] -> branch c's output k;
          lambda n: known_control(n, inlined)),      # a loop that never runs: carry k's init
     ]

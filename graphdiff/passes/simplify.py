@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Container
 
 from ..ir.graph import Graph
-from ..ir.node import Node
+from ..ir.node import Node, OpDef
 from .constant_folding import fold
 from .merge import merge_twins
 from .regions import region_pass, symbols
@@ -71,9 +71,9 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
         if final is not original:
             uses[final] += uses[original]
 
-    by_op: dict[str, list[Rule]] = {}
-    for op_name, rule in table(single_use):
-        by_op.setdefault(op_name, []).append(rule)
+    by_op: dict[OpDef | None, list[Rule]] = {}
+    for op, rule in table(single_use):
+        by_op.setdefault(op, []).append(rule)
     elementwise_rules = by_op.pop(ELEMENTWISE, [])
     no_rules: list[Rule] = []
 
@@ -83,7 +83,7 @@ def simplify(graph: Graph) -> tuple[Graph, bool]:
         folded = fold(node)
         if folded is not None:
             return folded
-        rules = by_op.get(node.op.name, no_rules)
+        rules = by_op.get(node.op, no_rules)
         if node.op.elementwise:
             rules = rules + elementwise_rules
         for rule in rules:
