@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..ir.graph import Graph
-from ..ops.fused_codegen import reuse_or_empty
-from ..ops.reduce import max_, min_, sum_
+from ..ops.core import reuse_or_empty
+from ..ops.fused_codegen import POOL_SIZE
 from ..runtime.threads import CHUNKS_PER_THREAD, PARALLEL_FROM, count, run_chunks
 from .numba_fused import Shapes, _Plan, plan
-
-_REDUCTIONS = {sum_: np.add, max_: np.maximum, min_: np.minimum}
 
 
 def cache_dir() -> Path:
@@ -95,7 +93,7 @@ class _Caller:
             return out
         if out is not None:
             return np.empty(shape, dtype)
-        return reuse_or_empty(self.pools.setdefault(index, []), shape, dtype)
+        return reuse_or_empty(self.pools.setdefault(index, []), shape, dtype, POOL_SIZE)
 
     def __call__(self, *operands: np.ndarray, out: np.ndarray | None = None) -> Any:
         values: dict[int, Any] = {}
@@ -130,7 +128,7 @@ class _Caller:
         for i in self.outputs:
             value = results[i]
             if self.reduction.get(i, "").startswith("rows"):
-                combine = _REDUCTIONS[self.nodes[i].op]
+                combine = self.nodes[i].op.combine
                 value = combine.reduce(value, axis=0).astype(self.types[i].dtype, copy=False)
             shape = tuple(int(d) for d in self.types[i].shape)
             finished.append(np.asarray(value).reshape(shape))

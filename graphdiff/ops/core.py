@@ -7,6 +7,7 @@ derivatives and ONNX mapping. The helpers here keep those declarations short.
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,38 @@ import numpy as np
 from ..errors import DTypeError
 from ..ir.node import Node, OpDef, register, same_nodes
 from ..ir.types import TensorType, TupleType, broadcast_shapes
+
+
+def _alone_count() -> int:
+    """What ``sys.getrefcount`` reports inside :func:`reuse_or_empty`'s loop for an array
+    that only the list holds (measured: it differs between Python versions)."""
+    for array in [np.empty(0)]:
+        return sys.getrefcount(array)
+    raise AssertionError
+
+
+_ALONE = _alone_count()
+
+
+def reuse_or_empty(pool: list, shape: tuple, dtype: np.dtype, grow_to: int = 0) -> np.ndarray:
+    """An array of ``pool`` (earlier results of the same step; None for an empty slot) that
+    nothing but ``pool`` refers to, else a new array, added to ``pool`` while it holds fewer
+    than ``grow_to``.
+
+    No value, view (a view holds a reference) or caller holds such an array, so writing into
+    it is invisible; it saves numpy an allocation and its page faults (several ms for 16 MB).
+    The executor keeps the last results of a call as the spares of the next one
+    (``runtime/program.py``), a fused kernel its own earlier outputs.
+    """
+    for array in pool:
+        if array is not None and sys.getrefcount(array) == _ALONE and array.base is None \
+                and array.flags.writeable:
+            return array
+    array = np.empty(shape, dtype)
+    if len(pool) < grow_to:
+        pool.append(array)
+    return array
+
 
 # ufuncs for which numpy deprecates a positional output argument (numpy 2.4)
 _KEYWORD_OUT = (np.maximum, np.minimum, np.fmax, np.fmin)

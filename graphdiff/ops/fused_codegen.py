@@ -26,7 +26,6 @@ plain chain of ``out=`` calls.
 from __future__ import annotations
 
 import functools
-import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -36,16 +35,13 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
-from .core import out_argument
+from .core import out_argument, reuse_or_empty
 from .fused import is_renaming, region_types
 from .linalg import matmul
-from .reduce import max_, min_, sum_
 
 BLOCK_BYTES = 1 << 18
-# The reductions a group may hold: the ufunc that reduces a block, and combines two blocks.
-_REDUCTIONS = {sum_: np.add, max_: np.maximum, min_: np.minimum}
 _POOLED_BYTES = 1 << 20  # smaller outputs are cheap to allocate fresh
-_POOL_SIZE = 4  # earlier outputs kept per output position for reuse
+POOL_SIZE = 4  # earlier outputs kept per output position for reuse
 
 Shapes = tuple[tuple[int, ...], ...]
 # (region structure, operand shapes, block size) -> kernel, while a program holds the kernel
@@ -67,23 +63,6 @@ def compiled(region: Graph, shapes: Shapes) -> Callable[..., Any]:
     return kernel
 
 
-def reuse_or_empty(pool: list[np.ndarray], shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """An output buffer: one of this kernel's earlier outputs that nobody references any more
-    (no value, view or user holds it), else a new one.
-
-    Large fresh arrays cost page faults on every call (several ms for 16 MB); reusing a dead
-    output avoids them. A buffer still referenced anywhere is never handed out again.
-    """
-    for buffer in pool:
-        # references: the pool's list, the loop variable and getrefcount's argument
-        if sys.getrefcount(buffer) == 3:
-            return buffer
-    buffer = np.empty(shape, dtype)
-    if len(pool) < _POOL_SIZE:
-        pool.append(buffer)
-    return buffer
-
-
 def member_kind(node: Node) -> str | None:
     """What a member of a group is to the generator (None: not something it generates)."""
     op = node.op
@@ -95,7 +74,7 @@ def member_kind(node: Node) -> str | None:
         return "alias" if op.elementwise or is_renaming(node) else None
     if op.elementwise:
         return "elementwise"
-    if op in _REDUCTIONS:
+    if op.combine is not None:
         return "reduce"
     return "head" if op is matmul else None
 
@@ -128,7 +107,7 @@ def value_bytes(region: Graph, shapes: Shapes) -> list[int]:
 
 def _bound_kernel(node: Node) -> tuple[Any, str]:
     """The callable for a member and the literal keyword arguments to pass it."""
-    combine = _REDUCTIONS.get(node.op)
+    combine = node.op.combine
     if combine is not None:  # straight to the ufunc, with literal axis and keepdims
         return combine.reduce, \
             f", axis={node.attrs['axes']!r}, keepdims={node.attrs['keepdims']!r}"
@@ -245,7 +224,7 @@ class _Writer:
         # combine the blocks' partial results
         self.loop.append(f"part = k{k}({self.block_name[arg]}{keywords})")
         if self.blocked:
-            combine = f"np.{_REDUCTIONS[node.op].__name__}"
+            combine = f"np.{node.op.combine.__name__}"
             self.loop.append(f"v{k} = np.array(part) if lo == 0 else "
                              f"{combine}(v{k}, part, out=v{k})")
         else:
@@ -303,7 +282,7 @@ class _Writer:
             empty = f"np.empty({t.shape!r}, {dtype_name})"
         else:
             self.namespace[f"pool{index}"] = []
-            empty = f"reuse_or_empty(pool{index}, {t.shape!r}, {dtype_name})"
+            empty = f"reuse_or_empty(pool{index}, {t.shape!r}, {dtype_name}, {POOL_SIZE})"
         return f"out if out is not None else {empty}" if index == self.outputs[0] else empty
 
     def _source(self) -> str:

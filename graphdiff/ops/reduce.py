@@ -87,7 +87,7 @@ def _reshaped_copy(x: np.ndarray, *, shape: tuple[int, ...],
 
 sum_ = defop(
     "sum", _accumulator_type, _reduce_kernel(np.add.reduce), out_arg=True,
-    fast_kernel=_bind_reduce(np.add.reduce),
+    fast_kernel=_bind_reduce(np.add.reduce), combine=np.add,
     onnx=lambda ctx, n, i: ctx.reduce("ReduceSum", n, i),
     doc="Sum over axes.",
     vjp=lambda node, g: [expand_reduced(g, node.inputs[0], **node.attrs)],
@@ -121,12 +121,12 @@ def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
 
 
 max_ = defop("max", _nonempty_reduce_type, _reduce_kernel(np.maximum.reduce), out_arg=True,
-             fast_kernel=_bind_reduce(np.maximum.reduce),
+             fast_kernel=_bind_reduce(np.maximum.reduce), combine=np.maximum,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMax", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp, batch=batch_along_axis("axes"),
              doc="Maximum over axes; NaN propagates as in numpy.")
 min_ = defop("min", _nonempty_reduce_type, _reduce_kernel(np.minimum.reduce), out_arg=True,
-             fast_kernel=_bind_reduce(np.minimum.reduce),
+             fast_kernel=_bind_reduce(np.minimum.reduce), combine=np.minimum,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMin", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp, batch=batch_along_axis("axes"),
              doc="Minimum over axes; NaN propagates as in numpy.")

@@ -52,11 +52,9 @@ from ..ops import elementwise as E
 from ..ops.core import expand_derived, result
 from ..ops.fused import fused, is_renaming
 from ..ops.linalg import matmul
-from ..ops.reduce import max_, min_, sum_
 from ..ops.source import PLACEHOLDER
 from .regions import has_regions, region_pass, rewrite_regions
 
-_REDUCTION_ROOTS = frozenset((sum_, max_, min_))
 _CHEAP_UNARY = frozenset((E.neg, E.abs_, E.cast, E.square, E.relu, E.sign, E.stop_gradient))
 
 
@@ -68,7 +66,7 @@ def _is_member(node: Node) -> bool:
 def _is_row_reduction(node: Node, iteration_shape: tuple) -> bool:
     """A reduction that keeps its rank and every row (axis 0) of the group's iteration space:
     a block of rows holds whole reduced slices, so it can run inside the blocked loop."""
-    if node.op not in _REDUCTION_ROOTS or not node.attrs["keepdims"]:
+    if node.op.combine is None or not node.attrs["keepdims"]:
         return False
     value = node.inputs[0]
     return (0 not in node.attrs["axes"] and value.ndim == len(iteration_shape) > 0
@@ -103,7 +101,7 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
     """The group rooted at ``root``. ``copy_readers`` holds, for operands of private copies in
     earlier groups, the positions of those groups' roots: readers the graph does not show."""
     group = _Group(root)
-    iteration_shape = root.inputs[0].shape if root.op in _REDUCTION_ROOTS else root.shape
+    iteration_shape = root.inputs[0].shape if root.op.combine is not None else root.shape
     heap = [(-index[v], v.uid, v) for v in root.inputs]
     heapq.heapify(heap)
     seen: set[Node] = set()
@@ -195,7 +193,7 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
     for node in reversed(order):
         if node in claimed:
             continue
-        root_ok = _is_member(node) or (node.op in _REDUCTION_ROOTS
+        root_ok = _is_member(node) or (node.op.combine is not None
                                         and _is_member(node.inputs[0]))
         if not root_ok:
             continue

@@ -12,11 +12,10 @@ from ..ir.node import Node
 from ..ir.types import TensorType
 from ..ops.core import result
 from ..ops.fused import fused
-from ..ops.reduce import max_, min_, prod, sum_
+from ..ops.reduce import prod
 from ..ops.source import CONSTANT
 
 DEFAULT_DIM = 64  # the size assumed for a symbolic dim that ``dims`` does not give
-REDUCTIONS = frozenset((sum_, max_, min_, prod))  # cheap inside a fused group
 
 
 class _AnyDim(dict):
@@ -111,7 +110,8 @@ def cheap(node: Node) -> bool:
         return False
     (region,) = group.regions
     params = set(region.inputs)
-    return all(n.op.elementwise or n.op.view or n.op in REDUCTIONS
+    # reductions are cheap inside a fused group: the ones a group holds (``combine``), and prod
+    return all(n.op.elementwise or n.op.view or n.op.combine is not None or n.op is prod
                for n in region.nodes if n not in params)
 
 

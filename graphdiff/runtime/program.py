@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from ..errors import AllocationError
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
-from ..ops.core import out_argument
+from ..ops.core import out_argument, reuse_or_empty
 from ..ops.source import CONSTANT, VARIABLE
 from .finite import all_finite, checked
 from .memory import ARENA, HEAP, MemoryPlan, last_uses, needs_copy, plan_memory, view_root
@@ -242,42 +241,17 @@ def _dims(t: TensorType) -> tuple[int, ...]:
     return tuple(int(d) for d in t.shape)
 
 
-def _spare_refcount() -> int:
-    """What ``sys.getrefcount`` reports inside :func:`recycled` for an array nobody else holds."""
-    spare = [np.empty(0)]
-    old = spare[0]
-    return sys.getrefcount(old)
+def keep_spare(spare: list, value: np.ndarray) -> None:
+    """Record ``value`` as the newest of two spares (unless it is the newest already).
 
-
-def recycled(spare: list, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An array of ``spare`` that nothing but ``spare`` refers to, else a new array.
-
-    A returned array (or a variable's replaced value) is kept as the spare of the next call's
-    result. If the caller dropped it, and no view of it exists (a view would hold a reference),
-    writing into it is invisible, and saves numpy an allocation and its page faults. A loop body
+    A returned array (or a variable's replaced value) is the spare of the next call's result
+    (``ops.core.reuse_or_empty`` hands it out again if the caller dropped it). A loop body
     keeps two spares: the loop still holds the last result (the carry it passes back in), but
     not the one before, so a fixed-shape carry allocates nothing after the second iteration.
     """
-    old = spare[0]
-    if old is not None and sys.getrefcount(old) == _UNSHARED and old.base is None \
-            and old.flags.writeable:
-        return old
-    if len(spare) > 1:
-        old = spare[1]
-        if old is not None and sys.getrefcount(old) == _UNSHARED and old.base is None \
-                and old.flags.writeable:
-            return old
-    return np.empty(shape, dtype)
-
-
-def keep_spare(spare: list, value: np.ndarray) -> None:
-    """Record ``value`` as the newest of two spares (unless it is the newest already)."""
     if spare[0] is not value:
         spare[1] = spare[0]
         spare[0] = value
-
-
-_UNSHARED = _spare_refcount()
 
 
 def _arena_view(arena: np.ndarray, offset: int, t: TensorType) -> np.ndarray:
@@ -304,7 +278,7 @@ class _Generator:
         self.kernels = kernels
         self.names: dict[Node, str] = {}
         self.bound: dict[str, Any] = {"_copy": np.array, "_asarray": np.asarray,
-                                      "_recycled": recycled, "_keep": keep_spare}
+                                      "_recycled": reuse_or_empty, "_keep": keep_spare}
         self.lines: list[str] = []
         self.counter = itertools.count()
         self.states: dict[int, str] = {}
