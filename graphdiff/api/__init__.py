@@ -3,7 +3,19 @@
 Each module lists its public names in ``__all__``; this package re-exports them all.
 """
 
-from . import control, conv, creation, indexing, math, matrices, nn, operators, shape, stacking
+from . import (
+    control,
+    conv,
+    creation,
+    indexing,
+    math,
+    matrices,
+    nn,
+    operators,
+    reductions,
+    shape,
+    stacking,
+)
 from .control import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .convert import as_tensor
@@ -12,6 +24,7 @@ from .indexing import *  # noqa: F403
 from .math import *  # noqa: F403
 from .matrices import *  # noqa: F403
 from .nn import *  # noqa: F403
+from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .stacking import *  # noqa: F403
 
@@ -19,5 +32,6 @@ operators.install()
 
 __all__ = [
     "as_tensor", *control.__all__, *conv.__all__, *creation.__all__, *indexing.__all__,
-    *math.__all__, *matrices.__all__, *nn.__all__, *shape.__all__, *stacking.__all__,
+    *math.__all__, *matrices.__all__, *nn.__all__, *reductions.__all__, *shape.__all__,
+    *stacking.__all__,
 ]

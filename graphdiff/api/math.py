@@ -1,4 +1,4 @@
-"""numpy-named math: elementwise functions, reductions, matmul.
+"""numpy-named math: elementwise functions, matmul (reductions are in ``reductions.py``).
 
 Each function converts its operands (python scalars, arrays, tensors), applies numpy's dtype
 rules, and emits one primitive node (plus any casts). Examples::
@@ -20,12 +20,10 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError, user_location
 from ..ir.node import Node, OpDef
-from ..ir.types import as_dtype, normalize_axes, normalize_axis
+from ..ir.types import as_dtype
 from ..ops import elementwise as E
 from ..ops import linalg as L
-from ..ops import reduce as R
 from ..ops import shape as S
-from ..ops.core import scalar
 from .convert import TensorLike, as_tensor, cast_to, promote, result_dtype, ufunc_result_dtype
 
 # --- unary -----------------------------------------------------------------------------------
@@ -33,8 +31,6 @@ from .convert import TensorLike, as_tensor, cast_to, promote, result_dtype, ufun
 __all__ = [
     "abs",
     "add",
-    "argmax",
-    "argmin",
     "astype",
     "broadcast_to",
     "cast",
@@ -60,16 +56,12 @@ __all__ = [
     "logical_not",
     "logical_or",
     "matmul",
-    "max",
     "maximum",
-    "mean",
-    "min",
     "minimum",
     "multiply",
     "negative",
     "not_equal",
     "power",
-    "prod",
     "reciprocal",
     "relu",
     "sigmoid",
@@ -77,12 +69,9 @@ __all__ = [
     "sin",
     "sqrt",
     "square",
-    "std",
     "stop_gradient",
     "subtract",
-    "sum",
     "tanh",
-    "var",
     "where",
 ]
 
@@ -210,99 +199,6 @@ def astype(x: TensorLike, dtype: Any) -> Node:
 
 
 cast = astype
-
-
-# --- reductions --------------------------------------------------------------------------------
-
-_ACCUMULATOR = np.dtype(np.float32)
-
-
-def _accumulated(reduce: Callable[..., Node]) -> Callable[..., Node]:
-    """``reduce`` run in float32 on a lower-precision float operand and its result cast back, as
-    numpy's mean accumulates float16 (a float16 sum of three 6e4 is already inf). The casts are
-    in the graph, so every executor and the ONNX export agree."""
-
-    def function(x: TensorLike, *args: Any, **kwargs: Any) -> Node:
-        x = as_tensor(x)
-        if x.dtype.kind != "f" or x.dtype.itemsize >= _ACCUMULATOR.itemsize:
-            return reduce(x, *args, **kwargs)
-        return cast_to(reduce(cast_to(x, _ACCUMULATOR), *args, **kwargs), x.dtype)
-
-    function.__name__ = function.__qualname__ = reduce.__name__
-    function.__doc__ = reduce.__doc__
-    return function
-
-
-def _reduction(op: OpDef, doc: str) -> Callable[..., Node]:
-    def function(x: TensorLike, axis: int | Sequence[int] | None = None,
-                 keepdims: bool = False) -> Node:
-        x = as_tensor(x)
-        return op(x, axes=normalize_axes(axis, x.ndim), keepdims=bool(keepdims))
-
-    function.__name__ = function.__qualname__ = op.name
-    function.__doc__ = doc
-    return function
-
-
-sum = _accumulated(_reduction(  # noqa: A001
-    R.sum_, "Sum over ``axis`` (None: all axes); float16 accumulates in float32."))
-max = _reduction(R.max_, "Maximum over ``axis``; the gradient is split between ties.")  # noqa: A001
-min = _reduction(R.min_, "Minimum over ``axis``; the gradient is split between ties.")  # noqa: A001
-prod = _reduction(R.prod, "Product over ``axis``; exact gradient even with zeros.")
-
-
-@_accumulated
-def mean(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
-    """Arithmetic mean over ``axis``; integers average in float64 and float16 accumulates in
-    float32, as in numpy."""
-    x = as_tensor(x)
-    if x.dtype.kind != "f":
-        x = cast_to(x, np.dtype(np.float64))
-    axes = normalize_axes(axis, x.ndim)
-    total = R.sum_(x, axes=axes, keepdims=bool(keepdims))
-    return E.div(total, R.count(x, axes, x.dtype))
-
-
-@_accumulated
-def var(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
-    """Variance (population, ddof=0) over ``axis``; float16 accumulates in float32."""
-    x = as_tensor(x)
-    centered = subtract(x, mean(x, axis, keepdims=True))
-    return mean(square(centered), axis, keepdims)
-
-
-@_accumulated
-def std(x: TensorLike, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
-    """Standard deviation (ddof=0) over ``axis``; its derivative is 0 where the spread is zero
-    (one element, equal elements), as in torch, not 0 * inf = nan."""
-    return sqrt_of_spread(var(x, axis, keepdims))
-
-
-def sqrt_of_spread(v: Node) -> Node:
-    """sqrt(v) for a v >= 0 that measures a spread (a variance, a sum of squares), with the
-    derivative taken as 0 where v == 0, as torch and autograd give it for std and norms:
-    there v is at its minimum, so its own derivative is 0 and the product would be 0 * inf."""
-    at_zero = E.equal(v, scalar(0, v))
-    return E.guarded(at_zero, scalar(0, v), v, 1, E.sqrt)
-
-
-def argmax(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Node:
-    """Index of the maximum along ``axis`` (None: of the flattened tensor), int64."""
-    x = as_tensor(x)
-    if axis is None:
-        if keepdims:
-            raise ShapeError(f"argmax with axis=None and keepdims=True is not supported "
-                             f"(operand: {x.type}; at {user_location()})")
-        from .shape import reshape
-
-        return R.argmax(reshape(x, (-1,)), axis=0, keepdims=False)
-    return R.argmax(x, axis=normalize_axis(axis, x.ndim), keepdims=bool(keepdims))
-
-
-def argmin(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Node:
-    """Index of the minimum along ``axis``."""
-    x = as_tensor(x)
-    return argmax(negative(x) if x.dtype != np.bool_ else logical_not(x), axis, keepdims)
 
 
 # --- matmul --------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from ..ops.source import constant
 from .conv import einsum
 from .convert import TensorLike, as_tensor, promote_arrays
 from .indexing import getitem, pad, stack
-from .math import astype, broadcast_to, multiply, negative, subtract, sum, where
+from .math import astype, broadcast_to, multiply, negative, subtract, where
+from .reductions import sum
 from .shape import axis_of, moveaxis, ravel, reshape
 
 __all__ = [

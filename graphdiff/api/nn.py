@@ -30,6 +30,7 @@ from ..ir.node import Node
 from ..ir.types import as_dtype, normalize_axes, normalize_axis
 from ..ops import softmax as SM
 from . import math as M
+from . import reductions as RD
 from .convert import TensorLike, as_tensor, cast_to
 from .creation import arange, uniform
 from .indexing import take_along_axis
@@ -52,7 +53,7 @@ __all__ = [
 
 def _stable_max(x: Node, axes: tuple[int, ...]) -> Node:
     """max over ``axes`` (kept), gradient-stopped, with non-finite maxima replaced by 0."""
-    m = M.stop_gradient(M.max(x, axes, keepdims=True))
+    m = M.stop_gradient(RD.max(x, axes, keepdims=True))
     return M.where(M.isfinite(m), m, 0.0)
 
 
@@ -69,7 +70,7 @@ def logsumexp(x: TensorLike, axis: int | Sequence[int] | None = None,
     x = _float(x, "logsumexp")
     axes = normalize_axes(axis, x.ndim)
     m = _stable_max(x, axes)
-    out = M.log(M.sum(M.exp(x - m), axes, keepdims=True)) + m
+    out = M.log(RD.sum(M.exp(x - m), axes, keepdims=True)) + m
     return out if keepdims else squeeze(out, axes)
 
 
@@ -115,7 +116,7 @@ def softmax_cross_entropy(logits: TensorLike, labels: TensorLike, axis: int = -1
         if labels.ndim != logits.ndim:
             raise ShapeError(f"probability labels {labels.shape} must match logits "
                              f"{logits.shape} (at {user_location()})")
-        return -M.sum(labels * log_softmax(logits, axis), axis)
+        return -RD.sum(labels * log_softmax(logits, axis), axis)
     if axis != logits.ndim - 1:
         raise ShapeError(f"integer labels need the class axis last, got axis={axis} "
                          f"(at {user_location()})")
@@ -167,9 +168,9 @@ def layer_norm(x: TensorLike, weight: TensorLike | None = None, bias: TensorLike
     """(x - mean) / sqrt(var + eps) over ``axis``, then ``* weight + bias`` if given."""
     x = _float(x, "layer_norm")
     axes = normalize_axes(axis, x.ndim)
-    mean = M.mean(x, axes, keepdims=True)
+    mean = RD.mean(x, axes, keepdims=True)
     centered = x - mean
-    variance = M.mean(centered * centered, axes, keepdims=True)
+    variance = RD.mean(centered * centered, axes, keepdims=True)
     out = centered * (1.0 / M.sqrt(variance + eps))
     if weight is not None:
         out = out * weight

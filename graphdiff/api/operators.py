@@ -19,6 +19,7 @@ from ..ir.node import Node
 from . import indexing as I
 from . import math as M
 from . import matrices as MX
+from . import reductions as RD
 from . import shape as S
 
 
@@ -65,8 +66,10 @@ OPERATORS: dict[str, Any] = {
         self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
     "transpose": lambda self, *axes: S.transpose(  # x.transpose(1, 0) or x.transpose((1, 0))
         self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None),
-    "sum": M.sum, "mean": M.mean, "max": M.max, "min": M.min, "prod": M.prod,
-    "astype": M.astype, "argmax": M.argmax,
+    "sum": RD.sum, "prod": RD.prod, "max": RD.max, "min": RD.min, "mean": RD.mean,
+    "var": RD.var, "std": RD.std, "any": RD.any, "all": RD.all, "ptp": RD.ptp,
+    "argmax": RD.argmax, "argmin": RD.argmin, "cumsum": RD.cumsum, "cumprod": RD.cumprod,
+    "astype": M.astype,
     "size": property(lambda self: product_dims(self.shape)),
     "__len__": I.length,
     "ravel": S.ravel, "flatten": S.ravel, "squeeze": S.squeeze, "swapaxes": S.swapaxes,

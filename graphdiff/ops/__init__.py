@@ -1,8 +1,9 @@
 """The op library. Each family module declares its ops; importing this package registers all.
 
 Families: ``source`` (placeholder, variable, constant, fill), ``elementwise``, ``reduce``,
-``shape``, ``index`` (slicing, take), ``join`` (concatenate, pad), ``linalg``, ``random``,
-``conv``, ``pool``, ``einsum``, ``softmax``; ``special`` holds kernels numpy lacks (erf);
+``scan`` (cumsum, cumprod), ``shape``, ``index`` (slicing, take), ``join`` (concatenate,
+pad), ``linalg``, ``random``, ``conv``, ``pool``, ``einsum``, ``softmax``; ``special`` holds
+kernels numpy lacks (erf);
 ``custom`` holds the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint);
 ``control`` holds the ops that own regions (switch, while_loop, scan); ``fused`` holds fused
 groups (made by the fusion pass) and ``fused_codegen`` their generated
@@ -23,6 +24,7 @@ from . import (
     pool,
     random,
     reduce,
+    scan,
     shape,
     softmax,
     source,
@@ -31,5 +33,5 @@ from . import (
 
 __all__ = [
     "OPS", "control", "conv", "custom", "einsum", "elementwise", "fused", "index", "join",
-    "linalg", "pool", "random", "reduce", "shape", "softmax", "source", "special",
+    "linalg", "pool", "random", "reduce", "scan", "shape", "softmax", "source", "special",
 ]

@@ -1,4 +1,5 @@
-"""Reductions: sum, max, min, prod, argmax over normalized axes, and the size of symbolic dims.
+"""Reductions: sum, max, min, prod, argmax, argmin over normalized axes, and the size of
+symbolic dims.
 
 Attributes: ``axes`` (a sorted tuple of non-negative axes) and ``keepdims``. ``mean`` and
 ``logsumexp`` are composites in the API; they need no rules here.
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import ShapeError
-from ..ir.node import Node
+from ..ir.node import Node, OpDef
 from ..ir.types import Shape, TensorType
 from . import elementwise as E
 from .batching import batch_along_axis
@@ -167,25 +168,33 @@ prod = defop(
     batch=batch_along_axis("axes"))
 
 
-# --- argmax --------------------------------------------------------------------------------------
+# --- argmax / argmin: the first index attaining the extremum (numpy's and ONNX's tie rule) -----
 
-def _argmax_type(types: Sequence[TensorType], *, axis: int, keepdims: bool) -> TensorType:
+def _arg_extremum_type(types: Sequence[TensorType], *, axis: int,
+                       keepdims: bool) -> TensorType:
     (x,) = types
     if not 0 <= axis < x.ndim:
         raise ShapeError(f"axis {axis} is out of range for rank {x.ndim}")
+    if x.shape[axis] == 0:
+        raise ShapeError("argmax/argmin of an empty axis has no index")
     shape = reduced_shape(x.shape, (axis,), keepdims)
     return TensorType(np.dtype(np.int64), shape)
 
 
-def _argmax_kernel(x: np.ndarray, *, axis: int, keepdims: bool) -> np.ndarray:
-    return np.argmax(x, axis=axis, keepdims=keepdims)
+def _arg_extremum(name: str, function: Callable, onnx_type: str) -> OpDef:
+    def kernel(x: np.ndarray, *, axis: int, keepdims: bool) -> np.ndarray:
+        return function(x, axis=axis, keepdims=keepdims)
+
+    return defop(name, _arg_extremum_type, kernel, differentiable=False,
+                 batch=batch_along_axis("axis"),
+                 onnx=lambda ctx, n, i: ctx.op(onnx_type, i, axis=n.attrs["axis"],
+                                               keepdims=int(n.attrs["keepdims"])),
+                 doc=f"Index of the first {name[3:]}imum along one axis (int64); a NaN counts "
+                     f"as the extremum, as in numpy.")
 
 
-argmax = defop("argmax", _argmax_type, _argmax_kernel, differentiable=False,
-               batch=batch_along_axis("axis"),
-               onnx=lambda ctx, n, i: ctx.op("ArgMax", i, axis=n.attrs["axis"],
-                                             keepdims=int(n.attrs["keepdims"])),
-               doc="Index of the first maximum along one axis (int64).")
+argmax = _arg_extremum("argmax", np.argmax, "ArgMax")
+argmin = _arg_extremum("argmin", np.argmin, "ArgMin")
 
 
 # --- the size of (possibly symbolic) dimensions, for mean and friends ----------------------------

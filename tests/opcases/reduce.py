@@ -1,5 +1,7 @@
 """Cases for reductions and matmul."""
 
+import warnings
+
 import numpy as np
 
 import graphdiff as gd
@@ -7,6 +9,18 @@ import graphdiff as gd
 from . import Arg, Case
 
 X = Arg((3, 4, 5))
+TIES = Arg((2, 4), kind="fixed", value=[[1.0, 3.0, 3.0, -1.0], [-2.0, 0.5, -2.0, 0.5]])
+NANS = Arg((3, 4), kind="fixed", value=[[0.3, np.nan, -1.2, 0.8], [np.nan, 1.1, 0.4, -0.6],
+                                         [-0.9, 0.2, np.nan, 1.7]])
+ALL_NAN = Arg((2, 3), kind="fixed", value=[[np.nan, np.nan, np.nan], [1.0, np.nan, -2.0]])
+
+
+def _all_nan_reference(x):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on the all-NaN row
+        return np.stack([np.nanmax(x, axis=1), np.nanmin(x, axis=1), np.nanmean(x, axis=1),
+                         np.nansum(x, axis=1)])
+
 
 CASES = [
     Case("sum_all", gd.sum, np.sum, [X]),
@@ -32,6 +46,71 @@ CASES = [
          [Arg((3, 4), kind="bool")], grad=False),
     Case("argmax", lambda x: gd.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), [X],
          grad=False),
+    Case("argmax_ties_first", lambda x: gd.argmax(x, axis=1, keepdims=True),
+         lambda x: np.argmax(x, axis=1, keepdims=True), [TIES], grad=False),
+    Case("argmin", lambda x: gd.argmin(x, axis=-1), lambda x: np.argmin(x, axis=-1), [X],
+         grad=False),
+    Case("argmin_ties_first_flat", lambda x: gd.argmin(x, keepdims=True),
+         lambda x: np.argmin(x, keepdims=True), [TIES], grad=False),
+    Case("argmin_unsigned", lambda x: gd.argmin(gd.astype(x, "uint8"), axis=1),
+         lambda x: np.argmin(x.astype("uint8"), axis=1),
+         [Arg((3, 4), kind="int", low=0, high=3)], grad=False),
+    Case("sum_dtype", lambda x: gd.sum(x, axis=1, dtype="float64"),
+         lambda x: np.sum(x, axis=1, dtype="float64"), [X]),
+    Case("sum_int_dtype", lambda x: gd.sum(x, axis=0, dtype="int32"),
+         lambda x: np.sum(x, axis=0, dtype="int32"),
+         [Arg((3, 4), kind="int", low=-5, high=5)], grad=False),
+    Case("sum_where_initial", lambda x: gd.sum(x, axis=(0, -1), where=x > 0.0, initial=1.5),
+         lambda x: np.sum(x, axis=(0, -1), where=x > 0.0, initial=1.5), [X]),
+    Case("prod_dtype", lambda x: gd.prod(x, axis=1, dtype="float64"),
+         lambda x: np.prod(x, axis=1, dtype="float64"),
+         [Arg((3, 4), kind="int", low=-3, high=4)], grad=False),
+    Case("prod_where", lambda x: gd.prod(x, axis=1, keepdims=True, where=x < 1.0),
+         lambda x: np.prod(x, axis=1, keepdims=True, where=x < 1.0), [X]),
+    Case("max_initial", lambda x: gd.max(x, axis=1, initial=0.5),
+         lambda x: np.max(x, axis=1, initial=0.5), [X]),
+    Case("max_where", lambda x: gd.max(x, axis=(1, 2), where=x < 1.0, initial=-5.0),
+         lambda x: np.max(x, axis=(1, 2), where=x < 1.0, initial=-5.0), [X]),
+    Case("min_where", lambda x: gd.min(x, axis=0, where=x > -1.0, initial=3.0),
+         lambda x: np.min(x, axis=0, where=x > -1.0, initial=3.0), [X]),
+    Case("mean_where", lambda x: gd.mean(x, axis=-1, where=x > -1.0, keepdims=True),
+         lambda x: np.mean(x, axis=-1, where=x > -1.0, keepdims=True), [X]),
+    Case("mean_int", lambda x: gd.mean(x, axis=0), lambda x: np.mean(x, axis=0),
+         [Arg((3, 4), kind="int", low=-5, high=5)], grad=False),
+    Case("var_ddof", lambda x: gd.var(x, axis=(0, 2), ddof=1),
+         lambda x: np.var(x, axis=(0, 2), ddof=1), [X]),
+    Case("std_ddof", lambda x: gd.std(x, axis=-1, ddof=1.5, keepdims=True),
+         lambda x: np.std(x, axis=-1, ddof=1.5, keepdims=True), [X]),
+    Case("std_where", lambda x: gd.std(x, axis=1, where=x > -1.5),
+         lambda x: np.std(x, axis=1, where=x > -1.5), [X]),
+    Case("any_all", lambda x: gd.stack([gd.any(x > 1.5, axis=1), gd.all(x > -1.5, axis=1),
+                                        gd.any(x, axis=1, where=x > 1.0)]),
+         lambda x: np.stack([np.any(x > 1.5, axis=1), np.all(x > -1.5, axis=1),
+                             np.any(x, axis=1, where=x > 1.0)]), [X], grad=False),
+    Case("any_all_nan_and_empty", lambda x: gd.stack([gd.all(x, axis=0), gd.any(x, axis=0),
+                                                      gd.all(x[:0], axis=0)]),
+         lambda x: np.stack([np.all(x, axis=0), np.any(x, axis=0), np.all(x[:0], axis=0)]),
+         [Arg((2, 3), kind="fixed", value=[[np.nan, 0.0, 1.0], [2.0, 0.0, 0.0]])],
+         grad=False),
+    Case("count_nonzero", lambda x: gd.count_nonzero(x, axis=(0, 1), keepdims=True),
+         lambda x: np.count_nonzero(x, axis=(0, 1), keepdims=True),
+         [Arg((3, 4, 2), kind="int", low=-1, high=2)], grad=False),
+    Case("ptp", lambda x: gd.ptp(x, axis=1), lambda x: np.ptp(x, axis=1), [X]),
+    Case("average", lambda x, w: gd.average(x, axis=1, weights=w),
+         lambda x, w: np.average(x, axis=1, weights=w), [X, Arg((4,), low=0.5, high=2.0)]),
+    Case("average_returned",
+         lambda x, w: gd.stack(gd.average(x, axis=(0, 2), weights=w, returned=True)),
+         lambda x, w: np.stack(np.average(x, axis=(0, 2), weights=w, returned=True)),
+         [X, Arg((3, 4, 5), low=0.5, high=2.0)]),
+    Case("nansum", lambda x: gd.nansum(x, axis=1), lambda x: np.nansum(x, axis=1), [NANS]),
+    Case("nanmean", lambda x: gd.nanmean(x, axis=0), lambda x: np.nanmean(x, axis=0),
+         [NANS]),
+    Case("nanmax", lambda x: gd.nanmax(x, axis=1), lambda x: np.nanmax(x, axis=1), [NANS]),
+    Case("nanmin", lambda x: gd.nanmin(x, axis=0, keepdims=True),
+         lambda x: np.nanmin(x, axis=0, keepdims=True), [NANS]),
+    Case("nan_all_nan_slice", lambda x: gd.stack([gd.nanmax(x, axis=1), gd.nanmin(x, axis=1),
+                                                  gd.nanmean(x, axis=1), gd.nansum(x, axis=1)]),
+         _all_nan_reference, [ALL_NAN], grad=False),
     Case("matmul", gd.matmul, np.matmul, [Arg((3, 4)), Arg((4, 5))]),
     Case("matmul_batch", gd.matmul, np.matmul, [Arg((2, 1, 3, 4)), Arg((3, 4, 2))]),
     Case("matmul_vec", gd.matmul, np.matmul, [Arg((4,)), Arg((2, 4, 3))]),

@@ -11,7 +11,7 @@ import numpy as np
 
 import graphdiff as gd
 
-from ...api.math import sqrt_of_spread
+from ...api.reductions import sqrt_of_spread
 from ...ir.dims import product_dims
 from ...ir.node import Node
 from ...ops import elementwise as E
@@ -289,16 +289,17 @@ def _axes(ctx: ImportContext, node: OnnxNode, axes_input_from: int) -> tuple[int
 
 
 _REDUCTIONS = {
-    "ReduceSum": (13, lambda x, axes, keep: gd.sum(x, axes, keep)),
-    "ReduceMean": (18, lambda x, axes, keep: gd.mean(x, axes, keep)),
-    "ReduceMax": (18, lambda x, axes, keep: gd.max(x, axes, keep)),
-    "ReduceMin": (18, lambda x, axes, keep: gd.min(x, axes, keep)),
-    "ReduceProd": (18, lambda x, axes, keep: gd.prod(x, axes, keep)),
-    "ReduceSumSquare": (18, lambda x, axes, keep: gd.sum(E.mul(x, x), axes, keep)),
-    "ReduceL1": (18, lambda x, axes, keep: gd.sum(gd.abs(x), axes, keep)),
-    "ReduceL2": (18, lambda x, axes, keep: sqrt_of_spread(gd.sum(E.mul(x, x), axes, keep))),
-    "ReduceLogSum": (18, lambda x, axes, keep: E.log(gd.sum(x, axes, keep))),
-    "ReduceLogSumExp": (18, lambda x, axes, keep: gd.logsumexp(x, axes, keep)),
+    "ReduceSum": (13, lambda x, axes, keep: gd.sum(x, axes, keepdims=keep)),
+    "ReduceMean": (18, lambda x, axes, keep: gd.mean(x, axes, keepdims=keep)),
+    "ReduceMax": (18, lambda x, axes, keep: gd.max(x, axes, keepdims=keep)),
+    "ReduceMin": (18, lambda x, axes, keep: gd.min(x, axes, keepdims=keep)),
+    "ReduceProd": (18, lambda x, axes, keep: gd.prod(x, axes, keepdims=keep)),
+    "ReduceSumSquare": (18, lambda x, axes, keep: gd.sum(E.mul(x, x), axes, keepdims=keep)),
+    "ReduceL1": (18, lambda x, axes, keep: gd.sum(gd.abs(x), axes, keepdims=keep)),
+    "ReduceL2": (18, lambda x, axes, keep: sqrt_of_spread(gd.sum(E.mul(x, x), axes,
+                                                                 keepdims=keep))),
+    "ReduceLogSum": (18, lambda x, axes, keep: E.log(gd.sum(x, axes, keepdims=keep))),
+    "ReduceLogSumExp": (18, lambda x, axes, keep: gd.logsumexp(x, axes, keepdims=keep)),
 }
 
 
@@ -341,8 +342,8 @@ def _arg(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 
 def _arg_first(node: OnnxNode, x: Node, axis: int, keepdims: bool) -> Node:
     if node.proto.op_type == "ArgMax":
-        return gd.argmax(x, axis, keepdims)
-    return gd.argmin(x, axis, keepdims)
+        return gd.argmax(x, axis, keepdims=keepdims)
+    return gd.argmin(x, axis, keepdims=keepdims)
 
 
 @onnx_import("Hardmax")

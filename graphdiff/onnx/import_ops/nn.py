@@ -12,7 +12,7 @@ import numpy as np
 
 import graphdiff as gd
 
-from ...api.math import sqrt_of_spread
+from ...api.reductions import sqrt_of_spread
 from ...ir.dims import product_dims
 from ...ir.node import Node
 from ...ir.types import normalize_axis

@@ -1,8 +1,8 @@
 """Import of ONNX ops built from constants, slices and reshapes: Trilu, CumSum, CumProd,
 CenterCropPad, GatherND, OneHot, EyeLike, SpaceToDepth, DepthToSpace, Round.
 
-Masks and triangular matrices are constants of the static sizes involved (a cumulative sum is
-a product with a triangular matrix of ones, so its gradient comes for free).
+Masks and triangular matrices are constants of the static sizes involved (a cumulative product
+takes the product of x spread under a triangular mask, so its gradient comes for free).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import graphdiff as gd
 from ...ir.node import Node
 from ...ir.types import normalize_axis
 from ...ops import elementwise as E
+from ...ops import scan as C
 from ..dtypes import numpy_dtype
 from ..importer import ImportContext, OnnxNode, onnx_import
 
@@ -37,7 +38,7 @@ def _trilu(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 
 
 def _cumulative(ctx: ImportContext, node: OnnxNode) -> tuple[Node, int, np.ndarray]:
-    """CumSum/CumProd's operand moved to the last axis, and the bool matrix T with
+    """CumProd's operand moved to the last axis, and the bool matrix T with
     T[i, j] = [x[i] takes part in out[j]]: i <= j (strict when exclusive, mirrored when
     reversed)."""
     x = ctx.tensor(node, 0)
@@ -53,16 +54,17 @@ def _cumulative(ctx: ImportContext, node: OnnxNode) -> tuple[Node, int, np.ndarr
 
 @onnx_import("CumSum")
 def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    """out = x @ T along the axis."""
-    moved, axis, triangle = _cumulative(ctx, node)
-    summed = gd.matmul(moved, gd.constant(triangle.astype(moved.dtype)))
-    return [gd.swapaxes(summed, axis, -1)]
+    """graphdiff's cumsum has CumSum's attributes (any length, symbolic too)."""
+    x = ctx.tensor(node, 0)
+    axis = normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
+    return [C.cumsum(x, axis=axis, exclusive=bool(node.int("exclusive", 0)),
+                     reverse=bool(node.int("reverse", 0)))]
 
 
 @onnx_import("CumProd")
 def _cumprod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    """out[j] = product of x[i] over the i that CumSum would sum: x spread over a new axis,
-    ones where the triangle excludes, then a product."""
+    """out[j] = product of x[i] over the i that CumSum would sum (the same attributes): x
+    spread over a new axis, ones where the triangle excludes, then a product."""
     moved, axis, triangle = _cumulative(ctx, node)
     size = triangle.shape[0]
     spread = gd.broadcast_to(gd.expand_dims(moved, -1), moved.shape + (size,))
