@@ -171,8 +171,10 @@ ERRORS = [
         ("logical_and: expected a bool tensor, got f32[3,4]",)),
     Err("where_condition", lambda: gd.where(X, 1.0, 0.0), gd.DTypeError,
         ("where condition: expected a bool tensor, got f32[3,4]",)),
-    Err("argmax_keepdims", lambda: gd.argmax(X, keepdims=True), gd.ShapeError,
-        ("argmax with axis=None and keepdims=True is not supported", "f32[3,4]")),
+    Err("argmax_axis_tuple", lambda: gd.argmax(X, axis=(0, 1)), gd.ShapeError,
+        ("argmax of f32[3,4]: axis must be an int",)),
+    Err("cumsum_axis", lambda: gd.cumsum(X, axis=2), gd.ShapeError,
+        ("cumsum of f32[3,4]: axis 2 is out of range",)),
     Err("matmul_scalar", lambda: gd.matmul(X, 2.0), gd.ShapeError,
         ("matmul of a scalar: operands f32[3,4] and f32[]",)),
     # --- api/shape.py --------------------------------------------------------------------------

@@ -234,7 +234,8 @@ def _arg_extremum(op: OpDef) -> Callable[..., Node]:
         _no_out(op.name, out)
         x = as_tensor(a)
         if axis is not None:
-            return op(x, axis=normalize_axis(axis, x.ndim), keepdims=bool(keepdims))
+            axis = normalize_axis(axis, x.ndim, what=f"{op.name} of {x.type}: axis")
+            return op(x, axis=axis, keepdims=bool(keepdims))
         from .shape import reshape
 
         flat = op(reshape(x, (-1,)), axis=0, keepdims=False)
@@ -406,7 +407,8 @@ def _cumulative(op: OpDef, flags: dict[str, bool]) -> Callable[..., Node]:
             from .shape import reshape
 
             x, axis = reshape(x, (-1,)), 0
-        return op(x, axis=normalize_axis(axis, x.ndim), **flags)
+        return op(x, axis=normalize_axis(axis, x.ndim, what=f"{op.name} of {x.type}: axis"),
+                  **flags)
 
     function.__name__ = function.__qualname__ = op.name
     return function
