@@ -9,6 +9,7 @@ import pytest
 
 import graphdiff as gd
 from graphdiff.ops import scan
+from graphdiff.ops.fused import fused
 
 ONE_ZERO = np.array([[1.5, 0.0, -2.0, 0.5, 1.2], [0.7, -1.2, 2.0, 1.1, -0.4]])
 SEVERAL_ZEROS = np.array([[0.0, 1.5, 0.0, -0.5, 2.0], [2.0, -1.0, 0.0, 0.0, 3.0],
@@ -142,14 +143,14 @@ def test_tensor_methods_are_numpys(dtype: str) -> None:
     calls = [
         ("prod", {"axis": 1}), ("any", {"axis": 0}), ("all", {}), ("argmax", {"axis": 1}),
         ("argmin", {}), ("cumsum", {"axis": 0}), ("cumprod", {}), ("mean", {"axis": -1}),
-        ("var", {"ddof": 1}), ("std", {"axis": 0, "keepdims": True}), ("ptp", {"axis": 1}),
+        ("var", {"ddof": 1}), ("std", {"axis": 0, "keepdims": True}),
         ("sum", {"axis": (0, 1), "keepdims": True}), ("max", {"initial": 1.0}),
         ("min", {"axis": 0, "where": x > 0, "initial": 9.0}),
     ]
     outputs = [getattr(v, name)(**{k: gd.constant(a) if isinstance(a, np.ndarray) else a
                                    for k, a in kwargs.items()}) for name, kwargs in calls]
     for (name, kwargs), got in zip(calls, gd.function([v], outputs)(x), strict=True):
-        want = getattr(x, name)(**kwargs) if name != "ptp" else np.ptp(x, **kwargs)
+        want = getattr(x, name)(**kwargs)
         assert got.dtype == np.asarray(want).dtype, name
         np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12,
                                    err_msg=name)
@@ -255,3 +256,44 @@ def test_vmap_of_scans_and_reductions_matches_jax() -> None:
     (g,) = gd.grad(gd.sum(gd.vmap(fn)(v) ** 2), [v])
     want = jax.grad(lambda a: jnp.sum(jax.vmap(jax_fn)(a) ** 2))(x)
     np.testing.assert_allclose(gd.function([v], g)(x), want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numba_backend_fuses_the_composites_and_runs_the_scans_like_the_reference(
+        dtype: str) -> None:
+    """The composites become fused groups with sum/max/min roots (numba loops); cumsum, cumprod
+    and argmin are never fused and run their numpy kernels."""
+    pytest.importorskip("numba")
+    from graphdiff.backends.numba import NumbaBackend
+
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((300, 24)) * 2).astype(dtype)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[7, :] = np.nan
+    x[9, 3:6] = 0.0
+    v = gd.placeholder((None, 24), dtype, name="v")
+    clean = gd.where(gd.isnan(v), 0.5, v)
+    values = [gd.nanmax(v, axis=1), gd.nanmin(v, axis=1, keepdims=True), gd.nanmean(v, axis=1),
+              gd.nansum(v, axis=0), gd.var(clean, axis=1, ddof=1), gd.std(clean, axis=0),
+              gd.max(clean, axis=1, where=clean < 1.0, initial=-3.0),
+              gd.sum(clean, axis=1, where=clean > 0.0), gd.mean(clean, axis=1, where=clean > 0.0),
+              gd.ptp(clean, axis=1), gd.cumsum(clean, axis=1), gd.cumprod(clean * 0.5, axis=1),
+              gd.argmin(clean, axis=1), gd.any(v > 3.0, axis=1), gd.count_nonzero(clean, axis=0)]
+    floats = [y for y in values if y.dtype.kind == "f"]
+    loss = gd.sum(gd.stack([gd.sum(gd.where(gd.isnan(y), 0.0, y)) for y in floats]))
+    outputs = values + gd.grad(loss, [v])
+    threshold, NumbaBackend.unfuse_at_most = NumbaBackend.unfuse_at_most, -1
+    try:
+        with np.errstate(all="ignore"):
+            want = gd.function([v], outputs, passes="none")(x)
+            f = gd.function([v], outputs, backend="numba")
+            got = f(x)
+    finally:
+        NumbaBackend.unfuse_at_most = threshold
+    assert any(node.op is fused for node in f.graph.nodes)
+    rtol = 2e-4 if dtype == "float32" else 1e-10
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.dtype == w.dtype and g.shape == w.shape, i
+        scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=1.0)) if w.dtype.kind == "f" \
+            else 1.0
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * scale, err_msg=f"output {i}")

@@ -67,7 +67,7 @@ OPERATORS: dict[str, Any] = {
     "transpose": lambda self, *axes: S.transpose(  # x.transpose(1, 0) or x.transpose((1, 0))
         self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None),
     "sum": RD.sum, "prod": RD.prod, "max": RD.max, "min": RD.min, "mean": RD.mean,
-    "var": RD.var, "std": RD.std, "any": RD.any, "all": RD.all, "ptp": RD.ptp,
+    "var": RD.var, "std": RD.std, "any": RD.any, "all": RD.all,
     "argmax": RD.argmax, "argmin": RD.argmin, "cumsum": RD.cumsum, "cumprod": RD.cumprod,
     "astype": M.astype,
     "size": property(lambda self: product_dims(self.shape)),

@@ -195,10 +195,13 @@ def mean(a: TensorLike, axis: Axis = None, dtype: Any = None, out: None = None,
 
 @_accumulated
 def var(a: TensorLike, axis: Axis = None, dtype: Any = None, out: None = None, ddof: float = 0,
-        keepdims: bool = False, where: TensorLike | None = None) -> Node:
+        keepdims: bool = False, *, where: TensorLike | None = None,
+        correction: float | None = None) -> Node:
     """Variance over ``axis``, as numpy.var: the sum of squared deviations divided by
-    ``N - ddof`` (inf or nan when that is not positive, as numpy gives with a warning)."""
+    ``N - ddof`` (inf or nan when that is not positive, as numpy gives with a warning);
+    ``correction`` is the Array API's name for ``ddof``."""
     _no_out("var", out)
+    ddof = _correction(ddof, correction)
     x = _float_operand(as_tensor(a), dtype)
     axes = normalize_axes(axis, x.ndim)
     mask = _mask("var", x, where)
@@ -212,10 +215,22 @@ def var(a: TensorLike, axis: Axis = None, dtype: Any = None, out: None = None, d
 
 @_accumulated
 def std(a: TensorLike, axis: Axis = None, dtype: Any = None, out: None = None, ddof: float = 0,
-        keepdims: bool = False, where: TensorLike | None = None) -> Node:
-    """Standard deviation over ``axis`` (numpy.std, ``ddof`` as in var); its derivative is 0
-    where the spread is zero (one element, equal elements), as in torch, not 0 * inf = nan."""
-    return sqrt_of_spread(var(a, axis, dtype, out, ddof, keepdims, where))
+        keepdims: bool = False, *, where: TensorLike | None = None,
+        correction: float | None = None) -> Node:
+    """Standard deviation over ``axis`` (numpy.std, ``ddof`` and ``correction`` as in var); its
+    derivative is 0 where the spread is zero (one element, equal elements), as in torch, not
+    0 * inf = nan."""
+    return sqrt_of_spread(var(a, axis, dtype, out, ddof, keepdims, where=where,
+                              correction=correction))
+
+
+def _correction(ddof: float, correction: float | None) -> float:
+    if correction is None:
+        return ddof
+    if ddof != 0:
+        raise ShapeError(f"var/std: ddof and correction are the same setting; give one "
+                         f"(at {user_location()})")
+    return correction
 
 
 def sqrt_of_spread(v: Node) -> Node:
