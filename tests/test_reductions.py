@@ -47,6 +47,32 @@ def test_cumprod_gradient_and_hessian_at_zeros_match_finite_differences(x: np.nd
     assert np.any(hessian != 0)
 
 
+@pytest.mark.parametrize("axis", [1, (0, 1), None])
+def test_prod_hessian_at_zeros_matches_finite_differences(axis) -> None:
+    x = np.array([[0.0, 1.5, 2.0, -0.5], [2.0, -1.0, 0.0, 1.2], [0.5, 3.0, 1.0, 0.7]])
+    weights = np.random.default_rng(9).standard_normal(np.shape(np.prod(x, axis=axis)))
+    v = gd.placeholder(x.shape, "float64", name="v")
+    loss = gd.sum(gd.prod(v, axis=axis) * weights)
+    gradient = gd.function([v], gd.grad(loss, [v])[0])
+    np.testing.assert_allclose(
+        gradient(x), _numeric_gradient(lambda a: np.sum(np.prod(a, axis=axis) * weights), x),
+        rtol=1e-7, atol=1e-8)
+    hessian = gd.function([v], gd.hessian(loss, v))(x).reshape(x.size, x.size)
+    numeric = np.stack([_numeric_gradient(lambda a, i=i: gradient(a).reshape(-1)[i], x)
+                        .reshape(-1) for i in range(x.size)])
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-7)
+    assert np.any(hessian != 0)
+
+
+def test_prod_gradient_at_zeros_over_a_symbolic_axis() -> None:
+    x = SEVERAL_ZEROS
+    v = gd.placeholder((None, 5), "float64", name="v")
+    gradient = gd.function([v], gd.grad(gd.sum(gd.prod(v, axis=0)), [v])[0])
+    np.testing.assert_allclose(gradient(x),
+                               _numeric_gradient(lambda a: np.sum(np.prod(a, axis=0)), x),
+                               rtol=1e-7, atol=1e-8)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cumprod_jvp_at_zeros_matches_the_vjp(dtype: str) -> None:
     x = SEVERAL_ZEROS.astype(dtype)

@@ -18,7 +18,8 @@ from ..ir.types import Shape, TensorType
 from . import elementwise as E
 from .batching import batch_along_axis
 from .core import defop, scalar
-from .shape import broadcast_to, reshape
+from .scan import exclusive_cumprod
+from .shape import broadcast_to, inverse_perm, reshape, transpose
 
 
 def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
@@ -136,15 +137,38 @@ min_ = defop("min", _nonempty_reduce_type, _reduce_kernel(np.minimum.reduce), ou
 # --- prod ----------------------------------------------------------------------------------------
 
 def _prod_partial(node: Node) -> Node:
-    """d prod / d x_i = product of the other elements, exact when the slice holds zeros.
+    """d prod / d x_i = the product of the other elements of x_i's slice."""
+    x, axes = node.inputs[0], node.attrs["axes"]
+    sizes = [x.shape[a] for a in axes]
+    if all(isinstance(d, int) for d in sizes) and 0 not in sizes:
+        return _product_of_the_others(x, axes)
+    return _partial_by_counting_zeros(x, axes)
+
+
+def _product_of_the_others(x: Node, axes: tuple[int, ...]) -> Node:
+    """The product of the elements before x_i times that of those after it, the reduced axes
+    moved last and flattened into one: running products, exact with any number of zeros and,
+    since cumprod's derivatives are exact, to every order (JAX's rule for prod)."""
+    kept = [i for i in range(x.ndim) if i not in axes]
+    perm = (*kept, *axes)
+    moved = x if perm == tuple(range(x.ndim)) else transpose(x, perm=perm)
+    length = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    flat = reshape(moved, shape=(*moved.shape[:len(kept)], length))
+    last = len(kept)
+    others = E.mul(exclusive_cumprod(flat, last), exclusive_cumprod(flat, last, reverse=True))
+    others = reshape(others, shape=moved.shape)
+    return others if moved is x else transpose(others, perm=inverse_perm(perm))
+
+
+def _partial_by_counting_zeros(x: Node, axes: tuple[int, ...]) -> Node:
+    """The partial for a symbolic reduced length, exact at first order when the slice holds
+    zeros (the running products above need a static length to be differentiated again).
 
     With no zero in the slice it is prod / x_i. With exactly one zero it is the product of the
     non-zeros at the zero's position and 0 elsewhere. With two or more zeros it is 0. Division
     uses a safe denominator so no branch computes inf or nan (which would poison second
     derivatives through ``where``).
     """
-    x = node.inputs[0]
-    axes = node.attrs["axes"]
     zero, one = scalar(0, x), scalar(1, x)
     is_zero = E.equal(x, zero)
     nonzero_x = E.where(is_zero, one, x)

@@ -93,6 +93,21 @@ def _cumprod_scan(node: Node) -> Node:
     return y
 
 
+def flipped(x: Node, axis: int) -> Node:
+    """``x`` reversed along ``axis`` (a slice with step -1)."""
+    spec = [(None, None, 1)] * x.ndim
+    spec[axis] = (None, None, -1)
+    return slice_(x, slices=tuple(spec))
+
+
+def exclusive_cumprod(x: Node, axis: int, reverse: bool = False) -> Node:
+    """The product of the elements before each one along ``axis`` (after it when
+    ``reverse``): 1 for the first."""
+    if reverse:
+        return flipped(exclusive_cumprod(flipped(x, axis), axis), axis)
+    return _shifted(cumprod(x, axis=axis), axis, 1)
+
+
 cumprod = defop(
     "cumprod", _along_axis_type,
     lambda x, *, axis: np.cumprod(x, axis=axis, dtype=x.dtype),
