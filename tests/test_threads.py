@@ -24,9 +24,9 @@ def two_threads(monkeypatch):
     threads.set_num_threads(2)  # also on a one-core machine: the split itself is what is tested
     run_chunks = threads.run_chunks
 
-    def counted(kernel, args, n_chunks, n_threads):
+    def counted(kernel, args, n_chunks, n_threads, choice=None):
         SPLITS.append(n_chunks)
-        return run_chunks(kernel, args, n_chunks, n_threads)
+        return run_chunks(kernel, args, n_chunks, n_threads)  # always on both threads
 
     monkeypatch.setattr(threads, "run_chunks", counted)
     yield
@@ -116,3 +116,20 @@ def test_an_error_in_a_chunk_reaches_the_caller():
     with pytest.raises(FloatingPointError, match="chunk 3"):
         threads.run_chunks(kernel, [None], 6, 2)
     assert sorted(calls) == list(range(6))  # the other chunks still ran: no half-done wait
+
+
+def test_choice_runs_the_faster_and_probes_the_other():
+    choice = threads.Choice()
+    runs = []
+    for _ in range(64):
+        parallel = choice.parallel()
+        runs.append(parallel)
+        choice.record(parallel, 1.0 if parallel else 3.0)  # the threads pay here
+    assert runs[:2] == [False, True]  # each measured once, serial first
+    serial_runs = [i for i, p in enumerate(runs) if not p and i > 0]
+    assert len(serial_runs) == 4 and all(i % 16 == 15 for i in serial_runs)  # probes only
+    slow = threads.Choice()
+    for _ in range(32):
+        parallel = slow.parallel()
+        slow.record(parallel, 5.0 if parallel else 1.0)  # a loaded machine: they do not
+    assert sum(slow.parallel() for _ in range(32)) == 2  # every 16th call tries them again

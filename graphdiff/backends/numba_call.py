@@ -19,7 +19,7 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ops.core import reuse_or_empty
 from ..ops.fused_codegen import POOL_SIZE
-from ..runtime.threads import CHUNKS_PER_THREAD, PARALLEL_FROM, count, run_chunks
+from ..runtime.threads import CHUNKS_PER_THREAD, PARALLEL_FROM, Choice, count, run_chunks
 from .numba_fused import Shapes, _Plan, plan
 
 
@@ -73,6 +73,7 @@ class _Caller:
 
     def __init__(self, dispatch: Any, arguments: list[tuple[str, int]], analysis: _Plan) -> None:
         self.size = int(np.prod(analysis.space, dtype=np.int64))
+        self.choice = Choice()  # whether the other threads pay, timed
         self.dispatch = dispatch
         self.arguments = arguments
         self.space = analysis.space
@@ -123,7 +124,7 @@ class _Caller:
                     (n_chunks,) + self.kept_shape[i]
                 results[i] = np.empty(shape, self.partial_dtype[i])
                 args.append(results[i])
-        run_chunks(self.dispatch, args, n_chunks, threads)
+        run_chunks(self.dispatch, args, n_chunks, threads, self.choice)
         finished = []
         for i in self.outputs:
             value = results[i]
