@@ -32,7 +32,8 @@ def single_threaded() -> bool:
     """Whether this run pins every framework to one thread (``OPENBLAS_NUM_THREADS=1``).
 
     On a small shared machine multi-threaded BLAS timings swing by 10x or more; one thread each
-    gives comparable numbers. numpy reads the variable itself; torch and XLA are told here.
+    gives comparable numbers. numpy reads the variable itself; torch and XLA are told here, and
+    graphdiff's chunked elementwise steps (``GRAPHDIFF_NUM_THREADS``).
     """
     return os.environ.get("OPENBLAS_NUM_THREADS") == "1"
 
@@ -40,6 +41,7 @@ def single_threaded() -> bool:
 if single_threaded():
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
                           "intra_op_parallelism_threads=1")
+    os.environ.setdefault("GRAPHDIFF_NUM_THREADS", "1")
 
 
 def steady_malloc() -> bool:
