@@ -103,6 +103,19 @@ def header() -> None:
     print("# " + "; ".join(versions))
 
 
+def on_threads(n: int | None, f: Callable[..., Any], *arrays: Any) -> Step:
+    """A step calling ``f(*arrays)`` with graphdiff on ``n`` threads (None: the default)."""
+    import graphdiff as gd
+
+    def run() -> Any:
+        gd.set_num_threads(n)
+        try:
+            return f(*arrays)
+        finally:
+            gd.set_num_threads(None)
+    return run
+
+
 def timings(steps: dict[str, Step], repeats: int, min_time: float) -> dict[str, float]:
     """Median seconds per call of each step, sampled in turn (warm-up calls excluded)."""
     for step in steps.values():

@@ -27,7 +27,7 @@ import numpy as np
 
 import graphdiff as gd
 
-from ._harness import have, header, timings
+from ._harness import have, header, on_threads, timings
 from .fusion import WORKLOADS
 
 SHAPE = (2048, 1024)
@@ -109,15 +109,8 @@ def _threads(quick: bool) -> None:
         functions, arrays = _functions(name, shape)
         f = functions["numba"]
 
-        def on(n: int, f=f, arrays=arrays) -> Callable[[], object]:
-            def run() -> object:
-                gd.set_num_threads(n)
-                try:
-                    return f(*arrays)
-                finally:
-                    gd.set_num_threads(None)
-            return run
-        t = timings({"one": on(1), "all": on(team)}, 5 if quick else 15, 0.1)
+        t = timings({"one": on_threads(1, f, *arrays), "all": on_threads(team, f, *arrays)},
+                    5 if quick else 15, 0.1)
         print(f"  {name:<12} 1 thread {t['one'] * 1e3:7.2f}   {team} threads "
               f"{t['all'] * 1e3:7.2f}   speed-up {t['one'] / t['all']:5.2f}")
 

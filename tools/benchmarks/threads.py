@@ -16,17 +16,7 @@ import numpy as np
 import graphdiff as gd
 from graphdiff.runtime import threads
 
-from ._harness import header, timings
-
-
-def _on(n: int | None, f: Callable[..., object], *arrays: np.ndarray) -> Callable[[], object]:
-    def run() -> object:
-        gd.set_num_threads(n)
-        try:
-            return f(*arrays)
-        finally:
-            gd.set_num_threads(None)
-    return run
+from ._harness import header, on_threads, timings
 
 
 def _outer(rows: int, m: int, n: int) -> tuple[Callable[..., object], list[np.ndarray]]:
@@ -46,7 +36,7 @@ def crossover(quick: bool) -> None:
         rows, m = 16, 64
         f, arrays = _outer(rows, m, size // (rows * m))
         # the 1-thread run calls the same compiled function: the count is read at each call
-        t = timings({"one": _on(1, f, *arrays), "all": _on(team, f, *arrays)},
+        t = timings({"one": on_threads(1, f, *arrays), "all": on_threads(team, f, *arrays)},
                     5 if quick else 15, 0.02)
         print(f"{size:>10} {t['one'] * 1e6:>8.0f}us {t['all'] * 1e6:>9.0f}us "
               f"{t['one'] / t['all']:>9.2f}")
@@ -61,7 +51,8 @@ def per_example(quick: bool) -> None:
     x, y = data(sizes, batch)
     step = graphdiff_step(params, x, y)
     team = threads.count()
-    t = timings({"one": _on(1, step), "all": _on(team, step)}, 5 if quick else 15, 0.1)
+    t = timings({"one": on_threads(1, step), "all": on_threads(team, step)},
+                5 if quick else 15, 0.1)
     print(f"per-example gradients, MLP {'-'.join(map(str, sizes))}, batch {batch}: 1 thread "
           f"{t['one'] * 1e3:.1f} ms, {team} threads {t['all'] * 1e3:.1f} ms, speed-up "
           f"{t['one'] / t['all']:.2f}")
