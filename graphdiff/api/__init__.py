@@ -12,8 +12,11 @@ from . import (
     matrices,
     nn,
     operators,
+    quantiles,
     reductions,
+    selection,
     shape,
+    sorting,
     stacking,
 )
 from .control import *  # noqa: F403
@@ -24,14 +27,17 @@ from .indexing import *  # noqa: F403
 from .math import *  # noqa: F403
 from .matrices import *  # noqa: F403
 from .nn import *  # noqa: F403
+from .quantiles import *  # noqa: F403
 from .reductions import *  # noqa: F403
+from .selection import *  # noqa: F403
 from .shape import *  # noqa: F403
+from .sorting import *  # noqa: F403
 from .stacking import *  # noqa: F403
 
 operators.install()
 
 __all__ = [
     "as_tensor", *control.__all__, *conv.__all__, *creation.__all__, *indexing.__all__,
-    *math.__all__, *matrices.__all__, *nn.__all__, *reductions.__all__, *shape.__all__,
-    *stacking.__all__,
+    *math.__all__, *matrices.__all__, *nn.__all__, *quantiles.__all__, *reductions.__all__,
+    *selection.__all__, *shape.__all__, *sorting.__all__, *stacking.__all__,
 ]

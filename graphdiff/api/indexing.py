@@ -102,7 +102,8 @@ def _advanced(item: object) -> Node | None:
     if value.dtype == np.bool_:
         raise GraphdiffError(
             "indexing with a boolean mask is not supported: the result's shape would depend "
-            "on the data; use gd.where(mask, x, 0) to keep the shape "
+            "on the data; select with a static size, gd.extract(mask, x, size=k) (or "
+            "gd.compress along one axis), or use gd.where(mask, x, 0) to keep the shape "
             f"(at {user_location()})")
     if value.dtype.kind not in "iu":
         raise DTypeError(f"index arrays must be integers, got {value.dtype.name} "

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError, user_location
+from ..errors import DTypeError, GraphdiffError, ShapeError, user_location
 from ..ir.node import Node, OpDef
 from ..ir.types import as_dtype
 from ..ops import elementwise as E
@@ -177,8 +177,17 @@ def _as_bool(x: TensorLike, what: str) -> Node:
     return x
 
 
-def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Node:
-    """a where condition is true, else b (numpy.where with three arguments)."""
+def where(condition: TensorLike, a: TensorLike | None = None, b: TensorLike | None = None, *,
+          size: int | None = None, fill_value: Any = None) -> Node | tuple[Node, ...]:
+    """a where condition is true, else b (numpy.where with three arguments); with one it is
+    ``nonzero(condition, size=, fill_value=)`` as in jax.numpy (``size=`` is needed)."""
+    if a is None and b is None:
+        from .selection import nonzero
+
+        return nonzero(condition, size=size, fill_value=fill_value)
+    if a is None or b is None:
+        raise GraphdiffError(f"where takes one argument or three, got two "
+                             f"(at {user_location()})")
     a, b = promote(a, b)
     return E.where(_as_bool(condition, "where condition"), a, b)
 

@@ -96,7 +96,9 @@ class Lowerings:
         # g is shape[:axis] + indices.shape + shape[axis+1:]; put the index axes first
         index_axes = list(range(axis, axis + index_rank))
         rest = [a for a in range(rank - 1 + index_rank) if a not in index_axes]
-        rows = self.op("Transpose", [g], perm=index_axes + rest)
+        perm = index_axes + rest
+        # a 0-d g (one index into a 1-D tensor) has nothing to move; Transpose needs a perm
+        rows = g if perm == sorted(perm) else self.op("Transpose", [g], perm=perm)
         index = self.op("Unsqueeze", [indices, self.constant(np.array([-1], np.int64))])
         zeros = self.fill(0.0, node.dtype, shape)
         return self._scatter_front(zeros, axis, rank, index, rows, "add")

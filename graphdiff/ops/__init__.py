@@ -2,8 +2,8 @@
 
 Families: ``source`` (placeholder, variable, constant, fill), ``elementwise``, ``reduce``,
 ``scan`` (cumsum, cumprod), ``shape``, ``index`` (slicing, take), ``join`` (concatenate,
-pad), ``linalg``, ``random``, ``conv``, ``pool``, ``einsum``, ``softmax``; ``special`` holds
-kernels numpy lacks (erf);
+pad), ``linalg``, ``random``, ``conv``, ``pool``, ``einsum``, ``softmax``, ``sort`` (orders,
+searches, selections); ``special`` holds kernels numpy lacks (erf);
 ``custom`` holds the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint);
 ``control`` holds the ops that own regions (switch, while_loop, scan); ``fused`` holds fused
 groups (made by the fusion pass) and ``fused_codegen`` their generated
@@ -27,11 +27,13 @@ from . import (
     scan,
     shape,
     softmax,
+    sort,
     source,
     special,
 )
 
 __all__ = [
     "OPS", "control", "conv", "custom", "einsum", "elementwise", "fused", "index", "join",
-    "linalg", "pool", "random", "reduce", "scan", "shape", "softmax", "source", "special",
+    "linalg", "pool", "random", "reduce", "scan", "shape", "softmax", "sort", "source",
+    "special",
 ]
