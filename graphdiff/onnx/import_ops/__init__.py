@@ -1,6 +1,18 @@
 """The ONNX -> graphdiff op table: importing a module registers its ops in ``IMPORTERS``."""
 
-from . import attention, control, losses, math, nn, recurrent, resize, scatter, shape, tensor
+from . import (
+    attention,
+    control,
+    losses,
+    math,
+    nn,
+    recurrent,
+    resize,
+    scatter,
+    shape,
+    sorting,
+    tensor,
+)
 
 __all__ = ["attention", "control", "losses", "math", "nn", "recurrent", "resize", "scatter",
-           "shape", "tensor"]
+           "shape", "sorting", "tensor"]
