@@ -11,8 +11,8 @@
 (9.0, [6.0, 12.0])
 """
 
+from . import nn, optim
 from . import ops as _ops  # registers every op
-from . import optim
 from .api import *  # noqa: F403
 from .autodiff import (
     BatchingError,

@@ -1,7 +1,7 @@
-"""Models and training built only on graphdiff's public API.
+"""Model definitions, data and scripts, built only on graphdiff's public API.
 
-``models.digits`` loads the bundled handwritten-digits data; ``models.nn`` holds the layers and
-models (MLP, LeNet-style CNN, unrolled LSTM, pre-LayerNorm transformer block); ``models.train`` the
-training loop (the optimizers are ``graphdiff.optim``). ``models/demo.py`` is the
-README's demo.
+``models.digits`` loads the bundled handwritten-digits data; ``models.nets`` defines the digit
+classifiers (MLP, LeNet-style CNN, LSTM and GRU over the rows, a pre-LayerNorm transformer
+block) from ``graphdiff.nn`` layers; ``models.zoo`` their training recipes; ``models/demo.py``
+is the README's demo. Layers, optimizers and the training loop are in the package.
 """

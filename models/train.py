@@ -31,10 +31,10 @@ class Classifier:
     y: Node
     logits: Node
     loss: Node
-    params: list[Node]
+    params: Any  # the pytree of parameters
 
 
-def compile_classifier(model: Callable[[Node], Node], params: Sequence[Node], optimizer: Any,
+def compile_classifier(model: Callable[[Node], Node], params: Any, optimizer: Any,
                        input_shape: Sequence[int], passes: Any = "default") -> Classifier:
     """Build and compile the training step and the prediction function of ``model``."""
     x = gd.placeholder((None, *input_shape), "float32", name="x")
@@ -42,11 +42,11 @@ def compile_classifier(model: Callable[[Node], Node], params: Sequence[Node], op
     logits = model(x)
     loss = gd.mean(gd.softmax_cross_entropy(logits, y))
     accuracy = gd.mean(gd.astype(gd.equal(gd.argmax(logits, axis=1), y), "float32"))
-    grads = gd.grad(loss, list(params))
-    updates = optimizer.updates(list(params), grads)
+    grads = gd.grad(loss, params)
+    updates = optimizer.updates(params, grads)
     step = gd.function([x, y], [loss, accuracy], updates=updates, passes=passes)
     predict = gd.function([x], logits, passes=passes)
-    return Classifier(step, predict, x, y, logits, loss, list(params))
+    return Classifier(step, predict, x, y, logits, loss, params)
 
 
 class ProgressBar:

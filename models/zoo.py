@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphdiff.nn import Module
 from graphdiff.optim import Adam
 
-from . import nn
+from . import nets
 from .digits import Digits, load_digits
 from .train import Classifier, History, compile_classifier, evaluate, fit
 
@@ -27,7 +28,7 @@ from .train import Classifier, History, compile_classifier, evaluate, fit
 class Recipe:
     """How one model is built and trained."""
 
-    build: Callable[[np.random.Generator], nn.Layer]
+    build: Callable[[np.random.Generator], Module]
     input_shape: tuple[int, ...]  # per example: (64,) flat or (1, 8, 8) images
     learning_rate: float
     epochs: int
@@ -39,11 +40,11 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "mlp": Recipe(lambda rng: nn.MLP((64, 256, 128, 10), rng), (64,), 1e-3, 30),
-    "cnn": Recipe(lambda rng: nn.LeNet(rng), (1, 8, 8), 3e-3, 20),
-    "lstm": Recipe(lambda rng: nn.LSTMClassifier(rng), (64,), 3e-3, 20),
-    "gru": Recipe(lambda rng: nn.GRUClassifier(rng), (64,), 3e-3, 20),
-    "transformer": Recipe(lambda rng: nn.TransformerClassifier(rng), (64,), 3e-3, 20),
+    "mlp": Recipe(lambda rng: nets.MLP((64, 256, 128, 10), rng), (64,), 1e-3, 30),
+    "cnn": Recipe(lambda rng: nets.LeNet(rng), (1, 8, 8), 3e-3, 20),
+    "lstm": Recipe(lambda rng: nets.LSTMClassifier(rng), (64,), 3e-3, 20),
+    "gru": Recipe(lambda rng: nets.GRUClassifier(rng), (64,), 3e-3, 20),
+    "transformer": Recipe(lambda rng: nets.TransformerClassifier(rng), (64,), 3e-3, 20),
 }
 
 

@@ -208,58 +208,8 @@ def test_recurrent_models_are_one_scan_over_the_rows(name):
     assert graph.op_counts()["matmul"] == 2 * gates + 1
 
 
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def _weights_of(layer):
-    return ({g: gd.get_value(d[g]) for g in layer.GATES} for d in (layer.W, layer.U, layer.b))
-
-
-def _lstm_numpy(layer, x):
-    W, U, b = _weights_of(layer)
-    h = c = np.zeros((x.shape[0], layer.hidden))
-    for t in range(x.shape[1]):
-        pre = {g: x[:, t] @ W[g] + h @ U[g] + b[g] for g in layer.GATES}
-        c = _sigmoid(pre["forget"]) * c + _sigmoid(pre["input"]) * np.tanh(pre["cell"])
-        h = _sigmoid(pre["output"]) * np.tanh(c)
-    return h
-
-
-def _gru_numpy(layer, x):
-    W, U, b = _weights_of(layer)
-    h = np.zeros((x.shape[0], layer.hidden))
-    for t in range(x.shape[1]):
-        r = _sigmoid(x[:, t] @ W["reset"] + b["reset"] + h @ U["reset"])
-        z = _sigmoid(x[:, t] @ W["update"] + b["update"] + h @ U["update"])
-        candidate = np.tanh(x[:, t] @ W["new"] + b["new"] + r * (h @ U["new"]))
-        h = (1 - z) * candidate + z * h
-    return h
-
-
-@pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_one_recurrent_layer_runs_every_length_and_matches_numpy(name):
-    from models.nn import GRU, LSTM
-
-    layer = (LSTM if name == "lstm" else GRU)(3, 5, np.random.default_rng(0))
-    reference = _lstm_numpy if name == "lstm" else _gru_numpy
-    x = gd.placeholder((None, None, 3), "float32", name="x")  # batch and length symbolic
-    h = layer(x)
-    f = gd.function([x], [h, *gd.grad(gd.sum(h * h), layer.parameters())])
-    rng = np.random.default_rng(1)
-    for batch, steps in ((2, 1), (4, 7), (3, 30)):
-        value = rng.normal(size=(batch, steps, 3)).astype(np.float32)
-        got, *grads = f(value)
-        np.testing.assert_allclose(got, reference(layer, value.astype(np.float64)),
-                                   rtol=1e-4, atol=1e-5)
-        assert all(np.isfinite(g).all() and g.shape == p.shape
-                   for g, p in zip(grads, layer.parameters()))
-    # one graph for every length: the gradient graph does not grow with the sequence
-    assert len(f.graph) < 400
-
-
 def test_transformer_block_is_pre_layernorm():
-    from models.nn import TransformerBlock
+    from models.nets import TransformerBlock
 
     block = TransformerBlock(8, 2, 16, np.random.default_rng(0))
     x = gd.placeholder((None, 4, 8), "float64", name="x")

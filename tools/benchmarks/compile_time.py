@@ -111,7 +111,7 @@ def compile_table(quick: bool) -> None:
 def _training_graphs() -> list[tuple[str, Callable[[], tuple]]]:
     sys.path.insert(0, str(ROOT))
     from graphdiff.optim import SGD
-    from models.nn import MLP, LeNet, TransformerClassifier
+    from models.nets import MLP, LeNet, TransformerClassifier
 
     def step(name: str, model, input_shape: tuple[int, ...]) -> tuple:
         x = gd.placeholder((None, *input_shape), "float32", name="x")
