@@ -2,7 +2,9 @@
 
     python models/demo.py [--epochs 20] [--out out/demo]
 
-1. trains the CNN (Adam, mini-batches of 32) on the fixed training split and prints the test
+1. trains the CNN (Adam, mini-batches of 32) on the fixed training split with ``gd.train.fit``
+   (a progress bar on terminals, the test accuracy after each epoch, a checkpoint after each
+   epoch in ``<out>/checkpoint.npz``; ``--resume`` continues from it) and prints the test
    accuracy;
 2. exports the trained predictor to ONNX and checks that onnxruntime (when installed) gives the
    same predictions on the whole test set;
@@ -25,7 +27,7 @@ import graphdiff as gd  # noqa: E402
 from graphdiff import viz  # noqa: E402
 from models import zoo  # noqa: E402
 from models.digits import load_digits  # noqa: E402
-from models.train import evaluate, fit  # noqa: E402
+from models.train import evaluate  # noqa: E402
 
 
 def check_onnxruntime(path: Path, x_test: np.ndarray, expected: np.ndarray) -> str:
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--epochs", type=int, default=zoo.RECIPES["cnn"].epochs)
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from <out>/checkpoint.npz (bit for bit)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -61,13 +65,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     cnn = zoo.build("cnn", args.seed)
     print(f"training step: {len(cnn.step.reference_graph)} nodes built, "
           f"{len(cnn.step.graph)} after the passes")
-    history = fit(cnn, data.images("train"), data.y_train, epochs=args.epochs,
-                  batch_size=recipe.batch_size, seed=args.seed)
+    x_train, x_test = data.images("train"), data.images("test")
+    n_batches = -(-len(x_train) // recipe.batch_size)
+    history = gd.train.fit(
+        cnn.step, (x_train, data.y_train), epochs=args.epochs, batch_size=recipe.batch_size,
+        seed=args.seed, metrics=["loss", "accuracy"],
+        evaluate=lambda: {"test_accuracy": evaluate(cnn, x_test, data.y_test)},
+        state=cnn.state, checkpoint=args.out / "checkpoint.npz", checkpoint_every=n_batches,
+        resume=args.resume)
     trained = time.perf_counter() - start
-    accuracy = evaluate(cnn, data.images("test"), data.y_test)
+    accuracy = evaluate(cnn, x_test, data.y_test)
     print(f"trained {args.epochs} epochs in {trained:.1f} s "
           f"(last epoch {history.steps_per_second[-1]:.0f} steps/s, training loss "
-          f"{history.loss[-1]:.4f})")
+          f"{history.loss[-1]:.4f}); checkpoint {args.out / 'checkpoint.npz'}")
     print(f"test accuracy: {accuracy:.2%}")
 
     onnx_path = args.out / "digits_cnn.onnx"

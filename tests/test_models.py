@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import sys
 from pathlib import Path
@@ -27,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 from models import zoo  # noqa: E402
 from models.digits import DATA_FILE, load_digits, read_raw, split_indices  # noqa: E402
-from models.train import ProgressBar, fit  # noqa: E402
 
 SLOW = os.environ.get("GRAPHDIFF_SLOW") == "1"
 
@@ -130,40 +128,6 @@ def test_optimizer_state_lives_in_variables():
     targets = {v.name for v in updates}
     assert targets == {"w", "adam.w.m", "adam.w.v", "adam.step"}
     assert all(v.op.name == "variable" for v in updates)
-
-
-# --- progress bar -----------------------------------------------------------------------------
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_bar_is_quiet_off_a_terminal():
-    stream = io.StringIO()
-    bar = ProgressBar(3, "epoch 1/1", stream)
-    for i in range(3):
-        bar.update(i + 1, 0.5, 0.9)
-    bar.close()
-    assert stream.getvalue() == ""
-
-
-def test_progress_bar_on_a_terminal_shows_loss_accuracy_and_speed():
-    stream = _Terminal()
-    bar = ProgressBar(4, "epoch 2/5", stream)
-    bar.update(4, 0.1234, 0.875)
-    bar.close()
-    text = stream.getvalue()
-    assert text.startswith("\repoch 2/5 [") and text.endswith("\n")
-    assert "4/4 loss 0.1234 acc 0.875" in text and "step/s" in text
-
-
-def test_fit_through_a_terminal_draws_and_a_pipe_does_not(data):
-    model = zoo.build("mlp")
-    quiet, loud = io.StringIO(), _Terminal()
-    fit(model, data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32, stream=quiet)
-    fit(model, data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32, stream=loud)
-    assert quiet.getvalue() == "" and "2/2 loss" in loud.getvalue()
 
 
 # --- training on the digits -------------------------------------------------------------------
