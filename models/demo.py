@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     n_batches = -(-len(x_train) // recipe.batch_size)
     history = gd.train.fit(
         cnn.step, (x_train, data.y_train), epochs=args.epochs, batch_size=recipe.batch_size,
-        seed=args.seed, metrics=["loss", "accuracy"],
+        seed=args.seed,
         evaluate=lambda: {"test_accuracy": evaluate(cnn, x_test, data.y_test)},
         state=cnn.state, checkpoint=args.out / "checkpoint.npz", checkpoint_every=n_batches,
         resume=args.resume)

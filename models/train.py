@@ -19,8 +19,9 @@ from graphdiff import Node
 
 @dataclass
 class Classifier:
-    """A compiled classifier: ``step(x, y) -> (loss, accuracy)`` updates the parameters,
-    ``predict(x) -> logits`` does not. The symbolic pieces are kept for drawing and export."""
+    """A compiled classifier: ``step(x, y) -> {"loss": ..., "accuracy": ...}`` updates the
+    parameters, ``predict(x) -> logits`` does not. The symbolic pieces are kept for drawing
+    and export."""
 
     step: gd.Function
     predict: gd.Function
@@ -42,7 +43,8 @@ def compile_classifier(model: Callable[[Node], Node], params: Any, optimizer: An
     accuracy = gd.mean(gd.astype(gd.equal(gd.argmax(logits, axis=1), y), "float32"))
     grads = gd.grad(loss, params)
     updates = optimizer.updates(params, grads)
-    step = gd.function([x, y], [loss, accuracy], updates=updates, passes=passes)
+    step = gd.function([x, y], {"loss": loss, "accuracy": accuracy}, updates=updates,
+                       passes=passes)
     predict = gd.function([x], logits, passes=passes)
     return Classifier(step, predict, x, y, logits, loss, params,
                       {"params": params, "optimizer": optimizer.state})

@@ -70,7 +70,7 @@ def train(name: str, data: Digits, *, epochs: int | None = None, seed: int = 0,
     history = gd.train.fit(
         model.step, (recipe.inputs(data, "train"), data.y_train),
         epochs=recipe.epochs if epochs is None else epochs, batch_size=recipe.batch_size,
-        seed=seed, metrics=["loss", "accuracy"],
+        seed=seed,
         evaluate=lambda: {"test_accuracy": evaluate(model, x_test, data.y_test)},
         state=model.state, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
         resume=resume, progress=progress)

@@ -111,3 +111,95 @@ def test_hvp_with_a_dict():
     # H = [[2 diag(b), 2 diag(a)], [2 diag(a), 0]]
     np.testing.assert_allclose(ha, 2 * bv * [1, 0] + 2 * av * [0, 1])
     np.testing.assert_allclose(hb, 2 * av * [1, 0])
+
+
+# --- gd.function: pytree inputs, outputs and updates ------------------------------------------
+
+def _linear(dtype):
+    x = gd.placeholder((None, 3), dtype, name="x")
+    y = gd.placeholder((None,), dtype, name="y")
+    rng = np.random.default_rng(0)
+    params = {"W": gd.variable(rng.normal(size=3).astype(dtype), name="W"),
+              "b": gd.variable(np.array(0.5, dtype), name="b")}
+    pred = x @ params["W"] + params["b"]
+    loss = gd.mean((pred - y) ** 2)
+    return x, y, params, pred, loss
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_function_takes_and_answers_nested_structures(dtype):
+    x, y, params, pred, loss = _linear(dtype)
+    grads = gd.grad(loss, params)
+    f = gd.function({"data": (x, y)}, {"loss": loss, "grads": grads, "extra": [pred, (loss,)]})
+    rng = np.random.default_rng(1)
+    xv, yv = rng.normal(size=(5, 3)).astype(dtype), rng.normal(size=5).astype(dtype)
+    out = f({"data": (xv, yv)})
+    W, b = gd.get_value(params["W"]), gd.get_value(params["b"])
+    residual = xv.astype(np.float64) @ W + b - yv
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    assert set(out) == {"loss", "grads", "extra"} and isinstance(out["extra"][1], tuple)
+    np.testing.assert_allclose(out["loss"], np.mean(residual ** 2), rtol=tol)
+    np.testing.assert_allclose(out["grads"]["W"], 2 * xv.T @ residual / 5, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out["grads"]["b"], 2 * residual.mean(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(out["extra"][0], residual + yv, rtol=tol, atol=tol)
+    assert out["loss"].dtype == np.dtype(dtype)
+    with pytest.raises(gd.InputError, match="structure"):
+        f({"data": [xv]})
+
+
+def test_dict_inputs_by_keyword_and_flat_conventions_kept():
+    x, y, params, pred, loss = _linear("float64")
+    f = gd.function({"x": x, "y": y}, (loss, pred))
+    a = f(x=np.ones((2, 3)), y=np.zeros(2))
+    b = f({"x": np.ones((2, 3)), "y": np.zeros(2)})
+    assert isinstance(a, tuple) and len(a) == 2 and np.array_equal(a[0], b[0])
+    assert isinstance(gd.function([x, y], [loss])(np.ones((2, 3)), np.zeros(2)), list)
+    assert isinstance(gd.function([x, y], loss)(np.ones((2, 3)), y=np.zeros(2)), np.ndarray)
+    # a tuple of inputs is called positionally or by name, as a list is
+    g = gd.function((x, y), {"loss": loss})
+    assert np.array_equal(g(np.ones((2, 3)), y=np.zeros(2))["loss"], a[0])
+
+
+def test_updates_as_pairs_of_trees_lists_and_nested_dicts():
+    x, y, params, pred, loss = _linear("float64")
+    grads = gd.grad(loss, params)
+    new = {"W": params["W"] - 0.1 * grads["W"], "b": params["b"] - 0.1 * grads["b"]}
+    counter = gd.variable(np.int64(0), name="count")
+    xv, yv = np.ones((4, 3)), np.arange(4.0)
+    start = {k: gd.get_value(v) for k, v in params.items()}
+    g = gd.function([x, y], grads)(xv, yv)
+    for updates in ((params, new), [(params, new), (counter, counter + 1)],
+                    {"params": (params, new), "count": {counter: counter + 1}}):
+        for k, v in params.items():
+            gd.set_value(v, start[k])
+        step = gd.function([x, y], loss, updates=updates)
+        step(xv, yv)
+        for k in params:
+            np.testing.assert_allclose(gd.get_value(params[k]), start[k] - 0.1 * g[k],
+                                       rtol=1e-12)
+    assert int(gd.get_value(counter)) == 2
+    with pytest.raises(gd.InputError, match="updated twice"):
+        gd.function([x, y], loss, updates=[{params["b"]: new["b"]}, (params["b"], new["b"])])
+    with pytest.raises(gd.InputError, match="updates must map variables"):
+        gd.function([x, y], loss, updates=[(params, [new["W"]])])
+
+
+def test_optimizer_and_function_share_one_tree():
+    x, y, params, pred, loss = _linear("float64")
+    opt = gd.optim.Adam(0.1)
+    step = gd.function({"x": x, "y": y}, {"loss": loss}, updates=opt.minimize(loss, params))
+    first = step(x=np.ones((4, 3)), y=np.zeros(4))["loss"]
+    for _ in range(30):
+        last = step(x=np.ones((4, 3)), y=np.zeros(4))["loss"]
+    assert last < first * 0.1
+    assert set(opt.state["m"]) == {"W", "b"} and int(gd.get_value(opt.state["step"])) == 31
+
+
+def test_tree_map_and_public_tree_helpers():
+    leaves, tree = gd.tree_flatten({"b": (1, 2), "a": [3]})
+    assert leaves == [3, 1, 2]
+    assert gd.tree_unflatten(tree, [30, 10, 20]) == {"a": [30], "b": (10, 20)}
+    assert gd.tree_map(lambda u, v: u * v, {"a": 2, "b": (3,)}, {"a": 5, "b": (7,)}) == \
+        {"a": 10, "b": (21,)}
+    with pytest.raises(ValueError, match="differ in structure"):
+        gd.tree_map(lambda u, v: u, {"a": 1}, {"b": 1})

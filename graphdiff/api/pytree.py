@@ -65,6 +65,48 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
     return LEAF
 
 
+def flatten_like(treedef: TreeDef, values: Any) -> list[Any] | None:
+    """The leaves of ``values`` taken in the structure ``treedef``, or None if it has another.
+
+    Where ``treedef`` has a leaf, ``values`` has one value whatever it is (an array, a list of
+    numbers): it is not taken apart. Lists and tuples stand for each other, and one value
+    stands for a list of one.
+    """
+    leaves: list[Any] = []
+    if treedef.kind in ("list", "tuple") and len(treedef.children) == 1 \
+            and not isinstance(values, list | tuple):
+        values = [values]
+    return leaves if _collect(treedef, values, leaves) else None
+
+
+def _collect(tree: TreeDef, values: Any, leaves: list[Any]) -> bool:
+    if tree == LEAF:
+        leaves.append(values)
+        return True
+    if tree.kind == "none":
+        return values is None
+    if tree.kind == "dict":
+        if not isinstance(values, dict) or set(values) != set(tree.keys):
+            return False
+        return all(_collect(c, values[k], leaves) for k, c in zip(tree.keys, tree.children))
+    if not isinstance(values, list | tuple) or len(values) != len(tree.children):
+        return False
+    return all(_collect(c, v, leaves) for c, v in zip(tree.children, values))
+
+
+def tree_map(fn: Any, tree: Any, *rest: Any) -> Any:
+    """``fn`` applied leaf by leaf to ``tree`` and trees of the same structure, rebuilt.
+
+    >>> tree_map(lambda a, b: a + b, {"w": 1, "b": (2, 3)}, {"w": 10, "b": (20, 30)})
+    {'b': (22, 33), 'w': 11}
+    """
+    leaves, treedef = flatten(tree)
+    others = [flatten_like(treedef, r) for r in rest]
+    if any(o is None for o in others):
+        raise ValueError(f"tree_map: the trees differ in structure from {treedef}")
+    return unflatten(treedef, [fn(*args) for args in zip(leaves, *others)])
+
+
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     """The pytree of structure ``treedef`` holding ``leaves`` (in flatten's order)."""
     it = iter(leaves)

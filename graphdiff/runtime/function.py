@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..api.pytree import TreeDef, flatten, flatten_like, unflatten
 from ..errors import GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
@@ -261,14 +262,75 @@ def _check_placeholders(graph: Graph) -> None:
                              f"(at {user_location()})")
 
 
-def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
-             updates: Mapping[Node, Any] | None = None, passes: Any = "default",
+class TreeFunction(Function):
+    """A compiled function whose inputs and outputs are pytrees (nested dicts, lists and
+    tuples of tensors): called with arguments of the inputs' structure (the elements of a
+    top-level list or tuple as positional arguments, a top-level dict as keywords or as one
+    dict), it answers in the outputs' structure."""
+
+    def __init__(self, in_tree: TreeDef, out_tree: TreeDef, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_tree, self.out_tree = in_tree, out_tree
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _flat(self.in_tree):  # positional or by name, as a plain function
+            return unflatten(self.out_tree, super().__call__(*args, **kwargs))
+        if self.in_tree.kind in ("list", "tuple"):
+            given: Any = list(args)
+        elif self.in_tree.kind == "dict" and kwargs and not args:
+            given = kwargs
+        elif len(args) == 1 and not kwargs:
+            given = args[0]
+        else:
+            raise InputError(f"the inputs are one {self.in_tree.kind} {self.in_tree}: pass it "
+                             f"as one argument (got {len(args)} arguments and keywords "
+                             f"{sorted(kwargs)})")
+        leaves = flatten_like(self.in_tree, given)
+        if leaves is None:
+            _, tree = flatten(given)
+            raise InputError(f"the arguments have the structure {tree}, the inputs {self.in_tree}")
+        return unflatten(self.out_tree, super().__call__(*leaves))
+
+
+def _flat(tree: TreeDef) -> bool:
+    """A list or tuple of tensors: how plain functions take their inputs."""
+    return tree.kind in ("list", "tuple") and all(c.kind == "leaf" for c in tree.children)
+
+
+def _update_pairs(updates: Any) -> list[tuple[Any, Any]]:
+    """(variable, new value) pairs from ``updates``: a dict of variable -> value, a pair
+    ``(variables, values)`` of two trees of one structure, or a dict or sequence of these."""
+    if updates is None:
+        return []
+    if isinstance(updates, Mapping):
+        if all(isinstance(k, Node) for k in updates):
+            return list(updates.items())
+        return [p for value in updates.values() for p in _update_pairs(value)]
+    if isinstance(updates, tuple) and len(updates) == 2 and not any(
+            isinstance(u, Mapping) and any(isinstance(k, Node) for k in u) for u in updates):
+        targets, tree = flatten(updates[0])
+        values = flatten_like(tree, updates[1])
+        if values is not None and targets and all(
+                isinstance(t, Node) and t.op is VARIABLE for t in targets):
+            return list(zip(targets, values))
+    if isinstance(updates, list | tuple):
+        return [p for item in updates for p in _update_pairs(item)]
+    raise InputError(f"updates must map variables to new values (a dict, a pair of trees "
+                     f"(variables, values), or a list of these), got {type(updates).__name__} "
+                     f"(at {user_location()})")
+
+
+def function(inputs: Any, outputs: Any, *, updates: Any = None, passes: Any = "default",
              allow_downcast: bool = False, trace: Any = None,
              backend: str | None = None, check_finite: bool | None = None) -> Function:
     """Compile a graph into a callable taking and returning numpy arrays.
 
-    ``updates`` maps variables to new-value expressions, computed from the old values and
-    written together after a successful call. ``passes`` is "default", "none" or a list of
+    ``inputs`` (placeholders) and ``outputs`` are a tensor, a list of tensors, or any pytree
+    (nested dicts, lists and tuples): the function is then called with arguments of the inputs'
+    structure and answers in the outputs' (``TreeFunction``). ``updates`` maps variables to
+    new-value expressions, computed from the old values and written together after a
+    successful call: a dict, a pair ``(variables, values)`` of two trees of one structure, or
+    a list or dict of these. ``passes`` is "default", "none" or a list of
     pass names (``graphdiff.passes.PASSES``). ``trace=True`` prints one line per pass (node
     counts, time), ``trace="graphs"`` also prints the graph after each pass, and a list
     collects a ``PassRecord`` per pass; ``f.graph`` is the final, optimized graph.
@@ -282,23 +344,29 @@ def function(inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], *,
     """
     from ..api.convert import as_tensor
 
-    single_input = isinstance(inputs, Node)
     single_output = isinstance(outputs, Node)
-    input_list = [inputs] if single_input else list(inputs)
-    output_list = [outputs] if single_output else list(outputs)
+    input_list, in_tree = flatten([inputs] if isinstance(inputs, Node) else inputs)
+    output_list, out_tree = flatten(outputs)
     for position, value in enumerate(output_list):
         if not isinstance(value, Node):
             raise InputError(f"output {position} is {type(value).__name__}, not a tensor "
                              f"(at {user_location()})")
     checked: dict[Node, Node] = {}
-    for variable, value in (updates or {}).items():
+    for variable, value in _update_pairs(updates):
         if not isinstance(variable, Node) or variable.op is not VARIABLE:
             raise InputError(f"updates keys must be variables, got {variable!r} "
+                             f"(at {user_location()})")
+        if variable in checked:
+            raise InputError(f"variable {variable.name!r} is updated twice "
                              f"(at {user_location()})")
         value = as_tensor(value)
         if value.type.shape != variable.type.shape or value.dtype != variable.dtype:
             raise InputError(f"update of variable {variable.name!r} has type {value.type}, but "
                              f"the variable is {variable.type} (at {user_location()})")
         checked[variable] = value
-    return Function(input_list, output_list, checked, passes, allow_downcast, single_output,
-                    trace=trace, backend=backend, check_finite=check_finite)
+    options = {"trace": trace, "backend": backend, "check_finite": check_finite}
+    if _flat(in_tree) and (single_output or (_flat(out_tree) and out_tree.kind == "list")):
+        return Function(input_list, output_list, checked, passes, allow_downcast, single_output,
+                        **options)
+    return TreeFunction(in_tree, out_tree, input_list, output_list, checked, passes,
+                        allow_downcast, False, **options)
