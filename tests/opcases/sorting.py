@@ -51,6 +51,13 @@ CASES = [
     Case("top_k_values", lambda x: gd.top_k(x, 3)[0], lambda x: _top_k(x, 3)[0], [T]),
     Case("top_k_indices_ties", lambda x: gd.top_k(x, 4)[1], lambda x: _top_k(x, 4)[1],
          [TIES], grad=False),
+    # k <= n / 4 selects instead of sorting: ties at the k-th value go to the lower index
+    Case("top_k_selected", lambda x: gd.top_k(x, 4)[0], lambda x: _top_k(x, 4)[0],
+         [Arg((2, 3, 16))]),
+    Case("top_k_selected_ties", lambda x: gd.top_k(x, 5)[1], lambda x: _top_k(x, 5)[1],
+         [Arg((4, 20), kind="int", low=0, high=4)], grad=False),
+    Case("top_k_selected_nan", lambda x: gd.top_k(x, 1)[1], lambda x: _top_k(x, 1)[1],
+         [WITH_NAN], grad=False),
     Case("top_k_symbolic", lambda x: gd.top_k(x, 2)[0], lambda x: _top_k(x, 2)[0], [X],
          symbolic=True),
     Case("partition", lambda x: gd.partition(x, 2), lambda x: np.sort(x), [X]),
