@@ -45,6 +45,7 @@ ERRORS = [
     (lambda: gd.quantile(X, 0.5, method="fancy"), gd.GraphdiffError,
      "method 'fancy' is not one of linear"),
     (lambda: gd.median(X, out=np.zeros(3)), gd.GraphdiffError, "median: out= is not supported"),
+    (lambda: gd.quantile(X, X), gd.ShapeError, "quantile: q must be a scalar or 1-D, got f64"),
     (lambda: X[X > 0], gd.GraphdiffError, "boolean mask.*gd.extract\\(mask, x, size=k\\)"),
 ]
 
@@ -133,3 +134,20 @@ def test_gradient_of_extract_scatters_back_to_the_selected_elements() -> None:
     weights = np.array([1.0, 10.0, 100.0])
     grad = gd.function([x], gd.grad(gd.sum(picked * weights), x))(a)
     np.testing.assert_array_equal(grad, [[1.0, 0.0, 10.0], [0.0, 100.0, 0.0]])
+
+
+def test_quantile_of_a_symbolic_q_tensor() -> None:
+    a, qs = RNG.standard_normal((3, 5)).astype(np.float32), np.array([0.1, 0.5, 0.95])
+    x = gd.placeholder((None, 5), "float32")
+    q = gd.placeholder((None,), "float64")
+    y = gd.quantile(x, q, axis=1)
+    assert y.dtype == np.quantile(a, qs, axis=1).dtype
+    np.testing.assert_allclose(gd.function([x, q], y)(a, qs), np.quantile(a, qs, axis=1),
+                               rtol=1e-6)
+
+
+def test_export_of_a_batched_selection_says_it_has_no_onnx_form() -> None:
+    x = gd.placeholder((3, 4), "float64", name="x")
+    rows = gd.vmap(lambda r: gd.nonzero(r, size=2)[0])(x)
+    with pytest.raises(gd.OnnxError, match="argwhere of a batch"):
+        gd.export_onnx(None, [x], [rows])

@@ -145,8 +145,8 @@ _METHODS: dict[str, tuple[Callable[[Node, Node], Node], Callable[[Node, Node], N
 
 def _result_dtype(x: Node, q: Any, method: str) -> np.dtype:
     """numpy's own answer for these dtypes (a python q is weak, an array q is not)."""
-    probe = 0.5 if is_python_scalar(q) else np.full(np.shape(q), 0.5, np.asarray(q).dtype
-                                                   if not isinstance(q, Node) else q.dtype)
+    probe = 0.5 if is_python_scalar(q) else \
+        np.asarray(0.5, q.dtype if isinstance(q, Node) else np.asarray(q).dtype)
     return np.quantile(np.zeros(1, x.dtype), probe, method=method).dtype
 
 
@@ -163,6 +163,9 @@ def _quantile(x: Node, q: Any, axis: Any, method: str, keepdims: bool,
     if method not in _METHODS:
         raise GraphdiffError(f"{function}: method {method!r} is not one of "
                              f"{', '.join(_METHODS)} (at {user_location()})")
+    if isinstance(q, Node) and q.ndim > 1:
+        raise ShapeError(f"{function}: q must be a scalar or 1-D, got {q.type} "
+                         f"(at {user_location()})")
     if not isinstance(q, Node):
         values = np.asarray(q, dtype=np.float64)
         if values.ndim > 1 or not ((values >= 0) & (values <= 1)).all():
