@@ -56,6 +56,20 @@ class UNetBlock(nn.Module):
         return self.out(torch.cat([self.up(h), resized, x], 1))
 
 
+class TopKHead(nn.Module):
+    """Scores, the 3 largest per row (ONNX TopK) and the sorted scores' middle: both gathers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score, self.out = nn.Linear(6, 10), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = torch.tanh(self.score(x))
+        top = torch.topk(h, 3, dim=-1).values
+        ordered = torch.sort(h, dim=-1, descending=True).values[:, 4:6]
+        return self.out(torch.cat([top, ordered], -1))
+
+
 def _encoder(norm_first: bool) -> nn.Module:
     return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True,
                                       norm_first=norm_first)
@@ -71,6 +85,7 @@ MODELS = {
     "encoder_post_norm": (lambda: _encoder(False), (4, 8), {}),
     "encoder_pre_norm": (lambda: _encoder(True), (4, 8), {}),
     "unet": (UNetBlock, (2, 6, 6), {}),
+    "top_k": (TopKHead, (6,), {}),
 }
 
 
