@@ -66,20 +66,22 @@ def test_gradient_through_imported_top_k_and_export_again() -> None:
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("time, batch", [(0, 1), (1, 0)])
-def test_reverse_sequence_matches_onnxruntime_and_differentiates(time, batch) -> None:
-    shape = [4, 3, 2] if time == 0 else [3, 4, 2]
+@pytest.mark.parametrize("time, batch, steps", [(0, 1, 4), (1, 0, 4), (0, 1, "seq")])
+def test_reverse_sequence_matches_onnxruntime_and_differentiates(time, batch, steps) -> None:
+    shape = [steps, 3, 2] if time == 0 else [3, steps, 2]
     lengths = helper.make_tensor_value_info("lens", TensorProto.INT64, [3])
     model = _model("ReverseSequence", [_float_input("x", shape), lengths], ["y"],
                    time_axis=time, batch_axis=batch)
     imported = gd.import_onnx(model)
-    x = RNG.standard_normal(shape).astype(np.float32)
-    lens = np.array([4, 1, 3], np.int64)
-    (want,) = session(model).run(None, {"x": x, "lens": lens})
-    np.testing.assert_array_equal(imported(x, lens)[0], want)
-    xs, ls = imported.inputs
-    grad = gd.function([xs, ls], gd.grad(gd.sum(imported.outputs[0] * x), xs))(x, lens)
-    np.testing.assert_array_equal(grad, want)  # a permutation: its transpose moves x back
+    for length in (4, 6) if steps == "seq" else (4,):
+        concrete = [length if d == "seq" else d for d in shape]
+        x = RNG.standard_normal(concrete).astype(np.float32)
+        lens = np.array([4, 1, 3], np.int64)
+        (want,) = session(model).run(None, {"x": x, "lens": lens})
+        np.testing.assert_array_equal(imported(x, lens)[0], want)
+        xs, ls = imported.inputs
+        grad = gd.function([xs, ls], gd.grad(gd.sum(imported.outputs[0] * x), xs))(x, lens)
+        np.testing.assert_array_equal(grad, want)  # a permutation: its transpose moves x back
 
 
 def test_compress_with_a_known_condition_is_a_differentiable_take() -> None:

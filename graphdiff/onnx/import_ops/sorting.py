@@ -41,19 +41,21 @@ def _top_k(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 @onnx_import("ReverseSequence")
 def _reverse_sequence(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     """Each batch entry's first ``sequence_lens[b]`` steps reversed, the rest kept: a gather
-    along the time axis from ``t' = len - 1 - t`` where ``t < len``, else ``t``."""
+    along the time axis from ``t' = len - 1 - t`` where ``t < len``, else ``t`` (a symbolic
+    time axis is fine)."""
     x = ctx.tensor(node, 0)
     lengths = gd.astype(ctx.tensor(node, 1), np.int64)
     time, batch = node.int("time_axis", 0), node.int("batch_axis", 1)
     if x.ndim < 2 or {time, batch} != {0, 1}:
         raise node.fail(f"time_axis {time} and batch_axis {batch} must be 0 and 1 of a tensor "
                         f"of rank >= 2, got rank {x.ndim}")
-    steps = x.shape[time]
-    if not isinstance(steps, int):
-        raise node.fail(f"needs a static time axis, got {steps}")
     line = [1] * x.ndim
-    line[time] = steps
-    t = gd.constant(np.arange(steps, dtype=np.int64).reshape(line))
+    line[time] = x.shape[time]
+    if isinstance(x.shape[time], int):
+        t = gd.constant(np.arange(x.shape[time], dtype=np.int64).reshape(line))
+    else:  # the positions of a symbolic axis: a running count of ones, less one
+        ones = gd.broadcast_to(gd.constant(np.ones((1,) * x.ndim, np.int64)), line)
+        t = gd.cumsum(ones, axis=time) - 1
     line[time], line[batch] = 1, lengths.shape[0]
     lengths = gd.reshape(lengths, line)
     source = gd.where(gd.less(t, lengths), lengths - 1 - t, t)
