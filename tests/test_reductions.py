@@ -323,3 +323,33 @@ def test_numba_backend_fuses_the_composites_and_runs_the_scans_like_the_referenc
         scale = float(np.max(np.abs(w[np.isfinite(w)]), initial=1.0)) if w.dtype.kind == "f" \
             else 1.0
         np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * scale, err_msg=f"output {i}")
+
+
+@pytest.mark.parametrize("op_type", ["CumSum", "CumProd"])
+def test_onnx_import_of_scans_over_a_symbolic_axis_with_their_attributes(op_type: str) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    if op_type not in {s.name for s in onnx.defs.get_all_schemas()}:
+        pytest.skip(f"this onnx has no {op_type}")
+    since = onnx.defs.get_schema(op_type).since_version
+    x = SEVERAL_ZEROS
+    for reverse in (0, 1):
+        for exclusive in (0, 1):
+            graph = helper.make_graph(
+                [helper.make_node(op_type, ["x", "axis"], ["y"], reverse=reverse,
+                                  exclusive=exclusive)], "scan",
+                [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["n", 5])],
+                [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["n", 5])],
+                [helper.make_tensor("axis", TensorProto.INT64, [], [0])])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", since)])
+            imported = gd.import_onnx(model)
+            got = gd.function(imported.inputs, imported.outputs)(x)
+            scan_fn = np.cumsum if op_type == "CumSum" else np.cumprod
+            source = x[::-1] if reverse else x
+            running = scan_fn(source, axis=0)
+            if exclusive:
+                running = np.concatenate([np.full((1, 5), 1.0 if op_type == "CumProd" else 0.0),
+                                          running[:-1]])
+            np.testing.assert_allclose(np.squeeze(got), running[::-1] if reverse else running,
+                                       atol=1e-12)

@@ -1,8 +1,8 @@
 """Import of ONNX ops built from constants, slices and reshapes: Trilu, CumSum, CumProd,
 CenterCropPad, GatherND, OneHot, EyeLike, SpaceToDepth, DepthToSpace, Round.
 
-Masks and triangular matrices are constants of the static sizes involved (a cumulative product
-takes the product of x spread under a triangular mask, so its gradient comes for free).
+Masks and triangular matrices are constants of the static sizes involved; CumSum and CumProd
+are graphdiff's own scans (graphdiff/ops/scan.py), any length.
 """
 
 from __future__ import annotations
@@ -37,40 +37,30 @@ def _trilu(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [E.where(gd.constant(mask), x, gd.constant(np.zeros((), x.dtype)))]
 
 
-def _cumulative(ctx: ImportContext, node: OnnxNode) -> tuple[Node, int, np.ndarray]:
-    """CumProd's operand moved to the last axis, and the bool matrix T with
-    T[i, j] = [x[i] takes part in out[j]]: i <= j (strict when exclusive, mirrored when
-    reversed)."""
-    x = ctx.tensor(node, 0)
-    axis = normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
-    size = x.shape[axis]
-    _static(node, size)
-    node.check_size(size, size)
-    exclusive = 1 if node.int("exclusive", 0) else 0
-    ones = np.ones((size, size), bool)
-    triangle = np.tril(ones, -exclusive) if node.int("reverse", 0) else np.triu(ones, exclusive)
-    return gd.swapaxes(x, axis, -1), axis, triangle
-
-
 @onnx_import("CumSum")
 def _cumsum(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     """graphdiff's cumsum has CumSum's attributes (any length, symbolic too)."""
     x = ctx.tensor(node, 0)
-    axis = normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
+    axis = _scan_axis(ctx, node, x)
     return [C.cumsum(x, axis=axis, exclusive=bool(node.int("exclusive", 0)),
                      reverse=bool(node.int("reverse", 0)))]
 
 
 @onnx_import("CumProd")
 def _cumprod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    """out[j] = product of x[i] over the i that CumSum would sum (the same attributes): x
-    spread over a new axis, ones where the triangle excludes, then a product."""
-    moved, axis, triangle = _cumulative(ctx, node)
-    size = triangle.shape[0]
-    spread = gd.broadcast_to(gd.expand_dims(moved, -1), moved.shape + (size,))
-    picked = E.where(gd.constant(triangle), spread, gd.constant(np.ones((), moved.dtype)))
-    product = gd.astype(gd.prod(picked, axis=-2), moved.dtype)  # numpy widens small ints
-    return [gd.swapaxes(product, axis, -1)]
+    """graphdiff's cumprod, run from the end (``reverse``) and shifted by one (``exclusive``)."""
+    x = ctx.tensor(node, 0)
+    axis = _scan_axis(ctx, node, x)
+    reverse = bool(node.int("reverse", 0))
+    if node.int("exclusive", 0):
+        return [C.exclusive_cumprod(x, axis, reverse=reverse)]
+    if reverse:
+        return [C.flipped(C.cumprod(C.flipped(x, axis), axis=axis), axis)]
+    return [C.cumprod(x, axis=axis)]
+
+
+def _scan_axis(ctx: ImportContext, node: OnnxNode, x: Node) -> int:
+    return normalize_axis(int(np.asarray(ctx.array(node, 1)).reshape(-1)[0]), x.ndim)
 
 
 @onnx_import("CenterCropPad", known=(1,))
