@@ -233,9 +233,12 @@ def test_bad_input_raises_clear_errors() -> None:
     with pytest.raises(gd.ShapeError, match="repeated axis"):
         gd.var(x, axis=(0, -2))
     s = gd.placeholder((None, 3), "float64", name="s")
+    gradient = gd.grad(gd.sum(gd.cumprod(s, axis=0)), s)  # the first order runs any length
     with pytest.raises(gd.ShapeError, match="symbolic"):
-        gd.grad(gd.sum(gd.cumprod(s, axis=0)), s)
-    gd.grad(gd.sum(gd.cumprod(s, axis=1)), s)  # a static scanned axis is fine
+        gd.grad(gd.sum(gradient ** 2), s)
+    twice = gd.grad(gd.sum(gd.grad(gd.sum(gd.cumprod(s, axis=1) ** 2), s)), s)  # static: fine
+    np.testing.assert_allclose(gd.function([s], twice)(np.ones((2, 3))),
+                               [[18.0, 16.0, 10.0]] * 2)  # as jax.grad of jax.grad gives
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -353,3 +356,28 @@ def test_onnx_import_of_scans_over_a_symbolic_axis_with_their_attributes(op_type
                                           running[:-1]])
             np.testing.assert_allclose(np.squeeze(got), running[::-1] if reverse else running,
                                        atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cumprod_vjp_kernel_agrees_with_the_scan_it_is_differentiated_through(dtype) -> None:
+    """Both paths of the kernel (division where exact, the scan's transpose at zeros,
+    infinities and underflow) against the expansion that higher derivatives use."""
+    rng = np.random.default_rng(10)
+    plain = rng.uniform(-2, 2, (3, 7))
+    special = plain.copy()
+    special[0, 2] = 0.0
+    special[1, [1, 4]] = 0.0
+    special[2, 3] = np.inf
+    tiny = np.full((3, 7), 1e-30 if dtype == "float32" else 1e-200)
+    g = rng.standard_normal((3, 7)).astype(dtype)
+    v = gd.placeholder((3, 7), dtype, name="v")
+    u = gd.placeholder((3, 7), dtype, name="u")
+    node = scan.cumprod_vjp(v, u, axis=1)
+    kernel = gd.function([v, u], node, passes="none")
+    expansion = gd.function([v, u], scan.cumprod_vjp.expand(node), passes="none")
+    for x in (plain, special, tiny):
+        x = x.astype(dtype)
+        with np.errstate(all="ignore"):
+            got, want = kernel(x, g), expansion(x, g)
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12,
+                                   atol=1e-30, equal_nan=True)

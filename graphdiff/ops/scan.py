@@ -5,12 +5,14 @@ more ``cumsum`` (``reverse`` flipped, ``exclusive`` kept) and its derivatives of
 for free. ``exclusive`` and ``reverse`` are ONNX CumSum's attributes (numpy's cumsum is
 ``exclusive=False, reverse=False``).
 
-``cumprod`` runs numpy's kernel; its derivatives and its ONNX lowering go through its expansion,
-an associative scan of multiplications (Hillis and Steele: ``ceil(log2 n)`` rounds of
+``cumprod`` runs numpy's kernel; its JVP and its ONNX lowering go through its expansion, an
+associative scan of multiplications (Hillis and Steele: ``ceil(log2 n)`` rounds of
 ``y = y * shift(y, 2**k)``, the shifted-in elements ones). The expansion holds only products, so
 its derivatives are exact at zeros in the input, one or several, and to every order (the
 familiar ``reverse_cumsum(g * y) / x`` divides by zero there; a log/exp lowering is wrong for
-zeros and negatives). It needs the axis's length when the graph is built.
+zeros and negatives). Its VJP is ``cumprod_vjp``, whose kernel takes that familiar formula where
+it is exact and the scan's transpose elsewhere, and whose own derivatives go through the
+transpose. Unrolling the scan needs the axis's length when the graph is built.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import TensorType
 from . import elementwise as E
-from .batching import batch_along_axis
+from .batching import batch_along_axis, materialize
 from .core import defop
 from .index import slice_
 from .join import pad
@@ -77,20 +79,108 @@ def _shifted(y: Node, axis: int, distance: int) -> Node:
     return pad(slice_(y, slices=tuple(spec)), pad_width=tuple(widths), value=1.0)
 
 
-def _cumprod_scan(node: Node) -> Node:
-    """The running product as log2(n) rounds of multiplications (Hillis-Steele)."""
-    (x,) = node.inputs
-    axis = node.attrs["axis"]
+def _unshifted(g: Node, axis: int, distance: int) -> Node:
+    """The transpose of ``_shifted`` in its operand: ``g`` moved ``distance`` places back
+    along ``axis``, zeros shifted in at the end."""
+    spec = [(None, None, 1)] * g.ndim
+    spec[axis] = (distance, None, 1)
+    widths = [(0, 0)] * g.ndim
+    widths[axis] = (0, distance)
+    return pad(slice_(g, slices=tuple(spec)), pad_width=tuple(widths), value=0.0)
+
+
+def _distances(node: Node) -> list[int]:
+    """The shifts of the scan's rounds: 1, 2, 4, ... below the axis's length."""
+    x, axis = node.inputs[0], node.attrs["axis"]
     length = x.shape[axis]
     if not isinstance(length, int):
-        raise ShapeError(f"cumprod's derivative and ONNX lowering unroll a scan over the axis, "
+        raise ShapeError(f"cumprod's derivatives and ONNX lowering unroll a scan over the axis, "
                          f"whose length {length} is symbolic: give axis {axis} a static length "
                          f"(node from {node.location})")
-    y, distance = x, 1
-    while distance < length:  # y[i] holds the product of x[i - 2*distance + 1 .. i]
-        y = E.mul(y, _shifted(y, axis, distance))
+    return [1 << k for k in range(max(length - 1, 0).bit_length())]
+
+
+def _scan_rounds(x: Node, axis: int, distances: list[int]) -> list[Node]:
+    """The values of the scan's rounds, x first: round k multiplies in the value ``2**k``
+    places before (y[i] then holds the product of x[i - 2**(k+1) + 1 .. i])."""
+    rounds = [x]
+    for distance in distances:
+        rounds.append(E.mul(rounds[-1], _shifted(rounds[-1], axis, distance)))
+    return rounds
+
+
+def _cumprod_scan(node: Node) -> Node:
+    """The running product as log2(n) rounds of multiplications (Hillis-Steele)."""
+    return _scan_rounds(node.inputs[0], node.attrs["axis"], _distances(node))[-1]
+
+
+def _cumprod_vjp_scan(node: Node) -> Node:
+    """cumprod's VJP as the transpose of its scan, round by round from the last: a round
+    ``z = y * shift(y)`` sends back ``g * shift(y) + unshift(g * y)``."""
+    x, g = node.inputs
+    axis, distances = node.attrs["axis"], _distances(node)
+    rounds = _scan_rounds(x, axis, distances)
+    for y, distance in zip(reversed(rounds[:-1]), reversed(distances), strict=True):
+        g = E.add(E.mul(g, _shifted(y, axis, distance)), _unshifted(E.mul(g, y), axis, distance))
+    return g
+
+
+def _reverse_cumsum(a: np.ndarray, axis: int) -> np.ndarray:
+    return np.flip(np.cumsum(np.flip(a, axis), axis=axis), axis)
+
+
+def _cumprod_vjp_kernel(x: np.ndarray, g: np.ndarray, *, axis: int) -> np.ndarray:
+    """``reverse_cumsum(g * y) / x`` where that is exact (every x and every running product
+    finite and non-zero), else the scan's transpose run in numpy."""
+    y = np.cumprod(x, axis=axis)
+    with np.errstate(all="ignore"):
+        if np.all(np.isfinite(y)) and np.all(y != 0) and np.all(np.isfinite(x)):
+            return _reverse_cumsum(g * y, axis) / x
+    rounds, distance = [x], 1
+    while distance < x.shape[axis]:
+        rounds.append(rounds[-1] * _shifted_array(rounds[-1], axis, distance, 1))
         distance *= 2
-    return y
+    with np.errstate(all="ignore"):
+        for y in reversed(rounds[:-1]):
+            distance //= 2
+            g = g * _shifted_array(y, axis, distance, 1) + \
+                _shifted_array(g * y, axis, -distance, 0)
+    return g
+
+
+def _shifted_array(a: np.ndarray, axis: int, distance: int, fill: float) -> np.ndarray:
+    """``a`` moved ``distance`` places along ``axis`` (back when negative), ``fill`` shifted
+    in."""
+    out = np.full_like(a, fill)
+    size = a.shape[axis]
+    step = min(abs(distance), size)
+    if distance > 0:
+        out[_at(axis, slice(step, None), a.ndim)] = a[_at(axis, slice(0, size - step), a.ndim)]
+    else:
+        out[_at(axis, slice(0, size - step), a.ndim)] = a[_at(axis, slice(step, None), a.ndim)]
+    return out
+
+
+def _cumprod_vjp_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool],
+                       size) -> Node:
+    x, g = (materialize(v, b, size) for v, b in zip(inputs, batched, strict=True))
+    return cumprod_vjp(x, g, axis=node.attrs["axis"] + 1)
+
+
+def _cumprod_vjp_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
+    x, g = types
+    if g != x:
+        raise ShapeError(f"cumprod_vjp: the cotangent {g} must have the operand's type {x}")
+    return _along_axis_type([x], axis=axis)
+
+
+cumprod_vjp = defop(
+    "cumprod_vjp", _cumprod_vjp_type,
+    _cumprod_vjp_kernel, expand=_cumprod_vjp_scan, onnx=lambda ctx, n, i: ctx.expand(n),
+    batch=_cumprod_vjp_batch,
+    doc="cumprod's VJP (operand, cotangent): numpy's division formula where it is exact, the "
+        "scan's transpose where it is not (zeros, infinities); differentiated and exported "
+        "through that transpose, so higher derivatives stay exact.")
 
 
 def flipped(x: Node, axis: int) -> Node:
@@ -112,6 +202,8 @@ cumprod = defop(
     "cumprod", _along_axis_type,
     lambda x, *, axis: np.cumprod(x, axis=axis, dtype=x.dtype),
     expand=_cumprod_scan, onnx=lambda ctx, n, i: ctx.expand(n),
-    doc="Running product along ``axis``; differentiated (exactly, zeros included) and exported "
-        "through its expansion as an associative scan of multiplications.",
+    vjp=lambda node, g: [cumprod_vjp(node.inputs[0], g, **node.attrs)],
+    doc="Running product along ``axis``; its JVP and ONNX lowering go through its expansion as "
+        "an associative scan of multiplications, its VJP is ``cumprod_vjp``: exact with zeros, "
+        "to every order.",
     batch=batch_along_axis("axis"))
