@@ -75,9 +75,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         resume=args.resume)
     trained = time.perf_counter() - start
     accuracy = evaluate(cnn, x_test, data.y_test)
+    speed = history.steps_per_second[-1]  # NaN: the epoch ran before a resume
     print(f"trained {args.epochs} epochs in {trained:.1f} s "
-          f"(last epoch {history.steps_per_second[-1]:.0f} steps/s, training loss "
-          f"{history.loss[-1]:.4f}); checkpoint {args.out / 'checkpoint.npz'}")
+          f"(last epoch {'resumed' if np.isnan(speed) else f'{speed:.0f} steps/s'}, "
+          f"training loss {history.loss[-1]:.4f}); checkpoint {args.out / 'checkpoint.npz'}")
     print(f"test accuracy: {accuracy:.2%}")
 
     onnx_path = args.out / "digits_cnn.onnx"

@@ -199,8 +199,12 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert "test accuracy" in out and result["accuracy"] >= 0.9
     assert "onnxruntime agrees on all 359 test predictions" in out
     for name in ("digits_cnn.onnx", "training_graph.html", "training_graph.svg",
-                 "training_graph.dot"):
+                 "training_graph.dot", "checkpoint.npz"):
         assert (tmp_path / name).stat().st_size > 1000
+    # resumed from its finished checkpoint, the demo trains nothing and ends where it was
+    again = demo.main(["--epochs", "3", "--out", str(tmp_path), "--resume"])
+    assert again["accuracy"] == result["accuracy"] and "last epoch resumed" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", list(zoo.RECIPES))
