@@ -126,10 +126,14 @@ def fit(step: Callable[..., Any], data: Any, *, epochs: int, batch_size: int, se
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
         resume: bool = False, stream: TextIO | None = None,
         progress: bool | None = None) -> History:
-    """Train ``step`` on ``data`` (an array or a tuple of arrays of one length) for
-    ``epochs`` epochs of ``batch_size`` (the last batch may be smaller); see the module's text.
-    Returns the ``History``."""
-    arrays = [np.asarray(a) for a in (data if isinstance(data, tuple | list) else (data,))]
+    """Train ``step`` on ``data`` (an array, a tuple of arrays of one length passed
+    positionally, or a dict of them passed by keyword: input names, or the keys of a step
+    compiled with dict inputs) for ``epochs`` epochs of ``batch_size`` (the last batch may be
+    smaller); see the module's text. Returns the ``History``."""
+    keys = list(data) if isinstance(data, dict) else None
+    columns = data.values() if keys is not None else (
+        data if isinstance(data, tuple | list) else (data,))
+    arrays = [np.asarray(a) for a in columns]
     count = _check_data(arrays, epochs, batch_size)
     if checkpoint is None and (resume or checkpoint_every):
         raise InputError(f"fit: resume and checkpoint_every need checkpoint=path "
@@ -151,7 +155,9 @@ def fit(step: Callable[..., Any], data: Any, *, epochs: int, batch_size: int, se
         first = done - epoch * n_batches
         for batch in range(first, n_batches):
             index = order[batch * batch_size:(batch + 1) * batch_size]
-            values = step(*[a[index] for a in arrays])
+            batch_arrays = [a[index] for a in arrays]
+            values = (step(**dict(zip(keys, batch_arrays))) if keys is not None
+                      else step(*batch_arrays))
             book.add(_named(values, metrics), len(index))
             running = book.running()
             done += 1
