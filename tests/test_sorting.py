@@ -151,3 +151,15 @@ def test_export_of_a_batched_selection_says_it_has_no_onnx_form() -> None:
     rows = gd.vmap(lambda r: gd.nonzero(r, size=2)[0])(x)
     with pytest.raises(gd.OnnxError, match="argwhere of a batch"):
         gd.export_onnx(None, [x], [rows])
+
+
+def test_the_gradient_of_a_sort_places_rather_than_accumulates() -> None:
+    x = gd.placeholder((3, 5), "float64")
+    grads = gd.grad(gd.sum(gd.sort(x, axis=0) * 2.0) + gd.sum(gd.top_k(x, 2)[0]), x)
+    scatters = [n for n in gd.Graph([x], [grads]).nodes
+                if n.op is gd.ops.index.scatter_add_along_axis]
+    assert len(scatters) == 2 and all(n.attrs["distinct"] for n in scatters)
+    repeated = gd.take_along_axis(x, np.zeros((1, 5), np.int64), axis=0)  # repeats: adds
+    (node,) = [n for n in gd.Graph([x], [gd.grad(gd.sum(repeated), x)]).nodes
+               if n.op is gd.ops.index.scatter_add_along_axis]
+    assert "distinct" not in node.attrs
