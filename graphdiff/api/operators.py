@@ -17,6 +17,7 @@ from ..errors import InputError, user_location
 from ..ir.dims import product_dims
 from ..ir.node import Node
 from . import indexing as I
+from . import interop
 from . import math as M
 from . import matrices as MX
 from . import reductions as RD
@@ -77,6 +78,7 @@ OPERATORS: dict[str, Any] = {
     "repeat": S.repeat, "diagonal": MX.diagonal, "trace": MX.trace,
     # with __len__ defined numpy would otherwise unpack a tensor into an object array of nodes
     "__array__": _no_values,
+    "__float__": _no_values, "__int__": _no_values, "__complex__": _no_values,
 }
 
 
@@ -84,5 +86,7 @@ def install() -> None:
     """Attach the operators to Node (idempotent)."""
     for name, value in OPERATORS.items():
         setattr(Node, name, value)
-    # numpy must defer to our reflected operators when an array is on the left
-    Node.__array_ufunc__ = None
+    # numpy functions and ufuncs on tensors (an array on the left of an operator too) dispatch
+    # to graphdiff's functions of the same name
+    Node.__array_ufunc__ = interop.array_ufunc
+    Node.__array_function__ = interop.array_function
