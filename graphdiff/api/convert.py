@@ -29,7 +29,7 @@ def as_tensor(value: TensorLike, dtype: Any = None) -> Node:
     constant."""
     if isinstance(value, Node):
         return value if dtype is None else cast_to(value, as_dtype(dtype))
-    if isinstance(value, list | tuple) and _holds_tensor(value):
+    if isinstance(value, list | tuple) and holds_tensor(value):
         return _nested(value, None if dtype is None else as_dtype(dtype))
     try:
         array = np.asarray(value, dtype=None if dtype is None else as_dtype(dtype))
@@ -39,10 +39,11 @@ def as_tensor(value: TensorLike, dtype: Any = None) -> Node:
     return constant(array)
 
 
-def _holds_tensor(value: object) -> bool:
+def holds_tensor(value: object) -> bool:
+    """Whether ``value`` is a tensor or a (nested) list or tuple holding one."""
     if isinstance(value, Node):
         return True
-    return isinstance(value, list | tuple) and any(_holds_tensor(v) for v in value)
+    return isinstance(value, list | tuple) and any(holds_tensor(v) for v in value)
 
 
 def _leaf_dtypes(value: object) -> list[np.dtype]:
@@ -60,7 +61,7 @@ def _nested(value: list | tuple, dtype: np.dtype | None) -> Node:
     target = dtype if dtype is not None else as_dtype(np.result_type(*_leaf_dtypes(value)))
 
     def build(item: object) -> Node:
-        if isinstance(item, list | tuple) and _holds_tensor(item):
+        if isinstance(item, list | tuple) and holds_tensor(item):
             parts = [build(v) for v in item]
             shapes = {p.shape for p in parts}
             if len(shapes) != 1:

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError, user_location
 from ..ir.dims import product_dims
 from ..ir.node import Node
+from . import at as AT
 from . import indexing as I
 from . import interop
 from . import math as M
@@ -62,6 +63,7 @@ OPERATORS: dict[str, Any] = {
     "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),
     "__invert__": M.logical_not,
     "__getitem__": I.getitem, "__iter__": I.iterate,
+    "at": property(AT.IndexUpdates),  # x.at[idx].set(v) and friends (JAX's functional updates)
     "T": property(lambda self: S.transpose(self)),
     "reshape": lambda self, *shape: S.reshape(
         self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),

@@ -1,13 +1,13 @@
 """The op library. Each family module declares its ops; importing this package registers all.
 
-Families: ``source`` (placeholder, variable, constant, fill), ``elementwise``, ``reduce``,
-``scan`` (cumsum, cumprod), ``shape``, ``index`` (slicing, take), ``join`` (concatenate,
-pad), ``linalg``, ``random``, ``conv``, ``pool``, ``einsum``, ``softmax``, ``sort`` (orders,
-searches, selections); ``special`` holds kernels numpy lacks (erf);
+Families: ``source`` (placeholder, variable, constant, fill, iota), ``elementwise``,
+``reduce``, ``scan`` (cumsum, cumprod), ``shape``, ``index`` (slicing, take), ``scatter``
+(scatters combining by max, min, product), ``join`` (concatenate, pad), ``linalg``, ``random``,
+``conv``, ``pool``, ``einsum``, ``softmax``, ``sort`` (orders, searches, selections);
+``special`` holds kernels numpy lacks (erf);
 ``custom`` holds the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint);
 ``control`` holds the ops that own regions (switch, while_loop, scan); ``fused`` holds fused
-groups (made by the fusion pass) and ``fused_codegen`` their generated
-kernels.
+groups (made by the fusion pass) and ``fused_codegen`` their generated kernels.
 """
 
 from ..ir.node import OPS
@@ -25,6 +25,7 @@ from . import (
     random,
     reduce,
     scan,
+    scatter,
     shape,
     softmax,
     sort,
@@ -34,6 +35,7 @@ from . import (
 
 __all__ = [
     "OPS", "control", "conv", "custom", "einsum", "elementwise", "fused", "index", "join",
-    "linalg", "pool", "random", "reduce", "scan", "shape", "softmax", "sort", "source",
+    "linalg", "pool", "random", "reduce", "scan", "scatter", "shape", "softmax", "sort",
+    "source",
     "special",
 ]

@@ -1,6 +1,9 @@
-"""Import of ONNX scatters (ScatterElements, ScatterND) onto graphdiff's scatter-add ops.
+"""Import of ONNX scatters (ScatterElements, ScatterND) onto graphdiff's scatter ops.
 
-A scatter with ``reduction="add"`` is the data plus the updates added at the indices. Without
+Both become a scatter along axis 0 of the data with its indexed axes flattened. A reduction
+combines the data with the updates scattered by the same reduction: ``add`` the data plus
+scatter_add, ``mul`` times scatter_mul, ``max`` / ``min`` the maximum / minimum with
+scatter_max / scatter_min (whose rows nothing reaches hold the reduction's identity). Without
 a reduction, positions hit by an index take the update: the data is zeroed there first (ONNX
 leaves repeated indices undefined in that case; here their updates add up).
 """
@@ -15,6 +18,7 @@ from ...ir.node import Node
 from ...ir.types import normalize_axis
 from ...ops import elementwise as E
 from ...ops import index as I
+from ...ops import scatter as SC
 from ..importer import ImportContext, OnnxNode, onnx_import
 
 
@@ -26,12 +30,24 @@ def _wrap(indices: Node, sizes) -> Node:
                    indices)
 
 
-def _combine(node: OnnxNode, data: Node, added: Node, hits: Node) -> Node:
+_REDUCTIONS = {"mul": (SC.scatter_mul, E.mul), "max": (SC.scatter_max, E.maximum),
+               "min": (SC.scatter_min, E.minimum)}
+
+
+def _scatter_rows(node: OnnxNode, data: Node, offsets: Node, updates: Node) -> Node:
+    """``data`` (indexed along axis 0) with ``updates`` scattered into rows ``offsets`` by the
+    node's reduction."""
     reduction = node.string("reduction", "none")
+    if reduction in _REDUCTIONS:
+        scatter, combine = _REDUCTIONS[reduction]
+        return combine(data, scatter(updates, offsets, shape=data.shape))
+    added = I.scatter_add(updates, offsets, axis=0, shape=data.shape)
     if reduction == "add":
         return E.add(data, added)
     if reduction != "none":
         raise node.fail(f"reduction {reduction!r} is not supported")
+    ones = gd.constant(np.ones(updates.shape, np.float32))
+    hits = I.scatter_add(ones, offsets, axis=0, shape=data.shape)
     zero = gd.constant(np.zeros((), data.dtype))
     hit = E.greater(hits, gd.constant(np.zeros((), hits.dtype)))
     return E.add(E.where(hit, zero, data), added)
@@ -39,13 +55,20 @@ def _combine(node: OnnxNode, data: Node, added: Node, hits: Node) -> Node:
 
 @onnx_import("ScatterElements", "Scatter")
 def _scatter_elements(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    """Flat offsets into the data: the indices along ``axis``, each other axis's position in
+    the updates (a constant) elsewhere."""
     data, indices, updates = (ctx.tensor(node, i) for i in range(3))
     axis = normalize_axis(node.int("axis", 0), data.ndim)
-    indices = _wrap(indices, data.shape[axis])
-    added = I.scatter_add_along_axis(updates, indices, axis=axis, shape=data.shape)
-    ones = gd.constant(np.ones(updates.shape, np.float32))
-    hits = I.scatter_add_along_axis(ones, indices, axis=axis, shape=data.shape)
-    return [_combine(node, data, added, hits)]
+    if not all(isinstance(d, int) for d in (*data.shape, *updates.shape)):
+        raise node.fail("needs static shapes of the data and the updates")
+    strides = np.cumprod((1,) + tuple(data.shape[:0:-1]))[::-1].astype(np.int64)
+    grid = np.indices(updates.shape, dtype=np.int64)
+    fixed = sum(grid[a] * strides[a] for a in range(data.ndim) if a != axis)
+    offsets = _wrap(indices, data.shape[axis]) * gd.constant(np.asarray(strides[axis]))
+    offsets = gd.reshape(offsets + gd.constant(np.asarray(fixed, np.int64)), (-1,))
+    flat = gd.reshape(data, (int(np.prod(data.shape)),))
+    merged = _scatter_rows(node, flat, offsets, gd.reshape(updates, (-1,)))
+    return [gd.reshape(merged, data.shape)]
 
 
 @onnx_import("ScatterND")
@@ -59,8 +82,5 @@ def _scatter_nd(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     strides = np.cumprod((1,) + tuple(lead[:0:-1]))[::-1].astype(np.int64)
     offsets = gd.sum(_wrap(indices, lead) * gd.constant(strides), axis=-1)
     flat_shape = (int(np.prod(lead)),) + tuple(data.shape[depth:])
-    added = I.scatter_add(updates, offsets, axis=0, shape=flat_shape)
-    ones = gd.constant(np.ones(updates.shape, np.float32))
-    hits = I.scatter_add(ones, offsets, axis=0, shape=flat_shape)
-    merged = _combine(node, gd.reshape(data, flat_shape), added, hits)
+    merged = _scatter_rows(node, gd.reshape(data, flat_shape), offsets, updates)
     return [gd.reshape(merged, data.shape)]
