@@ -23,7 +23,7 @@ jax.config.update("jax_enable_x64", True)
 
 BATCH = 3
 CASES = [c for c in all_cases() if "random" not in c.name]
-NO_OPERANDS = {S.FILL, Red.dim_product, R.random_uniform, R.random_normal}
+NO_OPERANDS = {S.FILL, S.IOTA, Red.dim_product, R.random_uniform, R.random_normal}
 
 
 def test_every_op_with_operands_has_a_batching_rule() -> None:

@@ -4,8 +4,8 @@ immutable). ``idx`` is any index ``x[idx]`` takes; ``v`` broadcasts to ``x[idx].
 cast to x's dtype.
 
 Every update works on x flattened: the index picks the flat positions of the elements
-``x[idx]`` reads (computed when the graph is built when the index is known, else in the graph
-from a constant ``arange`` over x), then one scatter along those positions:
+``x[idx]`` reads (computed when the graph is built when the index is known and the shape
+static, else in the graph by indexing an ``iota`` over x), then one scatter along them:
 
     add        x + scatter_add(v, positions)            repeated positions accumulate
     multiply   x * scatter_mul(v, positions)            repeated positions multiply
@@ -31,10 +31,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError, user_location
+from ..ir.dims import product_dims
 from ..ir.node import Node
 from ..ops import elementwise as E
 from ..ops import index as I
 from ..ops import scatter as SC
+from ..ops.source import IOTA
 from .convert import TensorLike, as_tensor, cast_to, holds_tensor
 from .indexing import getitem
 from .math import broadcast_to
@@ -93,14 +95,12 @@ class IndexUpdate:
 
 
 def _positions(x: Node, index: Any) -> tuple[Node, np.ndarray | None]:
-    """The flat positions ``x[index]`` reads, and their values when the index is known now
-    (then numpy indexes an ``arange``; else the graph does, from a constant one)."""
-    if not all(isinstance(d, int) for d in x.shape):
-        raise ShapeError(f"x.at[...] needs a static shape, got {x.type} "
-                         f"(at {user_location()})")
+    """The flat positions ``x[index]`` reads, and their values when known now: numpy indexes
+    an ``arange`` when the shape is static and the index holds no tensor, else the graph
+    indexes an ``iota`` (symbolic dims resolve per call)."""
+    if holds_tensor(index) or not all(isinstance(d, int) for d in x.shape):
+        return getitem(IOTA(dtype=np.dtype(np.int64), shape=x.shape), index), None
     flat = np.arange(int(np.prod(x.shape, dtype=np.int64)), dtype=np.int64).reshape(x.shape)
-    if holds_tensor(index):
-        return getitem(as_tensor(flat), index), None
     try:
         known = np.asarray(flat[index])
     except (IndexError, TypeError, ValueError) as exc:
@@ -125,7 +125,7 @@ def _update(x: Node, index: Any, values: TensorLike, how: str) -> Node:
     except ShapeError:
         raise ShapeError(f"x.at[...].{how}: values of shape {values.shape} do not broadcast to "
                          f"the indexed shape {positions.shape} (at {user_location()})") from None
-    size = int(np.prod(x.shape, dtype=np.int64))
+    size = product_dims(x.shape)
     flat = reshape(x, (size,))
     if how == "add":
         out = E.add(flat, I.scatter_add(values, positions, axis=0, shape=(size,)))
@@ -150,8 +150,8 @@ def _set(flat: Node, positions: Node, known: np.ndarray | None, values: Node) ->
                                axis=0, shape=(size,))
         return E.where(as_tensor(hit), placed, flat)
     # the last update of each position: the largest update number scattered there by maximum
-    count = int(np.prod(positions.shape, dtype=np.int64))
-    order = as_tensor(np.arange(count, dtype=np.int64))
+    count = product_dims(positions.shape)
+    order = IOTA(dtype=np.dtype(np.int64), shape=(count,))
     last = SC.scatter_max(order, reshape(positions, (count,)), shape=(size,))
     hit = E.greater_equal(last, as_tensor(np.int64(0)))
     chosen = I.take(values, E.maximum(last, as_tensor(np.int64(0))), axis=0)

@@ -108,6 +108,24 @@ FILL = defop("fill", _fill_type, _fill_kernel, differentiable=False, shape_attrs
              doc="An array of one value; its shape may be symbolic (resolved per call).")
 
 
+def _iota_kernel(*, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=dtype).reshape(shape)
+
+
+def _iota_onnx(ctx, node: Node, inputs) -> str:
+    count = ctx.dim_product(node.shape, node.dtype)
+    flat = ctx.op("Range", [ctx.constant(np.asarray(0, node.dtype)), count,
+                            ctx.constant(np.asarray(1, node.dtype))])
+    return ctx.op("Reshape", [flat, ctx.shape(node.shape)])
+
+
+IOTA = defop("iota", lambda types, *, dtype, shape: _fill_type(types, value=0, dtype=dtype,
+                                                                shape=shape),
+             _iota_kernel, differentiable=False, shape_attrs=("shape",), onnx=_iota_onnx,
+             doc="0, 1, 2, ... in row-major order over a shape that may be symbolic (the flat "
+                 "position of each element, for index updates).")
+
+
 def fill(value: float, type_: TensorType) -> Node:
     """An array of ``type_`` filled with ``value``; a symbolic zero becomes ``fill(0, type)``."""
     return FILL(value=float(value), dtype=type_.dtype, shape=type_.shape)

@@ -57,6 +57,12 @@ CASES = [
          _ref("multiply", lambda i: (i, 2)), [M, Arg((5,)), _int_arg(REPEATED)]),
     Case("at_max_run_time", _at("max", lambda i: (i,)), _ref("maximum", lambda i: (i,)),
          [M, Arg((4,)), _int_arg(REPEATED[:, None][:3])]),
+    # symbolic first dim: positions from an iota indexed in the graph
+    Case("at_set_symbolic", _at("set", (slice(None), [0, 2, 0])),
+         _ref("set", (slice(None), [0, 2, 0])), [M, Arg((5, 3))], symbolic=True),
+    Case("at_add_symbolic_run_time", _at("add", lambda i: (slice(1, None), i)),
+         _ref("add", lambda i: (slice(1, None), i)), [M, Arg((4, 2)), _int_arg(np.array([3, 3]))],
+         symbolic=True),
     Case("at_min_run_time", _at("min", lambda i: (2, i)), _ref("minimum", lambda i: (2, i)),
          [M, Arg((5,)), _int_arg(np.array([1, 1, 0, -1, 2]))]),
 ]
