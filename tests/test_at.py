@@ -108,6 +108,9 @@ def test_bad_updates_raise_clear_errors() -> None:
         x.at[5].set(1.0)
     with pytest.raises(gd.ShapeError, match=r"index 4 is out of range for axis 1 of size 4"):
         gd.placeholder((None, 4), "float64").at[:, 4].set(1.0)
+    with pytest.raises(gd.errors.ImmutableError,
+                       match=r"x\.at\[index\]\.set\(value\).*test_at\.py"):
+        x[0, 1] = 2.0
     with pytest.raises(gd.DTypeError, match="index arrays must be integers"):
         x.at[gd.placeholder((2,), "float32")].set(1.0)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, user_location
+from ..errors import ImmutableError, InputError, user_location
 from ..ir.dims import product_dims
 from ..ir.node import Node
 from . import at as AT
@@ -43,6 +43,12 @@ def _elementwise_comparison(function):
     return compare
 
 
+def _no_item_assignment(self, index, value):
+    raise ImmutableError(f"tensors are immutable: x[index] = value cannot change {self.type}; "
+                         f"x.at[index].set(value) returns the updated tensor "
+                         f"(at {user_location()})")
+
+
 def _no_values(self, *args, **kwargs):
     raise InputError(f"{self.type} is a symbolic tensor: it has no values until the function "
                      f"runs, so numpy cannot convert it; use graphdiff functions on it, or "
@@ -63,6 +69,7 @@ OPERATORS: dict[str, Any] = {
     "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),
     "__invert__": M.logical_not,
     "__getitem__": I.getitem, "__iter__": I.iterate,
+    "__setitem__": _no_item_assignment,
     "at": property(AT.IndexUpdates),  # x.at[idx].set(v) and friends (JAX's functional updates)
     "T": property(lambda self: S.transpose(self)),
     "reshape": lambda self, *shape: S.reshape(
