@@ -99,6 +99,29 @@ def test_updates_on_a_symbolic_batch_run_at_several_sizes() -> None:
         np.testing.assert_allclose(got_gv, np.r_[x_value[:-1, 1], 0.0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("how", ["add", "multiply", "max", "min", "set"])
+def test_vmap_over_a_symbolic_batch_with_per_example_indices(how: str) -> None:
+    xs = gd.placeholder((None, 5), "float64", name="xs")
+    vs = gd.placeholder((None, 3), "float64", name="vs")
+    indices = gd.placeholder((None, 3), "int64", name="indices")
+    out = gd.vmap(lambda x, v, i: getattr(x.at[i], how)(v))(xs, vs, indices)
+    (g,) = gd.grad(gd.sum(out * out), [vs])
+    f = gd.function([xs, vs, indices], [out, g])
+    for n in (2, 4):
+        x_value, v_value = RNG.standard_normal((n, 5)), RNG.standard_normal((n, 3))
+        i_value = RNG.integers(-5, 5, size=(n, 3))
+        got, got_g = f(x_value, v_value, i_value)
+        for k in range(n):
+            x = gd.placeholder((5,), "float64", name="x")
+            v = gd.placeholder((3,), "float64", name="v")
+            i = gd.placeholder((3,), "int64", name="i")
+            one = getattr(x.at[i], how)(v)
+            want, want_g = gd.function([x, v, i], [one, gd.grad(gd.sum(one * one), [v])[0]])(
+                x_value[k], v_value[k], i_value[k])
+            np.testing.assert_allclose(got[k], want, rtol=1e-12)
+            np.testing.assert_allclose(got_g[k], want_g, rtol=1e-12)
+
+
 def test_bad_updates_raise_clear_errors() -> None:
     x = gd.placeholder((3, 4), "float64", name="x")
     with pytest.raises(gd.ShapeError, match=r"values of shape \(3,\) do not broadcast to the "

@@ -80,7 +80,7 @@ def _dispatch(function: object, args: tuple, kwargs: dict) -> Any:
 
 _UFUNC_METHOD_HINTS = {
     "reduce": "use a graphdiff reduction (gd.sum, gd.max, ...)",
-    "accumulate": "use a graphdiff scan (gd.cumsum where it exists, or gd.scan)",
+    "accumulate": "use gd.cumsum, gd.cumprod or gd.scan",
     "at": "use x.at[index].add(...) and its siblings, which return the updated tensor",
 }
 

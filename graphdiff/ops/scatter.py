@@ -30,6 +30,8 @@ from . import elementwise as E
 from .batching import materialize, merged
 from .core import defop, require_integer, scalar
 from .index import same_dim, scatter_add, take
+from .reduce import dim_product
+from .source import IOTA
 
 
 def _identity(reduction: str, dtype: np.dtype) -> float | int:
@@ -80,8 +82,8 @@ def _onnx(reduction: str) -> Callable:
 
 def _batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], size) -> Node:
     """Shared indices: the batch axis moves behind the index axes, into the scattered rows.
-    Batched indices: each example's indices are offset by its block of rows and all examples
-    scatter at once into ``size`` blocks (a static batch size: the offsets are a constant)."""
+    Batched indices: each example's indices are offset by its block of rows (an iota over the
+    batch), and all examples scatter at once into ``size`` blocks of rows."""
     from .shape import reshape, transpose
 
     (updates, indices), shape = inputs, node.attrs["shape"]
@@ -91,28 +93,17 @@ def _batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], size) ->
         moved = transpose(updates, perm=(*range(1, rank + 1), 0, *range(rank + 1, updates.ndim)))
         out = node.op(moved, indices, shape=(shape[0], size, *shape[1:]))
         return transpose(out, perm=(1, 0, *range(2, out.ndim)))
-    if not isinstance(size, int):
-        raise ShapeError(f"vmap of {node.op.name} with batched indices needs a static batch "
-                         f"size, got {size}")
-    blocks = np.arange(size, dtype=indices.dtype).reshape((size,) + (1,) * (indices.ndim - 1))
     rows = scalar(shape[0], indices.dtype) if isinstance(shape[0], int) else \
-        _dim_product(shape[0], indices.dtype)
-    from .source import constant
-
+        dim_product(dims=(shape[0],), dtype=indices.dtype)
+    blocks = IOTA(dtype=indices.dtype, shape=(size,) + (1,) * (indices.ndim - 1))
     wrapped = E.where(E.less(indices, scalar(0, indices.dtype)), E.add(indices, rows), indices)
-    offsets = E.add(wrapped, E.mul(constant(blocks), rows))
-    count = merged(size, indices.shape[1]) if indices.ndim > 1 else size
-    for d in indices.shape[2:]:
+    offsets = E.add(wrapped, E.mul(blocks, rows))
+    count = size
+    for d in indices.shape[1:]:
         count = merged(count, d)
     flat = node.op(reshape(updates, shape=(count, *updates.shape[indices.ndim:])),
                    reshape(offsets, shape=(count,)), shape=(merged(size, shape[0]), *shape[1:]))
     return reshape(flat, shape=(size, *shape))
-
-
-def _dim_product(dim, dtype: np.dtype) -> Node:
-    from .reduce import dim_product
-
-    return dim_product(dims=(dim,), dtype=dtype)
 
 
 # --- derivatives ----------------------------------------------------------------------------------
