@@ -92,6 +92,13 @@ def test_unsupported_numpy_calls_name_the_function(call, message: str) -> None:
         call(t)
 
 
+def test_shape_ndim_and_size_read_the_attributes() -> None:
+    t = gd.placeholder((None, 3), "float64", name="t")
+    assert np.shape(t) == (t.shape[0], 3) and np.ndim(t) == 2
+    assert np.size(t, 1) == 3 and np.size(t) == t.size
+    assert np.size(gd.placeholder((2, 3), "float64")) == 6
+
+
 def test_calls_that_need_values_still_raise() -> None:
     t = gd.placeholder((3,), "float64", name="t")
     for call in (np.asarray, np.array, lambda v: float(v[0]), lambda v: np.zeros(3) + list(v)):

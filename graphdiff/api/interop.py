@@ -8,7 +8,8 @@ to edit. ``np.exp(t)``, ``np.sum(t, axis=0)``, ``np.concatenate([t, u])``, ``np.
 are then ``gd.exp(t)``, ``gd.sum(t, axis=0)``... What has no graphdiff counterpart (a numpy
 function, a ufunc method such as ``np.add.reduce``, an ``out=`` argument, a keyword the
 graphdiff function does not take) raises a ``GraphdiffError`` naming it; what needs values
-(``np.asarray(t)``, ``float(t)``) raises through ``__array__`` as before.
+(``np.asarray(t)``, ``float(t)``) raises through ``__array__`` as before. ``np.shape``,
+``np.ndim`` and ``np.size`` read the tensor's attributes, as they do for any object.
 
 >>> import numpy as np, graphdiff as gd
 >>> t = gd.placeholder((3,), "float64", name="t")
@@ -54,8 +55,15 @@ def _numpy_name(function: object) -> str:
     return f"{prefix}.{getattr(function, '__name__', function)}"
 
 
+# numpy functions that only read attributes (``a.shape``, ``a.ndim``, ``a.size``): numpy's own
+# implementation answers for a tensor too (a symbolic dim as graphdiff spells it)
+_ATTRIBUTES_ONLY = (np.shape, np.ndim, np.size)
+
+
 def _dispatch(function: object, args: tuple, kwargs: dict) -> Any:
     """Call the graphdiff counterpart of ``function`` with numpy's arguments."""
+    if function in _ATTRIBUTES_ONLY:
+        return function._implementation(*args, **kwargs)
     name = _numpy_name(function)
     target = numpy_table().get(function)
     if target is None:
