@@ -14,6 +14,7 @@
 from . import nn, optim, train
 from . import ops as _ops  # registers every op
 from .api import *  # noqa: F403
+from .api import linalg
 from .api.pytree import flatten as tree_flatten
 from .api.pytree import tree_map
 from .api.pytree import unflatten as tree_unflatten

@@ -1,6 +1,7 @@
 """The user-facing API: numpy-named functions over symbolic tensors.
 
-Each module lists its public names in ``__all__``; this package re-exports them all.
+Each module lists its public names in ``__all__``; this package re-exports them all, except
+``linalg``, which is the namespace ``gd.linalg`` (as numpy.linalg).
 """
 
 from . import (
@@ -8,6 +9,7 @@ from . import (
     conv,
     creation,
     indexing,
+    linalg,
     math,
     matrices,
     nn,

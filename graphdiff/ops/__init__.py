@@ -2,9 +2,10 @@
 
 Families: ``source`` (placeholder, variable, constant, fill, iota), ``elementwise``,
 ``reduce``, ``scan`` (cumsum, cumprod), ``shape``, ``index`` (slicing, take), ``scatter``
-(scatters combining by max, min, product), ``join`` (concatenate, pad), ``linalg``, ``random``,
-``conv``, ``pool``, ``einsum``, ``softmax``, ``sort`` (orders, searches, selections);
-``special`` holds kernels numpy lacks (erf);
+(scatters combining by max, min, product), ``join`` (concatenate, pad), ``linalg``
+(matmul), ``linalg_solve`` (solves, determinants), ``linalg_factor`` (decompositions),
+``random``, ``conv``, ``pool``, ``einsum``, ``softmax``, ``sort`` (orders, searches,
+selections); ``special`` holds kernels numpy lacks (erf);
 ``custom`` holds the ops that carry user derivative rules (custom_vjp, custom_jvp, checkpoint);
 ``control`` holds the ops that own regions (switch, while_loop, scan); ``fused`` holds fused
 groups (made by the fusion pass) and ``fused_codegen`` their generated kernels.
@@ -21,6 +22,8 @@ from . import (
     index,
     join,
     linalg,
+    linalg_factor,
+    linalg_solve,
     pool,
     random,
     reduce,
@@ -35,7 +38,6 @@ from . import (
 
 __all__ = [
     "OPS", "control", "conv", "custom", "einsum", "elementwise", "fused", "index", "join",
-    "linalg", "pool", "random", "reduce", "scan", "scatter", "shape", "softmax", "sort",
-    "source",
-    "special",
+    "linalg", "linalg_factor", "linalg_solve", "pool", "random", "reduce", "scan", "scatter",
+    "shape", "softmax", "sort", "source", "special",
 ]

@@ -1,4 +1,6 @@
-"""Matrix products: ``matmul`` with numpy's batch broadcasting.
+"""Matrix products: ``matmul`` with numpy's batch broadcasting; and the helpers the rules of
+the linear-algebra ops share (``linalg_solve``: solves and determinants, ``linalg_factor``: the
+decompositions).
 
 The IR's matmul takes operands of rank 2 or more; the API turns numpy's 1-D cases into
 reshapes around it, so the rules here stay simple.
@@ -10,14 +12,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir.dims import product_dims
 from ..ir.node import Node
 from ..ir.types import TensorType, broadcast_dims, broadcast_shapes, format_shape
 from .batching import lift, merged
-from .core import defop, require_same_dtype
-from .elementwise import add, mul
+from .core import defop, require_same_dtype, results, scalar
+from .elementwise import add, guarded, mul, reciprocal, sub, where
 from .shape import reshape, sum_to, swap_last_axes
+from .source import constant
 
 
 def _matmul_type(types: Sequence[TensorType]) -> TensorType:
@@ -121,3 +124,99 @@ def _matmul_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], s
 matmul = defop("matmul", _matmul_type, np.matmul, out_arg=True, onnx="MatMul",
                vjp=_matmul_vjp, jvp=_matmul_jvp, fast_kernel=_bind_matmul, batch=_matmul_batch,
                doc="Matrix product over the last two axes, batch axes broadcast.")
+
+
+# --- helpers the linear-algebra rules share (ops/linalg_solve.py, ops/linalg_factor.py) -------
+
+LINALG_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def matrix_operand(t: TensorType, op: str, *, square: bool = True,
+                   what: str = "operand") -> tuple[int, int]:
+    """Check that ``t`` is a stack of float32/float64 matrices with static sizes (the rules
+    build identity matrices and triangle masks as constants); returns the matrix sizes."""
+    if t.dtype not in LINALG_DTYPES:
+        raise DTypeError(f"{op}: the {what} must be float32 or float64 (complex dtypes are not "
+                         f"supported), got {t.dtype.name}")
+    if t.ndim < 2:
+        raise ShapeError(f"{op}: the {what} must be a matrix or a stack of them, got "
+                         f"{format_shape(t.shape)}")
+    m, n = t.shape[-2:]
+    if not (isinstance(m, int) and isinstance(n, int)):
+        raise ShapeError(f"{op}: the matrix sizes must be static, got {format_shape(t.shape)} "
+                         f"(leading batch axes may be symbolic)")
+    if square and m != n:
+        raise ShapeError(f"{op}: the {what} must be square, got {format_shape(t.shape)}")
+    return m, n
+
+
+def mT(x: Node) -> Node:
+    """The transpose of every matrix in a stack."""
+    return swap_last_axes(x)
+
+
+def identity(n: int, like: Node) -> Node:
+    return constant(np.eye(n, dtype=like.dtype))
+
+
+def masked(x: Node, keep: np.ndarray) -> Node:
+    """``x`` where the (broadcast) bool matrix ``keep`` holds, else 0 (a triangle, an
+    off-diagonal part); a where, so NaN and Inf outside the mask do not leak through."""
+    return where(constant(keep), x, scalar(0, x))
+
+
+def triangle(x: Node, k: int = 0, *, lower: bool) -> Node:
+    """numpy's tril(x, k) (``lower``) or triu(x, k) of every matrix in a stack."""
+    ones = np.ones(x.shape[-2:], dtype=bool)
+    return masked(x, np.tril(ones, k) if lower else np.triu(ones, k))
+
+
+def as_row(v: Node) -> Node:
+    """A stack of vectors (..., n) as row matrices (..., 1, n)."""
+    return reshape(v, shape=(*v.shape[:-1], 1, v.shape[-1]))
+
+
+def as_column(v: Node) -> Node:
+    """A stack of vectors (..., n) as column matrices (..., n, 1)."""
+    return reshape(v, shape=(*v.shape, 1))
+
+
+def per_matrix(s: Node) -> Node:
+    """A stack of scalars (...) shaped (..., 1, 1), to scale a stack of matrices."""
+    return reshape(s, shape=(*s.shape, 1, 1))
+
+
+def diagonal_of(x: Node) -> Node:
+    """The diagonal of every square matrix in a stack: (..., n, n) -> (..., n)."""
+    from .reduce import sum_
+
+    return sum_(mul(x, identity(x.shape[-1], x)), axes=(x.ndim - 1,), keepdims=False)
+
+
+def diagonal_matrix(v: Node) -> Node:
+    """Square matrices with the vectors of a stack on their diagonals: (..., n) -> (..., n, n)."""
+    return mul(as_row(v), identity(v.shape[-1], v))
+
+
+def trace_of(x: Node) -> Node:
+    from .reduce import sum_
+
+    return sum_(diagonal_of(x), axes=(x.ndim - 2,), keepdims=False)
+
+
+def gap_reciprocals(w: Node) -> Node:
+    """F[..., i, j] = 1 / (w_j - w_i) off the diagonal, 0 on it: the matrix the eigenvector and
+    singular-vector rules weight with. A repeated value gives inf there (the vectors of a
+    repeated eigenvalue are not unique, so their derivative does not exist), as in JAX."""
+    gaps = sub(as_row(w), as_column(w))
+    on_diagonal = constant(np.eye(w.shape[-1], dtype=bool))
+    return guarded(on_diagonal, scalar(0, w), gaps, 1, reciprocal)
+
+
+def batch_lifted(node: Node, inputs: Sequence[Node], batched: Sequence[bool], size) -> Node:
+    """Batching rule of a linear-algebra op whose operands broadcast their leading batch axes:
+    the batch axis is one more of them, batched operands lifted to the output's rank."""
+    rank = node.ndim if not node.is_tuple else max(t.ndim for t in node.type.types)
+    lifted = [lift(x, rank) if flag else x for x, flag in zip(inputs, batched)]
+    value = node.op(*lifted, **node.attrs)
+    return results(value) if value.is_tuple else value
