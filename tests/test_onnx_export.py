@@ -80,7 +80,11 @@ def _compare(model: onnx.ModelProto, function: gd.Function, arrays: list[np.ndar
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+EXPORTED = [c for c in CASES if "no_onnx" not in c.tags]
+UNEXPORTABLE = [c for c in CASES if "no_onnx" in c.tags]
+
+
+@pytest.mark.parametrize("case", EXPORTED, ids=[c.name for c in EXPORTED])
 def test_case_and_its_gradient_export(case: Case) -> None:
     arrays = _draw(case)
     inputs = _placeholders(case, arrays)
@@ -106,6 +110,29 @@ def test_case_and_its_gradient_export(case: Case) -> None:
         except gd.InputError:  # a symbolic axis the case also contracts or indexes statically
             return
         _compare(model, function, arrays, names, rtol, atol)
+
+
+@pytest.mark.parametrize("case", UNEXPORTABLE, ids=[c.name for c in UNEXPORTABLE])
+def test_case_without_an_onnx_operator_fails_naming_the_op(case: Case) -> None:
+    """Solves and decompositions (ONNX has Det only): export fails with an OnnxError naming the
+    op and where the node was made, for the value or, if that exports, for its gradient."""
+    arrays = _draw(case)
+    inputs = _placeholders(case, arrays)
+    out = case.fn(*inputs)
+    floats = [p for p, a in zip(inputs, arrays, strict=True) if a.dtype.kind == "f"]
+    outputs = [out] + (gd.grad(gd.sum(out), floats) if case.grad else [])
+    with pytest.raises(gd.OnnxError, match=r"linalg op '\w+' has no ONNX operator .* created "
+                                           r"at .*\.py:\d+"):
+        gd.export_onnx(None, inputs, outputs)
+
+
+def test_det_exports_as_onnx_det() -> None:
+    a = gd.placeholder(("n", 3, 3), "float32", name="a")
+    model = gd.export_onnx(None, [a], [gd.linalg.det(a)])
+    check(model)
+    assert "Det" in [n.op_type for n in model.graph.node]
+    values = np.random.default_rng(0).standard_normal((4, 3, 3)).astype(np.float32)
+    _compare(model, gd.function([a], [gd.linalg.det(a)]), [values], ["a"], 1e-5, 1e-5)
 
 
 def test_every_op_has_an_onnx_mapping() -> None:

@@ -8,10 +8,10 @@ them. ``cholesky``, ``eigh`` and ``eigvalsh`` use the symmetric part (A + A^T) /
 operand, as jnp.linalg does (numpy reads one triangle: the same for symmetric input).
 
 >>> import numpy as np, graphdiff as gd
->>> a = gd.placeholder((None, 3, 3), "float64", name="a")
+>>> a = gd.placeholder(("n", 3, 3), "float64", name="a")
 >>> w, v = gd.linalg.eigh(a)
 >>> w.shape, v.shape, gd.linalg.det(a).shape, gd.linalg.norm(a, axis=(1, 2)).shape
-(('?0', 3), ('?0', 3, 3), ('?0',), ('?0',))
+(('n', 3), ('n', 3, 3), ('n',), ('n',))
 >>> x = gd.placeholder((3,), "float64", name="x")
 >>> f = gd.function([x], [gd.linalg.norm(x), gd.grad(gd.linalg.norm(x), x)])
 >>> value, gradient = f(np.zeros(3))  # the 2-norm's derivative at 0 is taken as 0

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, OnnxError, ShapeError
 from ..ir.dims import product_dims
 from ..ir.node import Node
 from ..ir.types import TensorType, broadcast_dims, broadcast_shapes, format_shape
@@ -148,6 +148,14 @@ def matrix_operand(t: TensorType, op: str, *, square: bool = True,
     if square and m != n:
         raise ShapeError(f"{op}: the {what} must be square, got {format_shape(t.shape)}")
     return m, n
+
+
+def no_onnx_operator(ctx, node: Node, inputs: Sequence[str]) -> str:
+    """The ONNX mapping of a linear-algebra op that ONNX has no operator for: export fails
+    naming the op and the line that made the node."""
+    raise OnnxError(f"linalg op {node.op.name!r} has no ONNX operator (ONNX has Det, no "
+                    f"solves or decompositions): cannot export the node {node.type} created "
+                    f"at {node.location}")
 
 
 def mT(x: Node) -> Node:

@@ -33,6 +33,7 @@ from .linalg import (
     matmul,
     matrix_operand,
     mT,
+    no_onnx_operator,
     triangle,
 )
 from .linalg_solve import solve_triangular
@@ -87,7 +88,7 @@ def _cholesky_vjp(node: Node, g: Node) -> list[Node]:
 
 
 cholesky = defop("cholesky", _cholesky_type, np.linalg.cholesky, vjp=_cholesky_vjp,
-                 jvp=_cholesky_jvp, batch=batch_lifted,
+                 jvp=_cholesky_jvp, batch=batch_lifted, onnx=no_onnx_operator,
                  doc="The lower Cholesky factor L (A = L L^T) of every symmetric positive "
                      "definite matrix in a stack.")
 
@@ -143,6 +144,7 @@ def _qr_vjp(node: Node, g: list) -> list[Node]:
 
 
 qr = defop("qr", _qr_type, _qr_kernel, vjp=_qr_vjp, jvp=_qr_jvp, batch=batch_lifted,
+           onnx=no_onnx_operator,
            doc="(Q, R) with A = Q R, Q with orthonormal columns and R upper triangular (reduced: "
                "k = min(m, n) columns; complete: Q square), Householder (numpy.linalg.qr).")
 
@@ -178,6 +180,7 @@ def _eigh_vjp(node: Node, g: list) -> list[Node]:
 
 
 eigh = defop("eigh", _eigh_type, _eigh_kernel, vjp=_eigh_vjp, jvp=_eigh_jvp, batch=batch_lifted,
+             onnx=no_onnx_operator,
              doc="(w, V) of every symmetric matrix in a stack: eigenvalues ascending, "
                  "orthonormal eigenvectors in the columns of V (numpy.linalg.eigh).")
 
@@ -255,5 +258,6 @@ def _svd_vjp(node: Node, g: list) -> list[Node]:
 
 
 svd = defop("svd", _svd_type, _svd_kernel, vjp=_svd_vjp, jvp=_svd_jvp, batch=batch_lifted,
+            onnx=no_onnx_operator,
             doc="(U, S, Vh) with A = U diag(S) Vh for every matrix in a stack, singular values "
                 "descending (numpy.linalg.svd).")

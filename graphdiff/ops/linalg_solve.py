@@ -26,6 +26,7 @@ from .linalg import (
     matmul,
     matrix_operand,
     mT,
+    no_onnx_operator,
     per_matrix,
     trace_of,
 )
@@ -77,7 +78,7 @@ def _solve_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
 
 
 solve = defop("solve", _solve_type, _solve_kernel, vjp=_solve_vjp, jvp=_solve_jvp,
-              batch=batch_lifted,
+              batch=batch_lifted, onnx=no_onnx_operator,
               doc="X with A X = B for square A (..., n, n) and B (..., n, k), batch axes "
                   "broadcast (LU with partial pivoting, numpy.linalg.solve).")
 
@@ -132,7 +133,7 @@ def _solve_triangular_jvp(node: Node, tangents: Sequence[Node | None]) -> Node |
 
 solve_triangular = defop(
     "solve_triangular", _solve_triangular_type, _solve_triangular_kernel,
-    vjp=_solve_triangular_vjp, jvp=_solve_triangular_jvp, batch=batch_lifted,
+    vjp=_solve_triangular_vjp, jvp=_solve_triangular_jvp, batch=batch_lifted, onnx=no_onnx_operator,
     doc="X with T X = B, T the lower (or upper) triangle of A, its diagonal taken as ones when "
         "unit_diagonal; the other entries of A are not read.")
 
@@ -158,7 +159,8 @@ def _inv_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
 
 
 inv = defop("inv", _square_type("inv"), np.linalg.inv, vjp=_inv_vjp, jvp=_inv_jvp,
-            batch=batch_lifted, doc="The inverse of every square matrix in a stack.")
+            batch=batch_lifted, onnx=no_onnx_operator,
+            doc="The inverse of every square matrix in a stack.")
 
 
 # --- det and slogdet --------------------------------------------------------------------------
@@ -211,7 +213,7 @@ def _slogdet_jvp(node: Node, tangents: Sequence[Node | None]) -> list[Node | Non
 
 
 slogdet = defop("slogdet", _slogdet_type, _slogdet_kernel, vjp=_slogdet_vjp, jvp=_slogdet_jvp,
-                batch=batch_lifted,
+                batch=batch_lifted, onnx=no_onnx_operator,
                 doc="(sign, log|det|) of every square matrix in a stack: the determinant "
                     "without overflow; results 0 and 1.")
 
@@ -262,5 +264,6 @@ def _pinv_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
 
 
 pinv = defop("pinv", _pinv_type, _pinv_kernel, vjp=_pinv_vjp, jvp=_pinv_jvp, batch=batch_lifted,
+             onnx=no_onnx_operator,
              doc="The Moore-Penrose pseudo-inverse of every matrix in a stack (SVD; singular "
                  "values at or below rcond * the largest count as zero).")
