@@ -131,22 +131,23 @@ matmul = defop("matmul", _matmul_type, np.matmul, out_arg=True, onnx="MatMul",
 LINALG_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def matrix_operand(t: TensorType, op: str, *, square: bool = True,
+def matrix_operand(t: TensorType, *, square: bool = True,
                    what: str = "operand") -> tuple[int, int]:
     """Check that ``t`` is a stack of float32/float64 matrices with static sizes (the rules
-    build identity matrices and triangle masks as constants); returns the matrix sizes."""
+    build identity matrices and triangle masks as constants); returns the matrix sizes. Node
+    creation prefixes the op's name and adds the operands and the user's line."""
     if t.dtype not in LINALG_DTYPES:
-        raise DTypeError(f"{op}: the {what} must be float32 or float64 (complex dtypes are not "
+        raise DTypeError(f"the {what} must be float32 or float64 (complex dtypes are not "
                          f"supported), got {t.dtype.name}")
     if t.ndim < 2:
-        raise ShapeError(f"{op}: the {what} must be a matrix or a stack of them, got "
+        raise ShapeError(f"the {what} must be a matrix or a stack of them, got "
                          f"{format_shape(t.shape)}")
     m, n = t.shape[-2:]
     if not (isinstance(m, int) and isinstance(n, int)):
-        raise ShapeError(f"{op}: the matrix sizes must be static, got {format_shape(t.shape)} "
+        raise ShapeError(f"the matrix sizes must be static, got {format_shape(t.shape)} "
                          f"(leading batch axes may be symbolic)")
     if square and m != n:
-        raise ShapeError(f"{op}: the {what} must be square, got {format_shape(t.shape)}")
+        raise ShapeError(f"the {what} must be square, got {format_shape(t.shape)}")
     return m, n
 
 

@@ -64,7 +64,7 @@ def _right_solve(x: Node, t: Node, lower: bool) -> Node:
 
 def _cholesky_type(types: Sequence[TensorType]) -> TensorType:
     (a,) = types
-    matrix_operand(a, "cholesky")
+    matrix_operand(a)
     return a
 
 
@@ -97,7 +97,7 @@ cholesky = defop("cholesky", _cholesky_type, np.linalg.cholesky, vjp=_cholesky_v
 
 def _qr_type(types: Sequence[TensorType], *, complete: bool) -> TupleType:
     (a,) = types
-    m, n = matrix_operand(a, "qr", square=False)
+    m, n = matrix_operand(a, square=False)
     k = m if complete else min(m, n)
     batch = a.shape[:-2]
     return TupleType((TensorType(a.dtype, (*batch, m, k)), TensorType(a.dtype, (*batch, k, n))))
@@ -153,7 +153,7 @@ qr = defop("qr", _qr_type, _qr_kernel, vjp=_qr_vjp, jvp=_qr_jvp, batch=batch_lif
 
 def _eigh_type(types: Sequence[TensorType]) -> TupleType:
     (a,) = types
-    matrix_operand(a, "eigh")
+    matrix_operand(a)
     return TupleType((TensorType(a.dtype, a.shape[:-1]), a))
 
 
@@ -189,7 +189,7 @@ eigh = defop("eigh", _eigh_type, _eigh_kernel, vjp=_eigh_vjp, jvp=_eigh_jvp, bat
 
 def _svd_type(types: Sequence[TensorType], *, full_matrices: bool) -> TupleType:
     (a,) = types
-    m, n = matrix_operand(a, "svd", square=False)
+    m, n = matrix_operand(a, square=False)
     k = min(m, n)
     batch = a.shape[:-2]
     rows, cols = (m, n) if full_matrices else (k, k)

@@ -38,15 +38,15 @@ from .shape import sum_to
 def _solve_type(types: Sequence[TensorType], **attrs) -> TensorType:
     a, b = types
     require_same_dtype(types)
-    n, _ = matrix_operand(a, "solve", what="coefficient matrix")
-    _, k = matrix_operand(b, "solve", square=False, what="right-hand side")
+    n, _ = matrix_operand(a, what="coefficient matrix")
+    _, k = matrix_operand(b, square=False, what="right-hand side")
     if b.shape[-2] != n:
-        raise ShapeError(f"solve: {format_shape(a.shape)} matrices cannot solve for right-hand "
+        raise ShapeError(f"{format_shape(a.shape)} matrices cannot solve for right-hand "
                          f"sides {format_shape(b.shape)} (rows differ)")
     try:
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
-        raise ShapeError(f"solve: batch axes of {format_shape(a.shape)} and "
+        raise ShapeError(f"batch axes of {format_shape(a.shape)} and "
                          f"{format_shape(b.shape)} do not broadcast") from None
     return TensorType(a.dtype, (*batch, n, k))
 
@@ -140,13 +140,10 @@ solve_triangular = defop(
 
 # --- inv --------------------------------------------------------------------------------------
 
-def _square_type(op: str):
-    def infer(types: Sequence[TensorType], **attrs) -> TensorType:
-        (a,) = types
-        matrix_operand(a, op)
-        return a
-
-    return infer
+def _square_type(types: Sequence[TensorType]) -> TensorType:
+    (a,) = types
+    matrix_operand(a)
+    return a
 
 
 def _inv_vjp(node: Node, g: Node) -> list[Node]:
@@ -158,7 +155,7 @@ def _inv_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
     return neg(matmul(matmul(node, tangents[0]), node))
 
 
-inv = defop("inv", _square_type("inv"), np.linalg.inv, vjp=_inv_vjp, jvp=_inv_jvp,
+inv = defop("inv", _square_type, np.linalg.inv, vjp=_inv_vjp, jvp=_inv_jvp,
             batch=batch_lifted, onnx=no_onnx_operator,
             doc="The inverse of every square matrix in a stack.")
 
@@ -167,7 +164,7 @@ inv = defop("inv", _square_type("inv"), np.linalg.inv, vjp=_inv_vjp, jvp=_inv_jv
 
 def _det_type(types: Sequence[TensorType]) -> TensorType:
     (a,) = types
-    matrix_operand(a, "det")
+    matrix_operand(a)
     return TensorType(a.dtype, a.shape[:-2])
 
 
@@ -227,7 +224,7 @@ def logabsdet(a: Node) -> Node:
 
 def _pinv_type(types: Sequence[TensorType], *, rcond: float) -> TensorType:
     (a,) = types
-    m, n = matrix_operand(a, "pinv", square=False)
+    m, n = matrix_operand(a, square=False)
     return a.with_shape((*a.shape[:-2], n, m))
 
 
