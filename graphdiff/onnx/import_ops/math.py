@@ -248,6 +248,11 @@ def _matmul(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     return [gd.matmul(a, b)]
 
 
+@onnx_import("Det")
+def _det(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    return [gd.linalg.det(ctx.tensor(node, 0))]
+
+
 @onnx_import("Gemm")
 def _gemm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     a, b = ctx.tensor(node, 0), ctx.tensor(node, 1)
