@@ -13,7 +13,8 @@ from graphdiff import backends
 from graphdiff.errors import BackendError
 from graphdiff.ir.node import OPS, OpDef
 
-BUILTIN = ["numpy", "reference"] + (["numba"] if importlib.util.find_spec("numba") else [])
+BUILTIN = ["numpy", "reference", "onnxruntime"] + \
+    (["numba"] if importlib.util.find_spec("numba") else [])
 
 
 @pytest.mark.parametrize("name", BUILTIN)

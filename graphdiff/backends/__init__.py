@@ -29,6 +29,12 @@ for numpy and the reference, ``scalar`` (a scalar expression) for loop generator
 numba. ``backend.missing(op)`` says what a declaration lacks for that backend (None if
 nothing); the registry test of each backend (tests/test_backends.py) fails when an op lacks it.
 
+Two optional hooks: ``backend.configure(**options)`` returns the backend with the options
+``gd.function`` passes on (onnxruntime's ``providers=``); ``backend.bind(graph, updated)`` is
+called once with a function's optimized graph and the variables it updates, for a backend that
+compiles the whole graph once (the onnxruntime backend exports it there), and returns the backend
+whose ``compile`` then runs per signature.
+
 Backends are imported only when asked for: ``get_backend(name)`` imports the module of that
 name in this package. Engines that need a third-party package are extras
 (``pip install graphdiff[numba]``); asking for one that is not installed raises a
@@ -93,11 +99,20 @@ def missing_numpy_kernel(op: OpDef) -> str | None:
     return None if op.kernel is not None else "kernel= (the numpy implementation)"
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called ``name``, imported on first use."""
-    backend = _loaded.get(name)
-    if backend is not None:
+def get_backend(name: str, **options: Any) -> Backend:
+    """The backend called ``name``, imported on first use; with ``options``, the backend
+    configured by them (``backend.configure(**options)``: onnxruntime's ``providers=``)."""
+    backend = (_loaded.get(name) if isinstance(name, str) else None) or _load(name)
+    if not options:
         return backend
+    configure = getattr(backend, "configure", None)
+    if configure is None:
+        raise BackendError(f"backend {name!r} takes no options, got "
+                           f"{', '.join(f'{k}=' for k in options)}")
+    return configure(**options)
+
+
+def _load(name: str) -> Backend:
     if not isinstance(name, str) or name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; the backends are "
                            f"{', '.join(repr(b) for b in BACKENDS)}")

@@ -35,11 +35,17 @@ def value_info(name: str, type_: TensorType) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, onnx_elem_type(type_.dtype), shape)
 
 
-def emit_nodes(ctx: ExportContext, outputs: Sequence[Node]) -> list[str]:
-    """Lower every node ``outputs`` depend on that has no ONNX value yet; return their names."""
+def emit_nodes(ctx: ExportContext, outputs: Sequence[Node],
+               name_nodes: bool = False) -> list[str]:
+    """Lower every node ``outputs`` depend on that has no ONNX value yet; return their names.
+
+    ``name_nodes``: name the ONNX nodes of each node's lowering ``<op>_<uid>`` (then
+    ``<op>_<uid>.1``, ...), so an onnxruntime error naming one leads back to the graphdiff node.
+    """
     for node in topo_order(outputs):
         if node in ctx.values:
             continue
+        start = len(ctx.nodes)
         if node.op.source:
             ctx.values[node] = _emit_source(ctx, node)
             continue
@@ -52,6 +58,9 @@ def emit_nodes(ctx: ExportContext, outputs: Sequence[Node]) -> list[str]:
             ctx.values[node] = ctx.op(mapping, inputs)
         else:
             ctx.values[node] = mapping(ctx, node, inputs)
+        if name_nodes:
+            for k, proto in enumerate(ctx.nodes[start:]):
+                proto.name = f"{node.op.name}_{node.uid}" + (f".{k}" if k else "")
     return [ctx.values[node] for node in outputs]
 
 
@@ -70,9 +79,10 @@ def _emit_source(ctx: ExportContext, node: Node) -> str:
 
 def build_model(inputs: Sequence[Node], outputs: Sequence[Node], output_names: Sequence[str],
                 *, opset: int = DEFAULT_OPSET, variable_inputs: Sequence[Node] = (),
-                graph_name: str = "graphdiff") -> onnx.ModelProto:
+                graph_name: str = "graphdiff", name_nodes: bool = False) -> onnx.ModelProto:
     """The ONNX model computing ``outputs`` from ``inputs`` (placeholders), and from the
-    ``variable_inputs`` as graph inputs too (other variables become initializers)."""
+    ``variable_inputs`` as graph inputs too (other variables become initializers);
+    ``name_nodes`` as in :func:`emit_nodes`."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise OnnxError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET}; "
                         f"at {user_location()})")
@@ -97,7 +107,7 @@ def build_model(inputs: Sequence[Node], outputs: Sequence[Node], output_names: S
         ctx.values[node] = name
         ctx.declare_dims(name, node.shape)
         graph_inputs.append(value_info(name, node.type))
-    names = emit_nodes(ctx, outputs)
+    names = emit_nodes(ctx, outputs, name_nodes)
     graph_outputs = []
     for node, value, wanted in zip(outputs, names, output_names, strict=True):
         name = ctx.claim(wanted)

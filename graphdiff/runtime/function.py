@@ -66,7 +66,8 @@ class Function:
                  updates: Mapping[Node, Node], passes: Any = "default",
                  allow_downcast: bool = False, single_output: bool = False,
                  executor: str | None = None, trace: Any = None,
-                 backend: str | None = None, check_finite: bool | None = None) -> None:
+                 backend: str | None = None, check_finite: bool | None = None,
+                 backend_options: Mapping[str, Any] | None = None) -> None:
         from ..backends import get_backend
         from ..passes import run_pipeline
 
@@ -77,7 +78,8 @@ class Function:
             backend = _EXECUTORS[executor]
         if backend is None:
             backend = "reference" if isinstance(passes, str) and passes == "none" else "numpy"
-        self.backend = get_backend(backend)  # before the passes: a bad name fails at once
+        # before the passes: a bad name or option fails at once
+        self.backend = get_backend(backend, **(backend_options or {}))
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.updates = dict(updates)
@@ -93,6 +95,9 @@ class Function:
             passes = self.backend.default_passes  # the numba backend fuses by default
         self.graph = run_pipeline(self.reference_graph, passes, trace)
         graph = self.graph
+        bind = getattr(self.backend, "bind", None)
+        if bind is not None:  # a backend that compiles the whole graph once (onnxruntime)
+            self.backend = bind(graph, list(self.updates))
         self.sources = [n for n in graph.nodes if n.op.source]
         n_out = len(self.outputs)
         self._copies = needs_copy(graph.outputs)
@@ -322,7 +327,8 @@ def _update_pairs(updates: Any) -> list[tuple[Any, Any]]:
 
 def function(inputs: Any, outputs: Any, *, updates: Any = None, passes: Any = "default",
              allow_downcast: bool = False, trace: Any = None,
-             backend: str | None = None, check_finite: bool | None = None) -> Function:
+             backend: str | None = None, check_finite: bool | None = None,
+             **backend_options: Any) -> Function:
     """Compile a graph into a callable taking and returning numpy arrays.
 
     ``inputs`` (placeholders) and ``outputs`` are a tensor, a list of tensors, or any pytree
@@ -336,7 +342,8 @@ def function(inputs: Any, outputs: Any, *, updates: Any = None, passes: Any = "d
     collects a ``PassRecord`` per pass; ``f.graph`` is the final, optimized graph.
     ``backend`` names the engine that runs it (``graphdiff/backends``, docs/backends.md):
     ``"numpy"`` (the default), ``"reference"`` (the default with ``passes="none"``), or an
-    optional one such as ``"numba"`` once installed (``pip install graphdiff[numba]``).
+    optional one such as ``"numba"`` once installed (``pip install graphdiff[numba]``); other
+    keyword arguments are that backend's options (``providers=`` for ``"onnxruntime"``).
     ``check_finite=True`` (default: the ``GRAPHDIFF_CHECK_FINITE`` environment variable) raises
     a ``NonFiniteError`` at the first node that makes NaN or Inf from finite operands, naming
     the op and the line that built it; off, it costs nothing. Calls from several threads at
@@ -364,7 +371,8 @@ def function(inputs: Any, outputs: Any, *, updates: Any = None, passes: Any = "d
             raise InputError(f"update of variable {variable.name!r} has type {value.type}, but "
                              f"the variable is {variable.type} (at {user_location()})")
         checked[variable] = value
-    options = {"trace": trace, "backend": backend, "check_finite": check_finite}
+    options = {"trace": trace, "backend": backend, "check_finite": check_finite,
+               "backend_options": backend_options}
     if _flat(in_tree) and (single_output or (_flat(out_tree) and out_tree.kind == "list")):
         return Function(input_list, output_list, checked, passes, allow_downcast, single_output,
                         **options)
