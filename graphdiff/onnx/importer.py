@@ -149,13 +149,25 @@ class ImportContext:
         self.folder = folder
         self.values: MutableMapping[str, Value] = {}
         self._dynamic: set[Node] = set()
+        # variable -> its new value (a BatchNormalization's running statistics in training);
+        # None in a subgraph, whose values cannot be written back to a variable
+        self.updates: dict[Node, Node] | None = {}
 
     def scope(self) -> ImportContext:
         """The context of a subgraph: its own values over those of this graph."""
         child = ImportContext(self.opset, self.folder)
         child.values = ChainMap({}, self.values)
         child._dynamic = self._dynamic
+        child.updates = None
         return child
+
+    def update(self, state: Node, new: Node) -> None:
+        """Record that ``new`` replaces the value of ``state`` after each call, when ``state``
+        is a variable (an initializer imported as one) read in the main graph."""
+        if state.op is VARIABLE and self.updates is not None:
+            if state in self.updates:
+                raise OnnxError(f"variable {state.name!r} is updated by two nodes")
+            self.updates[state] = new
 
     def subgraph(self, graph: onnx.GraphProto, arguments: Sequence[Value],
                  where: str) -> list[Value]:
@@ -284,9 +296,12 @@ class OnnxModel:
     """An imported model: placeholders, outputs and the graph between them.
 
     ``variables`` maps initializer names to the variables made from them (when imported as
-    variables). Call the model like a compiled function, or compile it yourself with
-    ``gd.function(model.inputs, model.outputs)``; differentiate ``model.outputs`` with
-    ``gd.grad``; export it again with ``gd.export_onnx(path, model.inputs, model.outputs)``.
+    variables); ``updates`` maps variables to the values that replace them after a call (the
+    running statistics of a BatchNormalization in training mode): calling the model applies
+    them. Call the model like a compiled function, or compile it yourself with
+    ``gd.function(model.inputs, model.outputs, updates=model.updates)``; differentiate
+    ``model.outputs`` with ``gd.grad``; export it again with
+    ``gd.export_onnx(path, model.inputs, model.outputs)``.
     """
 
     inputs: list[Node]
@@ -295,6 +310,7 @@ class OnnxModel:
     output_names: list[str]
     variables: dict[str, Node]
     opset: int
+    updates: dict[Node, Node] = field(default_factory=dict)
     _compiled: Any = None
 
     @property
@@ -305,7 +321,7 @@ class OnnxModel:
         if self._compiled is None:
             from ..runtime.function import function
 
-            self._compiled = function(self.inputs, self.outputs)
+            self._compiled = function(self.inputs, self.outputs, updates=self.updates)
         return self._compiled(*args, **kwargs)
 
 
@@ -509,7 +525,8 @@ def import_onnx(source: Any, *, initializers: str = "variables",
             raise OnnxError(f"graph output {info.name!r} is not computed by any node")
         outputs.append(ctx.materialize(ctx.values[info.name]))
         output_names.append(info.name)
-    return OnnxModel(inputs, outputs, input_names, output_names, state, opset)
+    return OnnxModel(inputs, outputs, input_names, output_names, state, opset,
+                     dict(ctx.updates or {}))
 
 
 def _import_node(ctx: ImportContext, proto: onnx.NodeProto) -> None:

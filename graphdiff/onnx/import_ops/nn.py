@@ -19,7 +19,7 @@ from ...ir.types import normalize_axis
 from ...ops import elementwise as E
 from ...ops.core import scalar
 from ..importer import ImportContext, OnnxNode, onnx_import
-from .windows import window_conv, window_pool
+from .windows import window_argmax, window_conv, window_pool
 
 
 @onnx_import("Softmax", "LogSoftmax")
@@ -113,11 +113,18 @@ def _pool(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     strides = _spatial(node, "strides", 1, rank)
     dilations = _spatial(node, "dilations", 1, rank)
     pads = _pads(node, x.shape[2:], kernel, strides, dilations)
-    if len(node.proto.output) > 1 and node.proto.output[1]:
-        raise node.fail("the Indices output of MaxPool is not supported")
     kind = {"MaxPool": "max", "AveragePool": "avg", "LpPool": "lp"}[node.proto.op_type]
+    indices = None
+    if kind == "max" and len(node.proto.output) > 1 and node.proto.output[1]:
+        indices = window_argmax(node, x, kernel, strides, dilations, pads,
+                                column_major=bool(node.int("storage_order", 0)))
+    return [_pooled(node, x, kind, kernel, strides, dilations, pads), indices]
+
+
+def _pooled(node: OnnxNode, x: Node, kind: str, kernel: Sequence[int], strides: Sequence[int],
+            dilations: Sequence[int], pads: Sequence[int]) -> Node:
     if not _primitive_fits(node, x, kernel, strides, dilations, pads) or kind == "lp":
-        return [window_pool(node, x, kind, kernel, strides, dilations, pads)]
+        return window_pool(node, x, kind, kernel, strides, dilations, pads)
     x2, one_d = _as_2d(x, node)
     pair = (lambda v: (1, v[0])) if one_d else (lambda v: tuple(v))
     padding = _pair_pads(pads, one_d)
@@ -127,7 +134,7 @@ def _pool(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         include = bool(node.int("count_include_pad", 0))
         y = gd.avg_pool2d(x2, pair(kernel), pair(strides), padding, count_include_pad=include)
     y = gd.squeeze(y, 2) if one_d else y
-    return [gd.astype(y, x.dtype)]  # graphdiff pools in floats; ONNX keeps integer dtypes
+    return gd.astype(y, x.dtype)  # graphdiff pools in floats; ONNX keeps integer dtypes
 
 
 def _primitive_fits(node: OnnxNode, x: Node, kernel: Sequence[int], strides: Sequence[int],
@@ -162,12 +169,37 @@ def _per_channel(value: Node, ndim: int) -> Node:
 
 @onnx_import("BatchNormalization")
 def _batch_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    if node.int("training_mode", 0) or len([o for o in node.proto.output if o]) > 1:
-        raise node.fail("BatchNormalization in training mode is not supported")
     x = ctx.tensor(node, 0)
-    scale, bias, mean, var = (_per_channel(ctx.tensor(node, i), x.ndim) for i in range(1, 5))
-    inv = E.div(scale, E.sqrt(E.add(var, scalar(node.float("epsilon", 1e-5), var))))
-    return [E.add(E.mul(E.sub(x, mean), inv), bias)]
+    epsilon = node.float("epsilon", 1e-5)
+    outputs = [o for o in node.proto.output[1:] if o]
+    # before opset 14 extra outputs meant training (opsets 9-13 had no attribute for it)
+    training = bool(node.int("training_mode", 0)) if node.opset >= 14 else bool(outputs)
+    scale, bias, mean, var = (ctx.tensor(node, i) for i in range(1, 5))
+    if not training:
+        if outputs:
+            raise node.fail("running mean and variance outputs need training_mode=1")
+        inv = E.div(_per_channel(scale, x.ndim), E.sqrt(E.add(_per_channel(var, x.ndim),
+                                                              scalar(epsilon, var))))
+        return [E.add(E.mul(E.sub(x, _per_channel(mean, x.ndim)), inv),
+                      _per_channel(bias, x.ndim))]
+    if len(node.proto.output) > 3 and any(node.proto.output[3:]):
+        raise node.fail("the saved mean and variance outputs (opsets 9-13) are not supported")
+    # batch statistics over every axis but the channels; the variance is the population one
+    axes = (0,) + tuple(range(2, x.ndim))
+    batch_mean = gd.mean(x, axes, keepdims=True)
+    centered = E.sub(x, batch_mean)
+    batch_var = gd.mean(E.mul(centered, centered), axes, keepdims=True)
+    inv_std = E.reciprocal(E.sqrt(E.add(batch_var, scalar(epsilon, batch_var))))
+    y = E.add(E.mul(E.mul(centered, inv_std), _per_channel(scale, x.ndim)),
+              _per_channel(bias, x.ndim))
+    momentum = node.float("momentum", 0.9)
+    running_mean = E.add(E.mul(mean, scalar(momentum, mean)),
+                         E.mul(gd.reshape(batch_mean, mean.shape), scalar(1 - momentum, mean)))
+    running_var = E.add(E.mul(var, scalar(momentum, var)),
+                        E.mul(gd.reshape(batch_var, var.shape), scalar(1 - momentum, var)))
+    for state, new in ((mean, running_mean), (var, running_var)):
+        ctx.update(state, new)
+    return [y, running_mean, running_var]
 
 
 def _normalize(x: Node, axes: tuple[int, ...], epsilon: float) -> tuple[Node, Node, Node]:

@@ -132,3 +132,38 @@ def window_pool(node: OnnxNode, x: Node, kind: str, kernel: Sequence[int],
             counts = np.multiply.outer(counts, more)
         result = E.div(result, gd.constant(np.maximum(counts, 1).astype(x.dtype)))
     return result
+
+
+def window_argmax(node: OnnxNode, x: Node, kernel: Sequence[int], strides: Sequence[int],
+                  dilations: Sequence[int], pads: Sequence[int], column_major: bool) -> Node:
+    """MaxPool's Indices: where in ``x`` each window's maximum is, as an index into x
+    flattened (row-major, or with the spatial axes column-major when ``column_major``; the
+    first maximum in the window's row-major order, as onnx's reference takes it)."""
+    rank = len(kernel)
+    outs, ends = _geometry(node, x, kernel, strides, dilations, pads)  # static spatial sizes
+    sizes = [int(n) for n in x.shape[2:]]
+    batch, channels = x.shape[:2]
+    if not isinstance(batch, int) or not isinstance(channels, int):
+        raise node.fail("the Indices output of MaxPool needs a static batch and channel count")
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    padded = gd.pad(x, [(0, 0), (0, 0)] + list(zip(pads[:rank], ends, strict=True)),
+                    constant_values=fill)
+    taps = [tap for _, tap in _taps(padded, kernel, strides, dilations, outs)]
+    best = gd.argmax(gd.stack(taps, axis=-1), axis=-1)  # (N, C, out...): which tap
+    # the flat spatial index of every tap of every window: (out..., taps)
+    grids = np.meshgrid(*(np.arange(o) for o in outs), indexing="ij")
+    offsets = list(itertools.product(*(range(k) for k in kernel)))
+    spatial = np.zeros(tuple(outs) + (len(offsets),), np.int64)
+    order = range(rank - 1, -1, -1) if not column_major else range(rank)
+    for t, tap in enumerate(offsets):
+        flat, stride = np.zeros(tuple(outs), np.int64), 1
+        for axis in order:
+            coordinate = grids[axis] * strides[axis] - pads[axis] + tap[axis] * dilations[axis]
+            flat = flat + coordinate * stride
+            stride *= sizes[axis]
+        spatial[..., t] = flat
+    window = np.arange(int(np.prod(outs)), dtype=np.int64).reshape(outs) * len(offsets)
+    where = gd.take(gd.constant(spatial.reshape(-1)), E.add(best, gd.constant(window)))
+    planes = np.arange(batch * channels, dtype=np.int64).reshape((batch, channels) +
+                                                                 (1,) * rank)
+    return E.add(where, gd.constant(planes * int(np.prod(sizes))))

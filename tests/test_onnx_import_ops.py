@@ -1,0 +1,132 @@
+"""Import of single ONNX ops against onnxruntime (or onnx's reference evaluator where onnxruntime
+lacks the case): BatchNormalization in training mode with its running statistics as variable
+updates, MaxPool's Indices output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+import graphdiff as gd
+
+from .test_onnx_export import session
+
+F32 = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=18):
+    graph = helper.make_graph(nodes, "g", inputs, outputs,
+                              initializer=[numpy_helper.from_array(a, n) for n, a in initializers])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _out(name, elem_type=F32):
+    return helper.make_tensor_value_info(name, elem_type, None)
+
+
+# --- BatchNormalization in training mode ------------------------------------------------------
+
+def _batch_norm_model(channels: int, momentum: float, opset: int = 15):
+    rng = np.random.default_rng(0)
+    params = [(n, rng.uniform(0.5, 1.5, channels).astype(np.float32))
+              for n in ("scale", "bias", "mean", "var")]
+    node = helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"],
+                            ["y", "running_mean", "running_var"], training_mode=1,
+                            momentum=momentum, epsilon=1e-3)
+    x = helper.make_tensor_value_info("x", F32, ["batch", channels, 5, 2])
+    return _model([node], [x], [_out("y"), _out("running_mean"), _out("running_var")],
+                  params, opset), dict(params)
+
+
+def test_batch_norm_training_uses_batch_statistics_and_updates_the_running_ones() -> None:
+    model, params = _batch_norm_model(3, momentum=0.8)
+    imported = gd.import_onnx(model)
+    mean, var = imported.variables["mean"], imported.variables["var"]
+    assert set(imported.updates) == {mean, var}
+    rng = np.random.default_rng(1)
+    running_mean, running_var = params["mean"], params["var"]
+    for batch in (4, 7):  # a dynamic batch
+        x = rng.normal(1.0, 2.0, (batch, 3, 5, 2)).astype(np.float32)
+        batch_mean, batch_var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+        want_y = (x - batch_mean[:, None, None]) / np.sqrt(batch_var[:, None, None] + 1e-3) \
+            * params["scale"][:, None, None] + params["bias"][:, None, None]
+        running_mean = 0.8 * running_mean + 0.2 * batch_mean
+        running_var = 0.8 * running_var + 0.2 * batch_var
+        y, new_mean, new_var = imported(x)
+        np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(new_mean, running_mean, rtol=1e-5)
+        np.testing.assert_allclose(new_var, running_var, rtol=1e-5)
+        # the call applied the updates: the next batch starts from these statistics
+        np.testing.assert_allclose(gd.get_value(mean), running_mean, rtol=1e-5)
+        np.testing.assert_allclose(gd.get_value(var), running_var, rtol=1e-5)
+
+
+def test_batch_norm_training_agrees_with_the_reference_and_differentiates() -> None:
+    model, _ = _batch_norm_model(2, momentum=0.9)
+    x = np.random.default_rng(2).normal(size=(3, 2, 5, 2)).astype(np.float32)
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    imported = gd.import_onnx(model, initializers="constants")
+    assert imported.updates == {}  # constants: nothing to write back
+    for got, expected in zip(imported(x), want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # gradient of the normalized output through the batch statistics, in float64
+    placeholder = imported.inputs[0]
+    weights = np.random.default_rng(3).normal(size=x.shape)
+    loss = gd.sum(imported.outputs[0] * gd.constant(weights.astype(np.float32)))
+    grad = gd.function([placeholder], gd.grad(loss, placeholder))(x)
+    step = 1e-2
+    direction = np.random.default_rng(4).normal(size=x.shape).astype(np.float32)
+    f = gd.function([placeholder], loss)
+    numeric = (f(x + step * direction) - f(x - step * direction)) / (2 * step)
+    np.testing.assert_allclose(np.sum(grad * direction), numeric, rtol=2e-2)
+
+
+def test_batch_norm_inference_refuses_running_outputs() -> None:
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm"])
+    ones = np.ones(2, np.float32)
+    model = _model([node], [helper.make_tensor_value_info("x", F32, [1, 2, 3])],
+                   [_out("y"), _out("rm")], [(n, ones) for n in "sbmv"])
+    with pytest.raises(gd.OnnxError, match="training_mode=1"):
+        gd.import_onnx(model)
+
+
+# --- MaxPool with Indices -----------------------------------------------------------------------
+
+POOLS = [
+    ("2d", (2, 3, 6, 5), dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1])),
+    ("2d_dilated", (1, 2, 7, 7), dict(kernel_shape=[2, 2], dilations=[2, 2])),
+    ("2d_ceil", (1, 1, 5, 5), dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)),
+    ("1d", (2, 2, 9), dict(kernel_shape=[3], strides=[2])),
+    ("3d", (1, 2, 4, 4, 4), dict(kernel_shape=[2, 2, 2], strides=[2, 2, 2])),
+]
+
+
+@pytest.mark.parametrize("storage_order", [0, 1])
+@pytest.mark.parametrize("name,shape,attrs", POOLS, ids=[p[0] for p in POOLS])
+def test_max_pool_indices(name, shape, attrs, storage_order) -> None:
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], storage_order=storage_order, **attrs)
+    model = _model([node], [helper.make_tensor_value_info("x", F32, list(shape))],
+                   [_out("y"), _out("i", TensorProto.INT64)], opset=12)
+    # distinct values, so the position of each maximum is unique
+    x = np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape).astype(np.float32)
+    if len(shape) == 4 or storage_order == 0:
+        want = session(model).run(None, {"x": x})
+    else:  # onnxruntime's column-major indices are 2-D only
+        want = ReferenceEvaluator(model).run(None, {"x": x})
+    got = gd.import_onnx(model)(x)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1].dtype == np.int64
+    np.testing.assert_array_equal(got[1], want[1])
+    flat = x.reshape(-1) if storage_order == 0 else None
+    if flat is not None:  # the indices point at the maxima
+        np.testing.assert_array_equal(flat[got[1]], got[0])
+
+
+def test_max_pool_indices_need_a_static_batch() -> None:
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2])
+    model = _model([node], [helper.make_tensor_value_info("x", F32, ["n", 1, 4, 4])],
+                   [_out("y"), _out("i", TensorProto.INT64)])
+    with pytest.raises(gd.OnnxError, match="Indices output of MaxPool needs a static batch"):
+        gd.import_onnx(model)
