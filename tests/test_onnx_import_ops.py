@@ -130,3 +130,88 @@ def test_max_pool_indices_need_a_static_batch() -> None:
                    [_out("y"), _out("i", TensorProto.INT64)])
     with pytest.raises(gd.OnnxError, match="Indices output of MaxPool needs a static batch"):
         gd.import_onnx(model)
+
+
+# --- QuantizeLinear / DequantizeLinear ----------------------------------------------------------
+
+QUANTIZED = [(TensorProto.INT8, np.int8), (TensorProto.UINT8, np.uint8),
+             (TensorProto.INT16, np.int16), (TensorProto.UINT16, np.uint16)]
+
+
+def _quantize_model(op, x_type, x_shape, scale, zero_point, opset=21, **attrs):
+    inits = [("scale", scale)] + ([("zero_point", zero_point)] if zero_point is not None else [])
+    names = ["x", "scale"] + (["zero_point"] if zero_point is not None else [])
+    node = helper.make_node(op, names, ["y"], **attrs)
+    out_type = scale.dtype if op == "DequantizeLinear" else \
+        (zero_point.dtype if zero_point is not None else np.uint8)
+    return _model([node], [helper.make_tensor_value_info("x", x_type, list(x_shape))],
+                  [_out("y", helper.np_dtype_to_tensor_dtype(np.dtype(out_type)))], inits,
+                  opset)
+
+
+@pytest.mark.parametrize("onnx_type,dtype", QUANTIZED, ids=[d.__name__ for _, d in QUANTIZED])
+@pytest.mark.parametrize("mode", ["tensor", "axis", "blocked"])
+def test_quantize_round_trip_against_onnxruntime(onnx_type, dtype, mode) -> None:
+    rng = np.random.default_rng(0)
+    info = np.iinfo(dtype)
+    x = rng.uniform(-3, 3, (2, 6, 4)).astype(np.float32)
+    # exact halves round to even; values far out saturate (within int32 after the division:
+    # the reference evaluator wraps around beyond it)
+    x[0, 0, :4] = [0.5, 1.5, 2.5, -2.5]
+    x[0, 1, :2] = [1e5, -1e5]
+    attrs, shape = {}, ()
+    if mode == "axis":
+        attrs, shape = {"axis": 1}, (6,)
+    elif mode == "blocked":
+        attrs, shape = {"axis": 1, "block_size": 4}, (2, 2, 4)  # 6 = 4 + a remainder of 2
+    scale = np.full(shape, 0.02 if info.bits == 8 else 1e-4, np.float32)
+    scale = scale * rng.uniform(1, 2, shape).astype(np.float32) if shape else scale
+    if mode == "tensor":
+        scale = np.float32(1.0)  # so the halves above stay halves
+    zero_point = (rng.integers(info.min // 4, info.max // 4 + 1, shape)).astype(dtype)
+    model = _quantize_model("QuantizeLinear", F32, x.shape, np.asarray(scale), zero_point,
+                            **attrs)
+    got = gd.import_onnx(model)(x)[0]
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    assert got.max() == info.max and got.min() == info.min  # saturated
+    if mode == "tensor":
+        np.testing.assert_array_equal(got[0, 0, :4].astype(np.int64) - zero_point,
+                                      [0, 2, 2, -2])
+    back = _quantize_model("DequantizeLinear", onnx_type, x.shape, np.asarray(scale),
+                           zero_point, **attrs)
+    restored = gd.import_onnx(back)(got)[0]
+    np.testing.assert_allclose(restored, ReferenceEvaluator(back).run(None, {"x": got})[0],
+                               rtol=1e-6)
+    if dtype in (np.int8, np.uint8) and mode != "blocked":  # onnxruntime's kernels
+        np.testing.assert_array_equal(got, session(model).run(None, {"x": x})[0])
+        np.testing.assert_allclose(restored, session(back).run(None, {"x": got})[0],
+                                   rtol=1e-6)
+
+
+def test_quantize_saturates_infinities() -> None:
+    x = np.array([np.inf, -np.inf, 3e12, -3e12], np.float32)
+    model = _quantize_model("QuantizeLinear", F32, x.shape, np.float32(0.5), np.int8(3))
+    np.testing.assert_array_equal(gd.import_onnx(model)(x)[0], [127, -128, 127, -128])
+
+
+def test_round_keeps_infinities_and_signed_zeros() -> None:
+    x = np.array([np.inf, -np.inf, -0.0, 0.5, -0.5, 2.5, -3.5, np.nan], np.float32)
+    model = _model([helper.make_node("Round", ["x"], ["y"])],
+                   [helper.make_tensor_value_info("x", F32, [8])], [_out("y")])
+    got = gd.import_onnx(model)(x)[0]
+    np.testing.assert_array_equal(got, np.rint(x))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(np.rint(x)))
+
+
+def test_quantize_errors_name_the_problem() -> None:
+    x = np.zeros((2, 3), np.float32)
+    model = _quantize_model("QuantizeLinear", F32, x.shape, np.ones(4, np.float32),
+                            np.zeros(4, np.int8), axis=1)
+    with pytest.raises(gd.OnnxError, match=r"1-D with x.shape\[1\] = 3 entries"):
+        gd.import_onnx(model)
+    model = _quantize_model("DequantizeLinear", TensorProto.INT8, x.shape, np.float32(1.0),
+                            np.uint8(0))
+    with pytest.raises(gd.OnnxError, match="zero point is uint8 but x is int8"):
+        gd.import_onnx(model)

@@ -6,6 +6,7 @@ from . import (
     losses,
     math,
     nn,
+    quantize,
     recurrent,
     resize,
     scatter,
@@ -14,5 +15,5 @@ from . import (
     tensor,
 )
 
-__all__ = ["attention", "control", "losses", "math", "nn", "recurrent", "resize", "scatter",
-           "shape", "sorting", "tensor"]
+__all__ = ["attention", "control", "losses", "math", "nn", "quantize", "recurrent", "resize",
+           "scatter", "shape", "sorting", "tensor"]

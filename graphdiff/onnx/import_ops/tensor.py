@@ -169,12 +169,19 @@ def _depth_to_space(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 
 @onnx_import("Round")
 def _round(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    """Round half to even: floor, plus one above the half, plus the floor's parity at it."""
-    x = ctx.tensor(node, 0)
+    return [round_half_even(ctx.tensor(node, 0))]
+
+
+def round_half_even(x: Node) -> Node:
+    """Round half to even: floor, plus one above the half, plus the floor's parity at it; an
+    integral x (the infinities, -0.0) is its own rounding, and a zero keeps x's sign."""
     half, one, two = (gd.constant(np.asarray(v, x.dtype)) for v in (0.5, 1.0, 2.0))
     low = E.floor(x)
     fraction = E.sub(x, low)
     odd = E.sub(low, E.mul(two, E.floor(E.div(low, two))))  # 1 when floor(x) is odd
     at_half = E.add(low, odd)
-    return [E.where(E.greater(fraction, half), E.add(low, one),
-                    E.where(E.less(fraction, half), low, at_half))]
+    rounded = E.where(E.greater(fraction, half), E.add(low, one),
+                      E.where(E.less(fraction, half), low, at_half))
+    zero = gd.constant(np.asarray(0.0, x.dtype))
+    rounded = E.where(E.equal(rounded, zero), E.mul(x, zero), rounded)  # -0.4 -> -0.0
+    return E.where(E.equal(low, x), x, rounded)
