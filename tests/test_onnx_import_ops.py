@@ -124,12 +124,17 @@ def test_max_pool_indices(name, shape, attrs, storage_order) -> None:
         np.testing.assert_array_equal(flat[got[1]], got[0])
 
 
-def test_max_pool_indices_need_a_static_batch() -> None:
-    node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2])
-    model = _model([node], [helper.make_tensor_value_info("x", F32, ["n", 1, 4, 4])],
+def test_max_pool_indices_with_a_dynamic_batch() -> None:
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], strides=[2, 2])
+    model = _model([node], [helper.make_tensor_value_info("x", F32, ["n", 3, 4, 4])],
                    [_out("y"), _out("i", TensorProto.INT64)])
-    with pytest.raises(gd.OnnxError, match="Indices output of MaxPool needs a static batch"):
-        gd.import_onnx(model)
+    imported = gd.import_onnx(model)
+    for batch in (2, 5):
+        x = np.random.default_rng(batch).permutation(batch * 48).reshape(batch, 3, 4, 4)
+        x = x.astype(np.float32)
+        got, want = imported(x), session(model).run(None, {"x": x})
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(x.reshape(-1)[got[1]], got[0])
 
 
 # --- QuantizeLinear / DequantizeLinear ----------------------------------------------------------
@@ -214,4 +219,48 @@ def test_quantize_errors_name_the_problem() -> None:
     model = _quantize_model("DequantizeLinear", TensorProto.INT8, x.shape, np.float32(1.0),
                             np.uint8(0))
     with pytest.raises(gd.OnnxError, match="zero point is uint8 but x is int8"):
+        gd.import_onnx(model)
+
+
+# --- Range over symbolic bounds -----------------------------------------------------------------
+
+def _int64(name, value):
+    return name, np.asarray(value, np.int64)
+
+
+def test_range_over_a_symbolic_length_stays_symbolic() -> None:
+    """torch's ``pos_embedding[torch.arange(1, x.shape[1], 2)]`` and a countdown, as exported."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "one"], ["tokens"]),
+             helper.make_node("Range", ["one", "tokens", "two"], ["odd"]),
+             helper.make_node("Range", ["tokens", "zero", "minus_one"], ["down"]),
+             helper.make_node("Gather", ["table", "odd"], ["picked"])]
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    model = _model(nodes, [helper.make_tensor_value_info("x", F32, ["batch", "tokens", 4])],
+                   [_out("odd", TensorProto.INT64), _out("down", TensorProto.INT64),
+                    _out("picked")],
+                   [_int64("zero", 0), _int64("one", 1), _int64("two", 2),
+                    _int64("minus_one", -1), ("table", table)])
+    imported = gd.import_onnx(model)
+    assert imported.outputs[0].shape == ("(tokens//2)",)
+    assert imported.outputs[1].shape == ("tokens",)
+    ort_session = session(model)
+    for tokens in (5, 8):
+        x = np.zeros((2, tokens, 4), np.float32)
+        got, want = imported(x), ort_session.run(None, {"x": x})
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    # the gradient reaches the rows of the table the positions picked
+    (grad,) = gd.function(imported.inputs, gd.grad(gd.sum(imported.outputs[2]),
+                                                   [imported.variables["table"]]))(x)
+    np.testing.assert_array_equal(grad[:, 0], [0, 1, 0, 1, 0, 1, 0, 1, 0, 0])
+
+
+def test_range_over_symbolic_bounds_needs_a_known_integer_delta() -> None:
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["n"]),
+             helper.make_node("Range", ["zero", "n", "n"], ["r"])]
+    model = _model(nodes, [helper.make_tensor_value_info("x", F32, ["batch"])],
+                   [_out("r", TensorProto.INT64)], [_int64("zero", 0)])
+    with pytest.raises(gd.OnnxError, match="known non-zero integer delta"):
         gd.import_onnx(model)

@@ -320,15 +320,53 @@ def _gather_elements(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 
 @onnx_import("Range", known=(0, 1, 2))
 def _range(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    start, limit, delta = (ctx.array(node, i) for i in range(3))
-    if any(np.size(v) != 1 for v in (start, limit, delta)):
-        raise node.fail("start, limit and delta must hold one element each")
-    # scalars, or one-element vectors as onnxruntime accepts (the AffineGrid function's)
-    start, limit, delta = (np.asarray(v).reshape(()) for v in (start, limit, delta))
+    bounds = [_range_bound(ctx, node, i) for i in range(3)]
+    if any(isinstance(b, str) for b in bounds):
+        return [_symbolic_range(node, *bounds)]
+    start, limit, delta = bounds
     if float(delta) == 0:
         raise node.fail("delta must not be 0")
     node.check_size(max(np.ceil((float(limit) - float(start)) / float(delta)), 0))
     return [gd.constant(np.arange(start, limit, delta, dtype=np.asarray(start).dtype))]
+
+
+def _range_bound(ctx: ImportContext, node: OnnxNode, index: int) -> Dim | np.ndarray:
+    """A bound of Range: a symbolic dim (from a Shape), else a known scalar; one-element
+    vectors count as scalars, as onnxruntime accepts them (the AffineGrid function's)."""
+    value = node.inputs[index]
+    if isinstance(value, DimsValue) and len(value.dims) == 1 and \
+            not isinstance(value.dims[0], int):
+        return value.dims[0]
+    array = ctx.array(node, index)
+    if np.size(array) != 1:
+        raise node.fail("start, limit and delta must hold one element each")
+    return np.asarray(array).reshape(())
+
+
+def _symbolic_range(node: OnnxNode, start: Dim | np.ndarray, limit: Dim | np.ndarray,
+                    delta: Dim | np.ndarray) -> Node:
+    """``start + delta * [0, 1, ...]`` over a symbolic length, for integer bounds of which some
+    are symbolic dims; the length is a dim expression, assumed non-negative."""
+    from ...ops.reduce import dim_product
+    from ...ops.scan import cumsum
+
+    if isinstance(delta, str) or np.asarray(delta).dtype.kind not in "iu" or int(delta) == 0:
+        raise node.fail(f"a Range over symbolic bounds needs a known non-zero integer delta, "
+                        f"got {delta}")
+    for bound in (start, limit):
+        if not isinstance(bound, str) and np.asarray(bound).dtype.kind not in "iu":
+            raise node.fail("a Range over symbolic bounds needs integer bounds")
+    start_dim, limit_dim = (b if isinstance(b, str) else int(b) for b in (start, limit))
+    step = int(delta)
+    span = difference_dims(limit_dim, start_dim) if step > 0 else \
+        difference_dims(start_dim, limit_dim)
+    length = floor_quotient(sum_dims([span, abs(step) - 1]), abs(step))
+    int64 = np.dtype(np.int64)
+    positions = cumsum(gd.full((length,), 1, dtype=int64), axis=0, exclusive=True,
+                       reverse=False)
+    first = dim_product(dims=(start_dim,), dtype=int64) if isinstance(start_dim, str) else \
+        gd.constant(np.asarray(start_dim, int64))
+    return positions * gd.constant(np.asarray(step, int64)) + first
 
 
 @onnx_import("Tile", known=(1,))

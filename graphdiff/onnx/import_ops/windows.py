@@ -143,8 +143,8 @@ def window_argmax(node: OnnxNode, x: Node, kernel: Sequence[int], strides: Seque
     outs, ends = _geometry(node, x, kernel, strides, dilations, pads)  # static spatial sizes
     sizes = [int(n) for n in x.shape[2:]]
     batch, channels = x.shape[:2]
-    if not isinstance(batch, int) or not isinstance(channels, int):
-        raise node.fail("the Indices output of MaxPool needs a static batch and channel count")
+    if not isinstance(channels, int):
+        raise node.fail("the Indices output of MaxPool needs a static channel count")
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     padded = gd.pad(x, [(0, 0), (0, 0)] + list(zip(pads[:rank], ends, strict=True)),
                     constant_values=fill)
@@ -164,6 +164,16 @@ def window_argmax(node: OnnxNode, x: Node, kernel: Sequence[int], strides: Seque
         spatial[..., t] = flat
     window = np.arange(int(np.prod(outs)), dtype=np.int64).reshape(outs) * len(offsets)
     where = gd.take(gd.constant(spatial.reshape(-1)), E.add(best, gd.constant(window)))
-    planes = np.arange(batch * channels, dtype=np.int64).reshape((batch, channels) +
-                                                                 (1,) * rank)
-    return E.add(where, gd.constant(planes * int(np.prod(sizes))))
+    # plus the offset of each (example, channel) plane: (n * C + c) * H * W
+    plane = int(np.prod(sizes))
+    channel = np.arange(channels, dtype=np.int64).reshape((channels,) + (1,) * rank) * plane
+    where = E.add(where, gd.constant(channel))
+    int64 = np.dtype(np.int64)
+    if isinstance(batch, int):
+        example = gd.constant(np.arange(batch, dtype=np.int64) * channels * plane)
+    else:  # the examples counted along the symbolic batch
+        from ...ops.scan import cumsum
+
+        example = cumsum(gd.full((batch,), channels * plane, dtype=int64), axis=0,
+                         exclusive=True, reverse=False)
+    return E.add(where, gd.reshape(example, (batch,) + (1,) * (rank + 1)))
