@@ -264,3 +264,43 @@ def test_range_over_symbolic_bounds_needs_a_known_integer_delta() -> None:
                    [_out("r", TensorProto.INT64)], [_int64("zero", 0)])
     with pytest.raises(gd.OnnxError, match="known non-zero integer delta"):
         gd.import_onnx(model)
+
+
+# --- ops imported as their ONNX function body ---------------------------------------------------
+
+def test_an_op_with_a_function_body_imports_as_that_body() -> None:
+    """HannWindow has no importer of its own: the schema's function (Range, Cos, ...) is."""
+    for periodic in (0, 1):
+        node = helper.make_node("HannWindow", ["size"], ["w"], periodic=periodic)
+        model = _model([node], [], [_out("w")], [_int64("size", 8)], opset=17)
+        got = gd.import_onnx(model)()[0]
+        want = np.hanning(9)[:8] if periodic else np.hanning(8)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_a_context_dependent_function_body_gets_the_input_types() -> None:
+    """CausalConvWithState's body is built by its schema for the node's inputs; the optional
+    past state is left out."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 7)).astype(np.float32)
+    weight = rng.normal(size=(3, 1, 4)).astype(np.float32)
+    node = helper.make_node("CausalConvWithState", ["x", "weight"], ["y", "state"],
+                            activation="silu")
+    model = _model([node], [helper.make_tensor_value_info("x", F32, [2, 3, 7])],
+                   [_out("y"), _out("state")], [("weight", weight)], opset=27)
+    imported = gd.import_onnx(model)
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    for got, expected in zip(imported(x), want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # and it is differentiable, like any imported graph: against central differences
+    W = imported.variables["weight"]
+    loss = gd.sum(imported.outputs[0])
+    (grad,) = gd.function(imported.inputs, gd.grad(loss, [W]))(x)
+    f = gd.function(imported.inputs, loss)
+    direction = rng.normal(size=weight.shape).astype(np.float32)
+    values = []
+    for sign in (1, -1):
+        gd.set_value(W, weight + sign * 1e-2 * direction)
+        values.append(float(f(x)))
+    np.testing.assert_allclose(np.sum(grad * direction), (values[0] - values[1]) / 2e-2,
+                               rtol=1e-2)

@@ -23,7 +23,7 @@ import onnx
 from ..errors import GraphdiffError, OnnxError
 from ..ir.graph import Graph
 from ..ir.node import Node
-from ..ir.types import Dim
+from ..ir.types import Dim, TensorType
 from ..ops.source import CONSTANT, PLACEHOLDER, VARIABLE, constant, placeholder, variable
 from .dtypes import numpy_dtype
 from .load import load_model, tensor_to_array
@@ -535,6 +535,8 @@ def _import_node(ctx: ImportContext, proto: onnx.NodeProto) -> None:
         raise OnnxError(f"{label}: operator domain {proto.domain!r} is not supported")
     importer = IMPORTERS.get(proto.op_type)
     if importer is None:
+        if _import_function(ctx, proto, label):
+            return
         raise OnnxError(f"{label}: ONNX op {proto.op_type!r} is not supported by graphdiff's "
                         "importer")
     node = OnnxNode(proto, [ctx.values[name] if name else None for name in proto.input],
@@ -554,3 +556,25 @@ def _import_node(ctx: ImportContext, proto: onnx.NodeProto) -> None:
         if position >= len(results) or results[position] is None:
             raise OnnxError(f"{label}: output {position} ({name!r}) is not supported")
         ctx.values[name] = ctx.settle(results[position])
+
+
+def _import_function(ctx: ImportContext, proto: onnx.NodeProto, label: str) -> bool:
+    """Import an op without an importer as its schema's function body (``functions.py``)."""
+    from .functions import import_function
+
+    def import_body(nodes: list[onnx.NodeProto], opset: int) -> None:
+        saved, ctx.opset = ctx.opset, opset  # the body is written for its own opset
+        try:
+            for inner in nodes:
+                _import_node(ctx, inner)
+        finally:
+            ctx.opset = saved
+
+    types = [_value_type(ctx.values[name]) if name else None for name in proto.input]
+    return import_function(proto, ctx.opset, types, label, import_body)
+
+
+def _value_type(value: Value) -> TensorType | None:
+    if isinstance(value, DimsValue):
+        return TensorType(np.dtype(np.int64), () if value.scalar else (len(value.dims),))
+    return value.type if isinstance(value.type, TensorType) else None
