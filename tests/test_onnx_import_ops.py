@@ -304,3 +304,33 @@ def test_a_context_dependent_function_body_gets_the_input_types() -> None:
         values.append(float(f(x)))
     np.testing.assert_allclose(np.sum(grad * direction), (values[0] - values[1]) / 2e-2,
                                rtol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_quantized_matmul_and_conv_against_onnxruntime(dtype) -> None:
+    rng = np.random.default_rng(0)
+    info = np.iinfo(dtype)
+    onnx_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    a = rng.integers(info.min, info.max + 1, (3, 5, 4)).astype(dtype)
+    b = rng.integers(info.min, info.max + 1, (4, 6)).astype(dtype)
+    inits = [("a_scale", np.float32(0.05)), ("a_zero", dtype(3)), ("b", b),
+             ("b_scale", np.float32(0.02)), ("b_zero", dtype(2)), ("y_scale", np.float32(0.7)),
+             ("y_zero", dtype(5))]
+    qmatmul = helper.make_node("QLinearMatMul", ["a", "a_scale", "a_zero", "b", "b_scale",
+                                                 "b_zero", "y_scale", "y_zero"], ["y"])
+    integer = helper.make_node("MatMulInteger", ["a", "b", "a_zero", "b_zero"], ["z"])
+    model = _model([qmatmul, integer], [helper.make_tensor_value_info("a", onnx_type,
+                                                                      list(a.shape))],
+                   [_out("y", onnx_type), _out("z", TensorProto.INT32)], inits)
+    got, want = gd.import_onnx(model)(a), session(model).run(None, {"a": a})
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[0].dtype == dtype
+    np.testing.assert_array_equal(got[0], want[0])
+    x = rng.integers(0, 256, (2, 3, 6, 6)).astype(np.uint8)
+    w = rng.integers(0, 256, (4, 3, 3, 3)).astype(np.uint8)
+    conv = helper.make_node("ConvInteger", ["x", "w", "x_zero", "w_zero"], ["y"], pads=[1] * 4)
+    model = _model([conv], [helper.make_tensor_value_info("x", TensorProto.UINT8, [2, 3, 6, 6])],
+                   [_out("y", TensorProto.INT32)],
+                   [("w", w), ("x_zero", np.uint8(7)), ("w_zero", np.uint8(9))])
+    np.testing.assert_array_equal(gd.import_onnx(model)(x)[0],
+                                  session(model).run(None, {"x": x})[0])

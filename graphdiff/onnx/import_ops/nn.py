@@ -87,20 +87,24 @@ def _pair_pads(pads: tuple[int, ...], one_d: bool) -> tuple[int, int, int, int]:
 @onnx_import("Conv")
 def _conv(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x, w = ctx.tensor(node, 0), ctx.tensor(node, 1)
-    b = ctx.tensor(node, 2, optional=True)
+    return [convolution(node, x, w, ctx.tensor(node, 2, optional=True))]
+
+
+def convolution(node: OnnxNode, x: Node, w: Node, b: Node | None) -> Node:
+    """ONNX Conv of ``x`` by ``w`` (plus ``b``) with the node's geometry attributes."""
     rank = x.ndim - 2
     kernel = tuple(w.shape[2:])
     strides = _spatial(node, "strides", 1, rank)
     dilations = _spatial(node, "dilations", 1, rank)
     pads = _pads(node, x.shape[2:], kernel, strides, dilations)
     if rank not in (1, 2):
-        return [window_conv(node, x, w, b, strides, dilations, pads, node.int("group", 1))]
+        return window_conv(node, x, w, b, strides, dilations, pads, node.int("group", 1))
     x2, one_d = _as_2d(x, node)
     w2 = gd.expand_dims(w, 2) if one_d else w
     pair = (lambda v: (1, v[0])) if one_d else (lambda v: tuple(v))
     y = gd.conv2d(x2, w2, b, stride=pair(strides), padding=_pair_pads(pads, one_d),
                   dilation=pair(dilations), groups=node.int("group", 1))
-    return [gd.squeeze(y, 2) if one_d else y]
+    return gd.squeeze(y, 2) if one_d else y
 
 
 @onnx_import("MaxPool", "AveragePool", "LpPool")

@@ -1,10 +1,13 @@
-"""Import of ONNX quantization: QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear.
+"""Import of ONNX quantization: QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear, and
+the integer products MatMulInteger, ConvInteger, QLinearMatMul and QLinearConv.
 
 Per tensor (a scalar scale), per axis (a 1-D scale along ``axis``) or blocked (a scale of x's
 rank, one entry per ``block_size`` elements along ``axis``), to and from int8, uint8, int16 and
 uint16. Quantizing divides by the scale in x's precision, rounds half to even, adds the zero
 point and saturates to the type's range, as the ONNX reference does; dequantizing subtracts
-the zero point in float32 and multiplies by the scale, giving the scale's dtype.
+the zero point in float32 and multiplies by the scale, giving the scale's dtype. Integer
+products subtract the zero points and multiply exactly (int32 matmul; convolution in float64,
+exact below 2^53), then QLinear ops rescale by ``a_scale * b_scale / y_scale`` and saturate.
 """
 
 from __future__ import annotations
@@ -68,7 +71,11 @@ def quantize(x: Node, scale: Node, zero_point: Node | None, dtype: np.dtype) -> 
     """saturate(round_half_even(x / scale) + zero_point) as ``dtype`` (operands broadcast)."""
     if x.dtype.kind != "f":
         x = gd.astype(x, np.result_type(x.dtype, scale.dtype))
-    q = round_half_even(x / scale)
+    return saturate(round_half_even(x / scale), zero_point, dtype)
+
+
+def saturate(q: Node, zero_point: Node | None, dtype: np.dtype) -> Node:
+    """``q + zero_point`` (q rounded, floating) clipped to ``dtype``'s range, as ``dtype``."""
     if zero_point is not None:
         q = E.add(q, gd.astype(zero_point, q.dtype))
     info = np.iinfo(dtype)
@@ -119,3 +126,82 @@ def _dynamic_quantize_linear(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     uint8 = np.dtype(np.uint8)
     zero_point = quantize(E.neg(low), scale, None, uint8)
     return [quantize(x, scale, zero_point, uint8), scale, zero_point]
+
+
+def _centered(value: Node, zero_point: Node | None, dtype: np.dtype, axis: int,
+              rank: int) -> Node:
+    """``value - zero_point`` as ``dtype``; a 1-D zero point runs along ``axis``."""
+    wide = gd.astype(value, dtype)
+    if zero_point is None:
+        return wide
+    zero_point = gd.astype(zero_point, dtype)
+    if zero_point.ndim == 1 and zero_point.shape[0] != 1:
+        zero_point = gd.reshape(zero_point, tuple(zero_point.shape[0] if a == axis else 1
+                                                  for a in range(rank)))
+    else:
+        zero_point = gd.reshape(zero_point, ())
+    return E.sub(wide, zero_point)
+
+
+def _integer_matmul(a: Node, a_zero: Node | None, b: Node, b_zero: Node | None) -> Node:
+    int32 = np.dtype(np.int32)
+    # a's zero point may be per row (axis -2), b's per column (axis -1)
+    return gd.matmul(_centered(a, a_zero, int32, a.ndim - 2, a.ndim),
+                     _centered(b, b_zero, int32, b.ndim - 1, b.ndim))
+
+
+def _rescaled(product: Node, factor: Node, zero_point: Node | None, dtype: np.dtype) -> Node:
+    """saturate(round(product * factor) + zero_point): the factor computed in the scales'
+    precision, the product in float64, as onnx's reference does."""
+    f64 = np.dtype(np.float64)
+    return saturate(round_half_even(gd.astype(product, f64) * gd.astype(factor, f64)),
+                    zero_point, dtype)
+
+
+@onnx_import("MatMulInteger")
+def _matmul_integer(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    return [_integer_matmul(ctx.tensor(node, 0), ctx.tensor(node, 2, optional=True),
+                            ctx.tensor(node, 1), ctx.tensor(node, 3, optional=True))]
+
+
+@onnx_import("QLinearMatMul")
+def _qlinear_matmul(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    a, a_scale, a_zero, b, b_scale, b_zero, y_scale = (ctx.tensor(node, i) for i in range(7))
+    y_zero = ctx.tensor(node, 7, optional=True)
+    dtype = y_zero.dtype if y_zero is not None else a.dtype
+    if dtype not in _QUANTIZED:
+        raise node.fail(f"QLinearMatMul to {dtype} is not supported")
+    factor = a_scale * b_scale / y_scale
+    return [_rescaled(_integer_matmul(a, a_zero, b, b_zero), factor, y_zero, dtype)]
+
+
+def _integer_conv(node: OnnxNode, x: Node, x_zero: Node | None, w: Node,
+                  w_zero: Node | None) -> Node:
+    from .nn import convolution
+
+    f64 = np.dtype(np.float64)
+    return convolution(node, _centered(x, x_zero, f64, 1, x.ndim),
+                       _centered(w, w_zero, f64, 0, w.ndim), None)
+
+
+@onnx_import("ConvInteger")
+def _conv_integer(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    y = _integer_conv(node, ctx.tensor(node, 0), ctx.tensor(node, 2, optional=True),
+                      ctx.tensor(node, 1), ctx.tensor(node, 3, optional=True))
+    return [gd.astype(y, np.int32)]
+
+
+@onnx_import("QLinearConv")
+def _qlinear_conv(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    x, x_scale, x_zero, w, w_scale, w_zero, y_scale = (ctx.tensor(node, i) for i in range(7))
+    y_zero = ctx.tensor(node, 7, optional=True)
+    bias = ctx.tensor(node, 8, optional=True)
+    dtype = y_zero.dtype if y_zero is not None else x.dtype
+    if dtype not in _QUANTIZED:
+        raise node.fail(f"QLinearConv to {dtype} is not supported")
+    y = _integer_conv(node, x, x_zero, w, w_zero)
+    if bias is not None:
+        y = y + gd.reshape(gd.astype(bias, y.dtype), (bias.shape[0],) + (1,) * (x.ndim - 2))
+    if w_scale.ndim == 1 and w_scale.shape[0] != 1:  # per output channel
+        w_scale = gd.reshape(w_scale, (w_scale.shape[0],) + (1,) * (x.ndim - 2))
+    return [_rescaled(y, x_scale * w_scale / y_scale, y_zero, dtype)]
