@@ -334,3 +334,47 @@ def test_quantized_matmul_and_conv_against_onnxruntime(dtype) -> None:
                    [("w", w), ("x_zero", np.uint8(7)), ("w_zero", np.uint8(9))])
     np.testing.assert_array_equal(gd.import_onnx(model)(x)[0],
                                   session(model).run(None, {"x": x})[0])
+
+
+# --- DFT and STFT ---------------------------------------------------------------------------------
+
+DFTS = [("forward", {}, None, 8), ("onesided", {"onesided": 1}, None, 8),
+        ("padded", {}, 11, 8), ("truncated", {}, 5, 8), ("inverse", {"inverse": 1}, None, 7),
+        ("irfft_even", {"inverse": 1, "onesided": 1}, 10, 6),
+        ("irfft_odd", {"inverse": 1, "onesided": 1}, 9, 5)]
+
+
+@pytest.mark.parametrize("name,attrs,length,n", DFTS, ids=[d[0] for d in DFTS])
+def test_dft_against_numpy(name, attrs, length, n) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, n, 3, 2))  # complex along the last axis, transformed along 1
+    signal = x[..., 0] + 1j * x[..., 1]
+    inputs = ["x", "length" if length else "", "axis"]
+    node = helper.make_node("DFT", inputs, ["y"], **attrs)
+    inits = [_int64("axis", 1)] + ([_int64("length", length)] if length else [])
+    model = _model([node], [helper.make_tensor_value_info("x", TensorProto.DOUBLE, x.shape)],
+                   [_out("y", TensorProto.DOUBLE)], inits, opset=20)
+    got = gd.import_onnx(model)(x)[0]
+    if attrs.get("inverse") and attrs.get("onesided"):
+        want = np.fft.irfft(signal, n=length, axis=1)[..., None]
+    elif attrs.get("inverse"):
+        want = np.fft.ifft(signal, axis=1)
+    else:
+        want = np.fft.fft(signal, n=length, axis=1)
+        if attrs.get("onesided"):
+            want = want[:, :(length or n) // 2 + 1]
+    if np.iscomplexobj(want):
+        want = np.stack([want.real, want.imag], axis=-1)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_stft_against_the_reference() -> None:
+    signal = np.random.default_rng(0).normal(size=(2, 40, 1)).astype(np.float32)
+    window = np.hanning(16).astype(np.float32)
+    node = helper.make_node("STFT", ["signal", "step", "window"], ["y"])
+    model = _model([node], [helper.make_tensor_value_info("signal", F32, [2, 40, 1])],
+                   [_out("y")], [_int64("step", 8), ("window", window)], opset=17)
+    got = gd.import_onnx(model)(signal)[0]
+    want = ReferenceEvaluator(model).run(None, {"signal": signal})[0]
+    assert got.shape == want.shape == (2, 4, 9, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

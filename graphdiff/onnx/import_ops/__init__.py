@@ -11,9 +11,10 @@ from . import (
     resize,
     scatter,
     shape,
+    signal,
     sorting,
     tensor,
 )
 
 __all__ = ["attention", "control", "losses", "math", "nn", "quantize", "recurrent", "resize",
-           "scatter", "shape", "sorting", "tensor"]
+           "scatter", "shape", "signal", "sorting", "tensor"]
