@@ -3,6 +3,7 @@
 from . import (
     attention,
     control,
+    grid_sample,
     losses,
     math,
     nn,
@@ -16,5 +17,5 @@ from . import (
     tensor,
 )
 
-__all__ = ["attention", "control", "losses", "math", "nn", "quantize", "recurrent", "resize",
-           "scatter", "shape", "signal", "sorting", "tensor"]
+__all__ = ["attention", "control", "grid_sample", "losses", "math", "nn", "quantize", "recurrent",
+           "resize", "scatter", "shape", "signal", "sorting", "tensor"]
