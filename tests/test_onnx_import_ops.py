@@ -426,3 +426,66 @@ def test_grid_sample_volumetric_against_the_reference() -> None:
     np.testing.assert_allclose(gd.import_onnx(model)(x, grid)[0],
                                ReferenceEvaluator(model).run(None, {"x": x, "grid": grid})[0],
                                rtol=1e-5, atol=1e-6)
+
+
+# --- training ops (ai.onnx.preview.training) ----------------------------------------------------
+
+TRAINING = "ai.onnx.preview.training"
+
+
+def _training_model(nodes, inputs, outputs):
+    graph = helper.make_graph(nodes, "g", inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                   helper.make_opsetid(TRAINING, 1)])
+
+
+@pytest.mark.parametrize("step", [0, 3])
+def test_optimizer_ops_against_their_specification(step) -> None:
+    from onnx.backend.test.case.node.adagrad import apply_adagrad
+    from onnx.backend.test.case.node.adam import apply_adam
+    from onnx.backend.test.case.node.momentum import apply_momentum, apply_nesterov
+
+    rng = np.random.default_rng(step)
+    x, g, v, h = (rng.uniform(0.5, 2, 3).astype(np.float32) for _ in range(4))
+    r, t = np.float32(0.1), np.int64(step)
+    infos = [helper.make_tensor_value_info(n, TensorProto.FLOAT if n != "T" else
+                                           TensorProto.INT64, [] if n in "RT" else [3])
+             for n in ("R", "T", "X", "G", "V", "H")]
+    feeds = dict(R=r, T=t, X=x, G=g, V=v, H=h)
+    cases = [
+        ("Adagrad", ["R", "T", "X", "G", "H"], dict(norm_coefficient=0.01, epsilon=1e-5,
+                                                     decay_factor=0.1),
+         apply_adagrad(r, t, x, g, h, 0.01, 1e-5, 0.1)),
+        ("Momentum", ["R", "T", "X", "G", "V"], dict(norm_coefficient=0.01, alpha=0.9,
+                                                      beta=0.5, mode="standard"),
+         apply_momentum(r, t, x, g, v, 0.01, 0.9, 0.5)),
+        ("Momentum", ["R", "T", "X", "G", "V"], dict(norm_coefficient=0.01, alpha=0.9,
+                                                      beta=0.5, mode="nesterov"),
+         apply_nesterov(r, t, x, g, v, 0.01, 0.9, 0.5)),
+        ("Adam", ["R", "T", "X", "G", "V", "H"], dict(norm_coefficient=0.01, alpha=0.9,
+                                                       beta=0.99, epsilon=1e-6,
+                                                       norm_coefficient_post=0.02),
+         apply_adam(r, t, x, g, v, h, 0.01, 0.02, 0.9, 0.99, 1e-6)),
+    ]
+    for op, names, attrs, want in cases:
+        outs = [f"out{i}" for i in range(len(want))]
+        node = helper.make_node(op, names, outs, domain=TRAINING, **attrs)
+        model = _training_model([node], [i for i in infos if i.name in names],
+                                [_out(o) for o in outs])
+        imported = gd.import_onnx(model)
+        got = imported(*[feeds[i.name] for i in model.graph.input])
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=f"{op} {attrs}")
+
+
+def test_gradient_op_is_graphdiffs_gradient() -> None:
+    nodes = [helper.make_node("Mul", ["a", "a"], ["s"]), helper.make_node("Mul", ["s", "b"], ["y"]),
+             helper.make_node("Gradient", ["a", "b"], ["da", "db"], domain=TRAINING,
+                              xs=["a", "b"], y="y")]
+    infos = [helper.make_tensor_value_info(n, F32, [2]) for n in "ab"]
+    model = _training_model(nodes, infos, [_out("y"), _out("da"), _out("db")])
+    a, b = np.array([1.5, -2.0], np.float32), np.array([3.0, 0.5], np.float32)
+    y, da, db = gd.import_onnx(model)(a, b)
+    np.testing.assert_allclose(y, a * a * b)
+    np.testing.assert_allclose(da, 2 * a * b)
+    np.testing.assert_allclose(db, a * a)

@@ -53,18 +53,28 @@ _SCALAR_OPERAND_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"
                                  "Where", "Equal", "Less", "Greater"})
 
 
-def onnx_import(*op_types: str, known: tuple[int, ...] = ()) -> Callable[[Importer], Importer]:
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def onnx_import(*op_types: str, known: tuple[int, ...] = (),
+                domain: str = "") -> Callable[[Importer], Importer]:
     """Register the import of the ONNX ops ``op_types`` (``import_ops`` uses this). ``known``
     lists the inputs the importer reads with ``ctx.array`` (shapes, scales, pads): an
-    initializer feeding one is a constant, never a trainable variable."""
+    initializer feeding one is a constant, never a trainable variable. Ops of another
+    ``domain`` than the default one are keyed ``"<domain>:<op>"``."""
 
     def register(function: Importer) -> Importer:
         for op_type in op_types:
-            IMPORTERS[op_type] = function
-            KNOWN_INPUTS[op_type] = known
+            key = _key(domain, op_type)
+            IMPORTERS[key] = function
+            KNOWN_INPUTS[key] = known
         return function
 
     return register
+
+
+def _key(domain: str, op_type: str) -> str:
+    return op_type if domain in DEFAULT_DOMAINS else f"{domain}:{op_type}"
 
 
 @dataclass
@@ -107,6 +117,10 @@ class OnnxNode:
 
     def floats(self, name: str, default: Sequence[float] | None = None) -> list[float] | None:
         return self._get(name, onnx.AttributeProto.FLOATS, default)
+
+    def strings(self, name: str) -> list[str]:
+        value = self._get(name, onnx.AttributeProto.STRINGS, None) or []
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value]
 
     def string(self, name: str, default: str | None = None) -> str | None:
         value = self._get(name, onnx.AttributeProto.STRING, default)
@@ -209,6 +223,13 @@ class ImportContext:
                 return None
             raise node.fail(f"input {index} is required")
         return self.materialize(value)
+
+    def tensor_named(self, node: OnnxNode, name: str) -> Node:
+        """The value called ``name`` in this graph (an attribute naming a tensor)."""
+        if name not in self.values:
+            raise node.fail(f"names {name!r}, which no node, input or initializer before it "
+                            f"defines")
+        return self.materialize(self.values[name])
 
     def array(self, node: OnnxNode, index: int, *, optional: bool = False) -> np.ndarray | None:
         """Input ``index`` as a known array: it must be constant (folded) when the model is
@@ -326,9 +347,12 @@ class OnnxModel:
 
 
 def _default_opset(model: onnx.ModelProto) -> int:
-    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    versions = [o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS]
     if not versions:
-        raise OnnxError("the model imports no version of the default ONNX opset")
+        if not model.opset_import:
+            raise OnnxError("the model imports no version of the default ONNX opset")
+        # only other domains (the training ops): default-domain ops read at the latest opset
+        return onnx.defs.onnx_opset_version()
     opset = int(versions[0])
     if opset < MIN_IMPORT_OPSET:
         raise OnnxError(f"opset {opset} is not a valid opset version")
@@ -418,7 +442,7 @@ def _initializer_uses(graph: onnx.GraphProto) -> tuple[dict[str, str], set[str]]
     known: dict[str, str] = {}
     arithmetic: set[str] = set()
     for node in graph.node:
-        positions = KNOWN_INPUTS.get(node.op_type, ())
+        positions = KNOWN_INPUTS.get(_key(node.domain, node.op_type), ())
         for position, name in enumerate(node.input):
             if position in positions:
                 known.setdefault(name, f"input {position} of {node.op_type} {node.name!r}")
@@ -531,9 +555,9 @@ def import_onnx(source: Any, *, initializers: str = "variables",
 
 def _import_node(ctx: ImportContext, proto: onnx.NodeProto) -> None:
     label = f"ONNX node {proto.name or '(unnamed)'} ({proto.op_type})"
-    if proto.domain not in ("", "ai.onnx"):
+    importer = IMPORTERS.get(_key(proto.domain, proto.op_type))
+    if importer is None and proto.domain not in DEFAULT_DOMAINS:
         raise OnnxError(f"{label}: operator domain {proto.domain!r} is not supported")
-    importer = IMPORTERS.get(proto.op_type)
     if importer is None:
         if _import_function(ctx, proto, label):
             return

@@ -15,7 +15,8 @@ from . import (
     signal,
     sorting,
     tensor,
+    training,
 )
 
 __all__ = ["attention", "control", "grid_sample", "losses", "math", "nn", "quantize", "recurrent",
-           "resize", "scatter", "shape", "signal", "sorting", "tensor"]
+           "resize", "scatter", "shape", "signal", "sorting", "tensor", "training"]
