@@ -489,3 +489,42 @@ def test_gradient_op_is_graphdiffs_gradient() -> None:
     np.testing.assert_allclose(y, a * a * b)
     np.testing.assert_allclose(da, 2 * a * b)
     np.testing.assert_allclose(db, a * a)
+
+
+# --- Col2Im, MaxUnpool, LRN -----------------------------------------------------------------------
+
+def test_col2im_inverts_im2col_sums_against_the_reference() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3 * 2 * 3, 16))  # C=3, block 2x3, 4x4 blocks over a padded 5x6
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], strides=[1, 1],
+                            pads=[0, 1, 1, 0], dilations=[1, 1])
+    model = _model([node], [helper.make_tensor_value_info("x", TensorProto.DOUBLE, x.shape)],
+                   [_out("y", TensorProto.DOUBLE)],
+                   [_int64("image", [4, 5]), _int64("block", [2, 3])])
+    imported = gd.import_onnx(model)
+    np.testing.assert_allclose(imported(x)[0], ReferenceEvaluator(model).run(None, {"x": x})[0],
+                               rtol=1e-12)
+    # its gradient is the im2col of the gradient: ones give every block's count of ones
+    (grad,) = gd.function(imported.inputs, gd.grad(gd.sum(imported.outputs[0]),
+                                                   imported.inputs))(x)
+    assert set(np.unique(grad)) <= {0.0, 1.0} and grad.sum() > 0
+
+
+def test_max_unpool_puts_values_back_at_max_pool_indices() -> None:
+    pool = helper.make_node("MaxPool", ["x"], ["p", "i"], kernel_shape=[2, 2], strides=[2, 2])
+    unpool = helper.make_node("MaxUnpool", ["p", "i", "shape"], ["y"], kernel_shape=[2, 2],
+                              strides=[2, 2])
+    model = _model([pool, unpool], [helper.make_tensor_value_info("x", F32, [1, 2, 4, 4])],
+                   [_out("y")], [_int64("shape", [1, 2, 5, 5])], opset=12)
+    x = np.random.default_rng(0).permutation(32).reshape(1, 2, 4, 4).astype(np.float32)
+    got = gd.import_onnx(model)(x)[0]
+    np.testing.assert_array_equal(got, ReferenceEvaluator(model).run(None, {"x": x})[0])
+    assert got.shape == (1, 2, 5, 5) and np.count_nonzero(got) == 8
+
+
+def test_lrn_against_onnxruntime() -> None:
+    x = np.random.default_rng(0).normal(size=(2, 7, 3, 3)).astype(np.float32)
+    node = helper.make_node("LRN", ["x"], ["y"], size=5, alpha=0.01, beta=0.6, bias=1.5)
+    model = _model([node], [helper.make_tensor_value_info("x", F32, list(x.shape))], [_out("y")])
+    np.testing.assert_allclose(gd.import_onnx(model)(x)[0], session(model).run(None, {"x": x})[0],
+                               rtol=1e-5, atol=1e-6)

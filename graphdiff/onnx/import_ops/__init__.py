@@ -4,6 +4,7 @@ from . import (
     attention,
     control,
     grid_sample,
+    images,
     losses,
     math,
     nn,
@@ -18,5 +19,5 @@ from . import (
     training,
 )
 
-__all__ = ["attention", "control", "grid_sample", "losses", "math", "nn", "quantize", "recurrent",
-           "resize", "scatter", "shape", "signal", "sorting", "tensor", "training"]
+__all__ = ["attention", "control", "grid_sample", "images", "losses", "math", "nn", "quantize",
+           "recurrent", "resize", "scatter", "shape", "signal", "sorting", "tensor", "training"]
