@@ -11,6 +11,7 @@ import onnxruntime as ort
 import pytest
 
 import graphdiff as gd
+from graphdiff.api.pytree import flatten
 from graphdiff.errors import BackendError
 from graphdiff.ir import Graph
 
@@ -110,7 +111,7 @@ def test_registry_every_op_lowers_to_onnx() -> None:
 def _training_step(name: str, backend: str) -> tuple[gd.Function, list[gd.Node]]:
     recipe = zoo.RECIPES[name]
     model = recipe.build(np.random.default_rng(0))
-    params = model.parameters()
+    params = flatten(model.parameters())[0]
     x = gd.placeholder((None, *recipe.input_shape), "float32", name="x")
     y = gd.placeholder((x.shape[0],), "int64", name="y")
     loss = gd.mean(gd.softmax_cross_entropy(model(x), y))
