@@ -528,3 +528,42 @@ def test_lrn_against_onnxruntime() -> None:
     model = _model([node], [helper.make_tensor_value_info("x", F32, list(x.shape))], [_out("y")])
     np.testing.assert_allclose(gd.import_onnx(model)(x)[0], session(model).run(None, {"x": x})[0],
                                rtol=1e-5, atol=1e-6)
+
+
+# --- small semantics: empty reductions, wrap padding, dropout that drops nothing -------------
+
+def test_max_and_min_over_an_empty_axis_are_their_identities() -> None:
+    for op, dtype, want in (("ReduceMax", np.float32, -np.inf), ("ReduceMin", np.float32, np.inf),
+                            ("ReduceLogSumExp", np.float32, -np.inf),
+                            ("ReduceMax", np.bool_, False), ("ReduceMin", np.int32, 2**31 - 1)):
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        node = helper.make_node(op, ["x", "axes"], ["y"], keepdims=1)
+        model = _model([node], [helper.make_tensor_value_info("x", elem, [2, 0, 4])],
+                       [_out("y", elem)], [_int64("axes", [1])])
+        got = gd.import_onnx(model)(np.zeros((2, 0, 4), dtype))[0]
+        assert got.shape == (2, 1, 4) and got.dtype == dtype
+        np.testing.assert_array_equal(got, np.full((2, 1, 4), want, dtype))
+
+
+def test_wrap_padding_is_numpys() -> None:
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    node = helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap")
+    model = _model([node], [helper.make_tensor_value_info("x", F32, [3, 4])], [_out("y")],
+                   [_int64("pads", [2, 1, 3, 4])])
+    np.testing.assert_array_equal(gd.import_onnx(model)(x)[0],
+                                  np.pad(x, ((2, 3), (1, 4)), mode="wrap"))
+
+
+def test_training_dropout_with_ratio_zero_is_the_identity() -> None:
+    node = helper.make_node("Dropout", ["x", "ratio", "training"], ["y", "mask"])
+    model = _model([node], [helper.make_tensor_value_info("x", F32, [2, 3])],
+                   [_out("y"), _out("mask", TensorProto.BOOL)],
+                   [("ratio", np.float32(0.0)), ("training", np.bool_(True))])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    y, mask = gd.import_onnx(model)(x)
+    np.testing.assert_array_equal(y, x)
+    assert mask.all()
+    ratio = _model([node], model.graph.input, list(model.graph.output),
+                   [("ratio", np.float32(0.5)), ("training", np.bool_(True))])
+    with pytest.raises(gd.OnnxError, match="training mode is not supported"):
+        gd.import_onnx(ratio)

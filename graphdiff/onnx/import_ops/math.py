@@ -308,6 +308,17 @@ _REDUCTIONS = {
 }
 
 
+def _lowest(dtype: np.dtype) -> object:
+    return False if dtype.kind == "b" else -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _highest(dtype: np.dtype) -> object:
+    return True if dtype.kind == "b" else np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+_EMPTY_IDENTITY = {"ReduceMax": _lowest, "ReduceMin": _highest, "ReduceLogSumExp": _lowest}
+
+
 @onnx_import(*_REDUCTIONS)
 def _reduce(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     value = node.inputs[0]
@@ -321,8 +332,12 @@ def _reduce(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     keepdims = bool(node.int("keepdims", 1))
     if axes == ():
         return [x]
-    if node.proto.op_type in ("ReduceMax", "ReduceMin") and axes is None and 0 in x.shape:
-        raise node.fail("max/min over an empty tensor has no value")
+    reduced = range(x.ndim) if axes is None else [a % x.ndim for a in axes]
+    if any(x.shape[a] == 0 for a in reduced) and node.proto.op_type in _EMPTY_IDENTITY:
+        # over an empty set: the reduction's identity (ONNX's -inf for max, +inf for min)
+        shape = tuple(1 if a in reduced else d for a, d in enumerate(x.shape)
+                      if keepdims or a not in reduced)
+        return [gd.full(shape, _EMPTY_IDENTITY[node.proto.op_type](x.dtype), dtype=x.dtype)]
     result = reduce(x, axes, keepdims)
     if result.dtype != x.dtype:  # numpy sums small ints in int64, means ints in float64
         result = gd.astype(result, x.dtype)

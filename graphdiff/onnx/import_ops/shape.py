@@ -408,11 +408,32 @@ def _pad(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     widths = [(0, 0)] * x.ndim
     for k, axis in enumerate(axes):
         widths[axis] = (pads[k], pads[k + len(axes)])
-    if mode not in ("constant", "edge", "reflect"):
+    if mode not in ("constant", "edge", "reflect", "wrap"):
         raise node.fail(f"pad mode {mode!r} is not supported")
     if mode == "constant":
         return [gd.pad(x, widths, constant_values=value)]
+    if mode == "wrap":
+        return [_wrap_pad(node, x, widths)]
     return [gd.pad(x, widths, mode=mode)]
+
+
+def _wrap_pad(node: OnnxNode, x: Node, widths: list[tuple[int, int]]) -> Node:
+    """numpy's ``wrap``: each axis continued by its other end (pads up to the axis' size)."""
+    for axis, (lo, hi) in enumerate(widths):
+        if not lo and not hi:
+            continue
+        size = x.shape[axis]
+        if not isinstance(size, int) or lo > size or hi > size:
+            raise node.fail(f"wrap pads {lo, hi} need a static axis at least as long, got "
+                            f"{size}")
+        parts = []
+        if lo:
+            parts.append(x[(slice(None),) * axis + (slice(size - lo, size),)])
+        parts.append(x)
+        if hi:
+            parts.append(x[(slice(None),) * axis + (slice(0, hi),)])
+        x = gd.concatenate(parts, axis=axis)
+    return x
 
 
 @onnx_import("Dropout", known=(1, 2))
@@ -420,5 +441,8 @@ def _dropout(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     training = ctx.array(node, 2, optional=True) if node.opset >= 12 else None
     if training is not None and bool(np.asarray(training).reshape(-1)[0]):
-        raise node.fail("Dropout in training mode is not supported (it is random)")
+        ratio = ctx.array(node, 1, optional=True)
+        if ratio is None or float(np.asarray(ratio).reshape(-1)[0]) != 0:
+            raise node.fail("Dropout in training mode is not supported (it is random)")
+        # a ratio of 0 drops nothing: training mode is the identity then
     return [x, gd.full(x.shape, True, dtype="bool")]
