@@ -567,3 +567,17 @@ def test_training_dropout_with_ratio_zero_is_the_identity() -> None:
                    [("ratio", np.float32(0.5)), ("training", np.bool_(True))])
     with pytest.raises(gd.OnnxError, match="training mode is not supported"):
         gd.import_onnx(ratio)
+
+
+def test_conv_transpose_1d_against_onnxruntime() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 7)).astype(np.float32)
+    w = rng.normal(size=(3, 4, 3)).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2], pads=[1, 0],
+                            output_padding=[1])
+    model = _model([node], [helper.make_tensor_value_info("x", F32, ["n", 3, 7])], [_out("y")],
+                   [("w", w)])
+    imported = gd.import_onnx(model)
+    got, want = imported(x)[0], session(model).run(None, {"x": x})[0]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -295,16 +295,24 @@ def _group_norm(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x, w = ctx.tensor(node, 0), ctx.tensor(node, 1)
     b = ctx.tensor(node, 2, optional=True)
-    if x.ndim != 4:
-        raise node.fail("only 2-D ConvTranspose is supported")
+    if x.ndim not in (3, 4):
+        raise node.fail("only 1-D and 2-D ConvTranspose are supported")
+    one_d = x.ndim == 3
+    rank = x.ndim - 2
+    strides = _spatial(node, "strides", 1, rank)
+    dilations = _spatial(node, "dilations", 1, rank)
+    extra = _spatial(node, "output_padding", 0, rank)
+    output_shape = node.ints("output_shape")
+    given_pads = node.ints("pads")
+    if one_d:  # a 2-D transposed convolution over a unit height
+        x, w = gd.expand_dims(x, 2), gd.expand_dims(w, 2)
+        strides, dilations, extra = (1, *strides), (1, *dilations), (0, *extra)
+        output_shape = None if output_shape is None else [1, output_shape[-1]]
+        given_pads = None if given_pads is None else [0, given_pads[0], 0, given_pads[1]]
     kernel = tuple(w.shape[2:])
-    strides = _spatial(node, "strides", 1, 2)
-    dilations = _spatial(node, "dilations", 1, 2)
-    extra = _spatial(node, "output_padding", 0, 2)
     groups = node.int("group", 1)
     full = [(size - 1) * s + (k - 1) * d + 1 for size, s, k, d in
             zip(x.shape[2:], strides, kernel, dilations, strict=True)]
-    output_shape = node.ints("output_shape")
     auto_pad = node.string("auto_pad", "NOTSET")
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         target = output_shape[-2:] if output_shape else [size * s for size, s in
@@ -316,7 +324,7 @@ def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     elif auto_pad == "VALID":
         pads = [0, 0, 0, 0]
     else:
-        pads = node.ints("pads") or [0, 0, 0, 0]
+        pads = given_pads or [0, 0, 0, 0]
     # the full transposed convolution, then each axis cut to [begin, full - end + extra)
     y = gd.conv_transpose2d(x, w, None, stride=strides, groups=groups, dilation=dilations)
     key = [slice(None), slice(None)]
@@ -330,4 +338,4 @@ def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     y = gd.api.indexing.getitem(y, tuple(key))
     if b is not None:
         y = y + _per_channel(b, 4)
-    return [y]
+    return [gd.squeeze(y, 2) if one_d else y]
