@@ -82,8 +82,20 @@ NO_FLOAT64 = {
 }
 
 
+EXPORTED = [c for c in CASES if "no_onnx" not in c.tags]
+UNEXPORTABLE = [c for c in CASES if "no_onnx" in c.tags]
+
+
+@pytest.mark.parametrize("case", UNEXPORTABLE, ids=[c.name for c in UNEXPORTABLE])
+def test_case_without_an_onnx_operator_fails_when_the_function_is_built(case: Case) -> None:
+    """Solves and decompositions (ONNX has Det only): a BackendError naming the op and line."""
+    with pytest.raises(BackendError, match=r"does not export: linalg op '\w+' has no ONNX "
+                                           r"operator .* created at .*\.py:\d+"):
+        _run_case(case, "float32")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", EXPORTED, ids=[c.name for c in EXPORTED])
 def test_case_and_its_gradient_equal_the_reference(case: Case, dtype: str) -> None:
     if dtype == "float64" and case.name in NO_FLOAT64:
         with pytest.raises(BackendError, match=NO_FLOAT64[case.name]):
