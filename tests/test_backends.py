@@ -13,8 +13,8 @@ from graphdiff import backends
 from graphdiff.errors import BackendError
 from graphdiff.ir.node import OPS, OpDef
 
-BUILTIN = ["numpy", "reference", "onnxruntime"] + \
-    (["numba"] if importlib.util.find_spec("numba") else [])
+BUILTIN = ["numpy", "reference", "onnxruntime"] + [name for name in ("numba", "jax")
+                                                   if importlib.util.find_spec(name)]
 
 
 @pytest.mark.parametrize("name", BUILTIN)

@@ -78,6 +78,14 @@ class OpDef:
             compiled backends (``graphdiff/backends/numba_fused.py``): ``{0}``, ``{1}``, ...
             are the operands (plain names), ``{T}`` converts a literal to the output dtype (so
             float32 code stays float32), ``{t}`` is that dtype's name.
+    jax:    the JAX lowering (``backend="jax"``, ``graphdiff/backends/jax.py``): a name in
+            ``jax.numpy`` (``"exp"``), or dotted from the ``jax`` package (``"lax.erf"``), for
+            an op without attributes that maps 1:1; else a function ``(*operands, **attrs) ->
+            jax value`` (a tuple for a node with several results). An op with regions also
+            gets ``types=`` (its operands' concrete types), ``out_type=``, ``regions=`` and
+            ``ctx=`` (``ctx.region(graph, param_types)`` lowers a region to a traceable
+            function), an effectful op ``ctx=`` (``ctx.key(stream)``: its random key).
+            Functions import jax themselves: it is an optional dependency.
     shape_attrs: attributes that hold shapes and may contain symbolic dims (resolved per call
             signature by the runtime before the kernel is bound).
     combine: a reduction's ufunc that reduces a block of rows and combines the partial results
@@ -106,6 +114,7 @@ class OpDef:
     shape_attrs: tuple[str, ...] = ()
     scalar: str | None = None
     combine: Any = None  # a reduction: the ufunc that combines partial results (np.add)
+    jax: str | Callable[..., Any] | None = None
     doc: str = ""
 
     def __call__(self, *inputs: Node, regions: Sequence[Graph] = (), **attrs: Any) -> Node:

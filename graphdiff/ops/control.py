@@ -28,7 +28,7 @@ from ..errors import DTypeError, ShapeError
 from ..ir.dims import evaluate_dim
 from ..ir.graph import Graph
 from ..ir.types import Dim, Shape, TensorType, TupleType
-from .core import defop, lazy_rule
+from .core import defop, jnp, lax, lazy_rule
 
 CompileRegion = Callable[[Graph, Sequence[TensorType]], Callable[..., list]]
 
@@ -117,7 +117,17 @@ def _switch_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[
     return run_switch
 
 
+def _switch_jax(index: Any, *operands: Any, types: Sequence[Any], out_type: Any,
+                regions: Sequence[Graph], ctx: Any) -> tuple:
+    branches = [ctx.region(branch, types[1:]) for branch in regions]
+    # lax.switch clamps the index into range, as the numpy kernel does
+    chosen = jnp().asarray(index).astype("int32")
+    return tuple(lax().switch(chosen, [lambda *v, b=b: tuple(b(*v)) for b in branches],
+                              *operands))
+
+
 switch = defop("switch", _switch_type, None, regions=True, region_kernel=_switch_bind,
+               jax=_switch_jax,
                onnx=lambda ctx, n, i: ctx.switch(n, i),
                vjp=lazy_rule("control_rules", "switch_vjp"),
                jvp=lazy_rule("control_rules", "switch_jvp"),
@@ -170,8 +180,60 @@ def _while_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[G
     return run_while
 
 
+class JaxStack(tuple):
+    """A stack in JAX: ``(count, buffers)``, one buffer per pushed value with room for
+    ``capacity`` entries along axis 0 (XLA needs static sizes); entries past ``count`` are
+    unused. A tuple, so it passes through ``lax`` control flow as a pytree."""
+
+    __slots__ = ()
+
+
+def _while_jax(*operands: Any, types: Sequence[Any], out_type: Any, regions: Sequence[Graph],
+               ctx: Any, n_cond: int, n_body: int, stack: bool, max_steps: int | None) -> tuple:
+    """``lax.while_loop`` with the step count in its carry (for ``max_steps`` and the random
+    draws of the body). With ``stack`` the values pushed go into buffers of ``max_steps``
+    entries, or of the capacity the backend chose (``ctx.stack_capacity``): when the loop would
+    run past it, the call reports an overflow and the backend runs it again with more room."""
+    np_, lax_ = jnp(), lax()
+    node = ctx.current
+    carry_types = list(types[n_cond + n_body:])
+    test = ctx.region(regions[0], list(types[:n_cond]) + carry_types)
+    body = ctx.region(regions[1], list(types[n_cond:n_cond + n_body]) + carry_types)
+    cond_consts, body_consts = operands[:n_cond], operands[n_cond:n_cond + n_body]
+    init = tuple(operands[n_cond + n_body:])
+    n_carry = len(init)
+    pushed = list(out_type.types[-1].types) if stack else []
+    room = (max_steps if max_steps is not None else ctx.stack_capacity(node)) if stack else None
+    bound = room if stack else max_steps
+
+    def go_on(state: tuple) -> Any:
+        steps, carry = state[0], state[1]
+        more = test(*cond_consts, *carry)[0]
+        return more if bound is None else np_.logical_and(more, steps < bound)
+
+    def step(state: tuple) -> tuple:
+        steps, carry = state[0], state[1]
+        with ctx.iteration(steps):
+            out = body(*body_consts, *carry)
+        if not stack:
+            return steps + 1, tuple(out[:n_carry])
+        buffers = tuple(lax_.dynamic_update_index_in_dim(b, v, steps, 0)
+                        for b, v in zip(state[2], out[n_carry:]))
+        return steps + 1, tuple(out[:n_carry]), buffers
+
+    buffers = tuple(np_.zeros((room, *t.shape), t.dtype) for t in pushed)
+    start = (np_.asarray(0, "int32"), init) + ((buffers,) if stack else ())
+    final = lax_.while_loop(go_on, step, start)
+    if not stack:
+        return tuple(final[1])
+    if max_steps is None:  # stopped by the capacity while the condition still held
+        ctx.overflowed(node, np_.logical_and(final[0] == room,
+                                             test(*cond_consts, *final[1])[0]))
+    return tuple(final[1]) + (JaxStack((final[0], final[2])),)
+
+
 while_loop = defop(
-    "while_loop", _while_type, None, regions=True, region_kernel=_while_bind,
+    "while_loop", _while_type, None, regions=True, region_kernel=_while_bind, jax=_while_jax,
     onnx=lambda ctx, n, i: ctx.while_loop(n, i),
     vjp=lazy_rule("control_rules", "while_vjp"), jvp=lazy_rule("control_rules", "while_jvp"),
     batch=lazy_rule("vmap_rules", "while_batch"),
@@ -282,8 +344,43 @@ def _targets(names: Sequence[str]) -> str:
     return ", ".join(names) + ("," if len(names) == 1 else "")
 
 
+def _scan_jax(*operands: Any, types: Sequence[Any], out_type: Any, regions: Sequence[Graph],
+              ctx: Any, n_consts: int, n_carry: int, length: tuple, reverse: bool,
+              remat: bool) -> tuple:
+    """``lax.scan`` over tensors (a step counter in the carry keys the body's random draws);
+    over a stack, a ``fori_loop`` over its ``count`` entries."""
+    np_, lax_ = jnp(), lax()
+    consts = operands[:n_consts]
+    init = tuple(operands[n_consts:n_consts + n_carry])
+    xs = operands[n_consts + n_carry:]
+    xs_types = list(types[n_consts + n_carry:])
+    if len(xs_types) == 1 and isinstance(xs_types[0], StackType):
+        count, buffers = xs[0]
+        body = ctx.region(regions[0], list(types[:n_consts + n_carry]) + list(xs_types[0].types))
+
+        def entry(i: Any, carry: tuple) -> tuple:
+            at = count - 1 - i if reverse else i
+            with ctx.iteration(i):
+                return tuple(body(*consts, *carry, *(lax_.dynamic_index_in_dim(
+                    b, at, 0, keepdims=False) for b in buffers)))
+        return tuple(lax_.fori_loop(np_.asarray(0, count.dtype), count, entry, init))
+    slices = [TensorType(t.dtype, t.shape[1:]) for t in xs_types]
+    body = ctx.region(regions[0], list(types[:n_consts + n_carry]) + slices)
+
+    def step(state: tuple, x: tuple) -> tuple:
+        steps, carry = state
+        with ctx.iteration(steps):
+            out = body(*consts, *carry, *x)
+        return (steps + 1, tuple(out[:n_carry])), tuple(out[n_carry:])
+
+    (_, carry), ys = lax_.scan(step, (np_.asarray(0, "int32"), init), tuple(xs),
+                               length=int(length[0]), reverse=reverse)
+    return carry + tuple(ys)
+
+
 scan = defop(
     "scan", _scan_type, None, regions=True, region_kernel=_scan_bind, shape_attrs=("length",),
+    jax=_scan_jax,
     onnx=lambda ctx, n, i: ctx.scan(n, i),
     vjp=lazy_rule("control_rules", "scan_vjp"), jvp=lazy_rule("control_rules", "scan_jvp"),
     batch=lazy_rule("vmap_rules", "scan_batch"),

@@ -27,6 +27,7 @@ and ``pads=(top, left, bottom, right)`` (ONNX orders all begins, then all ends);
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -35,7 +36,7 @@ from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import Dim, TensorType
 from .batching import batch_into_leading, materialize
-from .core import defop, require_float, require_same_dtype
+from .core import HIGHEST, defop, lax, require_float, require_same_dtype
 from .elementwise import add
 
 Pair = tuple[int, int]
@@ -395,20 +396,52 @@ def _weight_grad_batch(node: Node, inputs: Sequence[Node], batched: Sequence[boo
     return reshape(y, shape=(b, y.shape[0] // b, *y.shape[1:]))
 
 
+# --- JAX: conv2d is lax.conv_general_dilated; its adjoints are its linear transposes -----------
+
+def _conv2d_jax(x: Any, w: Any, *, stride: Pair, padding: Pads, dilation: Pair,
+                groups: int) -> Any:
+    top, bottom, left, right = padding
+    return lax().conv_general_dilated(
+        x, w, window_strides=stride, padding=((top, bottom), (left, right)),
+        rhs_dilation=dilation, dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        feature_group_count=groups, precision=HIGHEST)
+
+
+def transposed(linear: Any, shape: tuple[int, ...], cotangent: Any) -> Any:
+    """The adjoint of the linear map ``linear`` (on arrays of ``shape``) applied to
+    ``cotangent``."""
+    import jax
+
+    spec = jax.ShapeDtypeStruct(tuple(shape), cotangent.dtype)
+    return jax.linear_transpose(linear, spec)(cotangent)[0]
+
+
+def _conv2d_input_grad_jax(g: Any, w: Any, *, input_hw: Pair, **attrs: Any) -> Any:
+    shape = (g.shape[0], w.shape[1] * attrs["groups"], *input_hw)
+    return transposed(lambda x: _conv2d_jax(x, w, **attrs), shape, g)
+
+
+def _conv2d_weight_grad_jax(x: Any, g: Any, *, kernel_hw: Pair, **attrs: Any) -> Any:
+    shape = (g.shape[1], x.shape[1] // attrs["groups"], *kernel_hw)
+    return transposed(lambda w: _conv2d_jax(x, w, **attrs), shape, g)
+
+
 conv2d = defop(
-    "conv2d", _conv2d_type, _conv2d_kernel, out_arg=True,
+    "conv2d", _conv2d_type, _conv2d_kernel, out_arg=True, jax=_conv2d_jax,
     onnx=lambda ctx, n, i: ctx.op("Conv", i, **ctx.conv_attrs(n)), vjp=_conv2d_vjp, jvp=_conv2d_jvp,
     batch=_image_weight_batch,
     doc="2-D cross-correlation, NCHW input and OIHW weight (torch.nn.functional.conv2d "
         "without bias). ONNX Conv: strides, dilations, group; pads=(top, left, bottom, right).")
 conv2d_input_grad = defop(
     "conv2d_input_grad", _conv2d_input_grad_type, _conv2d_input_grad_kernel, out_arg=True,
+    jax=_conv2d_input_grad_jax,
     onnx=lambda ctx, n, i: ctx.conv_input_grad(i[0], i[1], n),
     vjp=_input_grad_vjp, jvp=_input_grad_jvp, batch=_image_weight_batch,
     doc="Transposed convolution: the adjoint of conv2d in its input, restoring ``input_hw``. "
         "ONNX ConvTranspose with output_shape=input_hw and conv2d's other attributes.")
 conv2d_weight_grad = defop(
     "conv2d_weight_grad", _conv2d_weight_grad_type, _conv2d_weight_grad_kernel, out_arg=True,
+    jax=_conv2d_weight_grad_jax,
     onnx=lambda ctx, n, i: ctx.conv_weight_grad(i[0], i[1], n),
     vjp=_weight_grad_vjp, jvp=_weight_grad_jvp, batch=_weight_grad_batch,
     doc="The adjoint of conv2d in its weight: correlation of the input with the output "

@@ -73,6 +73,26 @@ def defop(name: str, infer: Callable[..., TensorType], kernel: Callable[..., Any
     return register(OpDef(name=name, infer=infer, kernel=kernel, **fields))
 
 
+# --- JAX lowerings (OpDef.jax) import jax when they run: it is an optional dependency ---------
+
+def jnp() -> Any:
+    """``jax.numpy``, for an op's JAX lowering (imported when the jax backend lowers it)."""
+    import jax.numpy
+
+    return jax.numpy
+
+
+def lax() -> Any:
+    """``jax.lax``, for an op's JAX lowering."""
+    import jax.lax
+
+    return jax.lax
+
+
+HIGHEST = "highest"  # matmul and convolution precision in JAX lowerings: float32 is float32 on
+#                      every device (XLA may otherwise use TF32 or bfloat16 passes on a GPU/TPU)
+
+
 # --- dtype checks ----------------------------------------------------------------------------
 
 def require_float(t: TensorType, what: str = "operand") -> None:
@@ -210,6 +230,7 @@ def _result_jvp(node: Node, tangents: Sequence[Any]) -> Node | None:
 
 
 result = defop("result", _result_type, _result_kernel, vjp=_result_vjp, jvp=_result_jvp,
+               jax=lambda values, *, index: values[index],
                batch=lambda node, inputs, batched, size: inputs[0][node.attrs["index"]],
                fast_kernel=lambda attrs, types: operator.itemgetter(attrs["index"]),
                onnx=lambda ctx, n, i: i[0][n.attrs["index"]],

@@ -59,6 +59,8 @@ custom = defop(
     vjp=lazy_rule("custom", "custom_vjp_rule"), jvp=lazy_rule("custom", "custom_jvp_rule"),
     batch=lazy_rule("vmap_rules", "custom_batch"),
     onnx=lambda ctx, node, inputs: ctx.expand(node),
+    jax=lambda *operands, types, out_type, regions, ctx, **attrs:
+        ctx.region(regions[0], types)(*operands)[0],
     doc="A function (region 0) whose derivative rules are its other regions; see ``kind``.")
 
 
@@ -72,7 +74,7 @@ def _identity_onnx(ctx: Any, node: Node, inputs: Sequence[str]) -> str:
 
 remat_input = defop(
     "remat_input", lambda types: types[0], _first, view=True, effectful=True,
-    onnx=_identity_onnx,
+    onnx=_identity_onnx, jax=lambda primal, *rest, ctx: primal,
     vjp=lambda node, g: [g, None],                     # d(x) = dx; ``after`` orders only
     jvp=lambda node, tangents: tangents[0],
     batch=lambda node, i, b, size: remat_input(materialize(i[0], b[0], size), i[1]),

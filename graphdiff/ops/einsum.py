@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import DTypeError, ShapeError
 from ..ir.node import Node
 from ..ir.types import Dim, TensorType, broadcast_dims
-from .core import defop, require_same_dtype
+from .core import HIGHEST, defop, jnp, require_same_dtype
 from .elementwise import add
 from .shape import broadcast_to, reshape
 from .source import constant
@@ -177,6 +177,8 @@ def _einsum_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], s
 
 
 einsum = defop("einsum", _einsum_type, _einsum_kernel, vjp=_einsum_vjp, batch=_einsum_batch,
+               jax=lambda *operands, subscripts: jnp().einsum(subscripts, *operands,
+                                                              precision=HIGHEST),
                onnx=lambda ctx, n, i: ctx.op("Einsum", i, equation=n.attrs["subscripts"]),
                jvp=_einsum_jvp,
                doc="Einstein summation over explicit subscripts (ONNX Einsum, equation = "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from .core import (
     binary_same,
     compare,
     defop,
+    jnp,
     logical,
     require_bool,
     require_same_dtype,
@@ -36,6 +38,7 @@ from .core import (
 
 Derivative = Callable[[Node, Node], Node]  # (x, y) -> dy/dx, elementwise
 OnnxMapping = str | Callable | None  # an ONNX op type, or a lowering (see docs/onnx.md)
+JaxLowering = str | Callable  # a jax.numpy name, or a lowering (see docs/backends.md)
 
 
 def _scale_rules(derivative: Derivative) -> dict:
@@ -50,12 +53,12 @@ def _scale_rules(derivative: Derivative) -> dict:
     return {"vjp": vjp, "jvp": jvp}
 
 
-def unary(name: str, kernel: Callable, derivative: Derivative | None, *, onnx: OnnxMapping,
-          scalar: str, infer: Callable = unary_float, doc: str = "") -> OpDef:
+def unary(name: str, kernel: Callable, derivative: Derivative | None, *, jax: JaxLowering,
+          onnx: OnnxMapping, scalar: str, infer: Callable = unary_float, doc: str = "") -> OpDef:
     """Declare a unary elementwise op whose kernel accepts ``out=`` (``scalar``: its value on
-    one element, see OpDef)."""
+    one element, see OpDef; ``jax``: its JAX lowering, a ``jax.numpy`` name for most)."""
     rules = _scale_rules(derivative) if derivative is not None else {}
-    return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
+    return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx, jax=jax,
                  differentiable=derivative is not None, scalar=scalar, doc=doc, **rules)
 
 
@@ -154,44 +157,45 @@ def _neg_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
 
 
 neg = defop("neg", unary_numeric, np.negative, elementwise=True, out_arg=True, onnx="Neg",
+            jax="negative",
             vjp=_neg_vjp, jvp=_neg_jvp, scalar="-{0}", doc="-x")
-abs_ = unary("abs", np.abs, lambda x, y: sign(x), onnx="Abs", infer=unary_numeric,
+abs_ = unary("abs", np.abs, lambda x, y: sign(x), jax="abs", onnx="Abs", infer=unary_numeric,
              scalar="abs({0})")
 sign = unary("sign", np.sign, None, onnx="Sign", infer=unary_numeric,  # sign(-0.0) is 0.0
-             scalar="({T}(1) if {0} > 0 else {T}(-1) if {0} < 0 else {0} if {0} != {0} "
+             jax="sign", scalar="({T}(1) if {0} > 0 else {T}(-1) if {0} < 0 else {0} if {0} != {0} "
                     "else {T}(0))")
-exp = unary("exp", np.exp, lambda x, y: y, onnx="Exp", scalar="exp_{t}({0})")    # e^x
-log = unary("log", np.log, lambda x, y: reciprocal(x), onnx="Log",                 # 1/x
+exp = unary("exp", np.exp, lambda x, y: y, jax="exp", onnx="Exp", scalar="exp_{t}({0})")    # e^x
+log = unary("log", np.log, lambda x, y: reciprocal(x), jax="log", onnx="Log",                 # 1/x
             scalar="math.log({0})")
 log1p = unary("log1p", np.log1p, lambda x, y: reciprocal(add(x, scalar(1, x))),
               onnx=lambda ctx, n, i: ctx.op("Log", [ctx.op("Add", [i[0], ctx.scalar(1, n)])]),
-              scalar="math.log1p({0})")
+              jax="log1p", scalar="math.log1p({0})")
 expm1 = unary("expm1", np.expm1, lambda x, y: add(y, scalar(1, y)),           # e^x
               onnx=lambda ctx, n, i: ctx.op("Sub", [ctx.op("Exp", i), ctx.scalar(1, n)]),
-              scalar="math.expm1({0})")
+              jax="expm1", scalar="math.expm1({0})")
 sqrt = unary("sqrt", np.sqrt, lambda x, y: div(scalar(0.5, y), y), onnx="Sqrt",   # 1/(2 sqrt x)
-             scalar="math.sqrt({0})")
+             jax="sqrt", scalar="math.sqrt({0})")
 square = unary("square", np.square, lambda x, y: mul(scalar(2, x), x),            # 2x
-               onnx=lambda ctx, n, i: ctx.op("Mul", [i[0], i[0]]),
+               jax="square", onnx=lambda ctx, n, i: ctx.op("Mul", [i[0], i[0]]),
                infer=unary_numeric, scalar="({0} * {0})")
 reciprocal = unary("reciprocal", np.reciprocal, lambda x, y: neg(square(y)),       # -1/x^2
-                   onnx="Reciprocal", scalar="({T}(1) / {0})")
-sin = unary("sin", np.sin, lambda x, y: cos(x), onnx="Sin", scalar="math.sin({0})")
-cos = unary("cos", np.cos, lambda x, y: neg(sin(x)), onnx="Cos", scalar="math.cos({0})")
+                   jax="reciprocal", onnx="Reciprocal", scalar="({T}(1) / {0})")
+sin = unary("sin", np.sin, lambda x, y: cos(x), jax="sin", onnx="Sin", scalar="math.sin({0})")
+cos = unary("cos", np.cos, lambda x, y: neg(sin(x)), jax="cos", onnx="Cos", scalar="math.cos({0})")
 tanh = unary("tanh", np.tanh, lambda x, y: sub(scalar(1, y), square(y)), onnx="Tanh",  # 1-y^2
-             scalar="tanh_{t}({0})")
+             jax="tanh", scalar="tanh_{t}({0})")
 sigmoid = unary("sigmoid", _sigmoid_kernel,                                        # y(1-y)
-                lambda x, y: mul(y, sub(scalar(1, y), y)), onnx="Sigmoid",
+                lambda x, y: mul(y, sub(scalar(1, y), y)), jax="nn.sigmoid", onnx="Sigmoid",
                 scalar="(({T}(1) + tanh_{t}({0} * {T}(0.5))) * {T}(0.5))")
 # np.maximum(x, 0): x where x > 0 or x is NaN, else 0 (relu(-0.0) is 0.0, as numpy gives)
 relu = unary("relu", _relu_kernel,                                                 # [x > 0]
-             lambda x, y: cast(greater(x, scalar(0, x)), dtype=x.dtype), onnx="Relu",
+             lambda x, y: cast(greater(x, scalar(0, x)), dtype=x.dtype), jax="nn.relu", onnx="Relu",
              infer=unary_numeric, scalar="({0} if {0} > {T}(0) or {0} != {0} else {T}(0))")
 erf = unary("erf", special.erf,                                       # 2/sqrt(pi) e^(-x^2)
             lambda x, y: mul(scalar(2 / math.sqrt(math.pi), x), exp(neg(square(x)))),
-            onnx="Erf", scalar="erf_{t}({0})")
-floor = unary("floor", np.floor, None, onnx="Floor", scalar="np.floor({0})")
-ceil = unary("ceil", np.ceil, None, onnx="Ceil", scalar="np.ceil({0})")
+            jax="lax.erf", onnx="Erf", scalar="erf_{t}({0})")
+floor = unary("floor", np.floor, None, jax="floor", onnx="Floor", scalar="np.floor({0})")
+ceil = unary("ceil", np.ceil, None, jax="ceil", onnx="Ceil", scalar="np.ceil({0})")
 
 
 def _float_to_bool(types: Sequence[TensorType]) -> TensorType:
@@ -204,17 +208,18 @@ def _not_type(types: Sequence[TensorType]) -> TensorType:
 
 
 isnan = defop("isnan", _float_to_bool, np.isnan, elementwise=True, out_arg=True,
-              differentiable=False, onnx="IsNaN", scalar="np.isnan({0})")
+              differentiable=False, onnx="IsNaN", scalar="np.isnan({0})", jax="isnan")
 isfinite = defop("isfinite", _float_to_bool, np.isfinite, elementwise=True, out_arg=True,
-                 differentiable=False, scalar="np.isfinite({0})",
+                 differentiable=False, scalar="np.isfinite({0})", jax="isfinite",
                  onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Or", [ctx.op("IsNaN", i),
                                                                      ctx.op("IsInf", i)])]))
 logical_not = defop("logical_not", _not_type, np.logical_not, elementwise=True, out_arg=True,
-                    differentiable=False, onnx="Not", scalar="(not {0})")
+                    differentiable=False, onnx="Not", scalar="(not {0})", jax="logical_not")
 
 
 stop_gradient = defop("stop_gradient", lambda types: types[0], lambda x: x, elementwise=True,
                       view=True, differentiable=False, onnx="Identity", scalar="{0}",
+                      jax=lambda x: x,
                       doc="The identity, with a zero derivative in both modes.")
 
 
@@ -231,6 +236,14 @@ def _cast_kernel(x: np.ndarray, *, dtype: np.dtype, out: np.ndarray | None = Non
     return out
 
 
+def _cast_jax(x: Any, *, dtype: np.dtype) -> Any:
+    if x.dtype == np.bool_:
+        # a select, not a convert: XLA rewrites convert(mask) * y into select(mask, y, 0) and
+        # convert(mask) / y into select(mask, 1 / y, 0), losing NaN * 0 and 0 / 0 (NaN)
+        return jnp().where(x, np.ones((), dtype), np.zeros((), dtype))
+    return x.astype(dtype)
+
+
 def _cast_vjp(node: Node, g: Node) -> list[Node | None]:
     source = node.inputs[0]
     return [cast(g, dtype=source.dtype) if source.dtype.kind == "f" else None]
@@ -243,6 +256,7 @@ def _cast_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
 cast = defop("cast", _cast_type, _cast_kernel, elementwise=True, out_arg=True,
              onnx=lambda ctx, n, i: ctx.op("Cast", i, to=ctx.elem_type(n.dtype)),
              vjp=_cast_vjp, jvp=_cast_jvp, scalar="{T}({0})",
+             jax=_cast_jax,
              doc="Convert to another dtype (numpy astype).")
 
 
@@ -269,12 +283,12 @@ def _product_rules(partials: Partials) -> dict:
     return {"vjp": vjp, "jvp": jvp}
 
 
-def binary(name: str, kernel: Callable, *, onnx: OnnxMapping, scalar: str,
+def binary(name: str, kernel: Callable, *, jax: JaxLowering, onnx: OnnxMapping, scalar: str,
            partials: Partials | None = None, infer: Callable = binary_same,
            commutative: bool = False, fast_kernel: Callable | None = None, **rules) -> OpDef:
     if partials is not None:
         rules = _product_rules(partials)
-    return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx,
+    return defop(name, infer, kernel, elementwise=True, out_arg=True, onnx=onnx, jax=jax,
                  commutative=commutative, differentiable=bool(rules), fast_kernel=fast_kernel,
                  scalar=scalar, **rules)
 
@@ -292,15 +306,15 @@ def _sub_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
 
 
 add = binary("add", np.add, onnx="Add", scalar="({0} + {1})", commutative=True,  # d(a+b) = da + db
-             vjp=lambda node, g: [g, g], jvp=_add_jvp)
+             jax="add", vjp=lambda node, g: [g, g], jvp=_add_jvp)
 sub = binary("sub", np.subtract, onnx="Sub", scalar="({0} - {1})",            # d(a-b) = da - db
-             vjp=lambda node, g: [g, neg(g)], jvp=_sub_jvp)
+             jax="subtract", vjp=lambda node, g: [g, neg(g)], jvp=_sub_jvp)
 # d(ab) = b da + a db
-mul = binary("mul", np.multiply, onnx="Mul", scalar="({0} * {1})", commutative=True,
+mul = binary("mul", np.multiply, jax="multiply", onnx="Mul", scalar="({0} * {1})", commutative=True,
              partials=lambda a, b, z: (b, a))
 # d(a/b) = da/b - z db/b
 div = binary("div", np.true_divide, onnx="Div", scalar="({0} / {1})", infer=binary_float,
-             partials=lambda a, b, z: (reciprocal(b), neg(div(z, b))))
+             jax="true_divide", partials=lambda a, b, z: (reciprocal(b), neg(div(z, b))))
 
 
 def guarded(cond: Node, value: Node, operand: Node, safe: float,
@@ -329,7 +343,7 @@ def _pow_type(types: Sequence[TensorType]) -> TensorType:
     return unary_numeric([out])
 
 
-pow_ = binary("pow", np.power, onnx="Pow", scalar="({0} ** {1})", infer=_pow_type,
+pow_ = binary("pow", np.power, jax="power", onnx="Pow", scalar="({0} ** {1})", infer=_pow_type,
               partials=_pow_partials)
 
 
@@ -345,11 +359,11 @@ def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
 
 
 # np.maximum and np.minimum: the first operand when it wins, ties or is NaN, else the second
-maximum = binary("maximum", np.maximum, onnx="Max", commutative=True,
+maximum = binary("maximum", np.maximum, jax="maximum", onnx="Max", commutative=True,
                  scalar="({0} if {0} >= {1} or {0} != {0} else {1})",
                  fast_kernel=_bind_extremum(np.maximum),
                  partials=_choice_partials(lambda a, b: greater(a, b)))
-minimum = binary("minimum", np.minimum, onnx="Min", commutative=True,
+minimum = binary("minimum", np.minimum, jax="minimum", onnx="Min", commutative=True,
                  scalar="({0} if {0} <= {1} or {0} != {0} else {1})",
                  fast_kernel=_bind_extremum(np.minimum),
                  partials=_choice_partials(lambda a, b: less(a, b)))
@@ -357,20 +371,21 @@ minimum = binary("minimum", np.minimum, onnx="Min", commutative=True,
 
 # --- comparisons and logic (no derivative) -------------------------------------------------------
 
-less = binary("less", np.less, onnx="Less", scalar="({0} < {1})", infer=compare)
+less = binary("less", np.less, jax="less", onnx="Less", scalar="({0} < {1})", infer=compare)
 less_equal = binary("less_equal", np.less_equal, onnx="LessOrEqual", scalar="({0} <= {1})",
-                    infer=compare)
-greater = binary("greater", np.greater, onnx="Greater", scalar="({0} > {1})", infer=compare)
+                    jax="less_equal", infer=compare)
+greater = binary("greater", np.greater, onnx="Greater", scalar="({0} > {1})", infer=compare,
+                 jax="greater")
 greater_equal = binary("greater_equal", np.greater_equal, onnx="GreaterOrEqual",
-                       scalar="({0} >= {1})", infer=compare)
-equal = binary("equal", np.equal, onnx="Equal", scalar="({0} == {1})", infer=compare,
+                       jax="greater_equal", scalar="({0} >= {1})", infer=compare)
+equal = binary("equal", np.equal, jax="equal", onnx="Equal", scalar="({0} == {1})", infer=compare,
                commutative=True)
 not_equal = binary("not_equal", np.not_equal, scalar="({0} != {1})",
-                   onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Equal", i)]),
+                   jax="not_equal", onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Equal", i)]),
                    infer=compare, commutative=True)
 logical_and = binary("logical_and", np.logical_and, onnx="And", scalar="({0} and {1})",
-                     infer=logical, commutative=True)
-logical_or = binary("logical_or", np.logical_or, onnx="Or", scalar="({0} or {1})",
+                     jax="logical_and", infer=logical, commutative=True)
+logical_or = binary("logical_or", np.logical_or, jax="logical_or", onnx="Or", scalar="({0} or {1})",
                     infer=logical, commutative=True)
 
 
@@ -444,5 +459,5 @@ def _where_kernel(cond: np.ndarray, a: np.ndarray, b: np.ndarray,
 
 
 where = defop("where", _where_type, _where_kernel, elementwise=True, out_arg=True, onnx="Where",
-              vjp=_where_vjp, jvp=_where_jvp, scalar="({1} if {0} else {2})",
+              vjp=_where_vjp, jvp=_where_jvp, scalar="({1} if {0} else {2})", jax="where",
               doc="cond ? a : b, elementwise, broadcasting.")

@@ -102,6 +102,13 @@ def _fused_bind(attrs: dict, types: Sequence[TensorType], *, regions: Sequence[G
     return _as_kernel(compile_region(region, types), len(region.outputs))
 
 
+def _fused_jax(*operands: Any, types: Sequence[TensorType], out_type: Any,
+               regions: Sequence[Graph], ctx: Any) -> Any:
+    """A fused group in JAX: its body inlined (XLA does the fusing)."""
+    outputs = ctx.region(regions[0], types)(*operands)
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
 def _as_kernel(run: Callable[..., list], n_outputs: int) -> Callable[..., Any]:
     """A region the generator does not handle (a pass rewrote it into something other than a
     group), run as a sub-program with the fused kernel's calling convention."""
@@ -118,7 +125,7 @@ def _as_kernel(run: Callable[..., list], n_outputs: int) -> Callable[..., Any]:
 
 fused = defop(
     "fused", _fused_type, None, regions=True, out_arg=True, region_kernel=_fused_bind,
-    expand=expand_group, onnx=lambda ctx, n, i: ctx.expand(n),
+    expand=expand_group, onnx=lambda ctx, n, i: ctx.expand(n), jax=_fused_jax,
     batch=lazy_rule("vmap_rules", "expanded_batch"),
     doc="A fused group (region 0; see graphdiff/passes/fusion.py). With one output the runtime "
         "may hand it the output buffer; several outputs are read through result.")

@@ -32,7 +32,7 @@ from ..ir.dims import slice_dim
 from ..ir.node import Node, OpDef
 from ..ir.types import Dim, Shape, TensorType, format_shape
 from .batching import materialize, merged
-from .core import defop, require_integer
+from .core import defop, jnp, require_integer
 
 SliceSpec = tuple[int | None, int | None, int]  # (start, stop, step), numpy meaning
 
@@ -93,7 +93,7 @@ def _unslice_kernel(g: np.ndarray, *, slices: tuple[SliceSpec, ...],
 
 
 slice_ = defop(
-    "slice", _slice_type, _slice_kernel, view=True,
+    "slice", _slice_type, _slice_kernel, view=True, jax=_slice_kernel,  # x[slices] in jax too
     onnx=lambda ctx, n, i: ctx.slice(i[0], n.attrs["slices"]),
     doc="Basic slicing with static start/stop/step per axis (a numpy view).",
     vjp=lambda node, g: [unslice(g, slices=node.attrs["slices"], shape=node.inputs[0].shape)],
@@ -102,6 +102,7 @@ slice_ = defop(
 
 unslice = defop(
     "unslice", _unslice_type, _unslice_kernel, shape_attrs=("shape",),
+    jax=lambda g, *, slices, shape: jnp().zeros(shape, g.dtype).at[as_index(slices)].set(g),
     onnx=lambda ctx, n, i: ctx.unslice(i[0], n),
     doc="Zeros of ``shape`` with the operand written at ``slices``: the transpose of slice.",
     vjp=lambda node, g: [slice_(g, slices=node.attrs["slices"])],
@@ -168,7 +169,7 @@ def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape]
                  kernel: Callable, scatter_name: str, scatter_kernel: Callable, *, onnx: Callable,
                  scatter_onnx: Callable, doc: str, scatter_doc: str,
                  gather_batch: Callable, scatter_batch: Callable,
-                 fast_kernel: Callable | None = None,
+                 jax: Callable, scatter_jax: Callable, fast_kernel: Callable | None = None,
                  scatter_fast_kernel: Callable | None = None,
                  assigns_distinct: bool = False) -> tuple[OpDef, OpDef]:
     """Declare ``y = gather(x, i, axis)`` and ``scatter(g, i, axis, shape)``, its transpose.
@@ -210,10 +211,11 @@ def _gather_pair(name: str, gathered_shape: Callable[[Shape, Shape, int], Shape]
                                                         **node.attrs)
 
     gather = defop(name, gather_type, kernel, onnx=onnx, doc=doc, vjp=gather_vjp,
-                   jvp=linear_jvp, fast_kernel=fast_kernel, batch=gather_batch)
+                   jvp=linear_jvp, fast_kernel=fast_kernel, batch=gather_batch, jax=jax)
     scatter = defop(scatter_name, scatter_type, scatter_kernel, shape_attrs=("shape",),
                     out_arg=True, onnx=scatter_onnx, doc=scatter_doc, vjp=scatter_vjp,
-                    jvp=linear_jvp, fast_kernel=scatter_fast_kernel, batch=scatter_batch)
+                    jvp=linear_jvp, fast_kernel=scatter_fast_kernel, batch=scatter_batch,
+                    jax=scatter_jax)
     return gather, scatter
 
 
@@ -255,6 +257,9 @@ take, scatter_add = _gather_pair(
     onnx=lambda ctx, n, i: ctx.op("Gather", i, axis=n.attrs["axis"]),
     scatter_onnx=lambda ctx, n, i: ctx.scatter_add(i[0], i[1], n),
     gather_batch=_take_batch, scatter_batch=_scatter_add_batch,
+    jax=lambda x, indices, *, axis: jnp().take(x, indices, axis=axis),
+    scatter_jax=lambda g, indices, *, axis, shape: jnp().zeros(shape, g.dtype).at[
+        (slice(None),) * axis + (indices,)].add(g),
     doc="numpy.take along one axis: integer indices of any rank (negative ones count back).",
     scatter_doc="Zeros of ``shape`` with the updates added at the indices along ``axis``: the "
                 "transpose of take (repeated indices accumulate).")
@@ -282,6 +287,12 @@ def distinct_along(indices: Node, axis: int) -> bool:
     from .sort import argsort
 
     return indices.op is argsort and indices.attrs["axis"] == axis
+
+
+def _scatter_along_jax(g, indices, *, axis: int, shape: tuple[int, ...]):
+    grid = list(np.ogrid[tuple(slice(n) for n in g.shape)])
+    grid[axis] = indices
+    return jnp().zeros(shape, g.dtype).at[tuple(grid)].add(g)
 
 
 def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
@@ -342,6 +353,8 @@ take_along_axis, scatter_add_along_axis = _gather_pair(
     "scatter_add_along_axis", _scatter_along_kernel,
     fast_kernel=_bind_take_along, scatter_fast_kernel=_bind_scatter_along, assigns_distinct=True,
     gather_batch=_along_batch, scatter_batch=_along_batch,
+    jax=lambda x, indices, *, axis: jnp().take_along_axis(x, indices, axis=axis),
+    scatter_jax=_scatter_along_jax,
     onnx=lambda ctx, n, i: ctx.op("GatherElements", i, axis=n.attrs["axis"]),
     scatter_onnx=lambda ctx, n, i: ctx.scatter_add_along(i[0], i[1], n),
     doc="numpy.take_along_axis with indices shaped like the operand except along ``axis``.",

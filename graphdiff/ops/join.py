@@ -21,7 +21,7 @@ from ..ir.dims import sum_dims
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType, format_shape
 from .batching import batch_along_axis, materialize
-from .core import defop, require_same_dtype
+from .core import defop, jnp, require_same_dtype
 from .index import same_dim, slice_
 from .shape import reshape
 from .source import fill
@@ -78,6 +78,7 @@ def _concatenate_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None
 
 
 concatenate = defop("concatenate", _concatenate_type, _concatenate_kernel, out_arg=True,
+                    jax=lambda *xs, axis: jnp().concatenate(xs, axis=axis),
                     onnx=lambda ctx, n, i: ctx.op("Concat", i, axis=n.attrs["axis"]),
                     vjp=_concatenate_vjp, jvp=_concatenate_jvp,
                     batch=lambda node, i, b, size: concatenate(
@@ -132,6 +133,7 @@ def _narrow_vjp(node: Node, g: Node) -> list[Node]:
 
 
 narrow = defop("narrow", _narrow_type, _narrow_kernel, view=True, shape_attrs=("sizes",),
+               jax=_narrow_kernel,  # shapes and basic slicing only: the same in jax
                onnx=lambda ctx, n, i: ctx.narrow(i[0], n),
                vjp=_narrow_vjp, jvp=lambda node, t: narrow(t[0], **node.attrs),
                batch=batch_along_axis("axis"),
@@ -170,6 +172,7 @@ def _unpad(g: Node, x: Node, pad_width: PadWidth) -> Node:
 
 
 pad = defop("pad", _pad_type, _pad_kernel,
+            jax=lambda x, *, pad_width, value: jnp().pad(x, pad_width, constant_values=value),
             onnx=lambda ctx, n, i: ctx.pad(i[0], n.attrs["pad_width"], n.attrs["value"], n.dtype),
             doc="numpy.pad in constant mode: ``pad_width`` holds (before, after) per axis.",
             vjp=lambda node, g: [_unpad(g, node.inputs[0], node.attrs["pad_width"])],

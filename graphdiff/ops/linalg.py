@@ -17,7 +17,7 @@ from ..ir.dims import product_dims
 from ..ir.node import Node
 from ..ir.types import TensorType, broadcast_dims, broadcast_shapes, format_shape
 from .batching import lift, merged
-from .core import defop, require_same_dtype, results, scalar
+from .core import HIGHEST, defop, jnp, require_same_dtype, results, scalar
 from .elementwise import add, guarded, mul, reciprocal, sub, where
 from .shape import reshape, sum_to, swap_last_axes
 from .source import constant
@@ -123,6 +123,7 @@ def _matmul_batch(node: Node, inputs: Sequence[Node], batched: Sequence[bool], s
 # np.matmul is a ufunc (out= positional or keyword): the kernel itself, no wrapper frame
 matmul = defop("matmul", _matmul_type, np.matmul, out_arg=True, onnx="MatMul",
                vjp=_matmul_vjp, jvp=_matmul_jvp, fast_kernel=_bind_matmul, batch=_matmul_batch,
+               jax=lambda a, b: jnp().matmul(a, b, precision=HIGHEST),
                doc="Matrix product over the last two axes, batch axes broadcast.")
 
 

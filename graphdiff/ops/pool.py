@@ -24,6 +24,7 @@ ONNX: ``max_pool2d`` is ``MaxPool`` and ``avg_pool2d`` is ``AveragePool`` (with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +32,8 @@ from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import TensorType
 from .batching import batch_into_leading
-from .conv import Pads, Pair, output_hw, pad_nchw, same_batch, static_dims, tap_slice
-from .core import defop, require_float, require_same_dtype
+from .conv import Pads, Pair, output_hw, pad_nchw, same_batch, static_dims, tap_slice, transposed
+from .core import defop, jnp, lax, require_float, require_same_dtype
 
 _NO_DILATION = (1, 1)
 
@@ -248,8 +249,63 @@ def _window_attrs(node: Node) -> dict:
     return {k: node.attrs[k] for k in ("kernel_hw", "stride", "padding")}
 
 
+# --- JAX: the pools are lax.reduce_window, the max-pool gather computes the first maximum as the
+# kernel does, and the two gradients are linear transposes (of the gather, of the average) -----
+
+def _window(kernel_hw: Pair, stride: Pair, padding: Pads) -> dict:
+    top, bottom, left, right = padding
+    return {"window_dimensions": (1, 1, *kernel_hw), "window_strides": (1, 1, *stride),
+            "padding": ((0, 0), (0, 0), (top, bottom), (left, right))}
+
+
+def _max_pool2d_jax(x: Any, *, kernel_hw: Pair, stride: Pair, padding: Pads) -> Any:
+    lowest = np.array(-np.inf, x.dtype)
+    return lax().reduce_window(x, lowest, lax().max, **_window(kernel_hw, stride, padding))
+
+
+def _tap_slices_jax(x: Any, out_hw: Pair, kernel_hw: Pair, stride: Pair, padding: Pads,
+                    value: float) -> list:
+    """``_tap_views`` in JAX: one strided slice of the padded input per kernel tap."""
+    top, bottom, left, right = padding
+    xpad = jnp().pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    n, c = x.shape[:2]
+    return [lax().slice(xpad, (0, 0, p, q), (n, c, p + stride[0] * (out_hw[0] - 1) + 1,
+                                             q + stride[1] * (out_hw[1] - 1) + 1),
+                        (1, 1, *stride)) for p, q in _taps(kernel_hw)]
+
+
+def _max_pool2d_gather_jax(x: Any, t: Any, *, kernel_hw: Pair, stride: Pair,
+                           padding: Pads) -> Any:
+    np_ = jnp()
+    out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
+    taps = _tap_slices_jax(x, out_hw, kernel_hw, stride, padding, -np.inf)
+    best, index = taps[0], np_.zeros(taps[0].shape, "int32")
+    for position, values in enumerate(taps[1:], start=1):  # as _first_argmax_tap
+        index = np_.where(values > best, position, index)
+        best = np_.maximum(best, values)
+    t_taps = _tap_slices_jax(t, out_hw, kernel_hw, stride, padding, 0.0)
+    return sum(values * (index == position) for position, values in enumerate(t_taps))
+
+
+def _max_pool2d_grad_jax(x: Any, g: Any, **window: Any) -> Any:
+    return transposed(lambda t: _max_pool2d_gather_jax(x, t, **window), x.shape, g)
+
+
+def _avg_pool2d_jax(x: Any, *, kernel_hw: Pair, stride: Pair, padding: Pads,
+                    count_include_pad: bool) -> Any:
+    out_hw = _out_hw(x.shape[2:], kernel_hw, stride, padding)
+    total = lax().reduce_window(x, np.array(0, x.dtype), lax().add,
+                                **_window(kernel_hw, stride, padding))
+    return total / _divisor(x.shape[2:], out_hw, kernel_hw, stride, padding, count_include_pad,
+                            x.dtype)
+
+
+def _avg_pool2d_grad_jax(g: Any, *, input_hw: Pair, **attrs: Any) -> Any:
+    return transposed(lambda x: _avg_pool2d_jax(x, **attrs), (*g.shape[:2], *input_hw), g)
+
+
 max_pool2d = defop(
-    "max_pool2d", _pool_type, _max_pool2d_kernel, out_arg=True,
+    "max_pool2d", _pool_type, _max_pool2d_kernel, out_arg=True, jax=_max_pool2d_jax,
     onnx=lambda ctx, n, i: ctx.op("MaxPool", i, **ctx.pool_attrs(n)),
     vjp=lambda node, g: [max_pool2d_grad(node.inputs[0], g, **node.attrs)],
     jvp=lambda node, t: max_pool2d_gather(node.inputs[0], t[0], **node.attrs),
@@ -258,6 +314,7 @@ max_pool2d = defop(
         "pads=(top, left, bottom, right).")
 max_pool2d_grad = defop(
     "max_pool2d_grad", _max_grad_type, _max_pool2d_grad_kernel, out_arg=True,
+    jax=_max_pool2d_grad_jax,
     onnx=lambda ctx, n, i: ctx.max_pool_grad(i[0], i[1], n),
     # linear in g with adjoint gather; zero derivative in x almost everywhere
     vjp=lambda node, c: [None, max_pool2d_gather(node.inputs[0], c, **node.attrs)],
@@ -267,6 +324,7 @@ max_pool2d_grad = defop(
     doc="Scatter of g to the first maximum of each window of x (max_pool2d's VJP).")
 max_pool2d_gather = defop(
     "max_pool2d_gather", _max_gather_type, _max_pool2d_gather_kernel,
+    jax=_max_pool2d_gather_jax,
     onnx=lambda ctx, n, i: ctx.max_pool_gather(i[0], i[1], n),
     vjp=lambda node, c: [None, max_pool2d_grad(node.inputs[0], c, **node.attrs)],
     jvp=lambda node, t: None if t[1] is None else max_pool2d_gather(node.inputs[0], t[1],
@@ -274,7 +332,7 @@ max_pool2d_gather = defop(
     batch=batch_into_leading,
     doc="t read at the first maximum of each window of x (max_pool2d's JVP).")
 avg_pool2d = defop(
-    "avg_pool2d", _pool_type, _avg_pool2d_kernel,
+    "avg_pool2d", _pool_type, _avg_pool2d_kernel, jax=_avg_pool2d_jax,
     onnx=lambda ctx, n, i: ctx.op("AveragePool", i, **ctx.pool_attrs(n),
                                   count_include_pad=int(n.attrs["count_include_pad"])),
     vjp=lambda node, g: [avg_pool2d_grad(g, input_hw=node.inputs[0].shape[2:], **node.attrs)],
@@ -283,7 +341,7 @@ avg_pool2d = defop(
     doc="Mean over each window, zero padding. ONNX AveragePool: kernel_shape, strides, "
         "pads=(top, left, bottom, right), count_include_pad.")
 avg_pool2d_grad = defop(
-    "avg_pool2d_grad", _avg_grad_type, _avg_pool2d_grad_kernel,
+    "avg_pool2d_grad", _avg_grad_type, _avg_pool2d_grad_kernel, jax=_avg_pool2d_grad_jax,
     onnx=lambda ctx, n, i: ctx.avg_pool_grad(i[0], n),
     vjp=lambda node, c: [avg_pool2d(c, **_window_attrs(node),
                                     count_include_pad=node.attrs["count_include_pad"])],

@@ -17,7 +17,7 @@ from ..ir.node import Node, OpDef
 from ..ir.types import Shape, TensorType
 from . import elementwise as E
 from .batching import batch_along_axis
-from .core import defop, scalar
+from .core import defop, jnp, scalar
 from .scan import exclusive_cumprod
 from .shape import broadcast_to, inverse_perm, reshape, transpose
 
@@ -89,6 +89,7 @@ def _reshaped_copy(x: np.ndarray, *, shape: tuple[int, ...],
 
 sum_ = defop(
     "sum", _accumulator_type, _reduce_kernel(np.add.reduce), out_arg=True,
+    jax=lambda x, *, axes, keepdims: jnp().sum(x, axis=axes, keepdims=keepdims),
     fast_kernel=_bind_reduce(np.add.reduce), combine=np.add,
     onnx=lambda ctx, n, i: ctx.reduce("ReduceSum", n, i),
     doc="Sum over axes.",
@@ -123,11 +124,13 @@ def _nonempty_reduce_type(types: Sequence[TensorType], **attrs) -> TensorType:
 
 
 max_ = defop("max", _nonempty_reduce_type, _reduce_kernel(np.maximum.reduce), out_arg=True,
+             jax=lambda x, *, axes, keepdims: jnp().max(x, axis=axes, keepdims=keepdims),
              fast_kernel=_bind_reduce(np.maximum.reduce), combine=np.maximum,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMax", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp, batch=batch_along_axis("axes"),
              doc="Maximum over axes; NaN propagates as in numpy.")
 min_ = defop("min", _nonempty_reduce_type, _reduce_kernel(np.minimum.reduce), out_arg=True,
+             jax=lambda x, *, axes, keepdims: jnp().min(x, axis=axes, keepdims=keepdims),
              fast_kernel=_bind_reduce(np.minimum.reduce), combine=np.minimum,
              onnx=lambda ctx, n, i: ctx.reduce("ReduceMin", n, i),
              vjp=_extremum_vjp, jvp=_extremum_jvp, batch=batch_along_axis("axes"),
@@ -183,6 +186,7 @@ def _partial_by_counting_zeros(x: Node, axes: tuple[int, ...]) -> Node:
 
 prod = defop(
     "prod", _accumulator_type, _reduce_kernel(np.multiply.reduce), out_arg=True,
+    jax=lambda x, *, axes, keepdims: jnp().prod(x, axis=axes, keepdims=keepdims),
     fast_kernel=_bind_reduce(np.multiply.reduce),
     onnx=lambda ctx, n, i: ctx.reduce("ReduceProd", n, i),
     doc="Product over axes.",
@@ -209,7 +213,10 @@ def _arg_extremum(name: str, function: Callable, onnx_type: str) -> OpDef:
     def kernel(x: np.ndarray, *, axis: int, keepdims: bool) -> np.ndarray:
         return function(x, axis=axis, keepdims=keepdims)
 
-    return defop(name, _arg_extremum_type, kernel, differentiable=False,
+    def lowered(x, *, axis: int, keepdims: bool):
+        return getattr(jnp(), name)(x, axis=axis, keepdims=keepdims)  # NaN first, as numpy
+
+    return defop(name, _arg_extremum_type, kernel, differentiable=False, jax=lowered,
                  batch=batch_along_axis("axis"),
                  onnx=lambda ctx, n, i: ctx.op(onnx_type, i, axis=n.attrs["axis"],
                                                keepdims=int(n.attrs["keepdims"])),
@@ -233,6 +240,8 @@ def _dim_product_kernel(*, dims: tuple[int, ...], dtype: np.dtype) -> np.ndarray
 
 
 dim_product = defop("dim_product", _dim_product_type, _dim_product_kernel,
+                    jax=lambda *, dims, dtype: jnp().asarray(_dim_product_kernel(dims=dims,
+                                                                                 dtype=dtype)),
                     differentiable=False, shape_attrs=("dims",),
                     onnx=lambda ctx, n, i: ctx.dim_product(n.attrs["dims"], n.attrs["dtype"]),
                     doc="The product of some dimensions as a scalar; symbols resolve per call.")

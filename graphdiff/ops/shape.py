@@ -21,7 +21,7 @@ from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import Shape, TensorType, broadcast_axes, format_shape
 from .batching import lift
-from .core import defop
+from .core import defop, jnp
 
 # --- reshape -------------------------------------------------------------------------------------
 
@@ -54,6 +54,7 @@ def _reshape_kernel(x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
 
 
 reshape = defop("reshape", _reshape_type, _reshape_kernel, view=True, shape_attrs=("shape",),
+                jax=lambda x, *, shape: x.reshape(shape),
                 fast_kernel=lambda attrs, types: methodcaller("reshape", attrs["shape"]),
                 onnx=lambda ctx, n, i: ctx.op("Reshape", [i[0], ctx.shape(n.shape)], allowzero=1),
                 doc="Same elements, new shape (a view when numpy can make one).",
@@ -80,6 +81,7 @@ def inverse_perm(perm: Sequence[int]) -> tuple[int, ...]:
 
 
 transpose = defop("transpose", _transpose_type, _transpose_kernel, view=True,
+                  jax=lambda x, *, perm: x.transpose(perm),
                   fast_kernel=lambda attrs, types: methodcaller("transpose", attrs["perm"]),
                   onnx=lambda ctx, n, i: ctx.op("Transpose", i, perm=list(n.attrs["perm"])),
                   doc="Permute axes (a view).",
@@ -129,6 +131,7 @@ def _broadcast_to_vjp(node: Node, g: Node) -> list[Node]:
 
 broadcast_to = defop("broadcast_to", _broadcast_to_type, _broadcast_to_kernel, view=True,
                      shape_attrs=("shape",), vjp=_broadcast_to_vjp, fast_kernel=_bind_broadcast_to,
+                     jax=lambda x, *, shape: jnp().broadcast_to(x, shape),
                      onnx=lambda ctx, n, i: ctx.op("Expand", [i[0], ctx.shape(n.shape)]),
                      jvp=lambda node, t: broadcast_to(t[0], shape=node.shape),
                      batch=lambda node, i, b, size: broadcast_to(

@@ -20,7 +20,7 @@ from ..ir.node import Node
 from ..ir.types import TensorType
 from . import elementwise as E
 from .batching import batch_along_axis
-from .core import defop, require_float
+from .core import defop, jnp, require_float
 from .reduce import sum_
 
 
@@ -40,13 +40,20 @@ def _softmax_kernel(x: np.ndarray, *, axis: int, out: np.ndarray | None = None) 
     return np.divide(out, np.add.reduce(out, axis=axis, keepdims=True), out=out)
 
 
+def _softmax_jax(x, *, axis: int):
+    np_ = jnp()
+    m = np_.max(x, axis=axis, keepdims=True)
+    e = np_.exp(x - np_.where(np_.isfinite(m), m, 0))  # the kernel's shift, the same values
+    return e / np_.sum(e, axis=axis, keepdims=True)
+
+
 def _centered(y: Node, v: Node, axis: int) -> Node:
     """y * (v - sum(v * y)) over ``axis``: the softmax Jacobian applied to ``v``."""
     return E.mul(y, E.sub(v, sum_(E.mul(v, y), axes=(axis,), keepdims=True)))
 
 
 softmax = defop(
-    "softmax", _softmax_type, _softmax_kernel, out_arg=True,
+    "softmax", _softmax_type, _softmax_kernel, out_arg=True, jax=_softmax_jax,
     vjp=lambda node, g: [_centered(node, g, node.attrs["axis"])],
     jvp=lambda node, t: _centered(node, t[0], node.attrs["axis"]),
     batch=batch_along_axis("axis"),

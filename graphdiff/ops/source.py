@@ -16,7 +16,7 @@ from ..errors import DTypeError, ShapeError, user_location
 from ..ir.graph import Graph, topo_order
 from ..ir.node import Node, Source, make_node
 from ..ir.types import Shape, TensorType, as_dtype, as_shape
-from .core import defop
+from .core import defop, jnp
 
 _SMALL_CONSTANT = 64  # constants up to this many elements are interned by value
 
@@ -36,12 +36,38 @@ CONSTANT = defop("constant", _declared_type, None, source=Source.CONSTANT,
 
 
 class VariableState:
-    """The mutable box behind a variable node (the node itself stays immutable)."""
+    """The mutable box behind a variable node (the node itself stays immutable).
 
-    __slots__ = ("value",)
+    ``value`` is the numpy array. A device backend (jax) may keep the current value on its
+    device instead (``keep_on_device``): then the host copy is made when ``value`` is read, and
+    assigning ``value`` drops the device copy."""
+
+    __slots__ = ("_value", "_device")
 
     def __init__(self, value: np.ndarray) -> None:
-        self.value = value
+        self._value = value
+        self._device: Any = None
+
+    @property
+    def value(self) -> np.ndarray:
+        if self._value is None:  # the device holds the only current value
+            self._value = np.array(self._device, copy=True)
+        return self._value
+
+    @value.setter
+    def value(self, value: np.ndarray) -> None:
+        self._value, self._device = value, None
+
+    def on_device(self) -> Any:
+        """The device array a backend keeps for this variable, or None."""
+        return self._device
+
+    def keep_on_device(self, array: Any, stale_host: bool = False) -> None:
+        """Keep ``array`` (a device array equal to ``value``, or with ``stale_host`` its new
+        value, which the host copy no longer is)."""
+        self._device = array
+        if stale_host:
+            self._value = None
 
 
 def placeholder(shape: Any, dtype: Any = "float32", name: str | None = None) -> Node:
@@ -104,6 +130,7 @@ def _fill_kernel(*, value: float, dtype: np.dtype, shape: tuple[int, ...]) -> np
 
 
 FILL = defop("fill", _fill_type, _fill_kernel, differentiable=False, shape_attrs=("shape",),
+             jax=lambda *, value, dtype, shape: jnp().full(shape, value, dtype),
              onnx=lambda ctx, n, i: ctx.fill(n.attrs["value"], n.dtype, n.shape),
              doc="An array of one value; its shape may be symbolic (resolved per call).")
 

@@ -347,7 +347,9 @@ def function(inputs: Any, outputs: Any, *, updates: Any = None, passes: Any = "d
     ``check_finite=True`` (default: the ``GRAPHDIFF_CHECK_FINITE`` environment variable) raises
     a ``NonFiniteError`` at the first node that makes NaN or Inf from finite operands, naming
     the op and the line that built it; off, it costs nothing. Calls from several threads at
-    once are serialized (one lock per function).
+    once are serialized (one lock per function). Other keywords are options of the backend:
+    ``backend="jax"`` takes ``device=``, ``data_parallel=``, ``mesh=`` and ``sharding=``
+    (docs/scaling.md).
     """
     from ..api.convert import as_tensor
 
