@@ -11,7 +11,7 @@
 (9.0, [6.0, 12.0])
 """
 
-from . import nn, optim, train
+from . import distributed, nn, optim, train
 from . import ops as _ops  # registers every op
 from .api import *  # noqa: F403
 from .api import linalg

@@ -226,13 +226,20 @@ def _device(device: Any) -> Any:
 
 
 def _put(array: Any, sharding: Any) -> Any:
-    """``array`` (numpy) as a jax array with ``sharding``; in a multi-process run each process
-    holds the whole array and places the rows of its own devices."""
+    """``array`` (numpy) as a jax array with ``sharding`` (None: as it is, for jit to move to
+    the default device); in a multi-process run each process holds the whole array and places
+    the rows of its own devices."""
     if sharding is None:
-        return jnp.asarray(array)
+        return array  # jit moves a numpy argument itself, much faster than device_put
     if sharding.is_fully_addressable:
         return jax.device_put(array, sharding)
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def _kept(array: Any, sharding: Any) -> Any:
+    """``array`` on the device for good (a variable, a constant): placed once, not per call."""
+    placed = _put(array, sharding)
+    return jax.device_put(placed) if placed is array else placed
 
 
 def _fetch(value: Any) -> np.ndarray:
@@ -281,7 +288,7 @@ class JaxExecutable:
         self.variable_shardings = [placement.of(v, tuple(v.shape)) for v in self.variables]
         self.update_shardings = [placement.of(v, tuple(v.shape)) for v in spec.variables]
         with self._x64():
-            self.constant_values = [_put(c.data, self._replicated()) for c in self.constants]
+            self.constant_values = [_kept(c.data, self._replicated()) for c in self.constants]
         self._compile()
 
     def _replicated(self) -> Any:
@@ -334,7 +341,7 @@ class JaxExecutable:
             held = state.on_device()
             if held is None or (sharding is not None and held.sharding != sharding) or \
                     held.is_deleted():
-                held = _put(np.asarray(state.value), sharding)
+                held = _kept(np.asarray(state.value), sharding)
                 state.keep_on_device(held)
             values.append(held)
         return values
@@ -365,7 +372,7 @@ class JaxExecutable:
                 np.isfinite(a).all() for a in returned if a.dtype.kind in "fc"):
             self._locate.run(*feeds)  # raises at the first node making NaN or Inf
         for variable, value in zip(spec.variables, new):
-            variable.data.keep_on_device(value, stale_host=True)
+            variable.data.keep_on_device(value, stale_host=True, fetch=_fetch)
         for stream in self.streams:
             stream.device_calls += 1
         return returned[0] if spec.single else returned

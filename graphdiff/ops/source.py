@@ -42,16 +42,17 @@ class VariableState:
     device instead (``keep_on_device``): then the host copy is made when ``value`` is read, and
     assigning ``value`` drops the device copy."""
 
-    __slots__ = ("_value", "_device")
+    __slots__ = ("_value", "_device", "_fetch")
 
     def __init__(self, value: np.ndarray) -> None:
         self._value = value
         self._device: Any = None
+        self._fetch: Any = np.asarray
 
     @property
     def value(self) -> np.ndarray:
         if self._value is None:  # the device holds the only current value
-            self._value = np.array(self._device, copy=True)
+            self._value = np.array(self._fetch(self._device), copy=True)
         return self._value
 
     @value.setter
@@ -62,10 +63,11 @@ class VariableState:
         """The device array a backend keeps for this variable, or None."""
         return self._device
 
-    def keep_on_device(self, array: Any, stale_host: bool = False) -> None:
+    def keep_on_device(self, array: Any, stale_host: bool = False,
+                       fetch: Any = np.asarray) -> None:
         """Keep ``array`` (a device array equal to ``value``, or with ``stale_host`` its new
-        value, which the host copy no longer is)."""
-        self._device = array
+        value, which the host copy no longer is); ``fetch(array)`` copies it to the host."""
+        self._device, self._fetch = array, fetch
         if stale_host:
             self._value = None
 
