@@ -18,6 +18,7 @@ transpose. Unrolling the scan needs the axis's length when the graph is built.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ..ir.node import Node
 from ..ir.types import TensorType
 from . import elementwise as E
 from .batching import batch_along_axis, materialize
-from .core import defop
+from .core import defop, jnp
 from .index import slice_
 from .join import pad
 
@@ -40,14 +41,20 @@ def _along_axis_type(types: Sequence[TensorType], *, axis: int, **flags: bool) -
     return x
 
 
-def _cumsum_kernel(x: np.ndarray, *, axis: int, reverse: bool, exclusive: bool) -> np.ndarray:
+def _cumsum_with(xp: Any, x: Any, axis: int, reverse: bool, exclusive: bool) -> Any:
+    """The running sum computed with ``xp``: numpy for the kernel, jax.numpy for the JAX
+    lowering (the same calls)."""
     if reverse:
-        x = np.flip(x, axis)
-    y = np.cumsum(x, axis=axis, dtype=x.dtype)
+        x = xp.flip(x, axis)
+    y = xp.cumsum(x, axis=axis, dtype=x.dtype)
     if exclusive:  # shift by one: a zero first, the last running total dropped
-        y = np.concatenate([np.zeros_like(y[_at(axis, slice(0, 1), y.ndim)]),
+        y = xp.concatenate([xp.zeros_like(y[_at(axis, slice(0, 1), y.ndim)]),
                             y[_at(axis, slice(0, -1), y.ndim)]], axis=axis)
-    return np.flip(y, axis) if reverse else y
+    return xp.flip(y, axis) if reverse else y
+
+
+def _cumsum_kernel(x: np.ndarray, *, axis: int, reverse: bool, exclusive: bool) -> np.ndarray:
+    return _cumsum_with(np, x, axis, reverse, exclusive)
 
 
 def _at(axis: int, part: slice, ndim: int) -> tuple[slice, ...]:
@@ -62,6 +69,7 @@ def _cumsum_onnx(ctx, node: Node, inputs: Sequence[str]) -> str:
 
 cumsum = defop(
     "cumsum", _along_axis_type, _cumsum_kernel, onnx=_cumsum_onnx,
+    jax=lambda x, *, axis, reverse, exclusive: _cumsum_with(jnp(), x, axis, reverse, exclusive),
     doc="Running sum along ``axis`` (``reverse``: from the end; ``exclusive``: each element "
         "left out of its own total), ONNX CumSum's semantics.",
     # the transpose of a running sum from the start is a running sum from the end
@@ -174,9 +182,18 @@ def _cumprod_vjp_type(types: Sequence[TensorType], *, axis: int) -> TensorType:
     return _along_axis_type([x], axis=axis)
 
 
+def _cumprod_vjp_jax(x, g, *, axis: int):
+    """JAX's own VJP of its cumprod: the transpose of an associative scan of products, exact
+    with zeros as the scan's transpose here is."""
+    import jax
+
+    return jax.vjp(lambda t: jax.lax.cumprod(t, axis=axis), x)[1](g)[0]
+
+
 cumprod_vjp = defop(
     "cumprod_vjp", _cumprod_vjp_type,
     _cumprod_vjp_kernel, expand=_cumprod_vjp_scan, onnx=lambda ctx, n, i: ctx.expand(n),
+    jax=_cumprod_vjp_jax,
     batch=_cumprod_vjp_batch,
     doc="cumprod's VJP (operand, cotangent): numpy's division formula where it is exact, the "
         "scan's transpose where it is not (zeros, infinities); differentiated and exported "
@@ -202,6 +219,7 @@ cumprod = defop(
     "cumprod", _along_axis_type,
     lambda x, *, axis: np.cumprod(x, axis=axis, dtype=x.dtype),
     expand=_cumprod_scan, onnx=lambda ctx, n, i: ctx.expand(n),
+    jax=lambda x, *, axis: jnp().cumprod(x, axis=axis, dtype=x.dtype),
     vjp=lambda node, g: [cumprod_vjp(node.inputs[0], g, **node.attrs)],
     doc="Running product along ``axis``; its JVP and ONNX lowering go through its expansion as "
         "an associative scan of multiplications, its VJP is ``cumprod_vjp``: exact with zeros, "
