@@ -228,3 +228,14 @@ def test_missing_says_what_to_add() -> None:
     assert "jax= in its declaration" in backend.missing(bare)
     typo = OpDef("typo", lambda types: types[0], np.negative, jax="no_such_jnp_function")
     assert "names nothing in jax.numpy" in backend.missing(typo)
+
+
+def test_check_finite_names_the_node_and_changes_nothing() -> None:
+    x = gd.placeholder((3,), "float64", name="x")
+    W = gd.variable(np.ones(3), name="W")
+    f = gd.function([x], gd.exp(gd.log(x * W) * 2.0), updates={W: W + 1.0},
+                    check_finite=True, backend="jax")
+    np.testing.assert_allclose(f(np.array([1.0, 2.0, 3.0])), [1.0, 4.0, 9.0])
+    with pytest.raises(gd.NonFiniteError, match="log .*produced 1 Inf"):
+        f(np.array([1.0, 0.0, 3.0]))  # exp(-inf) is a finite 0: only log's result tells
+    np.testing.assert_array_equal(gd.get_value(W), [2.0, 2.0, 2.0])

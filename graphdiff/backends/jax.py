@@ -346,7 +346,19 @@ class JaxExecutable:
             values.append(held)
         return values
 
+    def _check_finite(self, feeds: Sequence[np.ndarray]) -> None:
+        """Raise at the first node making NaN or Inf, on the reference interpreter (the jax run
+        cannot stop at a node); writes nothing, so a failing call changes nothing."""
+        locate = self._locate
+        sources: dict[Node, Any] = dict(zip(self.spec.graph.inputs, feeds))
+        sources.update(locate.constants)
+        for variable in locate.variables:
+            sources[variable] = variable.data.value
+        locate.interpreter.run(locate.steps, sources, True)
+
     def run(self, *feeds: np.ndarray) -> Any:
+        if self.spec.check_finite:
+            self._check_finite(feeds)
         with self._x64():
             args = tuple(_put(f, s) for f, s in zip(feeds, self.input_shardings))
             while True:
@@ -368,9 +380,6 @@ class JaxExecutable:
                 self._compile()
             returned = [_fetch(o) for o in outs]
         spec = self.spec
-        if spec.check_finite and not all(
-                np.isfinite(a).all() for a in returned if a.dtype.kind in "fc"):
-            self._locate.run(*feeds)  # raises at the first node making NaN or Inf
         for variable, value in zip(spec.variables, new):
             variable.data.keep_on_device(value, stale_host=True, fetch=_fetch)
         for stream in self.streams:
