@@ -18,13 +18,13 @@ import numpy as np
 
 def mlp_step(backend: str, **options):
     import graphdiff as gd
-    from models.nn import MLP
+    from models.nets import MLP
 
     model = MLP([16, 32, 10], np.random.default_rng(0))
     x = gd.placeholder((None, 16), "float32", name="x")
     y = gd.placeholder((None,), "int64", name="y")
     loss = gd.mean(gd.softmax_cross_entropy(model(x), y))
-    params = model.parameters()
+    params = gd.tree_flatten(model.parameters())[0]
     grads = gd.grad(loss, params)
     f = gd.function([x, y], loss, updates={p: p - 0.1 * g for p, g in zip(params, grads)},
                     backend=backend, **options)
@@ -35,13 +35,13 @@ def mlp_step(backend: str, **options):
 
 def transformer_step(backend: str, **options):
     import graphdiff as gd
-    from models.nn import TransformerClassifier
+    from models.nets import TransformerClassifier
 
     model = TransformerClassifier(np.random.default_rng(0), d_model=16, n_heads=2, d_ff=32)
     x = gd.placeholder((None, 8, 8), "float32", name="x")
     y = gd.placeholder((None,), "int64", name="y")
     loss = gd.mean(gd.softmax_cross_entropy(model(x), y))
-    params = model.parameters()
+    params = gd.tree_flatten(model.parameters())[0]
     grads = gd.grad(loss, params)
     f = gd.function([x, y], loss, updates={p: p - 0.05 * g for p, g in zip(params, grads)},
                     backend=backend, **options)

@@ -24,7 +24,7 @@ from ..errors import OnnxError, ShapeError
 from ..ir.node import Node
 from ..ir.types import Dim, TensorType
 from .batching import materialize
-from .core import defop
+from .core import defop, jnp
 
 _INT = np.dtype(np.int64)
 
@@ -89,6 +89,16 @@ def _largest_first(x: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(index, order, axis=-1)
 
 
+def _argsort_jax(x, *, axis: int, descending: bool, k: int | None):
+    np_ = jnp()
+    if not descending:
+        order = np_.argsort(x, axis=axis, stable=True)
+    else:  # as stable_argsort: equal elements keep their order
+        order = x.shape[axis] - 1 - np_.flip(np_.argsort(np_.flip(x, axis), axis=axis,
+                                                          stable=True), axis)
+    return order if k is None else order[(slice(None),) * axis + (slice(0, k),)]
+
+
 def _argsort_onnx(ctx, node: Node, inputs: list[str]) -> str:
     """TopK returns values and indices; ties go to the lower index, which is a stable order in
     both directions (the ONNX spec). Sorting everything is TopK with k = the axis length."""
@@ -103,7 +113,7 @@ def _argsort_onnx(ctx, node: Node, inputs: list[str]) -> str:
 
 
 argsort = defop(
-    "argsort", _argsort_type, _argsort_kernel, differentiable=False,
+    "argsort", _argsort_type, _argsort_kernel, differentiable=False, jax=_argsort_jax,
     batch=lambda node, i, b, size: argsort(i[0], **{**node.attrs,
                                                     "axis": node.attrs["axis"] + 1}),
     onnx=_argsort_onnx,
@@ -163,6 +173,7 @@ def _searchsorted_onnx(ctx, node: Node, inputs: list[str]) -> str:
 
 searchsorted = defop(
     "searchsorted", _searchsorted_type, _searchsorted_kernel, differentiable=False,
+    jax=lambda a, v, *, side: jnp().searchsorted(a, v, side=side),
     batch=_searchsorted_batch, onnx=_searchsorted_onnx,
     doc="numpy.searchsorted: where each value goes in a sorted 1-D tensor (int64).")
 
@@ -211,6 +222,25 @@ def _argwhere_kernel(x: np.ndarray, *, size: int, fill_value: tuple[int, ...],
                         batch_dims, (size, rank))
 
 
+def _per_example_jax(select: Callable, x, batch_dims: int):
+    """``select`` on each example of the leading ``batch_dims`` axes (jax.vmap)."""
+    import jax
+
+    for _ in range(batch_dims):
+        select = jax.vmap(select)
+    return select(x)
+
+
+def _argwhere_jax(x, *, size: int, fill_value: tuple[int, ...], batch_dims: int):
+    np_ = jnp()
+
+    def select(e):
+        if e.ndim == 0:
+            return np_.zeros((size, 0), "int64")
+        return np_.stack(np_.nonzero(e, size=size, fill_value=fill_value), axis=-1)
+    return _per_example_jax(select, x, batch_dims)
+
+
 def _argwhere_onnx(ctx, node: Node, inputs: list[str]) -> str:
     """NonZero gives (rank, count): padded with the fill columns, cut to size, transposed."""
     size, fill, batch_dims = (node.attrs[a] for a in ("size", "fill_value", "batch_dims"))
@@ -228,7 +258,7 @@ def _argwhere_onnx(ctx, node: Node, inputs: list[str]) -> str:
 
 
 argwhere = defop(
-    "argwhere", _argwhere_type, _argwhere_kernel, differentiable=False,
+    "argwhere", _argwhere_type, _argwhere_kernel, differentiable=False, jax=_argwhere_jax,
     batch=lambda node, i, b, size: argwhere(i[0], **{**node.attrs,
                                                      "batch_dims": node.attrs["batch_dims"] + 1}),
     onnx=_argwhere_onnx,
@@ -270,6 +300,26 @@ def _unique_kernel(x: np.ndarray, *, part: str, size: int, batch_dims: int) -> n
     return _per_example(lambda e: _unique_part(e, part, size), x, batch_dims, tail)
 
 
+def _unique_jax(x, *, part: str, size: int, batch_dims: int):
+    """np.unique's parts by a stable sort: a new group where a sorted value differs from the
+    one before (NaNs are one group, as numpy's equal_nan), the first index of each group its
+    first occurrence."""
+    np_ = jnp()
+
+    def select(e):
+        order = np_.argsort(e, stable=True)
+        ordered = e[order]
+        same = (ordered[1:] == ordered[:-1]) | (np_.isnan(ordered[1:]) & np_.isnan(ordered[:-1]))
+        new = np_.concatenate([np_.ones(1, bool), ~same])
+        group = np_.cumsum(new) - 1
+        if part == "inverse":
+            return np_.zeros(e.shape, group.dtype).at[order].set(group)
+        if part == "index":
+            return order[np_.nonzero(new, size=size, fill_value=0)[0]]
+        return np_.zeros(size, group.dtype).at[group].add(1, mode="drop")
+    return _per_example_jax(select, x, batch_dims)
+
+
 def _unique_onnx(ctx, node: Node, inputs: list[str]) -> str:
     """ONNX Unique (sorted): outputs values, first indices, inverse, counts; index and counts
     are padded and cut to size as numpy's kernel does."""
@@ -293,7 +343,7 @@ def _unique_onnx(ctx, node: Node, inputs: list[str]) -> str:
 
 
 unique_info = defop(
-    "unique_info", _unique_type, _unique_kernel, differentiable=False,
+    "unique_info", _unique_type, _unique_kernel, differentiable=False, jax=_unique_jax,
     batch=lambda node, i, b, size: unique_info(
         i[0], **{**node.attrs, "batch_dims": node.attrs["batch_dims"] + 1}),
     onnx=_unique_onnx,
