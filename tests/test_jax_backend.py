@@ -56,8 +56,9 @@ def test_op_case_matches_the_reference(case: Case, dtype: str) -> None:
         if dtype == "float64":
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
         else:
-            np.testing.assert_allclose(g, w, rtol=max(case.rtol32, 1e-5),
-                                       atol=max(case.atol32, 1e-6))
+            # LAPACK and XLA factor matrices differently: float32 agrees to 1e-4 there
+            rtol = 1e-4 if case.name.startswith("linalg") else max(case.rtol32, 1e-5)
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=max(case.atol32, 1e-6))
 
 
 @settings(max_examples=30, deadline=None, derandomize=True,

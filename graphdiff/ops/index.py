@@ -289,10 +289,12 @@ def distinct_along(indices: Node, axis: int) -> bool:
     return indices.op is argsort and indices.attrs["axis"] == axis
 
 
-def _scatter_along_jax(g, indices, *, axis: int, shape: tuple[int, ...]):
+def _scatter_along_jax(g, indices, *, axis: int, shape: tuple[int, ...],
+                       distinct: bool = False):
     grid = list(np.ogrid[tuple(slice(n) for n in g.shape)])
     grid[axis] = indices
-    return jnp().zeros(shape, g.dtype).at[tuple(grid)].add(g)
+    zeros = jnp().zeros(shape, g.dtype).at[tuple(grid)]
+    return zeros.set(g) if distinct else zeros.add(g)  # distinct: an assignment
 
 
 def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,

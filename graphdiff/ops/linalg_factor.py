@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import GradientError
 from ..ir.node import Node
 from ..ir.types import TensorType, TupleType
-from .core import defop, results
+from .core import defop, jnp, results
 from .elementwise import add, div, mul, neg, sub
 from .linalg import (
     as_column,
@@ -88,6 +88,7 @@ def _cholesky_vjp(node: Node, g: Node) -> list[Node]:
 
 
 cholesky = defop("cholesky", _cholesky_type, np.linalg.cholesky, vjp=_cholesky_vjp,
+                 jax="numpy.linalg.cholesky",
                  jvp=_cholesky_jvp, batch=batch_lifted, onnx=no_onnx_operator,
                  doc="The lower Cholesky factor L (A = L L^T) of every symmetric positive "
                      "definite matrix in a stack.")
@@ -144,6 +145,8 @@ def _qr_vjp(node: Node, g: list) -> list[Node]:
 
 
 qr = defop("qr", _qr_type, _qr_kernel, vjp=_qr_vjp, jvp=_qr_jvp, batch=batch_lifted,
+           jax=lambda a, *, complete: tuple(jnp().linalg.qr(
+               a, mode="complete" if complete else "reduced")),
            onnx=no_onnx_operator,
            doc="(Q, R) with A = Q R, Q with orthonormal columns and R upper triangular (reduced: "
                "k = min(m, n) columns; complete: Q square), Householder (numpy.linalg.qr).")
@@ -180,6 +183,8 @@ def _eigh_vjp(node: Node, g: list) -> list[Node]:
 
 
 eigh = defop("eigh", _eigh_type, _eigh_kernel, vjp=_eigh_vjp, jvp=_eigh_jvp, batch=batch_lifted,
+             # numpy reads the lower triangle only
+             jax=lambda a: tuple(jnp().linalg.eigh(a, symmetrize_input=False)),
              onnx=no_onnx_operator,
              doc="(w, V) of every symmetric matrix in a stack: eigenvalues ascending, "
                  "orthonormal eigenvectors in the columns of V (numpy.linalg.eigh).")
@@ -258,6 +263,7 @@ def _svd_vjp(node: Node, g: list) -> list[Node]:
 
 
 svd = defop("svd", _svd_type, _svd_kernel, vjp=_svd_vjp, jvp=_svd_jvp, batch=batch_lifted,
+            jax=lambda a, *, full_matrices: tuple(jnp().linalg.svd(a, full_matrices=full_matrices)),
             onnx=no_onnx_operator,
             doc="(U, S, Vh) with A = U diag(S) Vh for every matrix in a stack, singular values "
                 "descending (numpy.linalg.svd).")

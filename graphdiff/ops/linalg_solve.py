@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir.node import Node
 from ..ir.types import TensorType, TupleType, broadcast_shapes, format_shape
-from .core import defop, require_same_dtype, result
+from .core import defop, jnp, require_same_dtype, result
 from .elementwise import add, mul, neg, sub
 from .linalg import (
     batch_lifted,
@@ -77,7 +77,22 @@ def _solve_jvp(node: Node, tangents: Sequence[Node | None]) -> Node | None:
     return None if rhs is None else solve(node.inputs[0], rhs)
 
 
+def _batched_jax(a, b):
+    """``a`` and ``b`` with their batch axes broadcast (as ``_broadcast_batches``)."""
+    np_ = jnp()
+    batch = np_.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return np_.broadcast_to(a, batch + a.shape[-2:]), np_.broadcast_to(b, batch + b.shape[-2:])
+
+
+def _solve_triangular_jax(a, b, *, lower: bool, unit_diagonal: bool):
+    import jax.scipy.linalg
+
+    a, b = _batched_jax(a, b)
+    return jax.scipy.linalg.solve_triangular(a, b, lower=lower, unit_diagonal=unit_diagonal)
+
+
 solve = defop("solve", _solve_type, _solve_kernel, vjp=_solve_vjp, jvp=_solve_jvp,
+              jax=lambda a, b: jnp().linalg.solve(*_batched_jax(a, b)),
               batch=batch_lifted, onnx=no_onnx_operator,
               doc="X with A X = B for square A (..., n, n) and B (..., n, k), batch axes "
                   "broadcast (LU with partial pivoting, numpy.linalg.solve).")
@@ -133,6 +148,7 @@ def _solve_triangular_jvp(node: Node, tangents: Sequence[Node | None]) -> Node |
 
 solve_triangular = defop(
     "solve_triangular", _solve_triangular_type, _solve_triangular_kernel,
+    jax=_solve_triangular_jax,
     vjp=_solve_triangular_vjp, jvp=_solve_triangular_jvp, batch=batch_lifted, onnx=no_onnx_operator,
     doc="X with T X = B, T the lower (or upper) triangle of A, its diagonal taken as ones when "
         "unit_diagonal; the other entries of A are not read.")
@@ -156,6 +172,7 @@ def _inv_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
 
 
 inv = defop("inv", _square_type, np.linalg.inv, vjp=_inv_vjp, jvp=_inv_jvp,
+            jax="numpy.linalg.inv",
             batch=batch_lifted, onnx=no_onnx_operator,
             doc="The inverse of every square matrix in a stack.")
 
@@ -183,6 +200,7 @@ def _det_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
 
 
 det = defop("det", _det_type, np.linalg.det, vjp=_det_vjp, jvp=_det_jvp, onnx="Det",
+            jax="numpy.linalg.det",
             batch=batch_lifted,
             doc="The determinant of every square matrix in a stack (LU, numpy.linalg.det).")
 
@@ -210,6 +228,7 @@ def _slogdet_jvp(node: Node, tangents: Sequence[Node | None]) -> list[Node | Non
 
 
 slogdet = defop("slogdet", _slogdet_type, _slogdet_kernel, vjp=_slogdet_vjp, jvp=_slogdet_jvp,
+                jax=lambda a: tuple(jnp().linalg.slogdet(a)),
                 batch=batch_lifted, onnx=no_onnx_operator,
                 doc="(sign, log|det|) of every square matrix in a stack: the determinant "
                     "without overflow; results 0 and 1.")
@@ -261,6 +280,7 @@ def _pinv_jvp(node: Node, tangents: Sequence[Node | None]) -> Node:
 
 
 pinv = defop("pinv", _pinv_type, _pinv_kernel, vjp=_pinv_vjp, jvp=_pinv_jvp, batch=batch_lifted,
+             jax=lambda a, *, rcond: jnp().linalg.pinv(a, rtol=rcond),
              onnx=no_onnx_operator,
              doc="The Moore-Penrose pseudo-inverse of every matrix in a stack (SVD; singular "
                  "values at or below rcond * the largest count as zero).")

@@ -68,6 +68,17 @@ def _kernel(ufunc: np.ufunc, reduction: str) -> Callable:
     return scatter
 
 
+def _scatter_jax(reduction: str) -> Callable:
+    method = {"max": "max", "min": "min", "mul": "multiply"}[reduction]
+
+    def scatter(updates, indices, *, shape: tuple[int, ...]):
+        from .core import jnp
+
+        filled = jnp().full(shape, _identity(reduction, updates.dtype), updates.dtype)
+        return getattr(filled.at[indices], method)(updates)
+    return scatter
+
+
 def _onnx(reduction: str) -> Callable:
     def lower(ctx, node: Node, inputs: Sequence[str]) -> str:
         needed = 18 if reduction in ("max", "min") else 16
@@ -161,6 +172,7 @@ def _declare(reduction: str, ufunc: np.ufunc, vjp: Callable, jvp: Callable,
              doc: str) -> OpDef:
     return defop(f"scatter_{reduction}", _scatter_type, _kernel(ufunc, reduction),
                  shape_attrs=("shape",), out_arg=True, onnx=_onnx(reduction), vjp=vjp, jvp=jvp,
+                 jax=_scatter_jax(reduction),
                  batch=_batch, doc=doc)
 
 

@@ -148,9 +148,14 @@ def _iota_onnx(ctx, node: Node, inputs) -> str:
     return ctx.op("Reshape", [flat, ctx.shape(node.shape)])
 
 
+def _iota_jax(*, dtype: np.dtype, shape: tuple[int, ...]):
+    return jnp().arange(int(np.prod(shape, dtype=np.int64)), dtype=dtype).reshape(shape)
+
+
 IOTA = defop("iota", lambda types, *, dtype, shape: _fill_type(types, value=0, dtype=dtype,
                                                                 shape=shape),
-             _iota_kernel, differentiable=False, shape_attrs=("shape",), onnx=_iota_onnx,
+             _iota_kernel, differentiable=False, shape_attrs=("shape",), jax=_iota_jax,
+             onnx=_iota_onnx,
              doc="0, 1, 2, ... in row-major order over a shape that may be symbolic (the flat "
                  "position of each element, for index updates).")
 
