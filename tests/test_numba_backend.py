@@ -15,7 +15,12 @@ from hypothesis import HealthCheck, given, settings
 import graphdiff as gd
 from graphdiff.ir import OPS, Graph
 from graphdiff.ops import elementwise as E
+from graphdiff.ops import explog as X
 from graphdiff.ops import fused_codegen
+from graphdiff.ops import ieee as F
+from graphdiff.ops import integer as B
+from graphdiff.ops import rounding as R
+from graphdiff.ops import trig as T
 from graphdiff.ops.fused import fused
 from graphdiff.passes.pipeline import FUSED_PIPELINE
 
@@ -90,6 +95,13 @@ def _all_ops_region(dtype: str) -> Graph:
     outputs += compares + [E.isnan(x), E.isfinite(x)]
     outputs += [E.logical_and(compares[0], compares[3]), E.logical_or(compares[0], E.isnan(y)),
                 E.logical_not(compares[1])]
+    outputs += [op(x) for op in (T.tan, T.arcsin, T.arccos, T.arctan, T.sinh, T.cosh,
+                                 T.arcsinh, T.arccosh, T.arctanh, X.exp2, R.rint, R.trunc,
+                                 F.isinf, F.signbit)]
+    outputs += [op(p) for op in (X.log2, X.log10)]
+    outputs += [op(x, y) for op in (T.arctan2, T.hypot, X.logaddexp, X.logaddexp2, R.remainder,
+                                    R.fmod, R.floor_divide, F.fmax, F.fmin, F.copysign)]
+    outputs += [E.logical_xor(compares[0], compares[4])]
     outputs += [E.where(compares[2], x, y), E.cast(compares[0], dtype=np.dtype(dtype)),
                 E.cast(x, dtype=np.dtype("float64" if dtype == "float32" else "float32")),
                 E.stop_gradient(E.mul(x, two))]
@@ -325,3 +337,24 @@ def test_random_graphs_and_their_gradients_agree_with_the_reference(case) -> Non
         NumbaBackend.unfuse_at_most = threshold
     want, got = (want, got) if isinstance(want, list) else ([want], [got])
     assert_agree(got, want, case.dtype)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int64", "uint8"])
+def test_integer_division_and_bits_match_numpy_at_zero_minus_one_and_wide_shifts(
+        dtype: str) -> None:
+    """The cases where C traps or is undefined and numpy defines a value: a zero divisor, the
+    smallest integer over -1, shift counts at or beyond the width and negative ones."""
+    info = np.iinfo(dtype)
+    a_values = np.array([7, -7, 0, info.min, info.max, 5, -1, 3], dtype=np.int64)
+    b_values = np.array([2, -2, 3, -1, 0, 0, 9, 64], dtype=np.int64)
+    if info.min == 0:
+        a_values, b_values = np.abs(a_values) % 256, np.abs(b_values) % 256
+    a = gd.placeholder((8,), dtype, name="a")
+    b = gd.placeholder((8,), dtype, name="b")
+    ops = [R.floor_divide, R.remainder, R.fmod, B.bitwise_and, B.bitwise_or, B.bitwise_xor,
+           B.left_shift, B.right_shift]
+    region = Graph([a, b], [op(a, b) for op in ops] + [B.bitwise_not(a)])
+    arrays = (a_values.astype(dtype), b_values.astype(dtype))
+    got = numba_call.compiled(region, ((8,), (8,)))(*arrays)
+    for node, g, w in zip(region.outputs, got, _numpy_values(region, arrays)):
+        _close(g, w, node.op.name)

@@ -20,6 +20,7 @@ from . import (
     shape,
     sorting,
     stacking,
+    ufuncs,
 )
 from .control import *  # noqa: F403
 from .conv import *  # noqa: F403
@@ -35,11 +36,12 @@ from .selection import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .sorting import *  # noqa: F403
 from .stacking import *  # noqa: F403
+from .ufuncs import *  # noqa: F403
 
 operators.install()
 
 __all__ = [
     "as_tensor", *control.__all__, *conv.__all__, *creation.__all__, *indexing.__all__,
     *math.__all__, *matrices.__all__, *nn.__all__, *quantiles.__all__, *reductions.__all__,
-    *selection.__all__, *shape.__all__, *sorting.__all__, *stacking.__all__,
+    *selection.__all__, *shape.__all__, *sorting.__all__, *stacking.__all__, *ufuncs.__all__,
 ]

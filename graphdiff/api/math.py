@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 
-def _unary(op: OpDef, ufunc: np.ufunc, doc: str) -> Callable[[TensorLike], Node]:
+def unary_ufunc(op: OpDef, ufunc: np.ufunc, doc: str) -> Callable[[TensorLike], Node]:
     """A numpy-style unary function: the operand is cast to the dtype numpy would return."""
 
     def function(x: TensorLike) -> Node:
@@ -93,31 +93,53 @@ def _unary(op: OpDef, ufunc: np.ufunc, doc: str) -> Callable[[TensorLike], Node]
     return function
 
 
-negative = _unary(E.neg, np.negative, "-x, elementwise.")
-abs = _unary(E.abs_, np.abs, "|x|, elementwise.")  # noqa: A001 - numpy's name
-sign = _unary(E.sign, np.sign, "The sign of x (-1, 0, 1), elementwise.")
-exp = _unary(E.exp, np.exp, "e**x, elementwise.")
-log = _unary(E.log, np.log, "Natural logarithm, elementwise.")
-log1p = _unary(E.log1p, np.log1p, "log(1 + x), accurate for small x.")
-expm1 = _unary(E.expm1, np.expm1, "exp(x) - 1, accurate for small x.")
-sqrt = _unary(E.sqrt, np.sqrt, "Square root, elementwise.")
-square = _unary(E.square, np.square, "x * x, elementwise.")
-reciprocal = _unary(E.reciprocal, np.sqrt, "1 / x, elementwise (ints become floats).")
-sin = _unary(E.sin, np.sin, "Sine, elementwise.")
-cos = _unary(E.cos, np.cos, "Cosine, elementwise.")
-tanh = _unary(E.tanh, np.tanh, "Hyperbolic tangent, elementwise.")
-sigmoid = _unary(E.sigmoid, np.tanh, "1 / (1 + exp(-x)), computed without overflow.")
-relu = _unary(E.relu, np.negative, "max(x, 0), elementwise; NaN stays NaN.")
-erf = _unary(E.erf, np.tanh, "The error function, elementwise.")
-floor = _unary(E.floor, np.floor, "Largest integer <= x, elementwise (zero derivative).")
-ceil = _unary(E.ceil, np.ceil, "Smallest integer >= x, elementwise (zero derivative).")
-isnan = _unary(E.isnan, np.sqrt, "True where x is NaN.")
-isfinite = _unary(E.isfinite, np.sqrt, "True where x is neither infinite nor NaN.")
+negative = unary_ufunc(E.neg, np.negative, "-x, elementwise.")
+abs = unary_ufunc(E.abs_, np.abs, "|x|, elementwise.")  # noqa: A001 - numpy's name
+sign = unary_ufunc(E.sign, np.sign, "The sign of x (-1, 0, 1), elementwise.")
+exp = unary_ufunc(E.exp, np.exp, "e**x, elementwise.")
+log = unary_ufunc(E.log, np.log, "Natural logarithm, elementwise.")
+log1p = unary_ufunc(E.log1p, np.log1p, "log(1 + x), accurate for small x.")
+expm1 = unary_ufunc(E.expm1, np.expm1, "exp(x) - 1, accurate for small x.")
+sqrt = unary_ufunc(E.sqrt, np.sqrt, "Square root, elementwise.")
+square = unary_ufunc(E.square, np.square, "x * x, elementwise.")
+reciprocal = unary_ufunc(E.reciprocal, np.sqrt, "1 / x, elementwise (ints become floats).")
+sin = unary_ufunc(E.sin, np.sin, "Sine, elementwise.")
+cos = unary_ufunc(E.cos, np.cos, "Cosine, elementwise.")
+tanh = unary_ufunc(E.tanh, np.tanh, "Hyperbolic tangent, elementwise.")
+sigmoid = unary_ufunc(E.sigmoid, np.tanh, "1 / (1 + exp(-x)), computed without overflow.")
+relu = unary_ufunc(E.relu, np.negative, "max(x, 0), elementwise; NaN stays NaN.")
+erf = unary_ufunc(E.erf, np.tanh, "The error function, elementwise.")
+
+
+def rounding_ufunc(op: OpDef, ufunc: np.ufunc, doc: str) -> Callable[[TensorLike], Node]:
+    """A numpy-style rounding function: integers and bools are already whole, and numpy 2
+    gives them back in their own dtype (floor, ceil, trunc), or as floats (rint)."""
+    on_floats = unary_ufunc(op, ufunc, doc)
+
+    def function(x: TensorLike) -> Node:
+        x = as_tensor(x)
+        dtype = ufunc_result_dtype(ufunc, x.dtype) if x.dtype.kind in "biu" else x.dtype
+        return on_floats(x) if dtype.kind == "f" else cast_to(x, dtype)
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = doc
+    return function
+
+
+floor = rounding_ufunc(E.floor, np.floor, "Largest integer <= x, elementwise (zero derivative).")
+ceil = rounding_ufunc(E.ceil, np.ceil, "Smallest integer >= x, elementwise (zero derivative).")
+isnan = unary_ufunc(E.isnan, np.sqrt, "True where x is NaN.")
+isfinite = unary_ufunc(E.isfinite, np.sqrt, "True where x is neither infinite nor NaN.")
+
+
+def truth(x: TensorLike) -> Node:
+    """x != 0 as bool: numpy's reading of a number in a logical op (NaN is True)."""
+    return cast_to(as_tensor(x), np.dtype(np.bool_))
 
 
 def logical_not(x: TensorLike) -> Node:
-    """Elementwise not of a bool tensor."""
-    return E.logical_not(_as_bool(x, "logical_not"))
+    """Elementwise not of the truth values of x (x == 0 for numbers, as numpy)."""
+    return E.logical_not(truth(x))
 
 
 def stop_gradient(x: TensorLike) -> Node:
@@ -131,7 +153,7 @@ def _binary(op: OpDef, doc: str, *, true_divide: bool = False,
             boolean: bool = False) -> Callable[[TensorLike, TensorLike], Node]:
     def function(a: TensorLike, b: TensorLike) -> Node:
         if boolean:
-            return op(_as_bool(a, op.name), _as_bool(b, op.name))
+            return op(truth(a), truth(b))
         dtype = result_dtype(a, b)
         if true_divide and dtype.kind != "f":
             dtype = ufunc_result_dtype(np.true_divide, dtype, dtype)
@@ -154,8 +176,10 @@ greater = _binary(E.greater, "a > b, elementwise.")
 greater_equal = _binary(E.greater_equal, "a >= b, elementwise.")
 equal = _binary(E.equal, "a == b, elementwise.")
 not_equal = _binary(E.not_equal, "a != b, elementwise.")
-logical_and = _binary(E.logical_and, "Elementwise and of bool tensors.", boolean=True)
-logical_or = _binary(E.logical_or, "Elementwise or of bool tensors.", boolean=True)
+logical_and = _binary(E.logical_and, "Elementwise and of the truth values (nonzero is True).",
+                      boolean=True)
+logical_or = _binary(E.logical_or, "Elementwise or of the truth values (nonzero is True).",
+                     boolean=True)
 
 
 def power(a: TensorLike, b: TensorLike) -> Node:

@@ -1,10 +1,11 @@
 """numpy-style operators and methods on symbolic tensors.
 
 The IR's Node class knows nothing of the API (layers import only upward), so the operators are
-attached here, once, when graphdiff is imported: ``x + 1``, ``x @ W``, ``x[1:, None]``, ``x.T``,
-``x.sum(axis=0)``. ``==`` and ``!=`` build elementwise comparisons, as in numpy, JAX and PyTorch;
-a tensor still hashes by identity (nodes are interned, so identity is structural equality), and
-code that asks whether two nodes are the same one says ``is``.
+attached here, once, when graphdiff is imported: ``x + 1``, ``x @ W``, ``k % 3``, ``k << 2``,
+``x[1:, None]``, ``x.T``, ``x.sum(axis=0)``. ``==`` and ``!=`` build elementwise comparisons,
+as in numpy, JAX and PyTorch; a tensor still hashes by identity (nodes are interned, so
+identity is structural equality), and code that asks whether two nodes are the same one says
+``is``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import math as M
 from . import matrices as MX
 from . import reductions as RD
 from . import shape as S
+from . import ufuncs as U
 
 
 def _reflected(function):
@@ -65,9 +67,16 @@ OPERATORS: dict[str, Any] = {
     "__neg__": M.negative, "__pos__": lambda self: self, "__abs__": M.abs,
     "__eq__": _elementwise_comparison(M.equal), "__ne__": _elementwise_comparison(M.not_equal),
     "__lt__": M.less, "__le__": M.less_equal, "__gt__": M.greater, "__ge__": M.greater_equal,
-    "__and__": M.logical_and, "__rand__": _reflected(M.logical_and),
-    "__or__": M.logical_or, "__ror__": _reflected(M.logical_or),
-    "__invert__": M.logical_not,
+    "__mod__": U.remainder, "__rmod__": _reflected(U.remainder),
+    "__floordiv__": U.floor_divide, "__rfloordiv__": _reflected(U.floor_divide),
+    "__divmod__": U.divmod, "__rdivmod__": _reflected(U.divmod),
+    # bitwise on integers, logical on bools, as numpy's operators
+    "__and__": U.bitwise_and, "__rand__": _reflected(U.bitwise_and),
+    "__or__": U.bitwise_or, "__ror__": _reflected(U.bitwise_or),
+    "__xor__": U.bitwise_xor, "__rxor__": _reflected(U.bitwise_xor),
+    "__invert__": U.invert,
+    "__lshift__": U.left_shift, "__rlshift__": _reflected(U.left_shift),
+    "__rshift__": U.right_shift, "__rrshift__": _reflected(U.right_shift),
     "__getitem__": I.getitem, "__iter__": I.iterate,
     "__setitem__": _no_item_assignment,
     "at": property(AT.IndexUpdates),  # x.at[idx].set(v) and friends (JAX's functional updates)

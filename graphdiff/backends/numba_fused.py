@@ -94,8 +94,8 @@ import numba
 import numpy as np
 
 from graphdiff.backends.numba_scalar import (
-    erf_float32, erf_float64, exp_float32, exp_float64, reduce_max, reduce_min, tanh_float32,
-    tanh_float64,
+    erf_float32, erf_float64, exp_float32, exp_float64, floor_divide, fmod, reduce_max,
+    reduce_min, remainder, tanh_float32, tanh_float64,
 )
 
 FASTMATH = set({fastmath!r})

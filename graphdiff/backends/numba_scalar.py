@@ -25,7 +25,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ..ops import special
 
@@ -155,3 +155,71 @@ def erf_float32(x):
 @numba.njit(**_JIT)
 def erf_float64(x):
     return math.erf(x)
+
+
+# --- numpy's integer-and-float division, without the traps of C's -------------------------------
+# numba's ``//`` and ``%`` on integers trap (SIGFPE) on a zero divisor and on MIN // -1, where
+# numpy gives 0 and the wrapped value; its float ``//`` is floor(a / b), which numpy is not
+# (1.0 // 0.1 is 9.0: numpy floors (a - fmod(a, b)) / b). These follow numpy's loops.
+
+def floor_divide(a, b):
+    """numpy.floor_divide on two scalars of one type (numba overloads it per type)."""
+
+
+def remainder(a, b):
+    """numpy.remainder (the sign of the divisor) on two scalars of one type."""
+
+
+def fmod(a, b):
+    """numpy.fmod (the sign of the dividend) on two scalars of one type."""
+
+
+@overload(floor_divide, inline="always")
+def _floor_divide(a, b):
+    if isinstance(a, types.Float):
+        def floats(a, b):
+            if b == 0:
+                return a / b
+            mod = np.fmod(a, b)
+            div = (a - mod) / b
+            if mod != 0 and (b < 0) != (mod < 0):
+                div -= 1
+            if div == 0:
+                return np.copysign(div * 0, a / b)
+            whole = np.floor(div)
+            return whole + 1 if div - whole > 0.5 else whole
+        return floats
+    if a.signed:
+        return lambda a, b: 0 if b == 0 else (-a if b == -1 else a // b)
+    return lambda a, b: 0 if b == 0 else a // b
+
+
+@overload(remainder, inline="always")
+def _remainder(a, b):
+    if isinstance(a, types.Float):
+        def floats(a, b):
+            mod = np.fmod(a, b)
+            if b == 0:
+                return mod
+            if mod == 0:
+                return np.copysign(mod * 0, b)  # numpy's zero takes the divisor's sign
+            return mod + b if (b < 0) != (mod < 0) else mod
+        return floats
+    if a.signed:
+        return lambda a, b: 0 if b == 0 or b == -1 else a % b
+    return lambda a, b: 0 if b == 0 else a % b
+
+
+@overload(fmod, inline="always")
+def _fmod(a, b):
+    if isinstance(a, types.Float):
+        return lambda a, b: np.fmod(a, b)
+
+    signed = a.signed
+
+    def integers(a, b):
+        if b == 0 or (signed and b == -1):
+            return 0
+        r = a % b  # the sign of b; fmod's has the sign of a
+        return r - b if r != 0 and (r < 0) != (a < 0) else r
+    return integers

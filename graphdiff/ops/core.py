@@ -135,6 +135,11 @@ def unary_numeric(types: Sequence[TensorType]) -> TensorType:
     return x
 
 
+def float_predicate(types: Sequence[TensorType]) -> TensorType:
+    """isnan, isinf, signbit: one float operand, a bool of its shape out."""
+    return unary_float(types).with_dtype(np.dtype(np.bool_))
+
+
 def binary_same(types: Sequence[TensorType]) -> TensorType:
     """add, mul, ...: two operands of one dtype, broadcast shape out."""
     dtype = require_same_dtype(types)

@@ -27,6 +27,7 @@ from .core import (
     binary_same,
     compare,
     defop,
+    float_predicate,
     jnp,
     logical,
     require_bool,
@@ -198,18 +199,14 @@ floor = unary("floor", np.floor, None, jax="floor", onnx="Floor", scalar="np.flo
 ceil = unary("ceil", np.ceil, None, jax="ceil", onnx="Ceil", scalar="np.ceil({0})")
 
 
-def _float_to_bool(types: Sequence[TensorType]) -> TensorType:
-    return unary_float(types).with_dtype(np.dtype(np.bool_))
-
-
 def _not_type(types: Sequence[TensorType]) -> TensorType:
     require_bool(types[0], "operand")
     return types[0]
 
 
-isnan = defop("isnan", _float_to_bool, np.isnan, elementwise=True, out_arg=True,
+isnan = defop("isnan", float_predicate, np.isnan, elementwise=True, out_arg=True,
               differentiable=False, onnx="IsNaN", scalar="np.isnan({0})", jax="isnan")
-isfinite = defop("isfinite", _float_to_bool, np.isfinite, elementwise=True, out_arg=True,
+isfinite = defop("isfinite", float_predicate, np.isfinite, elementwise=True, out_arg=True,
                  differentiable=False, scalar="np.isfinite({0})", jax="isfinite",
                  onnx=lambda ctx, n, i: ctx.op("Not", [ctx.op("Or", [ctx.op("IsNaN", i),
                                                                      ctx.op("IsInf", i)])]))
@@ -347,7 +344,7 @@ pow_ = binary("pow", np.power, jax="power", onnx="Pow", scalar="({0} ** {1})", i
               partials=_pow_partials)
 
 
-def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
+def choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
     """max/min: the derivative goes to the chosen operand, split evenly on ties (as JAX does)."""
 
     def partials(a: Node, b: Node, z: Node) -> tuple[Node, Node]:
@@ -362,11 +359,11 @@ def _choice_partials(pick_a: Callable[[Node, Node], Node]) -> Partials:
 maximum = binary("maximum", np.maximum, jax="maximum", onnx="Max", commutative=True,
                  scalar="({0} if {0} >= {1} or {0} != {0} else {1})",
                  fast_kernel=_bind_extremum(np.maximum),
-                 partials=_choice_partials(lambda a, b: greater(a, b)))
+                 partials=choice_partials(lambda a, b: greater(a, b)))
 minimum = binary("minimum", np.minimum, jax="minimum", onnx="Min", commutative=True,
                  scalar="({0} if {0} <= {1} or {0} != {0} else {1})",
                  fast_kernel=_bind_extremum(np.minimum),
-                 partials=_choice_partials(lambda a, b: less(a, b)))
+                 partials=choice_partials(lambda a, b: less(a, b)))
 
 
 # --- comparisons and logic (no derivative) -------------------------------------------------------
@@ -387,6 +384,8 @@ logical_and = binary("logical_and", np.logical_and, onnx="And", scalar="({0} and
                      jax="logical_and", infer=logical, commutative=True)
 logical_or = binary("logical_or", np.logical_or, jax="logical_or", onnx="Or", scalar="({0} or {1})",
                     infer=logical, commutative=True)
+logical_xor = binary("logical_xor", np.logical_xor, jax="logical_xor", onnx="Xor",
+                     scalar="({0} != {1})", infer=logical, commutative=True)
 
 
 # --- where ----------------------------------------------------------------------------------------
