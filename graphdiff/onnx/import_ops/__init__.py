@@ -2,6 +2,7 @@
 
 from . import (
     attention,
+    bitwise,
     control,
     grid_sample,
     images,
@@ -19,5 +20,6 @@ from . import (
     training,
 )
 
-__all__ = ["attention", "control", "grid_sample", "images", "losses", "math", "nn", "quantize",
-           "recurrent", "resize", "scatter", "shape", "signal", "sorting", "tensor", "training"]
+__all__ = ["attention", "bitwise", "control", "grid_sample", "images", "losses", "math", "nn",
+           "quantize", "recurrent", "resize", "scatter", "shape", "signal", "sorting", "tensor",
+           "training"]

@@ -15,6 +15,9 @@ from ...api.reductions import sqrt_of_spread
 from ...ir.dims import product_dims
 from ...ir.node import Node
 from ...ops import elementwise as E
+from ...ops import ieee as F
+from ...ops import rounding as R
+from ...ops import trig as T
 from ...ops.core import scalar
 from ..dtypes import numpy_dtype
 from ..importer import DimsValue, ImportContext, OnnxNode, onnx_import
@@ -47,6 +50,9 @@ _UNARY = {
     "Reciprocal": E.reciprocal, "Sin": E.sin, "Cos": E.cos, "Tanh": E.tanh,
     "Sigmoid": E.sigmoid, "Relu": E.relu, "Erf": E.erf, "Floor": E.floor, "Ceil": E.ceil,
     "Sign": E.sign, "IsNaN": E.isnan, "Not": E.logical_not, "Identity": E.stop_gradient,
+    "Tan": T.tan, "Asin": T.arcsin, "Acos": T.arccos, "Atan": T.arctan, "Sinh": T.sinh,
+    "Cosh": T.cosh, "Asinh": T.arcsinh, "Acosh": T.arccosh, "Atanh": T.arctanh,
+    "Round": R.rint,  # half to even, as ONNX's Round
 }
 
 
@@ -61,7 +67,7 @@ def _unary(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 _BINARY = {
     "Add": E.add, "Sub": E.sub, "Mul": E.mul, "Equal": E.equal, "Less": E.less,
     "LessOrEqual": E.less_equal, "Greater": E.greater, "GreaterOrEqual": E.greater_equal,
-    "And": E.logical_and, "Or": E.logical_or, "Xor": E.not_equal,
+    "And": E.logical_and, "Or": E.logical_or, "Xor": E.logical_xor,
 }
 
 
@@ -77,9 +83,14 @@ def _binary(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     return [_BINARY[node.proto.op_type](a, b)]
 
 
-def _truncate(x: Node) -> Node:
-    """Round toward zero (C's integer division), from floor and ceil."""
-    return E.where(E.less(x, gd.constant(np.zeros((), x.dtype))), E.ceil(x), E.floor(x))
+def _truncated_quotient(a: Node, b: Node) -> Node:
+    """Integer division rounding toward zero (C's), exactly: the floor quotient, one up where
+    the remainder is not 0 and the signs differ."""
+    zero = scalar(0, a)
+    inexact = E.not_equal(R.fmod(a, b), zero)
+    signs_differ = E.not_equal(E.less(a, zero), E.less(b, zero))
+    step = E.cast(E.logical_and(inexact, signs_differ), dtype=a.dtype)
+    return E.add(R.floor_divide(a, b), step)
 
 
 @onnx_import("Div")
@@ -88,22 +99,14 @@ def _div(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     if shape is not None:
         return [shape]
     a, b = _same(ctx, node)
-    if a.dtype.kind == "f":
-        return [E.div(a, b)]
-    quotient = E.div(gd.astype(a, "float64"), gd.astype(b, "float64"))
-    return [gd.astype(_truncate(quotient), a.dtype)]
+    return [E.div(a, b) if a.dtype.kind == "f" else _truncated_quotient(a, b)]
 
 
 @onnx_import("Mod")
 def _mod(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+    # fmod=1: C's fmod (the sign of the dividend); fmod=0: the sign of the divisor (numpy's mod)
     a, b = _same(ctx, node)
-    fmod = node.int("fmod", 0)
-    wide = np.dtype(np.float64)
-    fa, fb = gd.astype(a, wide), gd.astype(b, wide)
-    quotient = E.div(fa, fb)
-    # fmod: a - b * trunc(a / b) (sign of a); mod: a - b * floor(a / b) (sign of b)
-    whole = _truncate(quotient) if fmod else E.floor(quotient)
-    return [gd.astype(E.sub(fa, E.mul(fb, whole)), a.dtype)]
+    return [(R.fmod if node.int("fmod", 0) else R.remainder)(a, b)]
 
 
 @onnx_import("Pow")
@@ -132,7 +135,7 @@ def _variadic(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 @onnx_import("IsInf")
 def _isinf(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
-    infinite = E.logical_and(E.logical_not(E.isfinite(x)), E.logical_not(E.isnan(x)))
+    infinite = F.isinf(x)
     zero = gd.constant(np.zeros((), x.dtype))
     if not node.int("detect_positive", 1):
         infinite = E.logical_and(infinite, E.less(x, zero))
@@ -187,8 +190,7 @@ def _clip(ctx: ImportContext, node: OnnxNode) -> list[Node]:
 # --- activations (composites of primitives) ------------------------------------------------------
 
 @onnx_import("LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Softsign",
-             "Softplus", "ThresholdedRelu", "Mish", "Gelu", "Swish", "PRelu", "Tan", "Sinh",
-             "Cosh", "Asinh", "Acosh", "Atanh", "Shrink")
+             "Softplus", "ThresholdedRelu", "Mish", "Gelu", "Swish", "PRelu", "Shrink")
 def _activation(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     x = ctx.tensor(node, 0)
     op = node.proto.op_type
@@ -224,20 +226,10 @@ def _activation(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         return [x * E.sigmoid(x * node.float("alpha", 1.0))]
     if op == "Gelu":
         return [gd.gelu(x, approximate=node.string("approximate", "none"))]
-    if op == "Shrink":
-        bias, lambd = scalar(node.float("bias", 0.0), x), scalar(node.float("lambd", 0.5), x)
-        return [E.where(E.less(x, E.neg(lambd)), E.add(x, bias),
-                        E.where(E.greater(x, lambd), E.sub(x, bias), zero))]
-    half = scalar(0.5, x)
-    formulas = {
-        "Tan": lambda: E.div(E.sin(x), E.cos(x)),
-        "Sinh": lambda: E.mul(half, E.sub(E.exp(x), E.exp(E.neg(x)))),
-        "Cosh": lambda: E.mul(half, E.add(E.exp(x), E.exp(E.neg(x)))),
-        "Asinh": lambda: E.log(E.add(x, E.sqrt(E.add(E.square(x), one)))),
-        "Acosh": lambda: E.log(E.add(x, E.sqrt(E.sub(E.square(x), one)))),
-        "Atanh": lambda: E.mul(half, E.log(E.div(E.add(one, x), E.sub(one, x)))),
-    }
-    return [formulas[op]()]
+    # Shrink
+    bias, lambd = scalar(node.float("bias", 0.0), x), scalar(node.float("lambd", 0.5), x)
+    return [E.where(E.less(x, E.neg(lambd)), E.add(x, bias),
+                    E.where(E.greater(x, lambd), E.sub(x, bias), zero))]
 
 
 # --- matrix products -----------------------------------------------------------------------------

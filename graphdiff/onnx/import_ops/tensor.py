@@ -1,5 +1,5 @@
 """Import of ONNX ops built from constants, slices and reshapes: Trilu, CumSum, CumProd,
-CenterCropPad, GatherND, OneHot, EyeLike, SpaceToDepth, DepthToSpace, Round.
+CenterCropPad, GatherND, OneHot, EyeLike, SpaceToDepth, DepthToSpace.
 
 Masks and triangular matrices are constants of the static sizes involved; CumSum and CumProd
 are graphdiff's own scans (graphdiff/ops/scan.py), any length.
@@ -165,11 +165,6 @@ def _depth_to_space(ctx: ImportContext, node: OnnxNode) -> list[Node]:
         blocks = gd.reshape(x, (n, c // (b * b), b, b, h, w))
         moved = gd.transpose(blocks, (0, 1, 4, 2, 5, 3))
     return [gd.reshape(moved, (n, c // (b * b), h * b, w * b))]
-
-
-@onnx_import("Round")
-def _round(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    return [round_half_even(ctx.tensor(node, 0))]
 
 
 def round_half_even(x: Node) -> Node:
