@@ -192,3 +192,49 @@ def test_trainable_chooses_the_variables() -> None:
 def test_trainable_refuses_what_cannot_be_a_variable(trainable, message: str) -> None:
     with pytest.raises(gd.OnnxError, match=message):
         gd.import_onnx(_model_with_known_floats(), trainable=trainable)
+
+
+def _cast_chain(narrow: int, saturate: int = 1) -> onnx.ModelProto:
+    """x (float32) -> Cast to ``narrow`` -> Cast back to float32."""
+    nodes = [helper.make_node("Cast", ["x"], ["n"], to=narrow, saturate=saturate),
+             helper.make_node("Cast", ["n"], ["y"], to=TensorProto.FLOAT)]
+    graph = helper.make_graph(nodes, "cast_chain",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+@pytest.mark.parametrize("narrow, name", [
+    (TensorProto.BFLOAT16, "bfloat16"), (TensorProto.FLOAT8E4M3FN, "float8_e4m3fn"),
+    (TensorProto.FLOAT8E5M2, "float8_e5m2"), (TensorProto.INT4, "int4"),
+    (TensorProto.FLOAT4E2M1, "float4_e2m1fn")])
+def test_casts_through_narrow_storage_formats_round_as_ml_dtypes(narrow: int, name: str) -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dtype = np.dtype(getattr(ml_dtypes, name))
+    x = np.array([0.3, -1.7, 2.5, 3.25, -6.0, 0.0], np.float32)
+    model = gd.import_onnx(_cast_chain(narrow), initializers="constants")
+    got = gd.function(model.inputs, model.outputs)(x)
+    got = got[0] if isinstance(got, list) else got
+    np.testing.assert_array_equal(got, x.astype(dtype).astype(np.float32))
+
+
+def test_float8_casts_saturate_unless_told_not_to() -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = np.array([1e6, -1e6, np.inf, -np.inf, np.nan, 1.0], np.float32)
+    largest = float(ml_dtypes.finfo(ml_dtypes.float8_e4m3fn).max)
+    for saturate, want in [(1, [largest, -largest, largest, -largest, np.nan, 1.0]),
+                           (0, x.astype(ml_dtypes.float8_e4m3fn).astype(np.float32))]:
+        model = gd.import_onnx(_cast_chain(TensorProto.FLOAT8E4M3FN, saturate),
+                               initializers="constants")
+        got = gd.function(model.inputs, model.outputs)(x)
+        got = got[0] if isinstance(got, list) else got
+        np.testing.assert_array_equal(got, np.asarray(want, np.float32))
+
+
+def test_arithmetic_on_a_storage_format_asks_for_a_cast() -> None:
+    pytest.importorskip("ml_dtypes")
+    x = gd.placeholder((3,), "bfloat16", name="x")
+    with pytest.raises(gd.DTypeError, match="got bfloat16 .a storage format: cast it to "
+                                            "float32 first"):
+        gd.exp(x)
+    assert gd.astype(x, "float32").dtype == np.float32

@@ -27,13 +27,28 @@ from ..errors import DTypeError, ShapeError, user_location
 Dim = int | str
 Shape = tuple[Dim, ...]
 
+
+def _storage_dtypes() -> tuple[np.dtype, ...]:
+    """The narrow formats ONNX models carry (bfloat16, the float8s, float4, int4, int2), as
+    ml_dtypes defines them for numpy (installed with onnx and jax): tensors may hold them and
+    ``astype`` converts to and from them; arithmetic refuses them (cast to float32 first)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return ()
+    names = ("bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+             "float4_e2m1fn", "float8_e8m0fnu", "int4", "uint4", "int2", "uint2")
+    return tuple(np.dtype(getattr(ml_dtypes, n)) for n in names if hasattr(ml_dtypes, n))
+
+
+STORAGE_DTYPES = _storage_dtypes()
 SUPPORTED_DTYPES = tuple(
     np.dtype(name)
     for name in (
         "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
         "float16", "float32", "float64",
     )
-)
+) + STORAGE_DTYPES
 
 _SHORT_NAMES = {
     "bool": "bool", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
@@ -81,11 +96,11 @@ def as_shape(shape: Iterable[object] | int) -> Shape:
 
 
 def is_float(dtype: np.dtype) -> bool:
-    return dtype.kind == "f"
+    return dtype.kind == "f" and dtype not in STORAGE_DTYPES
 
 
 def short_dtype(dtype: np.dtype) -> str:
-    return _SHORT_NAMES[dtype.name]
+    return _SHORT_NAMES.get(dtype.name, dtype.name)  # storage formats by their own name
 
 
 def format_shape(shape: Shape) -> str:

@@ -6,6 +6,7 @@ import numpy as np
 from onnx import TensorProto
 
 from ..errors import OnnxError
+from ..ir.types import STORAGE_DTYPES
 
 _PAIRS = (
     ("bool", TensorProto.BOOL), ("int8", TensorProto.INT8), ("int16", TensorProto.INT16),
@@ -14,6 +15,14 @@ _PAIRS = (
     ("uint64", TensorProto.UINT64), ("float16", TensorProto.FLOAT16),
     ("float32", TensorProto.FLOAT), ("float64", TensorProto.DOUBLE),
 )
+_STORAGE = {  # ml_dtypes' names (graphdiff.ir.types.STORAGE_DTYPES) -> ONNX's
+    "bfloat16": TensorProto.BFLOAT16, "float8_e4m3fn": TensorProto.FLOAT8E4M3FN,
+    "float8_e4m3fnuz": TensorProto.FLOAT8E4M3FNUZ, "float8_e5m2": TensorProto.FLOAT8E5M2,
+    "float8_e5m2fnuz": TensorProto.FLOAT8E5M2FNUZ, "float4_e2m1fn": TensorProto.FLOAT4E2M1,
+    "float8_e8m0fnu": TensorProto.FLOAT8E8M0, "int4": TensorProto.INT4,
+    "uint4": TensorProto.UINT4, "int2": TensorProto.INT2, "uint2": TensorProto.UINT2,
+}
+_PAIRS += tuple((d, _STORAGE[d.name]) for d in STORAGE_DTYPES if d.name in _STORAGE)
 TO_ONNX: dict[np.dtype, int] = {np.dtype(name): code for name, code in _PAIRS}
 FROM_ONNX: dict[int, np.dtype] = {code: np.dtype(name) for name, code in _PAIRS}
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DTypeError
 from ..ir.node import Node, OpDef, register, same_nodes
-from ..ir.types import TensorType, TupleType, broadcast_shapes
+from ..ir.types import STORAGE_DTYPES, TensorType, TupleType, broadcast_shapes
 
 
 def _alone_count() -> int:
@@ -96,8 +96,10 @@ HIGHEST = "highest"  # matmul and convolution precision in JAX lowerings: float3
 # --- dtype checks ----------------------------------------------------------------------------
 
 def require_float(t: TensorType, what: str = "operand") -> None:
-    if t.dtype.kind != "f":
-        raise DTypeError(f"{what} must be a float tensor, got {t.dtype.name}")
+    if t.dtype.kind != "f" or t.dtype in STORAGE_DTYPES:
+        storage = " (a storage format: cast it to float32 first)" \
+            if t.dtype in STORAGE_DTYPES else ""
+        raise DTypeError(f"{what} must be a float tensor, got {t.dtype.name}{storage}")
 
 
 def require_same_dtype(types: Sequence[TensorType]) -> np.dtype:

@@ -156,19 +156,34 @@ def _where(ctx: ImportContext, node: OnnxNode) -> list[Node | DimsValue]:
     return [E.where(condition, a, b)]
 
 
+_SATURATING = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
+
+
+def _cast(ctx: ImportContext, node: OnnxNode, x: Node, to: np.dtype) -> Node:
+    """x as ``to``; into a float8 with ``saturate`` (the default), out-of-range values and
+    infinities become the largest finite value of their sign, as the ONNX reference does."""
+    if to.name in _SATURATING and node.int("saturate", 1) and x.dtype.kind == "f":
+        import ml_dtypes
+
+        largest = float(ml_dtypes.finfo(to).max)
+        if largest < np.finfo(x.dtype).max:
+            x = E.minimum(E.maximum(x, scalar(-largest, x)), scalar(largest, x))
+    return gd.astype(x, to)
+
+
 @onnx_import("Cast")
-def _cast(ctx: ImportContext, node: OnnxNode) -> list[Node]:
+def _cast_node(ctx: ImportContext, node: OnnxNode) -> list[Node]:
     to = node.int("to")
     if to is None:
         raise node.fail("attribute 'to' is required")
     if isinstance(node.inputs[0], DimsValue) and numpy_dtype(to, node.label) == np.int64:
         return [node.inputs[0]]
-    return [gd.astype(ctx.tensor(node, 0), numpy_dtype(to, node.label))]
+    return [_cast(ctx, node, ctx.tensor(node, 0), numpy_dtype(to, node.label))]
 
 
 @onnx_import("CastLike")
 def _cast_like(ctx: ImportContext, node: OnnxNode) -> list[Node]:
-    return [gd.astype(ctx.tensor(node, 0), ctx.tensor(node, 1).dtype)]
+    return [_cast(ctx, node, ctx.tensor(node, 0), ctx.tensor(node, 1).dtype)]
 
 
 @onnx_import("Clip")
