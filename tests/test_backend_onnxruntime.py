@@ -79,6 +79,10 @@ NO_FLOAT64 = {
         "avg_pool2d", "avg_pool2d_overlap_pad", "avg_pool2d_exclude_pad", "avg_pool2d_grad_2nd")},
     "erf": "erf.*Could not find an implementation for Erf",
     "gelu": "erf.*Could not find an implementation for Erf",
+    **{name: f"{name}.*Could not find an implementation for {onnx_op}" for name, onnx_op in (
+        ("tan", "Tan"), ("arcsin", "Asin"), ("arccos", "Acos"), ("arctan", "Atan"),
+        ("sinh", "Sinh"), ("cosh", "Cosh"), ("arcsinh", "Asinh"), ("arccosh", "Acosh"),
+        ("arctanh", "Atanh"), ("arctan2", "Atan"))},
 }
 
 
