@@ -31,13 +31,6 @@ LOOSER32 = {"log1p": (1e-3, 1e-6), "expm1": (1e-3, 1e-6), "erf": (1e-5, 1e-5),
 LOOSER64 = {"log1p": (1e-6, 1e-12), "expm1": (1e-6, 1e-12)}  # Log(1 + x), Exp(x) - 1
 
 
-def _placeholders(case: Case, arrays: list[np.ndarray]) -> list[gd.Node]:
-    def shape(a: np.ndarray) -> tuple:
-        return (None,) + a.shape[1:] if case.symbolic and a.ndim else a.shape
-
-    return [gd.placeholder(shape(a), a.dtype, name=f"a{i}") for i, a in enumerate(arrays)]
-
-
 def _outputs(case: Case, inputs: list[gd.Node], arrays: list[np.ndarray]) -> list[gd.Node]:
     out = case.fn(*inputs)
     floats = [p for p, a in zip(inputs, arrays, strict=True) if a.dtype.kind == "f"]
@@ -60,7 +53,7 @@ def _tolerance(outputs: list[gd.Node], dtype: str) -> tuple[float, float]:
 def _run_case(case: Case, dtype: str) -> tuple[list, list, list[gd.Node]]:
     rng = np.random.default_rng(0)
     arrays = [arg.draw(rng, np.dtype(dtype)) for arg in case.args]
-    inputs = _placeholders(case, arrays)
+    inputs = case.placeholders(arrays)
     outputs = _outputs(case, inputs, arrays)
     want = gd.function(inputs, outputs, backend="reference")(*arrays)
     got = gd.function(inputs, outputs, backend=ORT)(*arrays)

@@ -9,6 +9,8 @@ import pytest
 
 import graphdiff as gd
 
+from .numeric import fd_gradient
+
 RNG = np.random.default_rng(0)
 
 
@@ -26,15 +28,6 @@ def _rnn_loss_np(W, h0, xs):
         h = np.tanh(h @ W + x)
         total += np.sum(h * h)
     return total + np.sum(h)
-
-
-def _fd_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return g
 
 
 @pytest.fixture
@@ -65,11 +58,11 @@ def test_scan_gradient_matches_finite_differences_at_any_length(rnn) -> None:
     for length in (1, 6):
         seq = RNG.standard_normal((length, 3))
         gw, gh, gx = grads(w, h, seq)
-        np.testing.assert_allclose(gw, _fd_grad(lambda a, s=seq: _rnn_loss_np(a, h, s), w),
+        np.testing.assert_allclose(gw, fd_gradient(lambda a, s=seq: _rnn_loss_np(a, h, s), w),
                                    rtol=1e-6)
-        np.testing.assert_allclose(gh, _fd_grad(lambda a, s=seq: _rnn_loss_np(w, a, s), h),
+        np.testing.assert_allclose(gh, fd_gradient(lambda a, s=seq: _rnn_loss_np(w, a, s), h),
                                    rtol=1e-6)
-        np.testing.assert_allclose(gx, _fd_grad(lambda a: _rnn_loss_np(w, h, a), seq), rtol=1e-6)
+        np.testing.assert_allclose(gx, fd_gradient(lambda a: _rnn_loss_np(w, h, a), seq), rtol=1e-6)
 
 
 def test_scan_vjp_saves_only_what_the_body_derivative_reads(rnn) -> None:
@@ -132,7 +125,7 @@ def test_fori_loop_with_a_bound_from_the_data_differentiates_both_ways() -> None
     tangent = gd.function([x, n], gd.jvp(loss, x, gd.ones(3, "float64")))
     value = np.array([0.3, -0.2, 0.9])
     for steps in (0, 1, 5):
-        want = _fd_grad(lambda a, n=steps: _power_loop_np(a, n), value)
+        want = fd_gradient(lambda a, n=steps: _power_loop_np(a, n), value)
         np.testing.assert_allclose(grad(value, np.int64(steps)), want, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(tangent(value, np.int64(steps)), want.sum(), rtol=1e-6)
 
@@ -153,7 +146,7 @@ def test_while_loop_reverse_mode_pops_a_stack_of_the_run_time_trip_count() -> No
             v, s = np.tanh(v) * 1.5 + a, s * 2.0
         return v.sum() + s
     for value in (np.array([0.5, 0.4]), np.array([2.0, 1.0]), np.array([8.0, 1.0])):
-        np.testing.assert_allclose(grad(value), _fd_grad(loss_np, value), rtol=1e-6)
+        np.testing.assert_allclose(grad(value), fd_gradient(loss_np, value), rtol=1e-6)
 
 
 def test_nested_scans_differentiate() -> None:
@@ -173,7 +166,7 @@ def test_nested_scans_differentiate() -> None:
         return np.sum(c * c)
     value = RNG.standard_normal((4, 2))
     got = gd.function([x], gd.grad(loss, x))(value)
-    np.testing.assert_allclose(got, _fd_grad(loss_np, value), rtol=1e-6)
+    np.testing.assert_allclose(got, fd_gradient(loss_np, value), rtol=1e-6)
 
 
 def test_switch_clamps_the_index_at_run_time() -> None:
@@ -380,7 +373,7 @@ def test_max_steps_bounds_a_while_loop_in_both_modes_and_in_onnx() -> None:
     value = np.array([0.3, -0.7])
     got_v, got_k, got_g = f(value)
     assert float(got_k) == 3.0
-    np.testing.assert_allclose(got_g, _fd_grad(loss_np, value), rtol=1e-6)
+    np.testing.assert_allclose(got_g, fd_gradient(loss_np, value), rtol=1e-6)
     model = gd.export_onnx(None, [x], [v, k])
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     onnx_v, onnx_k = session.run(None, {session.get_inputs()[0].name: value})

@@ -9,20 +9,13 @@ import torch
 
 import graphdiff as gd
 
+from .numeric import fd_gradient
+
 FLOATS = ["float32", "float64"]
 
 
 def _run(inputs, outputs, *feeds, passes="default"):
     return gd.function(inputs, outputs, passes=passes)(*feeds)
-
-
-def _fd_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[i] = eps
-        grad[i] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -52,7 +45,7 @@ def test_std_values_and_gradient_away_from_zero_match_finite_differences(axis) -
     got_value, got_grad = f(value)
     weights = np.arange(1.0, 5.0)[: 4 if axis == 0 else 3] if axis is not None else 1.0
     np.testing.assert_allclose(got_value, np.sum(np.std(value, axis=axis) * weights), rtol=1e-12)
-    np.testing.assert_allclose(got_grad, _fd_grad(lambda v: f(v)[0], value), rtol=1e-6,
+    np.testing.assert_allclose(got_grad, fd_gradient(lambda v: f(v)[0], value), rtol=1e-6,
                                atol=1e-8)
 
 
@@ -76,7 +69,7 @@ def test_l2_norms_of_an_imported_model_have_finite_gradients_at_zero() -> None:
     np.testing.assert_allclose(grad_y, t.grad.numpy(), rtol=1e-12)
     # x / ||x|| with the zero row divided by 1: the identity there
     np.testing.assert_allclose(grad_z[0], weights[0], rtol=1e-12)
-    np.testing.assert_allclose(grad_z[1], _fd_grad(
+    np.testing.assert_allclose(grad_z[1], fd_gradient(
         lambda v: np.sum(v / np.linalg.norm(v) * weights[1]), value[1]), rtol=1e-6)
 
 
@@ -136,9 +129,9 @@ def test_dot_follows_numpy_for_every_rank(shape_a, shape_b) -> None:
     got, ga, gb = f(av, bv)
     assert got.shape == np.dot(av, bv).shape
     np.testing.assert_allclose(got, np.dot(av, bv), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ga, _fd_grad(lambda v: np.sum(np.dot(v, bv) * weights), av),
+    np.testing.assert_allclose(ga, fd_gradient(lambda v: np.sum(np.dot(v, bv) * weights), av),
                                rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(gb, _fd_grad(lambda v: np.sum(np.dot(av, v) * weights), bv),
+    np.testing.assert_allclose(gb, fd_gradient(lambda v: np.sum(np.dot(av, v) * weights), bv),
                                rtol=1e-6, atol=1e-8)
 
 

@@ -21,32 +21,11 @@ CASES = all_cases()
 RANDOM = {"random_uniform", "random_normal"}  # values differ from numpy's: statistics below
 
 
-def _draw(case: Case, dtype: str) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [arg.draw(rng, np.dtype(dtype)) for arg in case.args]
-
-
-def _case_graph(case: Case, arrays: list[np.ndarray]) -> tuple[list, list]:
-    def shape(a: np.ndarray) -> tuple:
-        return (None,) + a.shape[1:] if case.symbolic and a.ndim else a.shape
-
-    inputs = [gd.placeholder(shape(a), a.dtype, name=f"a{i}") for i, a in enumerate(arrays)]
-    out = case.fn(*inputs)
-    outputs = [out]
-    floats = [p for p, a in zip(inputs, arrays) if a.dtype.kind == "f"]
-    if case.grad and floats and out.dtype.kind == "f":
-        rng = np.random.default_rng(1)
-        weights = 1.0 if case.symbolic else \
-            gd.constant(rng.uniform(-1, 1, out.shape).astype(out.dtype))
-        outputs += gd.grad(gd.sum(out * weights), floats)
-    return inputs, outputs
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_op_case_matches_the_reference(case: Case, dtype: str) -> None:
-    arrays = _draw(case, dtype)
-    inputs, outputs = _case_graph(case, arrays)
+    arrays = case.draw(dtype)
+    inputs, outputs = case.graph(arrays)
     want = gd.function(inputs, outputs, passes="none")(*arrays)
     got = gd.function(inputs, outputs, backend="jax")(*arrays)
     for g, w in zip(got, want):

@@ -8,17 +8,9 @@ import pytest
 
 import graphdiff as gd
 
+from .numeric import fd_gradient
+
 RNG = np.random.default_rng(3)
-
-
-def _fd(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        grad[i] = (f(up) - f(down)) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -44,10 +36,10 @@ def test_rows_times_matrix_values_and_gradients(a_shape, dtype):
             np.testing.assert_allclose(g, r, **tol)
     if dtype == "float64":
         _, ga, gb = planned(a_value, b_value, w_value)
-        np.testing.assert_allclose(gb, _fd(lambda v: np.sum((a_value @ v) * w_value), b_value),
-                                   rtol=1e-6, atol=1e-8)
-        np.testing.assert_allclose(ga, _fd(lambda v: np.sum((v @ b_value) * w_value), a_value),
-                                   rtol=1e-6, atol=1e-8)
+        want_gb = fd_gradient(lambda v: np.sum((a_value @ v) * w_value), b_value)
+        want_ga = fd_gradient(lambda v: np.sum((v @ b_value) * w_value), a_value)
+        np.testing.assert_allclose(gb, want_gb, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(ga, want_ga, rtol=1e-6, atol=1e-8)
 
 
 def test_rows_of_a_transposed_operand_and_second_derivatives():
@@ -72,4 +64,4 @@ def test_rows_of_a_transposed_operand_and_second_derivatives():
         return np.sum(g * g)
 
     np.testing.assert_allclose(value, outer_np(b_value), rtol=1e-12)
-    np.testing.assert_allclose(second, _fd(outer_np, b_value), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(second, fd_gradient(outer_np, b_value), rtol=1e-6, atol=1e-8)

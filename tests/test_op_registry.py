@@ -17,27 +17,16 @@ CASES = all_cases()
 IDS = [c.name for c in CASES]
 
 
-def _placeholders(case: Case, arrays: list[np.ndarray]) -> list[gd.Node]:
-    def shape(a: np.ndarray) -> tuple:
-        return (None,) + a.shape[1:] if case.symbolic and a.ndim else a.shape
-
-    return [gd.placeholder(shape(a), a.dtype, name=f"a{i}") for i, a in enumerate(arrays)]
-
-
-def _draw(case: Case, dtype, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [arg.draw(rng, np.dtype(dtype)) for arg in case.args]
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_kernel_matches_numpy(case: Case, dtype: str) -> None:
-    arrays = _draw(case, dtype)
-    inputs = _placeholders(case, arrays)
+    arrays = case.draw(dtype)
+    inputs = case.placeholders(arrays)
     out = case.fn(*inputs)
     f = gd.function(inputs, out, passes="none")
     got = f(*arrays)
-    want = np.asarray(case.ref(*arrays))
+    with np.errstate(all="ignore"):  # edge cases (x // 0) are values, as in graphdiff
+        want = np.asarray(case.ref(*arrays))
     assert got.shape == want.shape
     assert got.dtype == out.dtype, "the kernel's dtype differs from the inferred one"
     assert out.dtype == want.dtype, "dtype rule differs from numpy's"
@@ -59,8 +48,8 @@ GRAD_CASES = [c for c in CASES if c.grad]
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=[c.name for c in GRAD_CASES])
 def test_gradient_matches_finite_differences(case: Case) -> None:
-    arrays = _draw(case, "float64", seed=1)
-    inputs = _placeholders(case, arrays)
+    arrays = case.draw("float64", seed=1)
+    inputs = case.placeholders(arrays)
     out = case.fn(*inputs)
     rng = np.random.default_rng(2)
     weights = rng.standard_normal(np.shape(case.ref(*arrays)))
@@ -100,8 +89,8 @@ def _ops_in(graph_outputs: list[gd.Node]) -> set[str]:
 def test_every_registered_op_is_exercised_by_a_case() -> None:
     seen: set[str] = set()
     for case in CASES:
-        arrays = _draw(case, "float64")
-        inputs = _placeholders(case, arrays)
+        arrays = case.draw("float64")
+        inputs = case.placeholders(arrays)
         out = case.fn(*inputs)
         outputs = [out]
         float_inputs = [inputs[i] for i in _float_positions(arrays)]

@@ -11,18 +11,11 @@ import graphdiff as gd
 from graphdiff.ops import scan
 from graphdiff.ops.fused import fused
 
+from .numeric import fd_gradient, fd_hessian
+
 ONE_ZERO = np.array([[1.5, 0.0, -2.0, 0.5, 1.2], [0.7, -1.2, 2.0, 1.1, -0.4]])
 SEVERAL_ZEROS = np.array([[0.0, 1.5, 0.0, -0.5, 2.0], [2.0, -1.0, 0.0, 0.0, 3.0],
                           [0.0, 0.0, 0.0, 1.0, -1.0], [1.0, 2.0, -3.0, 0.0, 0.5]])
-
-
-def _numeric_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[k] = eps
-        grad[k] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
 
 
 def _cumprod_loss(weights: np.ndarray):
@@ -37,12 +30,11 @@ def test_cumprod_gradient_and_hessian_at_zeros_match_finite_differences(x: np.nd
     (g,) = gd.grad(loss, [v])
     value = gd.function([v], loss)
     gradient = gd.function([v], g)
-    np.testing.assert_allclose(gradient(x), _numeric_gradient(lambda a: float(value(a)), x),
+    np.testing.assert_allclose(gradient(x), fd_gradient(lambda a: float(value(a)), x),
                                rtol=1e-7, atol=1e-8)
     # second derivatives: the Hessian against differences of the exact gradient
     hessian = gd.function([v], gd.hessian(loss, v))(x).reshape(x.size, x.size)
-    numeric = np.stack([_numeric_gradient(lambda a, i=i: gradient(a).reshape(-1)[i], x)
-                        .reshape(-1) for i in range(x.size)])
+    numeric = fd_hessian(gradient, x)
     np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-7)
     assert np.any(hessian != 0)
 
@@ -55,11 +47,10 @@ def test_prod_hessian_at_zeros_matches_finite_differences(axis) -> None:
     loss = gd.sum(gd.prod(v, axis=axis) * weights)
     gradient = gd.function([v], gd.grad(loss, [v])[0])
     np.testing.assert_allclose(
-        gradient(x), _numeric_gradient(lambda a: np.sum(np.prod(a, axis=axis) * weights), x),
+        gradient(x), fd_gradient(lambda a: np.sum(np.prod(a, axis=axis) * weights), x),
         rtol=1e-7, atol=1e-8)
     hessian = gd.function([v], gd.hessian(loss, v))(x).reshape(x.size, x.size)
-    numeric = np.stack([_numeric_gradient(lambda a, i=i: gradient(a).reshape(-1)[i], x)
-                        .reshape(-1) for i in range(x.size)])
+    numeric = fd_hessian(gradient, x)
     np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-7)
     assert np.any(hessian != 0)
 
@@ -69,7 +60,7 @@ def test_prod_gradient_at_zeros_over_a_symbolic_axis() -> None:
     v = gd.placeholder((None, 5), "float64", name="v")
     gradient = gd.function([v], gd.grad(gd.sum(gd.prod(v, axis=0)), [v])[0])
     np.testing.assert_allclose(gradient(x),
-                               _numeric_gradient(lambda a: np.sum(np.prod(a, axis=0)), x),
+                               fd_gradient(lambda a: np.sum(np.prod(a, axis=0)), x),
                                rtol=1e-7, atol=1e-8)
 
 
@@ -99,8 +90,7 @@ def test_cumsum_second_derivative_and_reverse_exclusive_attributes() -> None:
     (g,) = gd.grad(loss, [v])
     gradient = gd.function([v], g)
     hessian = gd.function([v], gd.hessian(loss, v))(x).reshape(x.size, x.size)
-    numeric = np.stack([_numeric_gradient(lambda a, i=i: gradient(a).reshape(-1)[i], x)
-                        .reshape(-1) for i in range(x.size)])
+    numeric = fd_hessian(gradient, x)
     np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-6)
     flipped = np.flip(x, 1)
     for reverse in (False, True):

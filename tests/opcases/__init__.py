@@ -75,6 +75,36 @@ class Case:
     def __str__(self) -> str:
         return self.name
 
+    def draw(self, dtype: object, seed: int = 0) -> list[np.ndarray]:
+        """Values for the args, floats in ``dtype``."""
+        rng = np.random.default_rng(seed)
+        return [arg.draw(rng, np.dtype(dtype)) for arg in self.args]
+
+    def placeholders(self, arrays: Sequence[np.ndarray]) -> list:
+        """One placeholder per array, the first dim symbolic (``None``) for a symbolic case."""
+        import graphdiff as gd
+
+        def shape(a: np.ndarray) -> tuple:
+            return (None,) + a.shape[1:] if self.symbolic and a.ndim else a.shape
+
+        return [gd.placeholder(shape(a), a.dtype, name=f"a{i}") for i, a in enumerate(arrays)]
+
+    def graph(self, arrays: Sequence[np.ndarray]) -> tuple[list, list]:
+        """Placeholders and outputs: the case's value, then (with ``grad``) the gradients of
+        sum(out * random weights) with respect to the float args."""
+        import graphdiff as gd
+
+        inputs = self.placeholders(arrays)
+        out = self.fn(*inputs)
+        outputs = [out]
+        floats = [p for p, a in zip(inputs, arrays) if a.dtype.kind == "f"]
+        if self.grad and floats and out.dtype.kind == "f":
+            rng = np.random.default_rng(1)
+            weights = 1.0 if self.symbolic else \
+                gd.constant(rng.uniform(-1, 1, out.shape).astype(out.dtype))
+            outputs += gd.grad(gd.sum(out * weights), floats)
+        return inputs, outputs
+
 
 def all_cases() -> list[Case]:
     cases: list[Case] = []
