@@ -51,7 +51,8 @@ def _check(case, arrays, axes, per_example) -> None:
     out = gd.vmap(case.fn, in_axes=tuple(axes))(*inputs)
     gd.Graph(inputs, flatten(out)[0]).verify()  # regions and types of the batched graph agree
     got = gd.function(inputs, flatten(out)[0], passes="none")(*arrays)
-    want = [np.stack(parts) for parts in zip(*(_leaves(case.ref(*e)) for e in per_example))]
+    with np.errstate(all="ignore"):  # edge cases (x // 0) are values, as in graphdiff
+        want = [np.stack(parts) for parts in zip(*(_leaves(case.ref(*e)) for e in per_example))]
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert g.shape == w.shape
