@@ -163,22 +163,23 @@ def flip(x: TensorLike, axis: int | Sequence[int] | None = None) -> Node:
     return _reverse(x, axes) if axes else x
 
 
+def _flip_one(name: str, x: TensorLike, axis: int) -> Node:
+    """Reverse ``axis`` of a tensor of rank greater than ``axis`` (fliplr, flipud)."""
+    x = as_tensor(x)
+    if x.ndim <= axis:
+        raise ShapeError(f"{name} needs a tensor of rank >= {axis + 1}, got {x.type} "
+                         f"(at {user_location()})")
+    return _reverse(x, (axis,))
+
+
 def fliplr(x: TensorLike) -> Node:
     """numpy.fliplr: reverse axis 1 (rank >= 2)."""
-    x = as_tensor(x)
-    if x.ndim < 2:
-        raise ShapeError(f"fliplr needs a tensor of rank >= 2, got {x.type} "
-                         f"(at {user_location()})")
-    return _reverse(x, (1,))
+    return _flip_one("fliplr", x, 1)
 
 
 def flipud(x: TensorLike) -> Node:
     """numpy.flipud: reverse axis 0 (rank >= 1)."""
-    x = as_tensor(x)
-    if x.ndim < 1:
-        raise ShapeError(f"flipud needs a tensor of rank >= 1, got {x.type} "
-                         f"(at {user_location()})")
-    return _reverse(x, (0,))
+    return _flip_one("flipud", x, 0)
 
 
 def _shift_amount(shift: Any) -> int:
