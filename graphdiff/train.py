@@ -13,7 +13,8 @@ With ``checkpoint=path``, the variables of ``state`` (parameters and optimizer s
 loop's own bookkeeping (steps done, the epoch's running sums, the history so far) are saved
 with ``gd.save`` (atomic) every ``checkpoint_every`` steps and at the end; ``resume=True``
 continues from that file, and the resumed run is bit-identical to an uninterrupted one
-(``tests/test_train.py``), random ops aside (their generators live in their nodes).
+(``tests/test_train.py``), dropout masks included: when ``step`` is a compiled function, the
+state of its random streams (``step.random_streams``) is saved with the rest and restored.
 
 >>> import numpy as np, graphdiff as gd
 >>> w = gd.variable(np.zeros(2), name="w")
@@ -41,6 +42,7 @@ import numpy as np
 
 from .errors import CheckpointError, InputError, user_location
 from .ir import Node
+from .ops.random import RandomStream
 from .ops.source import variable
 from .saving import load, save
 
@@ -142,7 +144,7 @@ def fit(step: Callable[..., Any], data: Any, *, epochs: int, batch_size: int, se
         raise InputError(f"fit: a checkpoint needs state=, the variables to save (parameters "
                          f"and optimizer state) (at {user_location()})")
     n_batches = -(-count // batch_size)
-    book = _Bookkeeping(epochs)
+    book = _Bookkeeping(epochs, getattr(step, "random_streams", ()))
     if resume and checkpoint is not None and os.path.exists(checkpoint):
         book.restore(checkpoint, state)
     history = History()
@@ -215,17 +217,22 @@ def _named_eval(values: Any) -> dict[str, float]:
 class _Bookkeeping:
     """The loop's state, in variables so that a checkpoint holds it: the steps done, the
     current epoch's sums of batch-size-weighted metrics and its example count, and one
-    (epochs,) array per metric of the epochs' values (NaN until that epoch ends)."""
+    (epochs,) array per metric of the epochs' values (NaN until that epoch ends); and where
+    the step's random streams are (``RandomStream.state``), written at each save."""
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, epochs: int, streams: Sequence[RandomStream] = ()) -> None:
         self.epochs = epochs
         self.vars: dict[str, Node] = {"steps": variable(np.int64(0), name=_PREFIX + "steps"),
                                       "seen": variable(np.float64(0), name=_PREFIX + "seen")}
         self.sums: dict[str, Node] = {}
         self.per_epoch: dict[str, Node] = {}
+        self.streams = tuple(streams)
+        self.stream_vars = [variable(s.state(), name=f"{_PREFIX}random.{i}")
+                            for i, s in enumerate(self.streams)]
 
     def tree(self) -> dict[str, Any]:
-        return {"loop": self.vars, "sums": self.sums, "history": self.per_epoch}
+        tree = {"loop": self.vars, "sums": self.sums, "history": self.per_epoch}
+        return {**tree, "random": self.stream_vars} if self.streams else tree
 
     def steps(self) -> int:
         return int(self.vars["steps"].data.value)
@@ -268,6 +275,8 @@ class _Bookkeeping:
         return {k: [float(x) for x in v.data.value[:last]] for k, v in self.per_epoch.items()}
 
     def save(self, path: Any, state: Any) -> None:
+        for stream, var in zip(self.streams, self.stream_vars):
+            var.data.value = stream.state()
         save(path, {"state": state, "fit": self.tree()})
 
     def restore(self, path: Any, state: Any) -> None:
@@ -285,3 +294,5 @@ class _Bookkeeping:
         for name in saved["fit"]["sums"]:
             self._metric(name)
         load(path, {"state": state, "fit": self.tree()})
+        for stream, var in zip(self.streams, self.stream_vars):
+            stream.set_state(var.data.value)

@@ -238,3 +238,66 @@ def test_fit_through_a_terminal_draws_and_a_pipe_does_not():
     gd.train.fit(_Recorder(), (x, y), epochs=2, batch_size=32, stream=loud)
     assert quiet.getvalue() == ""
     assert "epoch 2/2" in loud.getvalue() and "2/2 loss" in loud.getvalue()
+
+
+class _Crashing:
+    """A step that raises KeyboardInterrupt at call ``crash_at``, passing on its random
+    streams (as a wrapper must for fit to checkpoint them)."""
+
+    def __init__(self, step, crash_at=None, pass_streams=True):
+        self.step, self.crash_at, self.calls = step, crash_at, 0
+        self.random_streams = step.random_streams if pass_streams else ()
+
+    def __call__(self, *batch):
+        self.calls += 1
+        if self.calls == self.crash_at:
+            raise KeyboardInterrupt("killed")
+        return self.step(*batch)
+
+
+def _dropout_run(tmp_path, name, crash_at=None, resume=False, pass_streams=True):
+    x, y = _data(50)
+    rng = np.random.default_rng(0)
+    model = gd.nn.Sequential(gd.nn.Dense(4, 16, rng=rng, name="h", dtype="float64"), gd.tanh,
+                             gd.nn.Dropout(0.5, seed=7),
+                             gd.nn.Dense(16, 2, rng=rng, name="out", dtype="float64"))
+    params = model.parameters()
+    xp = gd.placeholder((None, 4), "float64", name="x")
+    yp = gd.placeholder((None,), "int64", name="y")
+    loss = gd.mean(gd.softmax_cross_entropy(model(xp), yp))
+    opt = gd.optim.SGD(0.1)
+    step = _Crashing(gd.function([xp, yp], loss, updates=opt.minimize(loss, params)), crash_at,
+                    pass_streams)
+    gd.train.fit(step, (x, y), epochs=2, batch_size=16, seed=1, state=params,
+                 checkpoint=tmp_path / name, checkpoint_every=3, resume=resume)
+    return _values(params), step
+
+
+def test_a_run_with_dropout_resumed_draws_the_masks_it_would_have_drawn(tmp_path):
+    whole, _ = _dropout_run(tmp_path, "whole.npz")
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_run(tmp_path, "run.npz", crash_at=5)  # the last checkpoint: step 3
+    resumed, step = _dropout_run(tmp_path, "run.npz", resume=True)
+    assert step.calls == 5 and len(step.random_streams) == 1
+    for a, b in zip(whole, resumed):
+        assert np.array_equal(a, b)
+    # a wrapper that hides the streams: the resumed steps draw the first masks again
+    with pytest.raises(KeyboardInterrupt):
+        _dropout_run(tmp_path, "lost.npz", crash_at=5, pass_streams=False)
+    lost, _ = _dropout_run(tmp_path, "lost.npz", resume=True, pass_streams=False)
+    assert not all(np.array_equal(a, b) for a, b in zip(whole, lost))
+
+
+def test_a_random_stream_continues_from_its_saved_state():
+    x = gd.placeholder((64,), "float64", name="x")
+    f = gd.function([x], gd.dropout(x, 0.5, seed=3))
+    (stream,) = f.random_streams
+    f(np.ones(64))
+    state = stream.state()
+    after = [f(np.ones(64)) for _ in range(3)]
+    stream.set_state(state)
+    assert all(np.array_equal(a, f(np.ones(64))) for a in after)
+    assert not np.array_equal(after[0], after[1])
+    with pytest.raises(gd.GraphdiffError, match="7 uint64 words"):
+        stream.set_state(np.zeros(3, np.int64))
+    assert np.array_equal(stream.state(), stream.state())

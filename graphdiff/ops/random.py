@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError
+from ..ir.graph import Graph, region_walk
 from ..ir.types import Shape, TensorType
 from .core import defop
 
@@ -34,6 +35,40 @@ class RandomStream:
 
     def __repr__(self) -> str:
         return f"seed({self.seed})"
+
+    def state(self) -> np.ndarray:
+        """Where the stream is, as uint64 words (the PCG64 state and increment, its buffered
+        half-word, and the jax backend's call count), for checkpoints: ``set_state`` of these
+        words makes the stream draw what it would have drawn next."""
+        bits = self.generator.bit_generator.state
+        words = [bits["state"]["state"], bits["state"]["inc"]]
+        return np.array([w >> shift & _WORD for w in words for shift in (0, 64)]
+                        + [bits["has_uint32"], bits["uinteger"], self.device_calls], np.uint64)
+
+    def set_state(self, words: np.ndarray) -> None:
+        """Continue from a ``state()`` (checked: seven uint64 words)."""
+        words = np.asarray(words)
+        if words.shape != (7,) or words.dtype != np.uint64:
+            raise DTypeError(f"the state of random stream {self!r} is 7 uint64 words, got "
+                             f"{words.dtype.name} {words.shape}")
+        w = [int(x) for x in words]
+        self.generator.bit_generator.state = {
+            "bit_generator": "PCG64", "has_uint32": w[4], "uinteger": w[5],
+            "state": {"state": w[0] | w[1] << 64, "inc": w[2] | w[3] << 64}}
+        self.device_calls = w[6]
+
+
+_WORD = (1 << 64) - 1
+
+
+def random_streams(graph: Graph) -> tuple[RandomStream, ...]:
+    """The streams of the random nodes of ``graph`` and its regions, in graph order."""
+    found: dict[int, RandomStream] = {}
+    for node in region_walk(graph):
+        stream = node.attrs.get("stream") if node.op.effectful else None
+        if isinstance(stream, RandomStream):
+            found.setdefault(id(stream), stream)
+    return tuple(found.values())
 
 
 def _random_type(types: Sequence[TensorType], *, shape: Shape, dtype: np.dtype,

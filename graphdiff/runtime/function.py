@@ -26,6 +26,7 @@ from ..errors import GraphdiffError, InputError, user_location
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.types import TensorType
+from ..ops.random import RandomStream, random_streams
 from ..ops.source import PLACEHOLDER, VARIABLE
 from .finite import enabled_by_environment
 from .memory import needs_copy
@@ -105,6 +106,12 @@ class Function:
         self._dtypes = [p.dtype for p in self.inputs]
         self._programs: dict[tuple, Any] = {}
         self._last: Any = None
+
+    @property
+    def random_streams(self) -> tuple[RandomStream, ...]:
+        """The generators of this function's random nodes (dropout masks, samples), in graph
+        order: ``gd.train.fit`` checkpoints their ``state()`` so a resumed run draws on."""
+        return random_streams(self.graph)
 
     @property
     def executor(self) -> str:
