@@ -103,6 +103,37 @@ def test_updates_donate_the_old_buffer_and_set_value_reaches_the_device() -> Non
     assert g(np.ones(3, np.float32)) == 33.0
 
 
+def test_functions_sharing_a_variable_each_see_the_others_updates() -> None:
+    # each function reuses the device arrays it wrote last call only while nobody else wrote
+    W = gd.variable(np.zeros(3, np.float32), name="W")
+    x = gd.placeholder((3,), "float32", name="x")
+    add = gd.function([x], gd.sum(W), updates={W: W + x}, backend="jax")
+    scale = gd.function([x], gd.sum(W * x), updates={W: W * 2.0}, backend="jax")
+    read = gd.function([x], W * x, backend="jax")
+    ones = np.ones(3, np.float32)
+    want = np.zeros(3)
+    for _ in range(3):
+        assert add(ones) == want.sum()
+        want = want + 1
+        assert add(ones) == want.sum()
+        want = want + 1
+        np.testing.assert_array_equal(read(ones), want)
+        assert scale(ones) == want.sum()
+        want = want * 2
+    np.testing.assert_array_equal(gd.get_value(W), want)
+
+
+def test_small_constants_are_literals_and_large_ones_arguments() -> None:
+    x = gd.placeholder((300,), "float32", name="x")
+    big = np.linspace(-1, 1, 300).astype(np.float32)  # 1200 bytes: an argument
+    f = gd.function([x], gd.maximum(x, 0.25) * 3.0 + big, backend="jax")
+    data = np.linspace(-2, 2, 300).astype(np.float32)
+    np.testing.assert_allclose(f(data), np.maximum(data, np.float32(0.25)) * 3 + big,
+                               rtol=1e-6)
+    (executable,) = f._programs.values()
+    assert [c.data.nbytes for c in executable.constants] == [big.nbytes]
+
+
 def test_float64_runs_in_64_bits_without_changing_the_global_config() -> None:
     x = gd.placeholder((3,), "float64", name="x")
     f = gd.function([x], gd.exp(x) * 1e-300, backend="jax")

@@ -50,6 +50,10 @@ from ..runtime.program import specialize_region
 from . import Specialized
 
 FIRST_STACK_CAPACITY = 64  # entries a stack gets first; 4x more after each overflow
+# constants up to this many bytes are literals in the traced program (XLA folds them: x * 0.1,
+# maximum(x, 0)); bigger ones are arguments placed on the device once, so a large constant
+# neither bloats the HLO nor slows compiling
+LITERAL_BYTES = 1024
 _LACKS = ("jax= in its declaration (the JAX lowering: a jax.numpy name such as jax=\"exp\" for "
           "an op without attributes that maps 1:1, else a function (*operands, **attrs) -> "
           "jax value; see OpDef.jax and docs/backends.md)")
@@ -245,7 +249,7 @@ def _kept(array: Any, sharding: Any) -> Any:
 def _fetch(value: Any) -> np.ndarray:
     """A result as a numpy array the caller owns (gathered from every process if sharded
     across hosts)."""
-    if not value.is_fully_addressable:
+    if jax.process_count() > 1 and not value.is_fully_addressable:
         if value.sharding.is_fully_replicated:
             return np.array(value.addressable_data(0))
         from jax.experimental import multihost_utils
@@ -272,7 +276,8 @@ class JaxExecutable:
         self.variables = [v for v in read if v.uid in updated] + \
             [v for v in read if v.uid not in updated]
         self.n_updated = sum(1 for v in read if v.uid in updated)
-        self.constants = [n for n in graph.nodes if n.op is CONSTANT]
+        self.constants = [n for n in graph.nodes if n.op is CONSTANT and
+                          np.asarray(n.data).nbytes > LITERAL_BYTES]
         streams = []
         for node in _all_nodes(graph.nodes):
             stream = node.attrs.get("stream") if node.op.effectful else None
@@ -287,6 +292,8 @@ class JaxExecutable:
                                 for p in graph.inputs]
         self.variable_shardings = [placement.of(v, tuple(v.shape)) for v in self.variables]
         self.update_shardings = [placement.of(v, tuple(v.shape)) for v in spec.variables]
+        # the device arrays of self.variables as the last call left them (see _variable_values)
+        self._last_written: list = [object()] * len(self.variables)
         with self._x64():
             self.constant_values = [_kept(c.data, self._replicated()) for c in self.constants]
         self._compile()
@@ -335,15 +342,17 @@ class JaxExecutable:
                    for n in _all_nodes(self.spec.graph.nodes))
 
     def _variable_values(self) -> list:
+        held = [v.data.on_device() for v in self.variables]
+        if all(a is b for a, b in zip(held, self._last_written)):
+            return held  # the arrays this function wrote last call: placed and alive
         values = []
-        for variable, sharding in zip(self.variables, self.variable_shardings):
+        for variable, sharding, array in zip(self.variables, self.variable_shardings, held):
             state = variable.data
-            held = state.on_device()
-            if held is None or (sharding is not None and held.sharding != sharding) or \
-                    held.is_deleted():
-                held = _kept(np.asarray(state.value), sharding)
-                state.keep_on_device(held)
-            values.append(held)
+            if array is None or (sharding is not None and array.sharding != sharding) or \
+                    array.is_deleted():
+                array = _kept(np.asarray(state.value), sharding)
+                state.keep_on_device(array)
+            values.append(array)
         return values
 
     def _check_finite(self, feeds: Sequence[np.ndarray]) -> None:
@@ -363,7 +372,9 @@ class JaxExecutable:
             args = tuple(_put(f, s) for f, s in zip(feeds, self.input_shardings))
             while True:
                 values = self._variable_values()
-                counters = np.array([s.device_calls for s in self.streams], np.uint32)
+                # no streams, no counters: a numpy argument costs a transfer on every call
+                counters = np.array([s.device_calls for s in self.streams], np.uint32) \
+                    if self.streams else ()
                 self.ctx.failed = None
                 try:
                     outs, new, flags = self.jitted(args, tuple(values[:self.n_updated]),
@@ -372,7 +383,7 @@ class JaxExecutable:
                 except Exception:
                     self.failed = self.ctx.failed
                     raise
-                if not any(bool(f) for f in flags):
+                if not flags or not any(bool(f) for f in flags):
                     break
                 for node, flag in zip(self._overflow_nodes, flags):
                     if bool(flag):
@@ -382,6 +393,7 @@ class JaxExecutable:
         spec = self.spec
         for variable, value in zip(spec.variables, new):
             variable.data.keep_on_device(value, stale_host=True, fetch=_fetch)
+        self._last_written = [v.data.on_device() for v in self.variables]
         for stream in self.streams:
             stream.device_calls += 1
         return returned[0] if spec.single else returned
