@@ -225,7 +225,8 @@ def check_first_step(steps: dict[str, Step], variables: dict, names: tuple[str, 
 def jax_sgd_step(loss_fn: Callable[..., Any], params: Any, data: Sequence[Any],
                  lr: float) -> Step:
     """A jitted SGD step of ``loss_fn(params, *data)``; params a dict or list of arrays (kept,
-    updated, in ``step.state[0]``)."""
+    updated, in ``step.state[0]``), data placed on the device once; ``step.with_host_data()``
+    gives the same step with its own parameters, fed the numpy data at each call."""
     import jax
     import jax.numpy as jnp
 
@@ -234,14 +235,20 @@ def jax_sgd_step(loss_fn: Callable[..., Any], params: Any, data: Sequence[Any],
         loss, grads = jax.value_and_grad(loss_fn)(q, *xs)
         return loss, jax.tree_util.tree_map(lambda p, g: p - lr * g, q, grads)
 
-    state = [jax.tree_util.tree_map(jnp.asarray, params)]
-    feeds = jax.tree_util.tree_map(jnp.asarray, list(data))
+    def make(feeds: list) -> Step:
+        state = [jax.tree_util.tree_map(jnp.asarray, params)]
 
-    def step() -> float:
-        loss, state[0] = update(state[0], *feeds)
-        return float(loss)  # waits for the result
+        def step() -> float:
+            loss, state[0] = update(state[0], *feeds)
+            return float(loss)  # waits for the result
 
-    step.state = state  # type: ignore[attr-defined]
+        step.state = state  # type: ignore[attr-defined]
+        return step
+
+    step = make(jax.tree_util.tree_map(jnp.asarray, list(data)))
+    # the same step fed the numpy data at every call (jit moves it to the device each time),
+    # as a training loop feeding host batches is, and as graphdiff's functions are fed
+    step.with_host_data = lambda: make(list(data))  # type: ignore[attr-defined]
     return step
 
 
