@@ -27,7 +27,7 @@ def mlp_step(dtype: str = "float64"):
 
 def test_default_pipeline_is_the_documented_order() -> None:
     assert DEFAULT_PIPELINE == ("inline_custom", "constant_folding", "simplify", "cse", "dce")
-    assert FUSED_PIPELINE == (*DEFAULT_PIPELINE, "fuse")
+    assert FUSED_PIPELINE == (*DEFAULT_PIPELINE, "onehot", "fuse")
     assert set(DEFAULT_PIPELINE) <= set(PASSES)
 
 

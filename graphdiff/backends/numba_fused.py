@@ -271,6 +271,8 @@ class _Plan:
                     self.scratch[i] = f"s{i}"
         signature = ", ".join(["c_lo", "c_hi", "n_chunks"] + [f"d{a}" for a in range(self.rank)] +
                               [self._arg_name(role, i) for role, i in arguments])
+        self.keep: set[int] = set()
+        self._choose_kept()
         body = self._body()
         prelude = _PRELUDE.format(fastmath=sorted(FASTMATH), version=_scalar_version())
         return prelude + f"def kernel({signature}):\n" + body, arguments
@@ -282,10 +284,58 @@ class _Plan:
             return self.scratch[i]
         return self.out_of[i]
 
+    def _choose_kept(self) -> None:
+        """Which values a later phase of a row reads back from a row buffer instead of
+        recomputing them (``keep``): a dry run of the row records what each phase computes;
+        a value that a later phase would compute again through two ops or more (the
+        exponentials of a softmax, read by its gradient after the sum) is stored when first
+        computed. The buffer holds one row, so it stays in the core's cache."""
+        names, arrays = list(self.names), dict(self.arrays)
+        self.phases: list[list[int]] | None = []
+        self.stored: set[int] = set()
+        self._row()
+        self.names, self.arrays = names, arrays
+        earlier: set[int] = set()
+        for loop in self.phases:
+            again = {i for i in loop if i in earlier and i not in self.arrays}
+            for i in again:
+                readers = [j for j in loop if i in self.args[j] and j not in again]
+                chain = self._needs_within([i], again)
+                if (readers or self._is_target_operand(i, loop)) and len(chain) >= 2:
+                    self.keep.add(i)
+            earlier.update(loop)
+        self.phases = None
+
+    def _needs_within(self, wanted: Sequence[int], allowed: set[int]) -> set[int]:
+        """The values of ``allowed`` that computing ``wanted`` takes."""
+        found, stack = set(), list(wanted)
+        while stack:
+            i = stack.pop()
+            if i in found or i not in allowed:
+                continue
+            found.add(i)
+            stack.extend(self.args[i])
+        return found
+
+    def _is_target_operand(self, i: int, loop: list[int]) -> bool:
+        """Whether ``i`` is read by no value of the phase: an output or a reduction's
+        operand of it."""
+        return not any(i in self.args[j] for j in loop)
+
+    def _buffer_index(self, i: int) -> str:
+        return self.index(i, True, (1,) + self.aligned(i)[1:])
+
     def _body(self) -> str:
         lines: list[str] = []
         rows_full = [i for i, k in self.reduction.items() if k == "rows_full"]
         rows_part = [i for i, k in self.reduction.items() if k == "rows_part"]
+        self.stored = set()
+        for i in sorted(self.keep):  # one row of each kept value, for this call's rows
+            dims = ", ".join(["1"] + ["1" if d == 1 else f"d{a}"
+                                      for a, d in enumerate(self.aligned(i)) if a > 0])
+            dtype = self.types[i].dtype
+            lines.append(f"    b{i} = np.empty(({dims},), "
+                         f"{'np.bool_' if dtype == np.bool_ else _type_name(dtype)})")
         lines.append("    for c in range(c_lo, c_hi):")
         lines.append("        lo = c * d0 // n_chunks")
         lines.append("        hi = (c + 1) * d0 // n_chunks")
@@ -355,7 +405,7 @@ class _Plan:
                 row.add(i)
             else:
                 loop.add(i)
-            if i not in self.arrays:
+            if i not in self.arrays and i not in self.stored:
                 stack.extend(self.args[i])
         return sorted(row), sorted(loop)
 
@@ -371,6 +421,9 @@ class _Plan:
     def _compute(self, i: int, loop: bool) -> list[str]:
         """The line computing value ``i`` (a load for operands)."""
         node, kind = self.nodes[i], self.kinds[i]
+        if loop and i in self.stored:  # kept from an earlier phase of this row
+            self.names[i] = f"k{i}"
+            return [f"k{i} = b{i}{self._buffer_index(i)}"]
         if i in self.arrays:  # an operand, a head or an array constant
             name = f"x{i}" if loop else f"r{i}"
             self.names[i] = name
@@ -404,6 +457,10 @@ class _Plan:
         body: list[str] = []
         for i in loop:
             body += self._compute(i, loop=True)
+            if i in self.keep and i not in self.stored:
+                body.append(f"b{i}{self._buffer_index(i)} = {self.names[i]}")
+        if self.phases is not None:  # the dry run of _choose_kept
+            self.phases.append(loop)
         for i, operand in zip(targets, operands):
             kind = self.reduction.get(i)
             op = self.nodes[i].op
@@ -426,6 +483,7 @@ class _Plan:
             lines.append(f"{indent}for i{axis} in range(d{axis}):")
             indent += "    "
         lines += [indent + line for line in body]
+        self.stored.update(i for i in loop if i in self.keep)
         for i in targets:
             if self.reduction.get(i) == "row_full":
                 self.names[i] = f"a{i}"

@@ -55,6 +55,7 @@ from ..ops.linalg import matmul
 from ..ops.source import PLACEHOLDER
 from .regions import has_regions, region_pass, rewrite_regions
 
+_WALK_LIMIT = 64  # nodes _no_way_back visits before it gives up (a loss tail takes ~6)
 _CHEAP_UNARY = frozenset((E.neg, E.abs_, E.cast, E.square, E.relu, E.sign, E.stop_gradient))
 
 
@@ -95,11 +96,35 @@ class _Group:
         return [self.root] + sorted(self.extra_outputs, key=index.__getitem__)
 
 
+def _no_way_back(readers: list[Node], group: _Group, index: dict[Node, int],
+                 users: dict[Node, list[Node]], claimed: dict[Node, _Group]) -> bool:
+    """Whether no path from ``readers`` (users outside the group) leads back into the group,
+    so that a value they read may still leave it as an extra output (the group stays convex).
+    Members come before the root, so the walk stops past it; a node of another group stands
+    for that whole group (it runs as one node). Long walks count as a way back."""
+    end = index[group.root]
+    stack = [u for u in readers if index[u] < end]
+    seen: set[Node] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        if node in group.members or node in group.copies or len(seen) >= _WALK_LIMIT:
+            return False
+        seen.add(node)
+        other = claimed.get(node)
+        for member in (other.members | other.copies) if other is not None else (node,):
+            stack.extend(u for u in users.get(member, ()) if index[u] <= end and u not in seen)
+    return True
+
+
 def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
           graph_outputs: set[Node], claimed: dict[Node, _Group],
-          copy_readers: dict[Node, list[int]]) -> _Group:
+          copy_readers: dict[Node, list[int]], relax: bool) -> _Group:
     """The group rooted at ``root``. ``copy_readers`` holds, for operands of private copies in
-    earlier groups, the positions of those groups' roots: readers the graph does not show."""
+    earlier groups, the positions of those groups' roots: readers the graph does not show.
+    ``relax``: a producer read outside the group before the root may join as an extra output
+    when no path leads from those readers back into the group (``_no_way_back``)."""
     group = _Group(root)
     iteration_shape = root.inputs[0].shape if root.op.combine is not None else root.shape
     heap = [(-index[v], v.uid, v) for v in root.inputs]
@@ -115,11 +140,12 @@ def _grow(root: Node, index: dict[Node, int], users: dict[Node, list[Node]],
                 or node.op is matmul):
             continue  # never joins: skip scanning its users (a shared constant has thousands)
         # users in a group that recomputes its own copy of this node do not read it
-        outside = [index[u] for u in users[node] if u not in group.members
+        readers = [u for u in users[node] if u not in group.members
                    and not (u in claimed and node in claimed[u].copies)]
-        outside += copy_readers.get(node, [])
+        outside = [index[u] for u in readers] + copy_readers.get(node, [])
         used_outside = bool(outside) or node in graph_outputs
-        after_root = all(position > index[root] for position in outside)
+        after_root = all(position > index[root] for position in outside) or \
+            (relax and _no_way_back(readers, group, index, users, claimed))
         if _is_member(node) or _is_row_reduction(node, iteration_shape):
             if not used_outside:
                 group.members.add(node)
@@ -179,6 +205,61 @@ def _region(group: _Group, index: dict[Node, int]) -> tuple[Graph, list[Node]]:
     return Graph(params, [mapped[o] for o in group.outputs(index)]), inputs
 
 
+def _groups(order: list[Node], index: dict[Node, int], users: dict[Node, list[Node]],
+            graph_outputs: set[Node], relax: bool) -> dict[Node, _Group]:
+    """The groups, grown from roots in reverse order: each member -> its group."""
+    claimed: dict[Node, _Group] = {}
+    copy_readers: dict[Node, list[int]] = {}
+    for node in reversed(order):
+        if node in claimed:
+            continue
+        root_ok = _is_member(node) or (node.op.combine is not None
+                                        and _is_member(node.inputs[0]))
+        if not root_ok:
+            continue
+        group = _grow(node, index, users, graph_outputs, claimed, copy_readers, relax)
+        if group.size() >= 2:
+            for member in group.members:
+                claimed[member] = group
+            for copy in group.copies:  # the copy's operands must stay available to this group
+                for value in copy.inputs:
+                    copy_readers.setdefault(value, []).append(index[node])
+    return claimed
+
+
+def _schedule(order: list[Node], index: dict[Node, int], claimed: dict[Node, _Group],
+              inputs_of: dict[_Group, list[Node]]) -> list[Node | _Group] | None:
+    """The nodes outside groups and the groups, in an order where each comes after what it
+    reads (a group after all of its inputs, its readers after it), near the original one; None
+    if the groups depend on each other in a cycle. An extra output may be read before its
+    group's root in the original order, so the root's position is not enough."""
+    def unit(node: Node) -> Node | _Group:
+        return claimed.get(node, node)
+
+    units: list[Node | _Group] = [n for n in order if n not in claimed or claimed[n].root is n]
+    units = [unit(n) for n in units]
+    position = {u: index[u.root if isinstance(u, _Group) else u] for u in units}
+    waiting: dict[Node | _Group, int] = {}
+    readers: dict[Node | _Group, list] = {u: [] for u in units}
+    for u in units:
+        reads = {unit(v) for v in (inputs_of[u] if isinstance(u, _Group) else u.inputs)}
+        waiting[u] = len(reads)
+        for r in reads:
+            readers[r].append(u)
+    ready = [(position[u], i, u) for i, u in enumerate(units) if waiting[u] == 0]
+    heapq.heapify(ready)
+    scheduled = []
+    serial = {u: i for i, u in enumerate(units)}
+    while ready:
+        _, _, u = heapq.heappop(ready)
+        scheduled.append(u)
+        for r in readers[u]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                heapq.heappush(ready, (position[r], serial[r], r))
+    return scheduled if len(scheduled) == len(units) else None
+
+
 @region_pass
 def fuse(graph: Graph) -> tuple[Graph, bool]:
     """Replace fusible groups by fused nodes (in the regions of loops and branches too: a
@@ -187,43 +268,29 @@ def fuse(graph: Graph) -> tuple[Graph, bool]:
     index = {node: i for i, node in enumerate(order)}
     users = graph.users()
     graph_outputs = set(graph.outputs)
-    claimed: dict[Node, _Group] = {}
-    copy_readers: dict[Node, list[int]] = {}
-    groups: list[_Group] = []
-    for node in reversed(order):
-        if node in claimed:
-            continue
-        root_ok = _is_member(node) or (node.op.combine is not None
-                                        and _is_member(node.inputs[0]))
-        if not root_ok:
-            continue
-        group = _grow(node, index, users, graph_outputs, claimed, copy_readers)
-        if group.size() >= 2:
-            groups.append(group)
-            for member in group.members:
-                claimed[member] = group
-            for copy in group.copies:  # the copy's operands must stay available to this group
-                for value in copy.inputs:
-                    copy_readers.setdefault(value, []).append(index[node])
+    for relax in (True, False):  # the strict rule cannot make a cycle between groups
+        claimed = _groups(order, index, users, graph_outputs, relax)
+        groups = {g for g in claimed.values()}
+        regions = {g: _region(g, index) for g in groups}
+        schedule = _schedule(order, index, claimed, {g: r[1] for g, r in regions.items()})
+        if schedule is not None:
+            break
     if not groups and not has_regions(graph):
         return graph, False
 
     mapped: dict[Node, Node] = {}
-    for node in order:
-        group = claimed.get(node)
-        if group is not None and node is not group.root:
-            continue  # built with its group's root; extra outputs are mapped there
-        if group is not None:
-            region, inputs = _region(group, index)
+    for unit in schedule:
+        if isinstance(unit, _Group):
+            region, inputs = regions[unit]
             new = fused(*(mapped[v] for v in inputs), regions=(region,))
-            outs = group.outputs(index)
+            outs = unit.outputs(index)
             if len(outs) == 1:
-                mapped[node] = new
+                mapped[unit.root] = new
             else:  # several results, read through result nodes
                 for i, out in enumerate(outs):
                     mapped[out] = result(new, index=i)
             continue
-        mapped[node] = _rebuild(node, mapped)
+        mapped[unit] = _rebuild(unit, mapped)
     outputs = [mapped[o] for o in graph.outputs]
     if all(new is old for new, old in zip(outputs, graph.outputs)):
         return graph, False

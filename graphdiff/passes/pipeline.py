@@ -19,7 +19,10 @@ functions), in order. Order matters and is written down once, here:
    regions are equal up to such permutations.
 4. ``dce``: keep only what the outputs depend on, and drop the carries, per-step outputs and
    operands of loops (and the outputs of branches) that nothing reads.
-5. ``fuse`` (with ``passes="fused"``): convex groups of elementwise ops (with reductions and a
+5. ``onehot`` (with ``passes="fused"``): a scatter of one update per row whose users are all
+   elementwise (the picked logit's gradient in a cross-entropy) becomes an elementwise select,
+   so the next pass puts it in the loop that reads it.
+6. ``fuse`` (with ``passes="fused"``): convex groups of elementwise ops (with reductions and a
    matmul head) become one ``fused`` node with a generated, cache-blocked kernel
    (``docs/fusion.md``). Last, because the rewrites above see primitives only.
 
@@ -65,6 +68,7 @@ from .fusion import fuse
 from .inline import inline_custom
 from .loops import hoist
 from .merge import merge_loops
+from .onehot import onehot
 from .remat import remat
 from .simplify import simplify
 
@@ -76,6 +80,7 @@ PASSES: dict[str, Pass] = {
     "simplify": simplify,
     "cse": cse,
     "dce": dce,
+    "onehot": onehot,
     "fuse": fuse,
     "remat": remat,
     # run by simplify (and cse), registered to run alone too
@@ -87,7 +92,7 @@ DEFAULT_PIPELINE: tuple[str, ...] = ("inline_custom", "constant_folding", "simpl
                                      "dce")
 # Fusion pays on arrays larger than the cache and loses a little below (docs/fusion.md), so it
 # is opt-in: passes="fused" (the default pipeline, then fuse) or a list naming "fuse".
-FUSED_PIPELINE: tuple[str, ...] = (*DEFAULT_PIPELINE, "fuse")
+FUSED_PIPELINE: tuple[str, ...] = (*DEFAULT_PIPELINE, "onehot", "fuse")
 
 
 @dataclass(frozen=True)
