@@ -45,6 +45,7 @@ from ..errors import BackendError, GraphdiffError
 from ..ir.graph import Graph
 from ..ir.node import Node, OpDef
 from ..ir.types import TensorType, TupleType
+from ..ops.random import random_streams
 from ..ops.source import CONSTANT, PLACEHOLDER, VARIABLE
 from ..runtime.program import specialize_region
 from . import Specialized
@@ -278,12 +279,7 @@ class JaxExecutable:
         self.n_updated = sum(1 for v in read if v.uid in updated)
         self.constants = [n for n in graph.nodes if n.op is CONSTANT and
                           np.asarray(n.data).nbytes > LITERAL_BYTES]
-        streams = []
-        for node in _all_nodes(graph.nodes):
-            stream = node.attrs.get("stream") if node.op.effectful else None
-            if stream is not None and stream not in streams:
-                streams.append(stream)
-        self.streams = streams
+        self.streams = random_streams(graph)
         self.x64 = _needs_x64(graph.nodes)
         self.capacities: dict[Node, int] = {}
         self.failed: Node | None = None
