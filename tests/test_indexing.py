@@ -477,3 +477,22 @@ def test_one_index_per_row_gather_and_scatter_fast_path(dtype: str) -> None:
     assert {"take_one_per_row", "scatter_one_per_row"} <= kernels
     with pytest.raises(gd.GraphdiffError, match="take_along_axis.*index 5 is out of bounds"):
         f(x, np.full((2, 3, 1), 5))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("index_shape", [(4, 1), (4, 2)], ids=["one per row", "general"])
+def test_scatter_of_negative_zero_lands_as_zero_like_np_add_at(dtype: str,
+                                                               index_shape: tuple) -> None:
+    # the scatter adds into zeros: 0.0 + -0.0 is 0.0, so no kernel may keep the update's sign
+    g = np.full(index_shape, -0.0, dtype=dtype)
+    idx = np.array([[0, 2], [1, 3], [4, 0], [2, 2]])[:, :index_shape[1]]
+    want = np.zeros((4, 5), dtype)
+    np.add.at(want, (np.arange(4)[:, None], idx), g)
+    G = gd.placeholder(index_shape, dtype, name="g")
+    Idx = gd.placeholder(index_shape, "int64", name="i")
+    for backend in ("numpy", "reference"):
+        f = gd.function([G, Idx], gd.ops.index.scatter_add_along_axis(
+            G, Idx, axis=1, shape=(4, 5)), backend=backend)
+        got = f(g, idx)
+        np.testing.assert_array_equal(got, want)
+        assert not np.signbit(got).any(), backend

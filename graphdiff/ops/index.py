@@ -301,8 +301,8 @@ def _scatter_along_kernel(g: np.ndarray, indices: np.ndarray, *, axis: int,
                           shape: tuple[int, ...], distinct: bool = False,
                           out: np.ndarray | None = None) -> np.ndarray:
     out = _zeros_into(out, shape, g.dtype)
-    if distinct:  # nothing repeats, so placing adds
-        np.put_along_axis(out, indices, g, axis=axis)
+    if distinct:  # nothing repeats, so placing adds (+ 0 turns -0.0 into 0.0 as adding does)
+        np.put_along_axis(out, indices, np.add(g, 0), axis=axis)
         return out
     # out[i0, .., indices[i0, .., ik], .., in] += g[i0, .., in], with repeats accumulating
     grid = list(np.ogrid[tuple(slice(n) for n in g.shape)])
@@ -334,8 +334,9 @@ def _bind_take_along(attrs: dict, types: Sequence[TensorType]) -> Callable:
 
 
 def _bind_scatter_along(attrs: dict, types: Sequence[TensorType]) -> Callable:
-    """For one index per row: zeros, then ``out2d[rows, i] = g``. A row gets one update only,
-    so nothing can repeat and a plain assignment adds like np.add.at (~7 us at batch 1)."""
+    """For one index per row: zeros, then ``out2d[rows, i] = g + 0``. A row gets one update
+    only, so nothing can repeat and the assignment adds like np.add.at (~7 us at batch 1); the
+    + 0 makes a -0.0 update land as 0.0, as 0.0 + -0.0 does."""
     _, indices = types
     rows = _one_per_row(attrs, indices)
     if rows is None:
@@ -345,7 +346,7 @@ def _bind_scatter_along(attrs: dict, types: Sequence[TensorType]) -> Callable:
     def scatter_one_per_row(g: np.ndarray, indices: np.ndarray,
                             out: np.ndarray | None = None) -> np.ndarray:
         out = _zeros_into(out, shape, g.dtype)
-        out.reshape(-1, shape[-1])[row_index, indices.reshape(-1)] = g.reshape(-1)
+        out.reshape(-1, shape[-1])[row_index, indices.reshape(-1)] = np.add(g.reshape(-1), 0)
         return out
     return scatter_one_per_row
 
